@@ -1,0 +1,85 @@
+"""peft-core: the registry, tuner machinery, save/load and façade shared by every method package.
+
+`import peft_core` imports torch but not transformers; method packages (`peft_lora`, ...) register
+themselves on import and are found through the `peft.methods` entry-point group when an adapter
+of their type is loaded.
+"""
+
+from ._plugin_api import PLUGIN_API_VERSION
+from .config import PeftConfig, TaskType
+from .discovery import InstalledMethod, installed_methods, load_all_methods
+from .errors import (
+    AdapterLoadError,
+    AdapterNotFoundError,
+    ConfigError,
+    IncompatibleMethodError,
+    PeftError,
+    RegistrationError,
+    UnknownPeftTypeError,
+)
+from .mapping import get_peft_model, inject_adapter_in_model
+from .peft_model import PeftModel, load_peft_weights
+from .registry import PeftMethod, PeftType, get_peft_method, register_peft_method, registered_methods
+from .state_dict import get_peft_model_state_dict, set_peft_model_state_dict
+from .task_models import (
+    PeftModelForCausalLM,
+    PeftModelForFeatureExtraction,
+    PeftModelForQuestionAnswering,
+    PeftModelForSeq2SeqLM,
+    PeftModelForSequenceClassification,
+    PeftModelForTokenClassification,
+)
+from .tuners.layer import AdapterTensor, BaseTunerLayer
+from .tuners.matching import pattern_value
+from .tuners.mixed_batch import BASE_ADAPTER_NAME, BatchPlan, current_batch_plan
+from .tuners.modules_to_save import ModulesToSaveWrapper
+from .tuners.tuner import BaseTuner
+
+__all__ = [
+    "PLUGIN_API_VERSION",
+    "AdapterLoadError",
+    "AdapterNotFoundError",
+    "AdapterTensor",
+    "BASE_ADAPTER_NAME",
+    "BaseTuner",
+    "BaseTunerLayer",
+    "BatchPlan",
+    "ConfigError",
+    "IncompatibleMethodError",
+    "InstalledMethod",
+    "ModulesToSaveWrapper",
+    "PeftConfig",
+    "PeftError",
+    "PeftMethod",
+    "PeftModel",
+    "PeftModelForCausalLM",
+    "PeftModelForFeatureExtraction",
+    "PeftModelForQuestionAnswering",
+    "PeftModelForSeq2SeqLM",
+    "PeftModelForSequenceClassification",
+    "PeftModelForTokenClassification",
+    "PeftType",
+    "RegistrationError",
+    "TaskType",
+    "UnknownPeftTypeError",
+    "current_batch_plan",
+    "get_peft_method",
+    "get_peft_model",
+    "get_peft_model_state_dict",
+    "inject_adapter_in_model",
+    "installed_methods",
+    "load_all_methods",
+    "load_peft_weights",
+    "pattern_value",
+    "register_peft_method",
+    "registered_methods",
+    "set_peft_model_state_dict",
+]
+
+
+def __getattr__(name: str):
+    if name == "__version__":
+        from .config import _core_version
+
+        return _core_version()
+    raise AttributeError(f"module 'peft_core' has no attribute {name!r}")

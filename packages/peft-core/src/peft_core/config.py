@@ -1,0 +1,351 @@
+"""`PeftConfig`: the base of every method's config, and `adapter_config.json` reading and writing.
+
+The JSON form matches Hugging Face PEFT's (sorted keys, 2-space indent, no trailing newline,
+upper-case `peft_type`) so adapters move between the two libraries in both directions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import os
+import types
+import typing
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Mapping
+
+from .errors import AdapterNotFoundError, ConfigError
+from .serialization import CONFIG_NAME, atomic_write_text
+
+# The Hugging Face PEFT release whose adapter format this core writes. HF reads `peft_version`
+# with `packaging.version.Version(value.partition("@")[0])`, so it must start with a plain version.
+HF_FORMAT_VERSION = "0.21.2"
+
+
+class TaskType(str, enum.Enum):
+    """Task kinds; they choose the `PeftModelFor...` wrapper (a closed set, like Hugging Face PEFT's)."""
+
+    SEQ_CLS = "SEQ_CLS"
+    SEQ_2_SEQ_LM = "SEQ_2_SEQ_LM"
+    CAUSAL_LM = "CAUSAL_LM"
+    TOKEN_CLS = "TOKEN_CLS"
+    QUESTION_ANS = "QUESTION_ANS"
+    FEATURE_EXTRACTION = "FEATURE_EXTRACTION"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _core_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("peft-core")
+    except PackageNotFoundError:  # running from a source tree
+        return "unknown"
+
+
+def default_peft_version() -> str:
+    return f"{HF_FORMAT_VERSION}@peft-core-{_core_version()}"
+
+
+_UNSET_VALUES = (None, False, {}, [], (), "")
+
+
+@dataclass
+class PeftConfig:
+    """Fields every adapter config has. Method configs subclass it and set `peft_type`'s default.
+
+    Class-level knobs for subclasses:
+    - `not_implemented`: field -> the only value this package supports. A loaded config with any
+      other value is refused, because silently ignoring it would give different outputs than
+      Hugging Face PEFT.
+    - `set_fields`: fields Hugging Face PEFT stores as sets; written as sorted lists.
+    """
+
+    task_type: str | None = field(default=None, metadata={"help": "Task kind (see TaskType); picks the model wrapper."})
+    peft_type: str | None = field(default=None, metadata={"help": "Upper-case method name, e.g. 'LORA'."})
+    auto_mapping: dict | None = field(default=None, metadata={"help": "Base model class, for auto-loading."})
+    peft_version: str | None = field(default=None, metadata={"help": "Format version that wrote the config."})
+    base_model_name_or_path: str | None = field(default=None, metadata={"help": "Base model id or path."})
+    revision: str | None = field(default=None, metadata={"help": "Base model revision."})
+    inference_mode: bool = field(default=False, metadata={"help": "Freeze the adapter (set on load)."})
+
+    not_implemented: ClassVar[Mapping[str, Any]] = {}
+    set_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.task_type, TaskType):
+            self.task_type = self.task_type.value
+        if self.task_type is not None and self.task_type not in TaskType._value2member_map_:
+            allowed = ", ".join(t.value for t in TaskType)
+            raise ConfigError(f"Invalid task_type {self.task_type!r} in {type(self).__name__}; use one of: {allowed}, or None.")
+        expected = _declared_peft_type(type(self))
+        if self.peft_type is None:
+            self.peft_type = expected
+        elif isinstance(self.peft_type, str):
+            self.peft_type = self.peft_type.upper()
+        if expected is not None and self.peft_type != expected:
+            raise ConfigError(
+                f"{type(self).__name__} has peft_type {expected!r}, got {self.peft_type!r}. "
+                f"Load the config with PeftConfig.from_pretrained, which picks the class from peft_type."
+            )
+        if self.peft_version is None:
+            self.peft_version = default_peft_version()
+        for name in self.set_fields:
+            value = getattr(self, name, None)
+            if isinstance(value, (list, tuple)):
+                setattr(self, name, set(value))
+        self._refuse_not_implemented()
+
+    # -- validation helpers ---------------------------------------------------------------------
+    def _refuse_not_implemented(self) -> None:
+        for name, supported in self.not_implemented.items():
+            value = getattr(self, name, None)
+            if value == supported or (value in _UNSET_VALUES and supported in _UNSET_VALUES):
+                continue
+            raise ConfigError(
+                f"{type(self).__name__}.{name}={value!r} is a Hugging Face PEFT option that "
+                f"{_owning_distribution(type(self))} does not implement (only {supported!r} is supported). "
+                f"Refusing it rather than computing different outputs; remove the field or set it to {supported!r}."
+            )
+
+    @property
+    def is_prompt_learning(self) -> bool:
+        return False
+
+    # -- dict / json ----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """All fields, JSON-ready: sets become sorted lists, enums their values."""
+        out = {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        out.pop("runtime_config", None)
+        return out
+
+    def to_json_string(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
+        """Write `adapter_config.json` atomically; `inference_mode` is always saved as true."""
+        save_directory = os.fspath(save_directory)
+        if os.path.isfile(save_directory):
+            raise ConfigError(f"save_pretrained needs a directory, but {save_directory!r} is a file.")
+        os.makedirs(save_directory, exist_ok=True)
+        data = self.to_dict()
+        data["inference_mode"] = True
+        if kwargs.get("auto_mapping_dict") is not None:
+            data["auto_mapping"] = kwargs["auto_mapping_dict"]
+        atomic_write_text(os.path.join(save_directory, CONFIG_NAME), json.dumps(data, indent=2, sort_keys=True))
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        subfolder: str | None = None,
+        revision: str | None = None,
+        **hub_kwargs: Any,
+    ) -> PeftConfig:
+        """Load `adapter_config.json` from a local folder or a Hub repo; the class comes from `peft_type`."""
+        from .hub import resolve_adapter_file
+
+        path = resolve_adapter_file(
+            pretrained_model_name_or_path, CONFIG_NAME, subfolder=subfolder, revision=revision, **hub_kwargs
+        )
+        if path is None:
+            where = os.path.join(os.fspath(pretrained_model_name_or_path), subfolder or "")
+            raise _missing_config(where)
+        return cls.from_json_file_to_config(path)
+
+    @classmethod
+    def from_json_file_to_config(cls, path: str) -> PeftConfig:
+        data = cls.from_json_file(path)
+        return cls.from_peft_type(_source=path, **data)
+
+    @staticmethod
+    def from_json_file(path: str | os.PathLike) -> dict[str, Any]:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"{os.fspath(path)} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
+                f"fix the file or save the adapter again."
+            ) from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{os.fspath(path)} is not UTF-8 text; it is not an adapter_config.json.") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{os.fspath(path)} must hold a JSON object, found {type(data).__name__}.")
+        return data
+
+    @classmethod
+    def from_peft_type(cls, _source: str | None = None, **kwargs: Any) -> PeftConfig:
+        """Build the config class registered for `kwargs['peft_type']` (or `cls` when absent)."""
+        where = f" in {_source}" if _source else ""
+        peft_type = kwargs.get("peft_type")
+        if peft_type is None:
+            config_cls = cls
+            if _declared_peft_type(cls) is None:
+                raise ConfigError(f"The config{where} has no 'peft_type'; add e.g. \"peft_type\": \"LORA\".")
+        else:
+            if not isinstance(peft_type, str):
+                raise ConfigError(f"'peft_type'{where} must be a string such as \"LORA\", got {peft_type!r}.")
+            from .registry import get_peft_method
+
+            config_cls = get_peft_method(peft_type).config_cls
+            if not issubclass(config_cls, cls):
+                raise ConfigError(
+                    f"The config{where} is a {config_cls.__name__} (peft_type {peft_type!r}), not a {cls.__name__}; "
+                    f"load it with PeftConfig.from_pretrained or {config_cls.__name__}.from_pretrained."
+                )
+        return config_cls.from_dict(kwargs, _source=_source)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], _source: str | None = None) -> PeftConfig:
+        """Build this class from a dict: unknown keys dropped with a warning, field types checked."""
+        where = f" in {_source}" if _source else ""
+        names = {f.name for f in dataclasses.fields(cls) if f.init}
+        kwargs = dict(data)
+        if "runtime_config" in kwargs and "runtime_config" not in names:
+            kwargs.pop("runtime_config")
+        unknown = sorted(k for k in kwargs if k not in names)
+        if unknown:
+            warnings.warn(
+                f"Ignoring unknown {cls.__name__} fields{where}: {unknown}. They were probably written by a newer "
+                f"version; upgrade {_owning_distribution(cls)} if the adapter needs them.",
+                UserWarning,
+                stacklevel=3,
+            )
+            for k in unknown:
+                kwargs.pop(k)
+        check_field_types(cls, kwargs, where)
+        try:
+            return cls(**kwargs)
+        except ConfigError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"Invalid {cls.__name__}{where}: {exc}") from exc
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self) if f.repr)
+        return f"{type(self).__name__}({fields})"
+
+
+def _missing_config(where: str) -> AdapterNotFoundError:
+    return AdapterNotFoundError(
+        f"No {CONFIG_NAME} found in {where!r}. Point to the folder that save_pretrained wrote "
+        f"(non-default adapters live in a sub-folder named after the adapter: use subfolder=...)."
+    )
+
+
+def _declared_peft_type(cls: type) -> str | None:
+    for f in dataclasses.fields(cls):
+        if f.name == "peft_type":
+            return f.default if isinstance(f.default, str) else None
+    return None
+
+
+def _owning_distribution(cls: type) -> str:
+    top = cls.__module__.split(".")[0]
+    return top.replace("_", "-")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (set, frozenset)):
+        return sorted((_jsonable(v) for v in value), key=lambda v: (str(type(v)), v))
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(value).items()}
+    return value
+
+
+# -- field type checking --------------------------------------------------------------------------
+def check_field_types(cls: type, values: Mapping[str, Any], where: str = "") -> None:
+    """Raise `ConfigError` when a value does not fit its field's annotation (JSON-level types)."""
+    hints = _type_hints(cls)
+    for name, value in values.items():
+        tp = hints.get(name)
+        if tp is None or _matches(value, tp):
+            continue
+        raise ConfigError(
+            f"{cls.__name__}.{name}{where} has the wrong type: expected {_describe(tp)}, got {value!r} "
+            f"({type(value).__name__}). Fix the value in adapter_config.json."
+        )
+
+
+_HINT_CACHE: dict[type, dict[str, Any]] = {}
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    hints = _HINT_CACHE.get(cls)
+    if hints is None:
+        try:
+            hints = typing.get_type_hints(cls)
+        except Exception:  # unresolvable annotation in a third-party config: skip checking
+            hints = {}
+        _HINT_CACHE[cls] = hints
+    return hints
+
+
+def _matches(value: Any, tp: Any) -> bool:
+    if tp is Any or tp is object:
+        return True
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if origin is Literal:
+        return value in args
+    if tp is type(None):
+        return value is None
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
+    if origin in (list, tuple, set, frozenset, typing.Sequence) or tp in (list, tuple, set, frozenset):
+        if not isinstance(value, (list, tuple, set, frozenset)):
+            return False
+        if not args or (origin is tuple and len(args) == 2 and args[1] is Ellipsis and _matches_all(value, args[0])):
+            return True
+        if origin is tuple and args[-1] is not Ellipsis:
+            return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args))
+        return _matches_all(value, args[0])
+    if origin in (dict, typing.Mapping) or tp in (dict,):
+        if not isinstance(value, dict):
+            return False
+        if len(args) == 2:
+            return all(_matches(v, args[1]) for v in value.values())
+        return True
+    if isinstance(tp, type):
+        if isinstance(value, tp):
+            return True
+        if issubclass(tp, enum.Enum):
+            return value in {m.value for m in tp} or value in set(tp)
+        if dataclasses.is_dataclass(tp):
+            return isinstance(value, dict)
+        return False
+    return True  # annotations we don't understand are not checked
+
+
+def _matches_all(values: Any, tp: Any) -> bool:
+    return all(_matches(v, tp) for v in values)
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(tp))
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", None) or str(tp)

@@ -1,0 +1,34 @@
+"""Exception types. Each message says what was wrong, where, and how to fix it."""
+
+from __future__ import annotations
+
+
+class PeftError(Exception):
+    """Base class of every error raised on purpose by peft-core and method packages."""
+
+
+class RegistrationError(PeftError, ValueError):
+    """A method package tried to register something inconsistent or conflicting."""
+
+
+class IncompatibleMethodError(RegistrationError):
+    """A method package was built for a plugin API version this peft-core does not implement."""
+
+
+class UnknownPeftTypeError(PeftError, KeyError):
+    """No installed package provides the requested peft type."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigError(PeftError, ValueError):
+    """An adapter config is malformed, has a wrong field type, or asks for something not implemented."""
+
+
+class AdapterLoadError(PeftError, ValueError):
+    """Adapter weights could not be read or do not fit the model."""
+
+
+class AdapterNotFoundError(PeftError, FileNotFoundError):
+    """An adapter folder or one of its files does not exist."""

@@ -1,0 +1,58 @@
+"""The façade: `get_peft_model` and `inject_adapter_in_model`."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .config import PeftConfig
+from .peft_model import PeftModel, _warn_if_already_adapted, base_model_name_or_path
+from .registry import method_for_config
+from .task_models import wrapper_for_task
+
+
+def get_peft_model(
+    model: nn.Module,
+    peft_config: PeftConfig,
+    adapter_name: str = "default",
+    mixed: bool = False,
+    autocast_adapter_dtype: bool = True,
+    revision: str | None = None,
+    low_cpu_mem_usage: bool = False,
+) -> PeftModel:
+    """Wrap `model` with a new adapter described by `peft_config`; the wrapper follows `task_type`."""
+    if mixed:
+        raise NotImplementedError(
+            "Mixing adapters of different methods in one model (mixed=True) is not supported yet; "
+            "use one method per PeftModel."
+        )
+    _warn_if_already_adapted(model)
+    peft_config.base_model_name_or_path = base_model_name_or_path(model)
+    if revision is not None:
+        peft_config.revision = revision
+    wrapper = wrapper_for_task(peft_config.task_type)
+    return wrapper(
+        model,
+        peft_config,
+        adapter_name,
+        autocast_adapter_dtype=autocast_adapter_dtype,
+        low_cpu_mem_usage=low_cpu_mem_usage,
+    )
+
+
+def inject_adapter_in_model(
+    peft_config: PeftConfig,
+    model: nn.Module,
+    adapter_name: str = "default",
+    low_cpu_mem_usage: bool = False,
+    autocast_adapter_dtype: bool = True,
+) -> nn.Module:
+    """Add adapter layers to `model` in place, without a `PeftModel` wrapper; returns `model`."""
+    method = method_for_config(peft_config)
+    tuner = method.model_cls(
+        model,
+        {adapter_name: peft_config},
+        adapter_name,
+        low_cpu_mem_usage=low_cpu_mem_usage,
+        autocast_adapter_dtype=autocast_adapter_dtype,
+    )
+    return tuner.model

@@ -1,0 +1,399 @@
+"""`PeftModel`: a base model plus one method's adapters, with Hugging Face PEFT's user-facing API."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import warnings
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from .config import PeftConfig
+from .errors import AdapterNotFoundError
+from .registry import method_for_config
+from .serialization import SAFETENSORS_WEIGHTS_NAME, WEIGHTS_NAME, read_weights_file, save_weights, write_model_card
+from .state_dict import get_peft_model_state_dict, set_peft_model_state_dict
+from .tuners.mixed_batch import batch_plan
+from .tuners.tuner import BaseTuner, validate_adapter_name
+
+
+def is_transformers_model(model: nn.Module) -> bool:
+    """True for a transformers `PreTrainedModel`, checked without importing transformers."""
+    return any(c.__name__ == "PreTrainedModel" and c.__module__.startswith("transformers") for c in type(model).__mro__)
+
+
+def base_model_name_or_path(model: nn.Module) -> str | None:
+    config = getattr(model, "config", None)
+    name = getattr(config, "name_or_path", None) or getattr(config, "_name_or_path", None)
+    return name or None
+
+
+def load_peft_weights(
+    model_id: str | os.PathLike,
+    subfolder: str | None = None,
+    revision: str | None = None,
+    device: str | torch.device = "cpu",
+    **hub_kwargs: Any,
+) -> dict[str, torch.Tensor]:
+    """Read the adapter weights: a local safetensors file wins, then a local .bin, then the Hub."""
+    from .hub import resolve_adapter_file
+
+    for filename in (SAFETENSORS_WEIGHTS_NAME, WEIGHTS_NAME):
+        path = resolve_adapter_file(model_id, filename, subfolder=subfolder, revision=revision, **hub_kwargs)
+        if path is not None:
+            return read_weights_file(path, device=device)
+    where = os.path.join(os.fspath(model_id), subfolder or "")
+    raise AdapterNotFoundError(
+        f"No {SAFETENSORS_WEIGHTS_NAME} or {WEIGHTS_NAME} in {where!r}. The adapter was not saved completely; "
+        f"save it again with save_pretrained."
+    )
+
+
+class PeftModel(nn.Module):
+    """Wraps `model`; `self.base_model` is the method's tuner and `self.base_model.model` the user's model.
+
+    Parameter names therefore start with `base_model.model.`, as in Hugging Face PEFT.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        peft_config: PeftConfig,
+        adapter_name: str = "default",
+        autocast_adapter_dtype: bool = True,
+        low_cpu_mem_usage: bool = False,
+    ) -> None:
+        super().__init__()
+        validate_adapter_name(adapter_name)
+        peft_config = self._prepare_task_config(peft_config)
+        method = method_for_config(peft_config)
+        self.base_model = method.model_cls(
+            model,
+            {adapter_name: peft_config},
+            adapter_name,
+            low_cpu_mem_usage=low_cpu_mem_usage,
+            autocast_adapter_dtype=autocast_adapter_dtype,
+        )
+
+    def _prepare_task_config(self, peft_config: PeftConfig) -> PeftConfig:
+        """Hook for task wrappers (e.g. classification heads become `modules_to_save`)."""
+        return peft_config
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name == "base_model":
+                raise
+            return getattr(self.base_model, name)
+
+    # -- state ------------------------------------------------------------------------------
+    @property
+    def peft_config(self) -> dict[str, PeftConfig]:
+        return self.base_model.peft_config
+
+    @property
+    def active_adapter(self) -> str | list[str]:
+        return self.base_model.active_adapter
+
+    @property
+    def active_adapters(self) -> list[str]:
+        return self.base_model.active_adapters
+
+    @property
+    def peft_type(self) -> str:
+        return self.peft_config[self.active_adapters[0]].peft_type
+
+    def get_base_model(self) -> nn.Module:
+        return self.base_model.model
+
+    # -- forward ----------------------------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """Runs the base model; `adapter_names=[...]` (one per row, '__base__' = none) mixes adapters in a batch."""
+        adapter_names = kwargs.pop("adapter_names", None)
+        with self._mixed_batch(adapter_names, args, kwargs):
+            return self.base_model(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def _mixed_batch(self, adapter_names: Sequence[str] | None, args: tuple, kwargs: dict) -> Iterator[None]:
+        if adapter_names is None:
+            yield
+            return
+        adapter_names = list(adapter_names)
+        self.base_model.check_adapter_names(adapter_names)
+        first = next((a for a in (*args, *kwargs.values()) if torch.is_tensor(a)), None)
+        if first is not None and first.dim() > 0 and first.shape[0] != len(adapter_names):
+            raise ValueError(
+                f"adapter_names has {len(adapter_names)} entries but the batch has {first.shape[0]} rows; "
+                f"give exactly one adapter name per row."
+            )
+        with batch_plan(adapter_names):
+            yield
+
+    # -- adapters ---------------------------------------------------------------------------
+    def add_adapter(
+        self,
+        adapter_name: str,
+        peft_config: PeftConfig,
+        low_cpu_mem_usage: bool = False,
+        autocast_adapter_dtype: bool = True,
+    ) -> None:
+        """Add a new, inactive adapter of the same method (activate it with `set_adapter`)."""
+        validate_adapter_name(adapter_name)
+        if adapter_name in self.peft_config:
+            raise ValueError(f"Adapter {adapter_name!r} already exists; delete it first or choose another name.")
+        current = self.peft_config[next(iter(self.peft_config))].peft_type if self.peft_config else None
+        if current is not None and peft_config.peft_type != current:
+            raise ValueError(
+                f"Cannot add a {peft_config.peft_type} adapter to a model holding {current} adapters; "
+                f"one PeftModel holds adapters of a single method."
+            )
+        peft_config = self._prepare_task_config(peft_config)
+        self.base_model.peft_config[adapter_name] = peft_config
+        try:
+            self.base_model.inject_adapter(
+                self.base_model.model,
+                adapter_name,
+                low_cpu_mem_usage=low_cpu_mem_usage,
+                autocast_adapter_dtype=autocast_adapter_dtype,
+            )
+        except BaseException:
+            self._discard_adapter(adapter_name)
+            raise
+
+    def _discard_adapter(self, adapter_name: str) -> None:
+        """Undo a half-added adapter so a failed add/load leaves the model as it was."""
+        self.base_model.peft_config.pop(adapter_name, None)
+        for module in list(self.base_model.adapter_modules()):
+            module.delete_adapter(adapter_name)
+
+    def set_adapter(self, adapter_name: str | Sequence[str]) -> None:
+        self.base_model.set_adapter(adapter_name)
+
+    def delete_adapter(self, adapter_name: str) -> None:
+        self.base_model.delete_adapter(adapter_name)
+
+    @contextlib.contextmanager
+    def disable_adapter(self) -> Iterator[None]:
+        """Run the base model alone inside the block."""
+        self.base_model.disable_adapter_layers()
+        try:
+            yield
+        finally:
+            self.base_model.enable_adapter_layers()
+
+    def merge_adapter(self, adapter_names: Sequence[str] | None = None, safe_merge: bool = False) -> None:
+        self.base_model.merge_adapter(adapter_names=adapter_names, safe_merge=safe_merge)
+
+    def unmerge_adapter(self) -> None:
+        self.base_model.unmerge_adapter()
+
+    def merge_and_unload(
+        self, progressbar: bool = False, safe_merge: bool = False, adapter_names: Sequence[str] | None = None
+    ) -> nn.Module:
+        return self.base_model.merge_and_unload(progressbar=progressbar, safe_merge=safe_merge, adapter_names=adapter_names)
+
+    def unload(self) -> nn.Module:
+        return self.base_model.unload()
+
+    # -- parameter counts -------------------------------------------------------------------
+    def get_nb_trainable_parameters(self) -> tuple[int, int]:
+        trainable = total = 0
+        for param in self.parameters():
+            n = param.numel()
+            total += n
+            if param.requires_grad:
+                trainable += n
+        return trainable, total
+
+    def print_trainable_parameters(self) -> None:
+        trainable, total = self.get_nb_trainable_parameters()
+        pct = 100 * trainable / total if total else 0.0
+        print(f"trainable params: {trainable:,d} || all params: {total:,d} || trainable%: {pct:.4f}")
+
+    # -- saving -----------------------------------------------------------------------------
+    def save_pretrained(
+        self,
+        save_directory: str | os.PathLike,
+        safe_serialization: bool = True,
+        selected_adapters: Sequence[str] | None = None,
+        save_embedding_layers: bool | str = "auto",
+        is_main_process: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        """Write each adapter in Hugging Face PEFT's layout: `default` at the root, others in `<dir>/<name>/`."""
+        save_directory = os.fspath(save_directory)
+        if os.path.isfile(save_directory):
+            raise ValueError(f"save_pretrained needs a directory, but {save_directory!r} is a file.")
+        names = list(self.peft_config) if selected_adapters is None else list(selected_adapters)
+        unknown = [n for n in names if n not in self.peft_config]
+        if unknown:
+            raise ValueError(f"selected_adapters {unknown} do not exist; existing adapters: {list(self.peft_config)}.")
+        targets = {name: self._adapter_directory(save_directory, name) for name in names}
+        if not is_main_process:
+            return
+        for name, directory in targets.items():
+            state = get_peft_model_state_dict(self, adapter_name=name, save_embedding_layers=save_embedding_layers)
+            config = copy.deepcopy(self.peft_config[name])
+            if config.base_model_name_or_path is None:
+                config.base_model_name_or_path = base_model_name_or_path(self.get_base_model())
+            auto_mapping = None
+            if config.task_type is None:
+                base_cls = type(self.get_base_model())
+                auto_mapping = {"base_model_class": base_cls.__name__, "parent_library": base_cls.__module__}
+            os.makedirs(directory, exist_ok=True)
+            save_weights(state, directory, safe_serialization=safe_serialization)
+            config.save_pretrained(directory, auto_mapping_dict=auto_mapping)
+        self._write_model_card(save_directory, names)
+
+    @staticmethod
+    def _adapter_directory(save_directory: str, adapter_name: str) -> str:
+        validate_adapter_name(adapter_name)
+        directory = save_directory if adapter_name == "default" else os.path.join(save_directory, adapter_name)
+        root = os.path.realpath(save_directory)
+        if os.path.commonpath([root, os.path.realpath(directory)]) != root:
+            raise ValueError(f"Adapter {adapter_name!r} would be saved outside {save_directory!r}; rename it.")
+        return directory
+
+    def _write_model_card(self, save_directory: str, names: Sequence[str]) -> None:
+        os.makedirs(save_directory, exist_ok=True)
+        base = self.get_base_model()
+        base_name = base_model_name_or_path(base)
+        tags: list[str] = []
+        if is_transformers_model(base):
+            tags.append("transformers")
+        tags += sorted({self.peft_config[n].peft_type.lower() for n in names})
+        if base_name:
+            tags.append(f"base_model:adapter:{base_name}")
+        tags += list(getattr(base, "model_tags", None) or [])
+        write_model_card(save_directory, base_model=base_name, tags=tags, pipeline_tag=self._pipeline_tag)
+
+    _pipeline_tag: str | None = None
+
+    # -- loading ----------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: nn.Module,
+        model_id: str | os.PathLike,
+        adapter_name: str = "default",
+        is_trainable: bool = False,
+        config: PeftConfig | None = None,
+        autocast_adapter_dtype: bool = True,
+        low_cpu_mem_usage: bool = False,
+        strict: bool = True,
+        ignore_mismatched_sizes: bool = False,
+        subfolder: str | None = None,
+        revision: str | None = None,
+        **hub_kwargs: Any,
+    ) -> PeftModel:
+        """Load an adapter saved by this library or by Hugging Face PEFT onto `model`.
+
+        The wrapper class follows the config's `task_type` when called on `PeftModel` itself.
+        `is_trainable=False` (the default) freezes the adapter and puts the model in eval mode.
+        """
+        validate_adapter_name(adapter_name)
+        if config is None:
+            config = PeftConfig.from_pretrained(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
+        if is_trainable and config.is_prompt_learning:
+            raise ValueError(
+                "Prompt-learning adapters can't be loaded as trainable: their files hold only the final virtual "
+                "tokens, not the encoder that produced them. Train a new adapter instead."
+            )
+        config.inference_mode = not is_trainable
+        weights = load_peft_weights(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
+        wrapper = cls
+        if cls is PeftModel:
+            from .task_models import wrapper_for_task
+
+            wrapper = wrapper_for_task(config.task_type)
+        peft_model = wrapper(
+            model,
+            config,
+            adapter_name,
+            autocast_adapter_dtype=autocast_adapter_dtype,
+            low_cpu_mem_usage=low_cpu_mem_usage,
+        )
+        peft_model._load_weights(
+            adapter_name, weights, is_trainable, strict, ignore_mismatched_sizes, low_cpu_mem_usage, autocast_adapter_dtype
+        )
+        return peft_model
+
+    def load_adapter(
+        self,
+        model_id: str | os.PathLike,
+        adapter_name: str,
+        is_trainable: bool = False,
+        config: PeftConfig | None = None,
+        autocast_adapter_dtype: bool = True,
+        low_cpu_mem_usage: bool = False,
+        strict: bool = True,
+        ignore_mismatched_sizes: bool = False,
+        subfolder: str | None = None,
+        revision: str | None = None,
+        **hub_kwargs: Any,
+    ) -> None:
+        """Add an adapter from disk or the Hub without activating it (use `set_adapter`)."""
+        validate_adapter_name(adapter_name)
+        if adapter_name in self.peft_config:
+            raise ValueError(f"Adapter {adapter_name!r} already exists; delete it first or choose another name.")
+        if config is None:
+            config = PeftConfig.from_pretrained(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
+        config.inference_mode = not is_trainable
+        weights = load_peft_weights(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
+        self.add_adapter(
+            adapter_name, config, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
+        )
+        try:
+            self._load_weights(
+                adapter_name,
+                weights,
+                is_trainable,
+                strict,
+                ignore_mismatched_sizes,
+                low_cpu_mem_usage,
+                autocast_adapter_dtype,
+            )
+        except BaseException:
+            self._discard_adapter(adapter_name)
+            raise
+
+    def _load_weights(
+        self,
+        adapter_name: str,
+        weights: dict[str, torch.Tensor],
+        is_trainable: bool,
+        strict: bool,
+        ignore_mismatched_sizes: bool,
+        low_cpu_mem_usage: bool,
+        autocast_adapter_dtype: bool,
+    ) -> None:
+        set_peft_model_state_dict(
+            self,
+            weights,
+            adapter_name=adapter_name,
+            ignore_mismatched_sizes=ignore_mismatched_sizes,
+            low_cpu_mem_usage=low_cpu_mem_usage,
+            strict=strict,
+        )
+        for module in self.base_model.adapter_modules():
+            if module.has_adapter(adapter_name):
+                module.cast_adapter_dtype(adapter_name, autocast_adapter_dtype)
+        if not is_trainable:
+            for module in self.base_model.adapter_modules():
+                for param in module.adapter_parameters(adapter_name):
+                    param.requires_grad_(False)
+            self.eval()
+
+
+def _warn_if_already_adapted(model: nn.Module) -> None:
+    if "peft_config" in model.__dict__ or any(isinstance(m, BaseTuner) for m in model.modules()):
+        warnings.warn(
+            "This model already has adapter layers; get_peft_model expects an unmodified base model. "
+            "Use PeftModel.add_adapter to add another adapter.",
+            UserWarning,
+            stacklevel=3,
+        )

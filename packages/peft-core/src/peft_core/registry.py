@@ -1,0 +1,253 @@
+"""The method registry: an open set of peft types, each added by one `register_peft_method` call.
+
+There is no central enum. A method package registers itself when imported; a method that is not
+registered yet is imported through its `peft.methods` entry point (see `discovery`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping, Sequence
+
+from ._plugin_api import PLUGIN_API_VERSION
+from .errors import IncompatibleMethodError, RegistrationError
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class PeftMethod:
+    """What a method package registered."""
+
+    name: str
+    config_cls: type
+    model_cls: type
+    prefix: str
+    is_mixed_compatible: bool = False
+    shares_prefix_with: str | None = None
+    default_target_modules: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    plugin_api: str | None = None
+
+    @property
+    def peft_type(self) -> str:
+        return self.name.upper()
+
+    @property
+    def module(self) -> str:
+        """The import package that registered the method (e.g. 'peft_lora')."""
+        return self.config_cls.__module__.split(".")[0]
+
+    def describe(self) -> str:
+        return f"{self.name!r} (config {_qualname(self.config_cls)}, model {_qualname(self.model_cls)})"
+
+
+_REGISTRY: dict[str, PeftMethod] = {}
+# Re-entrant: discovery imports a package whose __init__ registers while the lock is held.
+LOCK = threading.RLock()
+
+
+def register_peft_method(
+    *,
+    name: str,
+    config_cls: type,
+    model_cls: type,
+    prefix: str | None = None,
+    is_mixed_compatible: bool = False,
+    shares_prefix_with: str | None = None,
+    default_target_modules: Mapping[str, Sequence[str]] | None = None,
+    plugin_api: str | None = None,
+) -> PeftMethod:
+    """Register a method. Called once from the method package's `__init__`.
+
+    Args:
+        name: lower-case method name; its upper-case form is the `peft_type` in adapter_config.json.
+        config_cls: the method's `PeftConfig` subclass; its `peft_type` default must be `name.upper()`.
+        model_cls: the method's tuner class; its `prefix` attribute must equal `prefix`.
+        prefix: start of the method's parameter names (default `name + "_"`).
+        is_mixed_compatible: whether the method can be combined with others in one model.
+        shares_prefix_with: another method whose parameter naming this one reuses on purpose
+            (AdaLoRA saves LoRA's `lora_A`/`lora_B` keys). Without it a taken prefix is a conflict.
+        default_target_modules: model_type -> target module names used when `target_modules` is unset.
+        plugin_api: the range of peft-core plugin API versions the package supports, e.g. ">=1,<2".
+
+    Registering the same classes again is a no-op, so re-importing a package is harmless.
+    """
+    from .config import PeftConfig
+
+    where = f"registering {name!r} from {_module_of(config_cls)}"
+    _check_plugin_api(name, plugin_api, config_cls)
+    if not isinstance(name, str) or not _NAME_RE.match(name) or name.endswith("_"):
+        raise RegistrationError(
+            f"Invalid method name {name!r} ({where}): use lower-case letters, digits and '_', starting with a "
+            f"letter and not ending in '_', e.g. 'lora' or 'ln_tuning'."
+        )
+    if not (isinstance(config_cls, type) and issubclass(config_cls, PeftConfig)):
+        raise RegistrationError(f"config_cls must be a PeftConfig subclass ({where}), got {config_cls!r}.")
+    if not isinstance(model_cls, type):
+        raise RegistrationError(f"model_cls must be a class ({where}), got {model_cls!r}.")
+    declared = next((f.default for f in dataclasses.fields(config_cls) if f.name == "peft_type"), None)
+    if declared != name.upper():
+        raise RegistrationError(
+            f"{_qualname(config_cls)} declares peft_type {declared!r}, but the method is registered as {name!r} "
+            f"({where}). Give the config field `peft_type: str = {name.upper()!r}`."
+        )
+    prefix = f"{name}_" if prefix is None else prefix
+    model_prefix = getattr(model_cls, "prefix", None)
+    if model_prefix != prefix:
+        raise RegistrationError(
+            f"{_qualname(model_cls)}.prefix is {model_prefix!r} but {name!r} registers prefix {prefix!r} ({where}). "
+            f"Set `prefix = {prefix!r}` on the model class or pass the model's prefix to register_peft_method."
+        )
+    targets = {str(k): tuple(v) for k, v in (default_target_modules or {}).items()}
+    method = PeftMethod(
+        name=name,
+        config_cls=config_cls,
+        model_cls=model_cls,
+        prefix=prefix,
+        is_mixed_compatible=is_mixed_compatible,
+        shares_prefix_with=shares_prefix_with,
+        default_target_modules=targets,
+        plugin_api=plugin_api,
+    )
+    with LOCK:
+        existing = _REGISTRY.get(name)
+        if existing is not None:
+            if _same_classes(existing, method):
+                return existing
+            raise RegistrationError(
+                f"Method name {name!r} is already registered by {_module_of(existing.config_cls)} "
+                f"({existing.describe()}); {_module_of(config_cls)} tried to register {method.describe()}. "
+                f"Uninstall one of the two packages or give the new method another name."
+            )
+        _check_prefix(method)
+        _REGISTRY[name] = method
+    return method
+
+
+def _check_prefix(method: PeftMethod) -> None:
+    owner = next((m for m in _REGISTRY.values() if m.prefix == method.prefix), None)
+    if method.shares_prefix_with is not None:
+        shared = _REGISTRY.get(method.shares_prefix_with)
+        if shared is None:
+            raise RegistrationError(
+                f"{method.name!r} ({_module_of(method.config_cls)}) declares shares_prefix_with="
+                f"{method.shares_prefix_with!r}, but that method is not registered. Import it first "
+                f"(declare its package as a dependency and import it in your __init__)."
+            )
+        if shared.prefix != method.prefix:
+            raise RegistrationError(
+                f"{method.name!r} declares it shares {shared.name!r}'s prefix, but its prefix {method.prefix!r} "
+                f"differs from {shared.prefix!r}. Drop shares_prefix_with or use prefix={shared.prefix!r}."
+            )
+        if owner is not None and owner.name != shared.name and owner.shares_prefix_with != shared.name:
+            raise RegistrationError(
+                f"Prefix {method.prefix!r} is used by {owner.name!r} ({_module_of(owner.config_cls)})."
+            )
+        return
+    if owner is not None:
+        raise RegistrationError(
+            f"Prefix {method.prefix!r} of {method.name!r} ({_module_of(method.config_cls)}) is already used by "
+            f"{owner.name!r} ({_module_of(owner.config_cls)}). Choose another prefix, or pass "
+            f"shares_prefix_with={owner.name!r} if the method deliberately reuses {owner.name!r}'s parameter names."
+        )
+
+
+def _check_plugin_api(name: str, plugin_api: str | None, config_cls: type) -> None:
+    if plugin_api is None:
+        return
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        spec = SpecifierSet(plugin_api)
+    except InvalidSpecifier as exc:
+        raise RegistrationError(
+            f"{name!r} ({_module_of(config_cls)}) passes plugin_api={plugin_api!r}, which is not a version "
+            f"range; write e.g. '>=1,<2'."
+        ) from exc
+    if str(PLUGIN_API_VERSION) not in spec:
+        from .config import _core_version
+
+        raise IncompatibleMethodError(
+            f"{_module_of(config_cls)} (method {name!r}) supports peft-core plugin API {plugin_api}, but the "
+            f"installed peft-core {_core_version()} implements plugin API {PLUGIN_API_VERSION}. Upgrade "
+            f"{_distribution_hint(config_cls)} to a release built for plugin API {PLUGIN_API_VERSION}, or install "
+            f"a peft-core whose plugin API is in {plugin_api}."
+        )
+
+
+def _same_classes(a: PeftMethod, b: PeftMethod) -> bool:
+    # Compare by qualified name too: importlib.reload creates new class objects for the same code.
+    return (
+        _qualname(a.config_cls) == _qualname(b.config_cls)
+        and _qualname(a.model_cls) == _qualname(b.model_cls)
+        and a.prefix == b.prefix
+    )
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _module_of(cls: type) -> str:
+    return f"module {cls.__module__!r}"
+
+
+def _distribution_hint(cls: type) -> str:
+    return cls.__module__.split(".")[0].replace("_", "-")
+
+
+def get_peft_method(name_or_peft_type: str) -> PeftMethod:
+    """The registered method for `'lora'` or `'LORA'`, importing its package through entry points if needed."""
+    key = name_or_peft_type.lower() if isinstance(name_or_peft_type, str) else name_or_peft_type
+    method = _REGISTRY.get(key)
+    if method is not None:
+        return method
+    from .discovery import load_method
+
+    return load_method(key)
+
+
+def registered_methods() -> dict[str, PeftMethod]:
+    """A snapshot of what is registered now (not what is installed: see `installed_methods`)."""
+    with LOCK:
+        return dict(_REGISTRY)
+
+
+def unregister_peft_method(name: str) -> None:
+    """Remove a method (for tests and plugin reloading)."""
+    with LOCK:
+        _REGISTRY.pop(name, None)
+
+
+def method_for_config(config: object) -> PeftMethod:
+    peft_type = getattr(config, "peft_type", None)
+    if not isinstance(peft_type, str):
+        raise RegistrationError(f"{type(config).__name__} has no peft_type; it is not a PeftConfig.")
+    return get_peft_method(peft_type)
+
+
+class _PeftTypes:
+    """String-valued convenience lookup: `PeftType.LORA == "LORA"` for any installed method.
+
+    It mirrors Hugging Face PEFT's `PeftType` enum without being a closed list.
+    """
+
+    def __getattr__(self, attr: str) -> str:
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        try:
+            return get_peft_method(attr).peft_type
+        except KeyError as exc:
+            raise AttributeError(str(exc)) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(m.peft_type for m in registered_methods().values()))
+
+    def __repr__(self) -> str:
+        return f"PeftType({', '.join(self)})"
+
+
+PeftType = _PeftTypes()

@@ -1,0 +1,238 @@
+"""`BaseTunerLayer`: what every adapter layer shares (adapter bookkeeping, merge, saved tensors).
+
+A method's layer subclasses it, keeps its per-adapter parameters in containers keyed by adapter
+name (`nn.ModuleDict` / `nn.ParameterDict`) listed in `adapter_layer_names`, and implements
+`update_layer` and `forward`. Merging is additive by default (`get_delta_weight`); methods whose
+merge is not additive override `merge_adapter_weights` / `unmerge_adapter_weights`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class AdapterTensor:
+    """One saved tensor of one adapter: its key in the file and in the model, relative to the layer."""
+
+    saved_key: str
+    model_key: str
+    tensor: torch.Tensor
+
+
+class BaseTunerLayer(nn.Module):
+    """Base of all adapter layers. The wrapped module lives at `self.base_layer`."""
+
+    # Containers keyed by adapter name holding the trainable (and saved) tensors.
+    adapter_layer_names: tuple[str, ...] = ()
+    # Plain dicts keyed by adapter name holding per-adapter settings (rank, scaling, dropout ...).
+    other_param_names: tuple[str, ...] = ()
+    # Whether `forward` honours mixed-adapter batches (see tuners.mixed_batch).
+    supports_mixed_batch: bool = False
+
+    def __init__(self, base_layer: nn.Module) -> None:
+        super().__init__()
+        self.base_layer = base_layer
+        self._active_adapter: list[str] = []
+        self._disable_adapters = False
+        self.merged_adapters: list[str] = []
+
+    # -- the wrapped layer ------------------------------------------------------------------
+    def get_base_layer(self) -> nn.Module:
+        layer = self.base_layer
+        while isinstance(layer, BaseTunerLayer):
+            layer = layer.base_layer
+        return layer
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.get_base_layer().weight
+
+    @property
+    def bias(self) -> torch.Tensor | None:
+        return getattr(self.get_base_layer(), "bias", None)
+
+    # -- adapters ---------------------------------------------------------------------------
+    @property
+    def active_adapters(self) -> list[str]:
+        return list(self._active_adapter)
+
+    @property
+    def active_adapter(self) -> str | list[str]:
+        return self._active_adapter[0] if len(self._active_adapter) == 1 else list(self._active_adapter)
+
+    @property
+    def disable_adapters(self) -> bool:
+        return self._disable_adapters
+
+    @property
+    def merged(self) -> bool:
+        return bool(self.merged_adapters)
+
+    def adapter_names(self) -> list[str]:
+        names: list[str] = []
+        for attr in self.adapter_layer_names + self.other_param_names:
+            container = getattr(self, attr, None)
+            for name in container.keys() if container is not None else ():
+                if name not in names:
+                    names.append(name)
+        return names
+
+    def has_adapter(self, adapter_name: str) -> bool:
+        return any(adapter_name in getattr(self, attr) for attr in self.adapter_layer_names)
+
+    def adapter_parameters(self, adapter_name: str) -> Iterable[nn.Parameter]:
+        for attr in self.adapter_layer_names:
+            container = getattr(self, attr)
+            if adapter_name not in container:
+                continue
+            entry = container[adapter_name]
+            if isinstance(entry, nn.Module):
+                yield from entry.parameters()
+            elif isinstance(entry, nn.Parameter):
+                yield entry
+
+    def set_adapter(self, adapter_names: str | Sequence[str], inference_mode: bool = False) -> None:
+        """Activate `adapter_names`; only their parameters stay trainable (none in inference mode)."""
+        names = [adapter_names] if isinstance(adapter_names, str) else list(adapter_names)
+        for name in self.adapter_names():
+            trainable = name in names and not inference_mode
+            for param in self.adapter_parameters(name):
+                param.requires_grad_(trainable)
+        self._active_adapter = [n for n in names if self.has_adapter(n)]
+
+    def enable_adapters(self, enabled: bool) -> None:
+        self._disable_adapters = not enabled
+
+    def delete_adapter(self, adapter_name: str) -> None:
+        for attr in self.adapter_layer_names + self.other_param_names:
+            container = getattr(self, attr)
+            if adapter_name in container:
+                del container[adapter_name]
+        if adapter_name in self.merged_adapters:
+            self.merged_adapters.remove(adapter_name)
+        if adapter_name in self._active_adapter:
+            remaining = [n for n in self._active_adapter if n != adapter_name]
+            if not remaining:
+                remaining = self.adapter_names()[:1]
+            self._active_adapter = remaining
+
+    def adapter_tensors(self, adapter_name: str) -> list[AdapterTensor]:
+        """The tensors saved for `adapter_name`; keys drop the adapter name (HF's file layout)."""
+        out: list[AdapterTensor] = []
+        for attr in self.adapter_layer_names:
+            container = getattr(self, attr)
+            if adapter_name not in container:
+                continue
+            entry = container[adapter_name]
+            if isinstance(entry, nn.Module):
+                for key, tensor in entry.state_dict(keep_vars=True).items():
+                    out.append(AdapterTensor(f"{attr}.{key}", f"{attr}.{adapter_name}.{key}", tensor))
+            else:
+                out.append(AdapterTensor(attr, f"{attr}.{adapter_name}", entry))
+        return out
+
+    def _move_adapter_to_device_of_base_layer(self, adapter_name: str) -> None:
+        """Put a new adapter's tensors on the base weight's device; float dtypes follow the base too."""
+        base = self.get_base_layer()
+        ref = next((p for p in base.parameters() if p.device.type != "meta"), None)
+        if ref is None:
+            return
+        for attr in self.adapter_layer_names:
+            container = getattr(self, attr)
+            if adapter_name not in container:
+                continue
+            entry = container[adapter_name]
+            if isinstance(entry, nn.Module):
+                if any(p.device.type == "meta" for p in entry.parameters()):
+                    continue
+                dtype = ref.dtype if ref.is_floating_point() else None
+                entry.to(device=ref.device, dtype=dtype)
+            elif entry.device != ref.device or (ref.is_floating_point() and entry.dtype != ref.dtype):
+                if entry.device.type == "meta":
+                    continue
+                dtype = ref.dtype if ref.is_floating_point() else entry.dtype
+                container[adapter_name] = nn.Parameter(
+                    entry.data.to(device=ref.device, dtype=dtype), requires_grad=entry.requires_grad
+                )
+
+    def cast_adapter_dtype(self, adapter_name: str, autocast: bool = True) -> None:
+        """Keep fp16/bf16 adapter weights in fp32 (HF's `autocast_adapter_dtype=True`)."""
+        if not autocast:
+            return
+        for attr in self.adapter_layer_names:
+            container = getattr(self, attr)
+            if adapter_name not in container:
+                continue
+            entry = container[adapter_name]
+            if isinstance(entry, nn.Module):
+                for param in entry.parameters():
+                    if param.dtype in (torch.float16, torch.bfloat16):
+                        param.data = param.data.float()
+            elif entry.dtype in (torch.float16, torch.bfloat16):
+                entry.data = entry.data.float()
+
+    # -- to implement -----------------------------------------------------------------------
+    def update_layer(self, adapter_name: str, **kwargs: Any) -> None:
+        """Create the tensors of a new adapter on this layer."""
+        raise NotImplementedError(f"{type(self).__name__} must implement update_layer")
+
+    def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
+        """The change an additive adapter makes to `base_layer.weight` (same shape and layout)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} can't be merged: implement get_delta_weight (additive adapters) or "
+            f"merge_adapter_weights / unmerge_adapter_weights."
+        )
+
+    def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
+        """Fold one adapter into the base weights. Default: `weight += get_delta_weight(...)`."""
+        base = self.get_base_layer()
+        delta = self.get_delta_weight(adapter_name)
+        if safe_merge:
+            merged = base.weight.data + delta.to(base.weight.dtype)
+            self._check_finite(merged, adapter_name)
+            base.weight.data = merged
+        else:
+            base.weight.data += delta.to(base.weight.dtype)
+
+    def unmerge_adapter_weights(self, adapter_name: str) -> None:
+        base = self.get_base_layer()
+        base.weight.data -= self.get_delta_weight(adapter_name).to(base.weight.dtype)
+
+    # -- merging ----------------------------------------------------------------------------
+    def merge(self, safe_merge: bool = False, adapter_names: Sequence[str] | None = None) -> None:
+        """Merge the given (default: active) adapters into the base layer."""
+        names = self.active_adapters if adapter_names is None else list(adapter_names)
+        for name in names:
+            if not self.has_adapter(name):
+                continue
+            if name in self.merged_adapters:
+                warnings.warn(f"Adapter {name!r} is already merged into this layer; skipping it.", stacklevel=2)
+                continue
+            self.merge_adapter_weights(name, safe_merge)
+            self.merged_adapters.append(name)
+
+    def unmerge(self) -> None:
+        while self.merged_adapters:
+            self.unmerge_adapter_weights(self.merged_adapters.pop())
+
+    def _check_finite(self, tensor: torch.Tensor, adapter_name: str) -> None:
+        if not torch.isfinite(tensor).all():
+            raise ValueError(
+                f"safe_merge: merging adapter {adapter_name!r} into {type(self.get_base_layer()).__name__} would "
+                f"produce non-finite weights (NaN/inf); the base weights were left unchanged. The adapter is "
+                f"probably broken (check its training)."
+            )
+
+    def _unmerge_if_disabled(self) -> bool:
+        """When adapters are disabled, undo merges and report that the base layer alone should run."""
+        if not self._disable_adapters:
+            return False
+        if self.merged:
+            self.unmerge()
+        return True

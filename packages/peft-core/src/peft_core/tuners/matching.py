@@ -1,0 +1,139 @@
+"""Which modules a config targets: Hugging Face PEFT's matching rules, reproduced exactly.
+
+- list `target_modules`: exact name or `.`-bounded suffix (`"self_attn.q_proj"`, `"q_proj"`);
+- string `target_modules`: `re.fullmatch` against the full module name;
+- `"all-linear"`: every linear layer except the output head;
+- `exclude_modules`: same rules, checked first;
+- `layers_to_transform` / `layers_pattern`: restrict suffix matches to some layer indices;
+- `rank_pattern` / `alpha_pattern`: the first regex (in insertion order) anchored at a dot boundary.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Mapping, Sequence
+
+from torch import nn
+
+ALL_LINEAR = "all-linear"
+
+
+def _suffix_hit(key: str, names: Iterable[str] | set[str]) -> str | None:
+    """The entry of `names` equal to `key` or to one of its dotted suffixes."""
+    names = names if isinstance(names, (set, frozenset, dict)) else set(names)
+    if key in names:
+        return key
+    start = key.find(".")
+    while start != -1:
+        suffix = key[start + 1 :]
+        if suffix in names:
+            return suffix
+        start = key.find(".", start + 1)
+    return None
+
+
+def is_excluded(exclude_modules: str | Iterable[str] | None, key: str) -> bool:
+    if not exclude_modules:
+        return False
+    if isinstance(exclude_modules, str):
+        return re.fullmatch(exclude_modules, key) is not None
+    return _suffix_hit(key, exclude_modules) is not None
+
+
+def is_in_modules_to_save(modules_to_save: Iterable[str] | None, key: str) -> bool:
+    """Modules wrapped for saving are never targeted (HF's unescaped `(^|.*\\.)m($|\\..*)` rule)."""
+    if not modules_to_save:
+        return False
+    return any(re.match(rf"(^|.*\.){m}($|\..*)", key) for m in modules_to_save)
+
+
+def layer_index(key: str, layers_pattern: str | Sequence[str] | None) -> int | None:
+    """The layer number in `key`: the first `.<digits>.` segment (after `layers_pattern` when given)."""
+    if layers_pattern is None or layers_pattern == []:
+        match = re.match(r".*?\.[^.]*\.(\d+)\.", key)  # lazy: the first index, not an expert index
+        return int(match.group(1)) if match else None
+    patterns = [layers_pattern] if isinstance(layers_pattern, str) else list(layers_pattern)
+    for pattern in patterns:
+        match = re.match(rf"(^|.*?\.){pattern}\.(\d+)\.", key)
+        if match:
+            return int(match.group(2))
+    return None
+
+
+def matches_target(config: Any, key: str) -> bool:
+    """Whether module `key` is targeted by `config` (exclusions are checked by the caller)."""
+    targets = config.target_modules
+    if isinstance(targets, str):
+        return re.fullmatch(targets, key) is not None
+    if not targets:
+        return False
+    targets = targets if isinstance(targets, (set, frozenset)) else set(targets)
+    if key in targets:
+        return True  # exact full-name matches ignore layers_to_transform
+    if _suffix_hit(key, targets) is None:
+        return False
+    layers = getattr(config, "layers_to_transform", None)
+    if layers is None or layers == []:
+        return True
+    index = layer_index(key, getattr(config, "layers_pattern", None))
+    if index is None:
+        return False
+    return index == layers if isinstance(layers, int) else index in layers
+
+
+def pattern_value(patterns: Mapping[str, Any] | None, key: str, default: Any) -> Any:
+    """First `rank_pattern`/`alpha_pattern` entry whose regex matches the end of `key` at a dot boundary."""
+    if patterns:
+        for pattern, value in patterns.items():
+            if re.match(rf"(.*\.)?({pattern})$", key):
+                return value
+    return default
+
+
+def is_linear_like(module: nn.Module) -> bool:
+    """nn.Linear, transformers' GPT-2 `Conv1D`, or an existing adapter layer wrapping a linear layer."""
+    if isinstance(module, nn.Linear):
+        return True
+    cls = type(module)
+    if cls.__name__ == "Conv1D" and cls.__module__.startswith("transformers"):
+        return True
+    from .layer import BaseTunerLayer
+
+    return isinstance(module, BaseTunerLayer) and is_linear_like(module.get_base_layer())
+
+
+def output_head_names(model: nn.Module, names_by_module: Mapping[int, str], task_type: str | None) -> set[str]:
+    """Names of modules `all-linear` leaves alone: the output embedding, or the classifier head."""
+    getter = getattr(model, "get_output_embeddings", None)
+    out = getter() if callable(getter) else None
+    if out is not None and id(out) in names_by_module:
+        return {names_by_module[id(out)]}
+    if task_type == "SEQ_CLS":
+        for name in names_by_module.values():
+            if name.split(".")[-1] in ("score", "classifier"):
+                return {name}
+    return set()
+
+
+def compact_target_names(targets: set[str], all_names: Sequence[str]) -> set[str]:
+    """Smallest dotted suffixes that still select exactly `targets` (HF compacts lists of >= 20)."""
+    others = [n for n in all_names if n and n not in targets]
+    chosen: set[str] = set()
+    for name in sorted(targets):
+        parts = name.split(".")
+        for size in range(1, len(parts) + 1):
+            suffix = ".".join(parts[-size:])
+            if not any(o == suffix or o.endswith("." + suffix) for o in others):
+                chosen.add(suffix)
+                break
+    return chosen if len(chosen) < len(targets) else set(targets)
+
+
+def describe_candidates(names: Sequence[str], limit: int = 12) -> str:
+    """A few leaf module names that exist, to put in a 'nothing matched' error."""
+    leaves: list[str] = []
+    for name in names:
+        leaf = name.rsplit(".", 1)[-1]
+        if name and not leaf.isdigit() and leaf not in leaves:
+            leaves.append(leaf)
+    return ", ".join(repr(n) for n in leaves[:limit])

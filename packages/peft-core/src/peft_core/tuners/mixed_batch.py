@@ -1,0 +1,73 @@
+"""Mixed-adapter batches: one adapter name per row, grouped once per forward pass.
+
+`PeftModel.forward(..., adapter_names=[...])` builds a `BatchPlan` and makes it current for the
+duration of the call; each adapter layer reads it with `current_batch_plan()` instead of every
+layer re-deriving masks from the names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import torch
+
+BASE_ADAPTER_NAME = "__base__"
+
+_CURRENT: contextvars.ContextVar[BatchPlan | None] = contextvars.ContextVar("peft_batch_plan", default=None)
+
+
+@dataclass
+class BatchPlan:
+    """Rows grouped by adapter: for each adapter its row indices, or a slice when the rows are contiguous."""
+
+    adapter_names: list[str]
+    groups: dict[str, list[int]]
+    _index_cache: dict[tuple[str, torch.device], torch.Tensor] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_names(cls, adapter_names: Sequence[str]) -> BatchPlan:
+        groups: dict[str, list[int]] = {}
+        for row, name in enumerate(adapter_names):
+            groups.setdefault(name, []).append(row)
+        return cls(list(adapter_names), groups)
+
+    @property
+    def batch_size(self) -> int:
+        return len(self.adapter_names)
+
+    def rows(self, name: str, device: torch.device) -> torch.Tensor | slice:
+        """Rows of `name` as a slice when contiguous (a view, no copy), else an index tensor on `device`."""
+        rows = self.groups[name]
+        if rows[-1] - rows[0] + 1 == len(rows):
+            return slice(rows[0], rows[-1] + 1)
+        key = (name, device)
+        index = self._index_cache.get(key)
+        if index is None:
+            index = torch.tensor(rows, dtype=torch.long, device=device)
+            self._index_cache[key] = index
+        return index
+
+    def adapter_groups(self) -> Iterator[str]:
+        """Adapter names used in the batch, without the base-model marker."""
+        return (name for name in self.groups if name != BASE_ADAPTER_NAME)
+
+
+def current_batch_plan() -> BatchPlan | None:
+    return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def batch_plan(adapter_names: Sequence[str] | None) -> Iterator[BatchPlan | None]:
+    if adapter_names is None:
+        yield None
+        return
+    plan = BatchPlan.from_names(adapter_names)
+    token = _CURRENT.set(plan)
+    try:
+        yield plan
+    finally:
+        _CURRENT.reset(token)
+

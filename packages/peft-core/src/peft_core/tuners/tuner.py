@@ -1,0 +1,427 @@
+"""`BaseTuner`: injects a method's layers into a model and manages its adapters.
+
+A method's model class subclasses it, sets `prefix`, and implements `_create_and_replace`
+(build or update the adapter layer for one targeted module). Everything else (matching, several
+adapters, trainable flags, merge/unload, modules_to_save) is shared. Methods that need special
+behaviour override the small hooks documented below; core never branches on a method's name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Any, ClassVar, Iterator, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from ..config import PeftConfig
+from .layer import AdapterTensor, BaseTunerLayer
+from .matching import (
+    ALL_LINEAR,
+    compact_target_names,
+    describe_candidates,
+    is_excluded,
+    is_in_modules_to_save,
+    is_linear_like,
+    matches_target,
+    output_head_names,
+)
+from .mixed_batch import BASE_ADAPTER_NAME
+from .modules_to_save import ModulesToSaveWrapper
+
+# Hugging Face PEFT replaces target lists of this length or more by their shortest unique suffixes.
+MIN_TARGETS_FOR_COMPACTION = 20
+_ADAPTER_NAME_RE = re.compile(r"[^./\\\s]+")
+
+
+def validate_adapter_name(adapter_name: object) -> str:
+    """Reject names that would break keys, paths or module attributes, before anything is created."""
+    if not isinstance(adapter_name, str) or not adapter_name:
+        raise ValueError(f"Adapter names must be non-empty strings, got {adapter_name!r}.")
+    if not _ADAPTER_NAME_RE.fullmatch(adapter_name) or adapter_name in ("..", BASE_ADAPTER_NAME):
+        raise ValueError(
+            f"Invalid adapter name {adapter_name!r}: it must not contain '.', '/', '\\' or spaces (it becomes a "
+            f"key component and a folder name) and must not be {BASE_ADAPTER_NAME!r}. Use e.g. 'my_adapter'."
+        )
+    if hasattr(nn.ModuleDict(), adapter_name):
+        raise ValueError(
+            f"Invalid adapter name {adapter_name!r}: it collides with a torch module attribute; choose another name."
+        )
+    return adapter_name
+
+
+def _model_type(model: nn.Module) -> str | None:
+    config = getattr(model, "config", None)
+    if isinstance(config, Mapping):
+        return config.get("model_type")
+    return getattr(config, "model_type", None)
+
+
+class BaseTuner(nn.Module):
+    """Base of every layer-injecting method's model class (`LoraModel`, ...).
+
+    Hooks for subclasses:
+    - `_create_and_replace(config, adapter_name, target, target_name, parent, current_key)`: required.
+    - `_prepare_adapter_config(config, model)`: fill defaults (core fills `target_modules` from the
+      method's registered defaults).
+    - `_check_new_adapter_config(config)`: refuse an adapter that can't coexist with existing ones.
+    - `_mark_extra_trainable(adapter_name)`: extra trainable parameters (e.g. LoRA's `bias` modes).
+    - `extra_tensors_to_save(adapter_name)`: base-model tensors saved with the adapter (bias modes).
+    - `tuner_tensors(adapter_name)`: tensors owned by the tuner itself (`base_model.<name>` keys).
+    """
+
+    prefix: ClassVar[str] = ""
+    compact_large_target_lists: ClassVar[bool] = True
+    supports_merge: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        model: nn.Module,
+        peft_config: PeftConfig | Mapping[str, PeftConfig],
+        adapter_name: str = "default",
+        low_cpu_mem_usage: bool = False,
+        autocast_adapter_dtype: bool = True,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.peft_config: dict[str, PeftConfig] = {}
+        self.active_adapter: str | list[str] = adapter_name
+        if isinstance(peft_config, PeftConfig):
+            self.peft_config[adapter_name] = peft_config
+        else:
+            self.peft_config.update(peft_config)
+        self.inject_adapter(
+            self.model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
+        )
+        self.model.peft_config = self.peft_config
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name == "model":
+                raise
+            return getattr(self.model, name)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.model.forward(*args, **kwargs)
+
+    # -- hooks ------------------------------------------------------------------------------
+    def _create_and_replace(
+        self,
+        config: PeftConfig,
+        adapter_name: str,
+        target: nn.Module,
+        target_name: str,
+        parent: nn.Module,
+        current_key: str,
+    ) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement _create_and_replace")
+
+    def _check_new_adapter_config(self, config: PeftConfig) -> None:
+        return None
+
+    def _prepare_adapter_config(self, config: PeftConfig, model: nn.Module) -> PeftConfig:
+        if getattr(config, "target_modules", "") is None:
+            from ..registry import method_for_config
+
+            method = method_for_config(config)
+            model_type = _model_type(model)
+            defaults = method.default_target_modules.get(model_type) if model_type else None
+            if not defaults:
+                names = [n for n, _ in model.named_modules()]
+                raise ValueError(
+                    f"{type(config).__name__}.target_modules is not set and {method.name!r} has no default targets "
+                    f"for model_type {model_type!r}. Set target_modules to module names, e.g. from: "
+                    f"{describe_candidates(names)}."
+                )
+            config.target_modules = set(defaults)
+        return config
+
+    def _mark_extra_trainable(self, adapter_name: str) -> None:
+        return None
+
+    def extra_tensors_to_save(self, adapter_name: str) -> dict[str, torch.Tensor]:
+        """Base-model tensors to save with the adapter, keyed by their name in `self.model`."""
+        return {}
+
+    def tuner_tensors(self, adapter_name: str) -> list[AdapterTensor]:
+        """Tensors owned by the tuner (saved as `base_model.<saved_key>`)."""
+        return []
+
+    # -- injection --------------------------------------------------------------------------
+    def inject_adapter(
+        self,
+        model: nn.Module,
+        adapter_name: str,
+        low_cpu_mem_usage: bool = False,
+        autocast_adapter_dtype: bool = True,
+    ) -> None:
+        """Create adapter `adapter_name` (its config is `self.peft_config[adapter_name]`) in one walk of `model`."""
+        validate_adapter_name(adapter_name)
+        config = self.peft_config[adapter_name]
+        self._check_new_adapter_config(config)
+        config = self._prepare_adapter_config(config, model)
+        self.peft_config[adapter_name] = config
+
+        named = list(model.named_modules())
+        by_name = dict(named)
+        if isinstance(config.target_modules, str) and config.target_modules.lower() == ALL_LINEAR:
+            config.target_modules = self._all_linear_names(model, named, config)
+
+        matched, excluded = self._match(config, named)
+        if not matched:
+            self._raise_nothing_matched(config, named, excluded)
+
+        init_context = torch.device("meta") if low_cpu_mem_usage else contextlib.nullcontext()
+        with init_context:
+            for key in matched:
+                parent_key, _, target_name = key.rpartition(".")
+                parent = by_name[parent_key]
+                self._create_and_replace(config, adapter_name, by_name[key], target_name, parent, current_key=key)
+
+        targets = config.target_modules
+        if (
+            self.compact_large_target_lists
+            and isinstance(targets, (set, list, tuple))
+            and len(targets) >= MIN_TARGETS_FOR_COMPACTION
+        ):
+            config.target_modules = compact_target_names(set(matched), [n for n, _ in named])
+
+        self._wrap_modules_to_save(config, adapter_name, named)
+        for module in self.adapter_modules():
+            if module.has_adapter(adapter_name):
+                module.cast_adapter_dtype(adapter_name, autocast_adapter_dtype)
+        self._refresh_trainable()
+
+    def _match(self, config: PeftConfig, named: Sequence[tuple[str, nn.Module]]) -> tuple[list[str], int]:
+        containers: set[str] = set()  # tuner layers / wrappers: their insides are never targets
+        inside: set[str] = set()
+        matched: list[str] = []
+        excluded = 0
+        exclude = getattr(config, "exclude_modules", None)
+        to_save = getattr(config, "modules_to_save", None)
+        for key, module in named:
+            if not key:
+                continue
+            parent_key = key.rpartition(".")[0]
+            if parent_key in containers or parent_key in inside:
+                inside.add(key)
+                continue
+            if isinstance(module, (BaseTunerLayer, ModulesToSaveWrapper)):
+                containers.add(key)
+            if isinstance(module, ModulesToSaveWrapper) or is_in_modules_to_save(to_save, key):
+                continue
+            if not matches_target(config, key):
+                continue
+            if is_excluded(exclude, key):
+                excluded += 1
+                continue
+            matched.append(key)
+        return matched, excluded
+
+    def _raise_nothing_matched(self, config: PeftConfig, named: Sequence[tuple[str, nn.Module]], excluded: int) -> None:
+        names = [n for n, _ in named]
+        if excluded:
+            raise ValueError(
+                f"All modules matched by target_modules={config.target_modules!r} are excluded by "
+                f"exclude_modules={getattr(config, 'exclude_modules', None)!r}; nothing left to adapt."
+            )
+        hint = ""
+        if getattr(config, "layers_to_transform", None) is not None:
+            hint = f" with layers_to_transform={config.layers_to_transform!r}"
+            if getattr(config, "layers_pattern", None):
+                hint += f" and layers_pattern={config.layers_pattern!r}"
+        raise ValueError(
+            f"Target modules {config.target_modules!r}{hint} not found in the base model "
+            f"({type(self.model).__name__}). A list entry must equal a module name or its dotted suffix; a string "
+            f"is a regex matched against the full name. Module names that exist: {describe_candidates(names)}."
+        )
+
+    def _all_linear_names(
+        self, model: nn.Module, named: Sequence[tuple[str, nn.Module]], config: PeftConfig
+    ) -> set[str]:
+        names_by_id = {id(m): n for n, m in named}
+        skip = output_head_names(model, names_by_id, config.task_type)
+        containers: list[str] = [n for n, m in named if isinstance(m, BaseTunerLayer)]
+        names = {
+            n
+            for n, m in named
+            if n and n not in skip and is_linear_like(m) and not any(n.startswith(c + ".") for c in containers)
+        }
+        if not names:
+            raise ValueError(f"target_modules='all-linear' found no linear layer in {type(model).__name__}.")
+        return names
+
+    def _wrap_modules_to_save(self, config: PeftConfig, adapter_name: str, named: Sequence[tuple[str, nn.Module]]) -> None:
+        entries = getattr(config, "modules_to_save", None)
+        if not entries:
+            return
+        by_name = dict(named)
+        wrapped: list[str] = []
+        for key, module in named:
+            if not key or not any(key.endswith(entry) for entry in entries):
+                continue
+            if any(key.startswith(w + ".") for w in wrapped):
+                continue
+            if any(isinstance(m, (ModulesToSaveWrapper, BaseTunerLayer)) for m in _ancestors(by_name, key)):
+                continue
+            if adapter_name in dict(module.named_children()):
+                raise ValueError(
+                    f"Adapter name {adapter_name!r} equals a submodule name of modules_to_save module {key!r}; "
+                    f"rename the adapter."
+                )
+            if isinstance(module, ModulesToSaveWrapper):
+                module.update(adapter_name)
+            else:
+                parent_key, _, child = key.rpartition(".")
+                setattr(by_name[parent_key], child, ModulesToSaveWrapper(module, adapter_name))
+            wrapped.append(key)
+
+    # -- adapter modules --------------------------------------------------------------------
+    def tuner_layers(self) -> Iterator[BaseTunerLayer]:
+        return (m for m in self.model.modules() if isinstance(m, BaseTunerLayer))
+
+    def adapter_modules(self) -> Iterator[BaseTunerLayer | ModulesToSaveWrapper]:
+        return (m for m in self.model.modules() if isinstance(m, (BaseTunerLayer, ModulesToSaveWrapper)))
+
+    @property
+    def active_adapters(self) -> list[str]:
+        active = self.active_adapter
+        return [active] if isinstance(active, str) else list(active)
+
+    def _refresh_trainable(self, freeze_base: bool = True) -> None:
+        """Make only the active adapters' parameters trainable (and freeze the base model when injecting)."""
+        inference = all(self.peft_config[n].inference_mode for n in self.active_adapters if n in self.peft_config)
+        if freeze_base:
+            for param in self.model.parameters():
+                param.requires_grad_(False)
+        for module in self.adapter_modules():
+            module.set_adapter(self.active_adapters, inference_mode=inference)
+        if not inference:
+            for name in self.active_adapters:
+                self._mark_extra_trainable(name)
+
+    def set_adapter(self, adapter_name: str | Sequence[str]) -> None:
+        names = [adapter_name] if isinstance(adapter_name, str) else list(adapter_name)
+        for name in names:
+            if name not in self.peft_config:
+                raise ValueError(f"Adapter {name!r} does not exist; existing adapters: {list(self.peft_config)}.")
+        self.active_adapter = names[0] if len(names) == 1 else names
+        self._refresh_trainable(freeze_base=False)
+
+    def delete_adapter(self, adapter_name: str) -> None:
+        if adapter_name not in self.peft_config:
+            raise ValueError(f"Adapter {adapter_name!r} does not exist; existing adapters: {list(self.peft_config)}.")
+        del self.peft_config[adapter_name]
+        for module in list(self.adapter_modules()):
+            module.delete_adapter(adapter_name)
+        remaining = [n for n in self.active_adapters if n != adapter_name] or list(self.peft_config)[:1]
+        self.active_adapter = (remaining[0] if len(remaining) == 1 else remaining) if remaining else []
+        if remaining:
+            self._refresh_trainable(freeze_base=False)
+
+    def enable_adapter_layers(self) -> None:
+        for module in self.adapter_modules():
+            module.enable_adapters(True)
+
+    def disable_adapter_layers(self) -> None:
+        for module in self.adapter_modules():
+            module.enable_adapters(False)
+
+    # -- mixed batches ----------------------------------------------------------------------
+    def check_adapter_names(self, adapter_names: Sequence[str]) -> None:
+        """Refuse a mixed-adapter batch this model can't compute exactly."""
+        if self.training:
+            raise ValueError("adapter_names=[...] (mixed-adapter batches) is only supported in eval mode; call .eval().")
+        unknown = sorted({n for n in adapter_names if n != BASE_ADAPTER_NAME and n not in self.peft_config})
+        if unknown:
+            raise ValueError(
+                f"adapter_names contains unknown adapters {unknown}; existing: {list(self.peft_config)} "
+                f"(use {BASE_ADAPTER_NAME!r} for rows that should use no adapter)."
+            )
+        layers = list(self.tuner_layers())
+        unsupported = sorted({type(m).__name__ for m in layers if not m.supports_mixed_batch})
+        if unsupported:
+            raise ValueError(
+                f"{type(self).__name__} layers {unsupported} can't run a mixed-adapter batch; run one forward per "
+                f"adapter (set_adapter) instead."
+            )
+        if any(m.merged for m in layers):
+            raise ValueError("Mixed-adapter batches need unmerged adapters; call unmerge_adapter() first.")
+
+    # -- merging ----------------------------------------------------------------------------
+    def _check_merge_allowed(self) -> None:
+        if not self.supports_merge:
+            raise ValueError(f"{type(self).__name__} does not support merging its adapters into the base weights.")
+
+    def merge_adapter(self, adapter_names: Sequence[str] | None = None, safe_merge: bool = False) -> None:
+        self._check_merge_allowed()
+        for layer in self.tuner_layers():
+            layer.merge(safe_merge=safe_merge, adapter_names=adapter_names)
+
+    def unmerge_adapter(self) -> None:
+        for layer in self.tuner_layers():
+            layer.unmerge()
+
+    def merge_and_unload(
+        self, progressbar: bool = False, safe_merge: bool = False, adapter_names: Sequence[str] | None = None
+    ) -> nn.Module:
+        """Fold the adapters into the base weights and return the plain base model."""
+        self._check_merge_allowed()
+        return self._unload(merge=True, progressbar=progressbar, safe_merge=safe_merge, adapter_names=adapter_names)
+
+    def unload(self) -> nn.Module:
+        """Remove every adapter layer without merging and return the plain base model."""
+        return self._unload(merge=False)
+
+    def _unload(
+        self,
+        merge: bool,
+        progressbar: bool = False,
+        safe_merge: bool = False,
+        adapter_names: Sequence[str] | None = None,
+    ) -> nn.Module:
+        from tqdm.auto import tqdm
+
+        outermost: list[tuple[nn.Module, str, nn.Module]] = []
+        for parent_key, parent in self._walk_outer(self.model):
+            for child_name, child in parent.named_children():
+                if isinstance(child, (BaseTunerLayer, ModulesToSaveWrapper)):
+                    outermost.append((parent, child_name, child))
+        desc = "Unloading and merging model" if merge else "Unloading model"
+        for parent, child_name, child in tqdm(outermost, disable=not progressbar, desc=desc):
+            if isinstance(child, ModulesToSaveWrapper):
+                setattr(parent, child_name, child.unwrapped())
+                continue
+            if merge:
+                child.merge(safe_merge=safe_merge, adapter_names=adapter_names)
+            setattr(parent, child_name, child.get_base_layer())
+        self._unload_tuner_state()
+        if "peft_config" in self.model.__dict__:
+            del self.model.__dict__["peft_config"]
+        return self.model
+
+    def _unload_tuner_state(self) -> None:
+        """Hook: drop tuner-owned tensors after unloading (e.g. shared projections)."""
+        return None
+
+    @staticmethod
+    def _walk_outer(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+        """Modules that are not inside an adapter layer or wrapper (those are parents to unload from)."""
+        stack: list[tuple[str, nn.Module]] = [("", model)]
+        while stack:
+            key, module = stack.pop()
+            yield key, module
+            for name, child in module.named_children():
+                if not isinstance(child, (BaseTunerLayer, ModulesToSaveWrapper)):
+                    stack.append((f"{key}.{name}" if key else name, child))
+
+
+def _ancestors(by_name: Mapping[str, nn.Module], key: str) -> Iterator[nn.Module]:
+    parts = key.split(".")
+    for i in range(1, len(parts)):
+        module = by_name.get(".".join(parts[:i]))
+        if module is not None:
+            yield module

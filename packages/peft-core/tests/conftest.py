@@ -1,0 +1,69 @@
+"""Fixtures for peft-core's tests: a toy method (tests/_support/peft_toy) and tiny models."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+SUPPORT = os.path.join(os.path.dirname(__file__), "_support")
+if SUPPORT not in sys.path:
+    sys.path.insert(0, SUPPORT)
+
+import peft_toy  # noqa: E402  (registers the "toy" method)
+
+
+class MLP(nn.Module):
+    """A small custom model; module names include other methods' prefixes on purpose."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin0 = nn.Linear(8, 16)
+        self.lora_proj = nn.Linear(16, 16)
+        self.relu = nn.ReLU()
+        self.lin1 = nn.Linear(16, 8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.lin1(self.relu(self.lora_proj(self.lin0(x)))))
+
+
+@pytest.fixture
+def toy():
+    return peft_toy
+
+
+@pytest.fixture
+def mlp():
+    torch.manual_seed(0)
+    return MLP()
+
+
+def make_tiny_llama(seed: int = 0):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=128,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture
+def tiny_llama():
+    return make_tiny_llama()
+
+
+@pytest.fixture
+def input_ids():
+    torch.manual_seed(1)
+    return torch.randint(0, 128, (2, 7))
