@@ -14,21 +14,7 @@ if SUPPORT not in sys.path:
     sys.path.insert(0, SUPPORT)
 
 import peft_toy  # noqa: E402  (registers the "toy" method)
-
-
-class MLP(nn.Module):
-    """A small custom model; module names include other methods' prefixes on purpose."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lin0 = nn.Linear(8, 16)
-        self.lora_proj = nn.Linear(16, 16)
-        self.relu = nn.ReLU()
-        self.lin1 = nn.Linear(16, 8)
-        self.head = nn.Linear(8, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.lin1(self.relu(self.lora_proj(self.lin0(x)))))
+from core_test_models import MLP, make_tiny_llama  # noqa: E402
 
 
 @pytest.fixture
@@ -40,22 +26,6 @@ def toy():
 def mlp():
     torch.manual_seed(0)
     return MLP()
-
-
-def make_tiny_llama(seed: int = 0):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=128,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-    )
-    return LlamaForCausalLM(config).eval()
 
 
 @pytest.fixture
