@@ -1,0 +1,242 @@
+"""Point 2 (discovery through entry points) and point 7 (import cost), in fresh interpreters."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from peft_core import UnknownPeftTypeError, get_peft_method, installed_methods
+
+
+def run_python(code: str, pythonpath: list[Path] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in pythonpath)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+    )
+
+
+def fake_distribution(site: Path, dist: str, version: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
+    """An installed-looking distribution: modules plus a .dist-info that importlib.metadata reads."""
+    for rel, source in modules.items():
+        path = site / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source))
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    lines = "\n".join(f"{k} = {v}" for k, v in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[peft.methods]\n{lines}\n")
+
+
+METHOD_SOURCE = '''
+from dataclasses import dataclass
+from typing import Optional
+import torch
+from torch import nn
+from peft_core import BaseTuner, BaseTunerLayer, PeftConfig, register_peft_method
+
+@dataclass
+class ScaleConfig(PeftConfig):
+    peft_type: str = "SCALE"
+    target_modules: Optional[list[str]] = None
+
+class ScaleLayer(BaseTunerLayer):
+    adapter_layer_names = ("scale_s",)
+    def __init__(self, base):
+        super().__init__(base)
+        self.scale_s = nn.ParameterDict()
+    def update_layer(self, name):
+        self.scale_s[name] = nn.Parameter(torch.linspace(0.5, 1.5, self.get_base_layer().out_features))
+    def forward(self, x):
+        out = self.base_layer(x)
+        if self._unmerge_if_disabled():
+            return out
+        for name in self.active_adapters:
+            out = out * self.scale_s[name]
+        return out
+
+class ScaleModel(BaseTuner):
+    prefix = "scale_"
+    def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key):
+        if isinstance(target, ScaleLayer):
+            target.update_layer(adapter_name)
+            return
+        layer = ScaleLayer(target)
+        layer.update_layer(adapter_name)
+        setattr(parent, target_name, layer)
+
+register_peft_method(name="scale", config_cls=ScaleConfig, model_cls=ScaleModel)
+'''
+
+
+def test_unknown_peft_type_names_the_distribution_to_install():
+    with pytest.raises(UnknownPeftTypeError) as err:
+        get_peft_method("LOHA")
+    assert "pip install peft-loha" in str(err.value) and "'LOHA'" in str(err.value)
+
+
+def test_installed_methods_lists_distribution_and_version(tmp_path):
+    fake_distribution(tmp_path, "peft-scale", "0.3.1", {"scale": "peft_scale"}, {"peft_scale/__init__.py": METHOD_SOURCE})
+    result = run_python(
+        """
+        import json, peft_core
+        before = sorted(peft_core.registered_methods())
+        rows = [m.__dict__ for m in peft_core.installed_methods()]
+        print(json.dumps({"before": before, "rows": rows}))
+        """,
+        [tmp_path],
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert "scale" not in data["before"]  # listing does not import anything
+    row = next(r for r in data["rows"] if r["name"] == "scale")
+    assert row == {"name": "scale", "distribution": "peft-scale", "version": "0.3.1", "entry_point": "peft_scale", "registered": False}
+
+
+def test_adapter_of_an_unimported_method_is_loaded_through_its_entry_point(tmp_path):
+    fake_distribution(tmp_path, "peft-scale", "0.1.0", {"scale": "peft_scale"}, {"peft_scale/__init__.py": METHOD_SOURCE})
+    adapter = tmp_path / "adapter"
+    save = run_python(
+        f"""
+        import torch, peft_scale
+        from peft_core import get_peft_model
+        torch.manual_seed(0)
+        model = get_peft_model(torch.nn.Sequential(torch.nn.Linear(3, 4)), peft_scale.ScaleConfig(target_modules=["0"]))
+        model.save_pretrained({str(adapter)!r})
+        """,
+        [tmp_path],
+    )
+    assert save.returncode == 0, save.stderr
+    load = run_python(
+        f"""
+        import sys, torch
+        from peft_core import PeftModel
+        assert "peft_scale" not in sys.modules
+        torch.manual_seed(0)
+        model = PeftModel.from_pretrained(torch.nn.Sequential(torch.nn.Linear(3, 4)), {str(adapter)!r})
+        assert "peft_scale" in sys.modules
+        print(type(model.base_model).__name__)
+        """,
+        [tmp_path],
+    )
+    assert load.returncode == 0, load.stderr
+    assert load.stdout.strip() == "ScaleModel"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("X = 1\n", "registered no method named 'scale'"),
+        (METHOD_SOURCE.replace('name="scale"', 'name="scalex"').replace('"SCALE"', '"SCALEX"').replace('"scale_"', '"scalex_"'), "registered no method named 'scale'"),
+    ],
+    ids=["registers-nothing", "registers-something-else"],
+)
+def test_entry_point_that_does_not_register_its_method(tmp_path, source, expected):
+    fake_distribution(tmp_path, "peft-scale", "0.1.0", {"scale": "peft_scale"}, {"peft_scale/__init__.py": source})
+    result = run_python(
+        """
+        from peft_core import get_peft_method
+        get_peft_method("SCALE")
+        """,
+        [tmp_path],
+    )
+    assert result.returncode != 0
+    assert expected in result.stderr and "peft-scale" in result.stderr and "register_peft_method" in result.stderr
+
+
+def test_import_peft_core_does_not_import_transformers():
+    result = run_python(
+        """
+        import sys
+        import peft_core
+        heavy = [m for m in ("transformers", "huggingface_hub", "safetensors", "accelerate") if m in sys.modules]
+        print(",".join(heavy))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+PYPROJECT = """
+[project]
+name = "peft-scale"
+version = "0.2.0"
+requires-python = ">=3.10"
+dependencies = ["peft-core"]
+
+[project.entry-points."peft.methods"]
+scale = "peft_scale"
+
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[tool.hatch.build.targets.wheel]
+packages = ["src/peft_scale"]
+"""
+
+
+def test_new_method_package_in_a_temp_dir_works_end_to_end(tmp_path):
+    """A package with its own pyproject, entry point and one register call; core is not edited.
+
+    It is built and installed into a target folder (not the workspace venv), then a fresh
+    interpreter that never imports it by hand finds it through the entry point.
+    """
+    import shutil
+
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.fail("uv is required for this test (pip install uv)")
+    pkg = tmp_path / "peft-scale"
+    (pkg / "src" / "peft_scale").mkdir(parents=True)
+    (pkg / "pyproject.toml").write_text(PYPROJECT)
+    (pkg / "src" / "peft_scale" / "__init__.py").write_text(textwrap.dedent(METHOD_SOURCE))
+    site = tmp_path / "site"
+    install = subprocess.run(
+        [uv, "pip", "install", "--no-deps", "--target", str(site), str(pkg), "--python", sys.executable],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert install.returncode == 0, install.stderr
+    adapter = tmp_path / "adapter"
+    code = f"""
+        import sys, torch
+        from peft_core import PeftConfig, PeftModel, get_peft_model, installed_methods
+        assert "peft_scale" not in sys.modules
+        assert any(m.name == "scale" and m.distribution == "peft-scale" and m.version == "0.2.0" for m in installed_methods())
+        torch.manual_seed(0)
+        base = torch.nn.Sequential(torch.nn.Linear(3, 4))
+        x = torch.randn(2, 3)
+        config = PeftConfig.from_peft_type(peft_type="SCALE", target_modules=["0"])  # imports peft_scale
+        model = get_peft_model(base, config)
+        expected = model(x)
+        model.save_pretrained({str(adapter)!r})
+        torch.manual_seed(0)
+        fresh = torch.nn.Sequential(torch.nn.Linear(3, 4))
+        print(torch.equal(expected, fresh(x) * torch.linspace(0.5, 1.5, 4)))
+        """
+    first = run_python(code, [site])
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "True"
+    second = run_python(
+        f"""
+        import sys, torch
+        from peft_core import PeftModel
+        torch.manual_seed(0)
+        model = PeftModel.from_pretrained(torch.nn.Sequential(torch.nn.Linear(3, 4)), {str(adapter)!r})
+        assert "peft_scale" in sys.modules and type(model.base_model).__name__ == "ScaleModel"
+        print("ok")
+        """,
+        [site],
+    )
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == "ok"
