@@ -306,3 +306,30 @@ def test_fp16_file_is_upcast_on_load(toy, mlp, tmp_path):
     save_file(tensors, path)
     loaded = PeftModel.from_pretrained(_fresh(MLP), tmp_path)
     assert loaded.base_model.model.lin0.toy_A["default"].weight.dtype == torch.float32
+
+
+def test_tuner_can_own_its_saved_state(toy, mlp, tmp_path):
+    """Methods whose file is not a copy of their parameters (prompt learning) use the state hooks."""
+    model = _trained(toy, mlp)
+    tuner = model.base_model
+    calls = []
+
+    def save_hook(adapter_name):
+        return {"prompt_embeddings": tuner.model.lin0.toy_scale[adapter_name].detach() * 2}
+
+    def load_hook(adapter_name, state, strict):
+        calls.append(sorted(state))
+        with torch.no_grad():
+            tuner.model.lin0.toy_scale[adapter_name].copy_(state["prompt_embeddings"] / 2)
+        return True
+
+    tuner.adapter_state_dict = save_hook
+    tuner.load_adapter_state_dict = load_hook
+    assert sorted(get_peft_model_state_dict(model)) == ["prompt_embeddings"]
+    expected = model.base_model.model.lin0.toy_scale["default"].detach().clone()
+    state = get_peft_model_state_dict(model)
+    with torch.no_grad():
+        model.base_model.model.lin0.toy_scale["default"].zero_()
+    set_peft_model_state_dict(model, state)
+    assert calls == [["prompt_embeddings"]]
+    assert torch.equal(model.base_model.model.lin0.toy_scale["default"], expected)

@@ -92,12 +92,16 @@ def get_peft_model_state_dict(
     `model` is a `PeftModel`, a tuner, or a plain model with injected adapter layers.
     `state_dict`, when given (e.g. gathered by a distributed wrapper), supplies the values.
     """
+    found = _find_tuner(model)
+    if found is not None:
+        custom = found[1].adapter_state_dict(adapter_name)
+        if custom is not None:
+            return custom
     keymap = adapter_key_map(model, adapter_name)
     if state_dict is not None:
         result = {saved: state_dict[model_key] for saved, (model_key, _) in keymap.items() if model_key in state_dict}
     else:
         result = {saved: tensor for saved, (_, tensor) in keymap.items()}
-    found = _find_tuner(model)
     if found is not None:
         _, tuner = found
         prefix = _base_model_prefix(model)
@@ -158,6 +162,9 @@ def set_peft_model_state_dict(
     with misnamed keys as an untrained adapter); with `strict=False` they are reported as a warning.
     Keys naming base-model tensors (saved `bias` / embedding extras) are loaded into the base model.
     """
+    found = _find_tuner(model)
+    if found is not None and found[1].load_adapter_state_dict(adapter_name, peft_model_state_dict, strict):
+        return LoadReport()
     keymap = adapter_key_map(model, adapter_name)
     if not keymap:
         raise AdapterLoadError(f"The model has no adapter named {adapter_name!r} to load weights into.")

@@ -25,13 +25,13 @@ class PeftModelForCausalLM(PeftModel):
 
     def generate(self, *args: Any, adapter_names: Sequence[str] | None = None, **kwargs: Any) -> Any:
         with self._mixed_batch(adapter_names, args, kwargs):
-            return self.get_base_model().generate(*args, **kwargs)
+            return self.base_model.generate(*args, **kwargs)
 
 
 class PeftModelForSeq2SeqLM(PeftModel):
     def generate(self, *args: Any, adapter_names: Sequence[str] | None = None, **kwargs: Any) -> Any:
         with self._mixed_batch(adapter_names, args, kwargs):
-            return self.get_base_model().generate(*args, **kwargs)
+            return self.base_model.generate(*args, **kwargs)
 
 
 class PeftModelForSequenceClassification(_ExtraModulesToSave):

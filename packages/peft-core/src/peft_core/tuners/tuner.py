@@ -150,6 +150,19 @@ class BaseTuner(nn.Module):
         """Tensors owned by the tuner (saved as `base_model.<saved_key>`)."""
         return []
 
+    def adapter_state_dict(self, adapter_name: str) -> dict[str, torch.Tensor] | None:
+        """Hook: the whole saved state of an adapter, for methods whose file is not a copy of their
+        parameters (prompt learning saves the encoder's output). None means the structural default."""
+        return None
+
+    def load_adapter_state_dict(self, adapter_name: str, state: Mapping[str, torch.Tensor], strict: bool) -> bool:
+        """Hook: load a file written by `adapter_state_dict`; return False to use the structural default."""
+        return False
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        """Hook for methods that must change generation (virtual tokens); default: the base model's."""
+        return self.model.generate(*args, **kwargs)
+
     # -- injection --------------------------------------------------------------------------
     def inject_adapter(
         self,
