@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 import os
 import types
@@ -38,6 +39,7 @@ class TaskType(str, enum.Enum):
         return self.value
 
 
+@functools.lru_cache(maxsize=1)
 def _core_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
