@@ -2,8 +2,8 @@
 
 `smoke_test(name)` applies the method to a tiny model, runs a forward pass, saves the adapter,
 loads it into a fresh copy of the base model and checks that the outputs are identical.
-The config is built generically: `config_cls(target_modules=[...])`, with the method's
-"initialise as a no-op" flag turned off where the config has one, so the check is not trivial.
+The config is built generically: `config_cls(target_modules=[...])`, with every boolean `init*`
+field that defaults to True (the "start as a no-op" switches) turned off, so the check is not trivial.
 """
 
 from __future__ import annotations
@@ -18,9 +18,6 @@ from torch import nn
 
 from .config import PeftConfig
 from .registry import get_peft_method
-
-# Config fields that make a fresh adapter an exact no-op when left at their default.
-NOOP_INIT_FIELDS = ("init_lora_weights", "init_weights", "init_ia3_weights")
 
 
 class TinyMLP(nn.Module):
@@ -39,13 +36,13 @@ class TinyMLP(nn.Module):
 def example_config(name: str, target_modules: Sequence[str], **overrides: Any) -> PeftConfig:
     """A config for method `name` targeting `target_modules`, with non-trivial initial weights."""
     config_cls = get_peft_method(name).config_cls
-    fields = {f.name for f in dataclasses.fields(config_cls)}
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
     kwargs: dict[str, Any] = {}
     if "target_modules" in fields:
         kwargs["target_modules"] = list(target_modules)
-    for flag in NOOP_INIT_FIELDS:
-        if flag in fields:
-            kwargs[flag] = False
+    for name, f in fields.items():
+        if name.startswith("init") and f.default is True:
+            kwargs[name] = False
     kwargs.update(overrides)
     return config_cls(**kwargs)
 
