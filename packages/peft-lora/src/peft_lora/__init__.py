@@ -1,0 +1,43 @@
+"""peft-lora: LoRA (low-rank adaptation) for peft-core, file-compatible with Hugging Face PEFT.
+
+Importing the package registers the "lora" method (peft_type "LORA"); peft-core also finds it
+through the `peft.methods` entry point when it loads a LoRA adapter.
+
+    from peft_core import get_peft_model
+    from peft_lora import LoraConfig
+
+    model = get_peft_model(base_model, LoraConfig(r=8, target_modules=["q_proj", "v_proj"]))
+"""
+
+from __future__ import annotations
+
+from peft_core import register_peft_method
+
+from .config import LoraConfig
+from .layers import Conv1d, Conv2d, Conv3d, Embedding, Linear, LoraLayer
+from .model import LoraModel
+from .targets import DEFAULT_TARGET_MODULES
+
+__version__ = "0.1.0"
+
+register_peft_method(
+    name="lora",
+    config_cls=LoraConfig,
+    model_cls=LoraModel,
+    is_mixed_compatible=True,
+    default_target_modules=DEFAULT_TARGET_MODULES,
+    plugin_api=">=1,<2",
+)
+
+__all__ = [
+    "Conv1d",
+    "Conv2d",
+    "Conv3d",
+    "DEFAULT_TARGET_MODULES",
+    "Embedding",
+    "Linear",
+    "LoraConfig",
+    "LoraLayer",
+    "LoraModel",
+    "__version__",
+]

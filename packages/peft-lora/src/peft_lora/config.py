@@ -1,0 +1,244 @@
+"""`LoraConfig`: Hugging Face PEFT's LoRA config (0.21.2), field for field.
+
+Every field HF writes to `adapter_config.json` exists here with HF's name, type and default, so a
+config round-trips between the two libraries. Fields of LoRA variants this package does not
+implement are accepted only at their default value and refused otherwise (see `not_implemented`),
+because silently ignoring them would compute different outputs than HF.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Mapping, Optional, Union
+
+from peft_core import ConfigError, PeftConfig
+
+# init_lora_weights values that need data, a quantizer or extra packages (HF: scipy for loftq,
+# a data loader for eva/corda/lora_ga). They are refused with the reason.
+_REFUSED_INITS = {
+    "loftq": "LoftQ quantises the base weights (needs scipy and a quantiser)",
+    "eva": "EVA needs a data loader to initialise A from activations (initialize_lora_eva_weights)",
+    "corda": "CorDA needs a preprocessing pass over data (preprocess_corda)",
+    "lora_ga": "LoRA-GA needs gradients from a preprocessing pass over data (preprocess_loraga)",
+}
+_PISSA_RE = re.compile(r"^pissa(_niter_\d+)?$")
+BIAS_MODES = ("none", "all", "lora_only")
+
+
+def describe_init(value: object) -> str:
+    return "True (A Kaiming-uniform, B = 0)" if value is True else repr(value)
+
+
+@dataclass
+class LoraConfig(PeftConfig):
+    """Configuration of a LoRA adapter; the same fields and defaults as Hugging Face PEFT 0.21.2.
+
+    Main fields: `r` (rank), `lora_alpha` (scaling = alpha / r, or alpha / sqrt(r) with
+    `use_rslora`), `target_modules` (list: exact names or dotted suffixes; str: regex full match;
+    `"all-linear"`), `lora_dropout`, `bias`, `use_dora`, `init_lora_weights`, `rank_pattern` /
+    `alpha_pattern`, `layers_to_transform` / `layers_pattern`, `modules_to_save`, `lora_bias`.
+    """
+
+    peft_type: str = "LORA"
+    r: int = field(default=8, metadata={"help": "LoRA rank."})
+    target_modules: Optional[Union[list[str], str]] = field(
+        default=None,
+        metadata={"help": "Modules to adapt: names/suffixes, a regex string, or 'all-linear'. None: per-model default."},
+    )
+    exclude_modules: Optional[Union[list[str], str]] = field(
+        default=None, metadata={"help": "Modules never to adapt (names/suffixes or a regex string)."}
+    )
+    lora_alpha: Union[int, float] = field(default=8, metadata={"help": "Scaling numerator: alpha / r."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA branch input, in [0, 1)."})
+    fan_in_fan_out: bool = field(
+        default=False, metadata={"help": "Weights stored (in, out), as in GPT-2's Conv1D; set automatically."}
+    )
+    bias: Literal["none", "all", "lora_only"] = field(
+        default="none", metadata={"help": "Which base biases to train and save: 'none', 'all' or 'lora_only'."}
+    )
+    use_rslora: bool = field(default=False, metadata={"help": "Rank-stabilised scaling alpha / sqrt(r)."})
+    modules_to_save: Optional[list[str]] = field(
+        default=None, metadata={"help": "Modules trained in full and saved with the adapter (e.g. a head)."}
+    )
+    init_lora_weights: Union[bool, str] = field(
+        default=True,
+        metadata={
+            "help": "True (B=0), False (random), 'gaussian', 'pissa', 'pissa_niter_<k>', 'olora', 'orthogonal', 'mica'."
+        },
+    )
+    layers_to_transform: Optional[Union[list[int], int]] = field(
+        default=None, metadata={"help": "Only adapt these layer indices."}
+    )
+    layers_pattern: Optional[Union[list[str], str]] = field(
+        default=None, metadata={"help": "Name of the layer list (e.g. 'layers', 'h') for layers_to_transform."}
+    )
+    rank_pattern: Optional[dict] = field(
+        default_factory=dict, metadata={"help": "Regex -> rank, overriding r for matching modules."}
+    )
+    alpha_pattern: Optional[dict] = field(
+        default_factory=dict, metadata={"help": "Regex -> alpha, overriding lora_alpha for matching modules."}
+    )
+    megatron_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (Megatron layers)."})
+    megatron_core: Optional[str] = field(default="megatron.core", metadata={"help": "Megatron module (unused)."})
+    trainable_token_indices: Optional[Union[list[int], dict[str, list[int]]]] = field(
+        default=None, metadata={"help": "Not supported (trainable tokens)."}
+    )
+    loftq_config: Union[dict, None] = field(default_factory=dict, metadata={"help": "Not supported (LoftQ)."})
+    eva_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (EVA)."})
+    corda_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (CorDA)."})
+    lora_ga_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (LoRA-GA)."})
+    use_dora: bool = field(default=False, metadata={"help": "Weight-decomposed LoRA (DoRA)."})
+    velora_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (VeLoRA)."})
+    alora_invocation_tokens: Optional[list[int]] = field(default=None, metadata={"help": "Not supported (aLoRA)."})
+    use_qalora: bool = field(default=False, metadata={"help": "Not supported (QALoRA)."})
+    qalora_group_size: int = field(default=16, metadata={"help": "QALoRA pooling group size (unused)."})
+    monteclora_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (MonteCLoRA)."})
+    layer_replication: Optional[list[tuple[int, int]]] = field(
+        default=None, metadata={"help": "Not supported (layer replication)."}
+    )
+    lora_bias: bool = field(default=False, metadata={"help": "Give lora_B a (trainable) bias."})
+    target_parameters: Optional[list[str]] = field(default=None, metadata={"help": "Not supported (nn.Parameter targets)."})
+    use_bdlora: Optional[dict] = field(default=None, metadata={"help": "Not supported (block-diagonal LoRA)."})
+    arrow_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (Arrow routing)."})
+    kasa_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (KaSA)."})
+    ensure_weight_tying: bool = field(default=False, metadata={"help": "Not supported (tying adapters)."})
+
+    set_fields: ClassVar[tuple[str, ...]] = ("target_modules", "exclude_modules")
+    not_implemented: ClassVar[Mapping[str, Any]] = {
+        "use_qalora": False,
+        "use_bdlora": None,
+        "alora_invocation_tokens": None,
+        "layer_replication": None,
+        "target_parameters": None,
+        "trainable_token_indices": None,
+        "megatron_config": None,
+        "eva_config": None,
+        "corda_config": None,
+        "lora_ga_config": None,
+        "arrow_config": None,
+        "kasa_config": None,
+        "monteclora_config": None,
+        "velora_config": None,
+        "ensure_weight_tying": False,
+    }
+
+    def __post_init__(self) -> None:
+        # HF ignores loftq_config unless init_lora_weights == "loftq" (which is refused below):
+        # clear it with HF's warning instead of refusing a value that changes nothing.
+        if self.loftq_config and self.init_lora_weights != "loftq":
+            warnings.warn("`loftq_config` specified but will be ignored when `init_lora_weights` is not 'loftq'.")
+            self.loftq_config = {}
+        if self.loftq_config is None:
+            self.loftq_config = {}
+        super().__post_init__()
+        self._validate()
+
+    # -- validation -----------------------------------------------------------------------------
+    def _validate(self) -> None:
+        name = type(self).__name__
+        if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r <= 0:
+            raise ConfigError(f"{name}.r must be a positive integer (the LoRA rank), got {self.r!r}.")
+        if isinstance(self.lora_alpha, bool) or not isinstance(self.lora_alpha, (int, float)):
+            raise ConfigError(f"{name}.lora_alpha must be a number, got {self.lora_alpha!r}.")
+        if isinstance(self.lora_dropout, bool) or not isinstance(self.lora_dropout, (int, float)) or not (
+            0.0 <= self.lora_dropout < 1.0
+        ):
+            raise ConfigError(f"{name}.lora_dropout must be a probability in [0, 1), got {self.lora_dropout!r}.")
+        if self.bias not in BIAS_MODES:
+            raise ConfigError(f"{name}.bias must be one of {BIAS_MODES}, got {self.bias!r}.")
+        self._validate_init()
+        self._validate_patterns()
+        if isinstance(self.target_modules, str) and self.layers_to_transform is not None:
+            raise ConfigError(
+                f"{name}: `layers_to_transform` cannot be used when `target_modules` is a str (a regex matched "
+                f"against full module names); put the layer numbers into the regex or pass a list of names."
+            )
+        if isinstance(self.target_modules, str) and self.layers_pattern is not None:
+            raise ConfigError(
+                f"{name}: `layers_pattern` cannot be used when `target_modules` is a str (a regex matched against "
+                f"full module names); pass target_modules as a list of names instead."
+            )
+        if self.layers_pattern and self.layers_to_transform is None:
+            raise ConfigError(
+                f"{name}: when `layers_pattern` is specified, `layers_to_transform` must also be specified "
+                f"(layers_pattern only says where the layer index is)."
+            )
+        if self.lora_bias:
+            if self.init_lora_weights not in (True, False):
+                raise ConfigError(
+                    f"{name}: lora_bias=True is only supported with init_lora_weights=True or False, got "
+                    f"init_lora_weights={self.init_lora_weights!r}."
+                )
+            if self.use_dora:
+                raise ConfigError(f"{name}: lora_bias=True is not supported with DoRA; set use_dora=False.")
+        if self.use_dora and _init_name(self.init_lora_weights) == "mica":
+            raise ConfigError(f"{name}: init_lora_weights='mica' can't be combined with use_dora=True.")
+        if (
+            self.use_rslora
+            and (self.rank_pattern or self.alpha_pattern)
+            and _init_name(self.init_lora_weights) in ("pissa", "olora")
+        ):
+            warnings.warn(
+                "Using Rank-Stabilized LoRA with rank_pattern/alpha_pattern and post-training conversion of modified "
+                "base weights (PiSSA/OLoRA) means the initial base weights can't be restored by conversion; if you "
+                "intend to convert, don't use rslora or rank_pattern/alpha_pattern."
+            )
+
+    def _validate_init(self) -> None:
+        value = self.init_lora_weights
+        name = type(self).__name__
+        if isinstance(value, bool):
+            return
+        if not isinstance(value, str):
+            raise ConfigError(f"{name}.init_lora_weights must be a bool or a string, got {value!r}.")
+        if value in _REFUSED_INITS:
+            raise ConfigError(
+                f"{name}.init_lora_weights={value!r} is not implemented by peft-lora ({_REFUSED_INITS[value]}). "
+                f"Use True, False, 'gaussian', 'pissa', 'pissa_niter_<k>', 'olora', 'orthogonal' or 'mica'."
+            )
+        if _init_name(value) is None:
+            raise ConfigError(
+                f"Unknown initialization {name}.init_lora_weights={value!r}; use True, False, 'gaussian', 'pissa', "
+                f"'pissa_niter_<k>' (k >= 0 subspace iterations), 'olora', 'orthogonal' or 'mica'."
+            )
+
+    def _validate_patterns(self) -> None:
+        name = type(self).__name__
+        if self.rank_pattern is None:
+            self.rank_pattern = {}
+        if self.alpha_pattern is None:
+            self.alpha_pattern = {}
+        for key, value in self.rank_pattern.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"{name}.rank_pattern[{key!r}] must be a positive integer rank, got {value!r}.")
+        for key, value in self.alpha_pattern.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{name}.alpha_pattern[{key!r}] must be a number, got {value!r}.")
+        for pattern in (*self.rank_pattern, *self.alpha_pattern):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"{name}: rank/alpha pattern {pattern!r} is not a valid regex ({exc}).") from exc
+
+
+def _init_name(value: object) -> str | None:
+    """The init family of an `init_lora_weights` value ('default', 'random', 'gaussian', 'pissa', ...)."""
+    if value is True:
+        return "default"
+    if value is False:
+        return "random"
+    if not isinstance(value, str):
+        return None
+    lowered = value.lower()
+    if lowered in ("gaussian", "olora", "mica"):
+        return lowered
+    if value == "orthogonal":
+        return "orthogonal"
+    if _PISSA_RE.match(value):
+        return "pissa"
+    return None
+
+
+init_family = _init_name

@@ -1,0 +1,96 @@
+"""Initialisations of LoRA's A and B (`init_lora_weights`), Hugging Face PEFT's semantics.
+
+- True: A Kaiming-uniform (a = sqrt 5, as nn.Linear), B = 0, so the adapter starts as a no-op.
+- "gaussian": A ~ N(0, 1/r), B = 0.
+- False: both random (not a no-op; for tests and debugging).
+- "pissa" / "pissa_niter_<k>": A, B from the top-r singular triplets of W; W keeps the residual.
+- "olora": A, B from a QR decomposition of W; W keeps the residual.
+- "orthogonal": A, B orthogonal random (r even); the base is left alone.
+- "mica": B from the r *smallest* singular directions of W, A = 0, B frozen.
+
+PiSSA and OLoRA change the base weights so that `W_residual + s·B·A == W` at the start. Functions
+here take plain tensors in the (out, in) layout and return new tensors; the layers do the
+bookkeeping (transposes for GPT-2's Conv1D, dtype, meta tensors).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def kaiming_uniform_(weight: torch.Tensor) -> None:
+    torch.nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+
+
+def gaussian_(weight: torch.Tensor, r: int) -> None:
+    torch.nn.init.normal_(weight, std=1 / r)
+
+
+def _check_float(weight: torch.Tensor, what: str) -> None:
+    if weight.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        raise TypeError(
+            f"{what} initialisation needs a float32, float16 or bfloat16 base weight, got {weight.dtype}. "
+            f"Initialise on an unquantised model, then quantise the residual model."
+        )
+
+
+@torch.no_grad()
+def pissa(weight: torch.Tensor, r: int, scaling: float, variant: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(A [r,in], B [out,r], residual W [out,in]) with `residual + scaling·B@A == weight` (fp32 math)."""
+    _check_float(weight, "PiSSA")
+    dtype = weight.dtype
+    w = weight.to(torch.float32)
+    if variant == "pissa":
+        v, s, uh = torch.linalg.svd(w, full_matrices=False)
+        vr, sr, uhr = v[:, :r], s[:r], uh[:r]
+    else:
+        niter = int(variant.split("_niter_")[-1])
+        vr, sr, ur = torch.svd_lowrank(w, r, niter=niter)
+        uhr = ur.t()
+    sr = sr / scaling
+    lora_a = torch.diag(torch.sqrt(sr)) @ uhr
+    lora_b = vr @ torch.diag(torch.sqrt(sr))
+    residual = (w - scaling * lora_b @ lora_a).to(dtype)
+    return lora_a, lora_b, residual
+
+
+@torch.no_grad()
+def olora(weight: torch.Tensor, r: int, scaling: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(A [r,in], B [out,r], residual W) from the QR decomposition W = QR: B = Q[:, :r], A = R[:r]."""
+    _check_float(weight, "OLoRA")
+    dtype = weight.dtype
+    w = weight.to(torch.float32)
+    q, rr = torch.linalg.qr(w)
+    lora_b, lora_a = q[:, :r].contiguous(), rr[:r].contiguous()
+    residual = (w - scaling * lora_b @ lora_a).to(dtype)
+    return lora_a, lora_b, residual
+
+
+@torch.no_grad()
+def orthogonal(r: int, in_features: int, out_features: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """A [r,in] and B [out,r] with orthogonal structure (rows of one random orthogonal matrix split in two)."""
+    if r % 2 != 0:
+        raise ValueError(f"Orthogonal initialization requires the LoRA rank to be even, got {r} instead.")
+    q, _ = torch.linalg.qr(torch.randn(r, r))
+    q_odd, q_even = q[0::2, :], q[1::2, :]
+    lora_a = torch.randn(in_features, r // 2).mm(q_odd).T / 10.0
+    lora_b = torch.randn(r // 2, out_features).T.mm(q_even) / 10.0
+    return lora_a.contiguous().to(dtype), lora_b.contiguous().to(dtype)
+
+
+@torch.no_grad()
+def mica(weight: torch.Tensor, r: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A = 0 [r,in], B = the r left singular vectors of W [out,in] with the smallest singular values."""
+    _check_float(weight, "MiCA")
+    w = weight.to(torch.float32)
+    if r > min(w.shape):
+        raise ValueError(
+            f"MiCA requires r <= min(in_features, out_features) but got r={r} for a weight of shape "
+            f"{tuple(w.shape)} (max usable r is {min(w.shape)})."
+        )
+    u, _, _ = torch.linalg.svd(w, full_matrices=False)
+    lora_b = u[:, -r:].contiguous().to(weight.dtype)
+    lora_a = torch.zeros(r, w.shape[1], device=w.device, dtype=weight.dtype)
+    return lora_a, lora_b

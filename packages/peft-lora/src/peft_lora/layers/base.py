@@ -1,0 +1,284 @@
+"""`LoraLayer`: what the Linear, Embedding and Conv LoRA layers share.
+
+Per adapter `name` a layer holds the low-rank factors (`lora_A`/`lora_B` modules, or the
+parameter-backed `lora_embedding_A`/`lora_embedding_B`), an optional DoRA magnitude
+(`lora_magnitude_vector`) and plain per-adapter settings (`r`, `lora_alpha`, `scaling`, ...).
+Subclasses implement `update_layer`, `get_delta_weight` and `_delta` (the scaled low-rank term
+added to the base output); this class does the forward passes (single adapter, several active
+adapters, mixed-adapter batches), merging and saving.
+
+Numerics follow Hugging Face PEFT 0.21.2 operation for operation (`base(x) + B(A(x))·s`, in that
+order), so adapters give bit-identical outputs in both libraries; the extra work is done in place
+instead of on fresh tensors.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from peft_core import AdapterTensor, BaseTunerLayer, BatchPlan, current_batch_plan
+
+from ..config import init_family
+from .dora import DoraMagnitude
+
+MAGNITUDE = "lora_magnitude_vector"
+
+
+def is_transformers_conv1d(module: nn.Module) -> bool:
+    """transformers' GPT-2 style `Conv1D` (weight stored (in, out)), recognised without importing transformers."""
+    return any(c.__name__ == "Conv1D" and c.__module__.startswith("transformers") for c in type(module).__mro__)
+
+
+class LoraLayer(BaseTunerLayer):
+    adapter_layer_names = ("lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B", MAGNITUDE)
+    other_param_names = (
+        "r",
+        "lora_alpha",
+        "scaling",
+        "lora_dropout",
+        "use_dora",
+        "use_rslora",
+        "lora_bias",
+        "lora_init",
+        "_dora_norms",
+    )
+    supports_mixed_batch = True
+    # Unsafe (in-place) merges: whether the delta is cast to the weight dtype first (HF: Embedding yes,
+    # Linear/Conv no: the in-place add then rounds once, from the promoted dtype).
+    _cast_delta_in_unsafe_merge = False
+
+    def __init__(self, base_layer: nn.Module) -> None:
+        super().__init__(base_layer)
+        self.r: dict[str, int] = {}
+        self.lora_alpha: dict[str, float] = {}
+        self.scaling: dict[str, float] = {}
+        self.use_dora: dict[str, bool] = {}
+        self.use_rslora: dict[str, bool] = {}
+        self.lora_bias: dict[str, bool] = {}
+        self.lora_init: dict[str, str] = {}  # init family per adapter ("default", "pissa", "mica", ...)
+        self._dora_norms: dict[str, torch.Tensor] = {}  # weight norms of merged DoRA adapters (for unmerge)
+        self.lora_dropout = nn.ModuleDict()
+        self.lora_A = nn.ModuleDict()
+        self.lora_B = nn.ModuleDict()
+        self.lora_embedding_A = nn.ParameterDict()
+        self.lora_embedding_B = nn.ParameterDict()
+        self.lora_magnitude_vector = nn.ModuleDict()
+        self.in_features, self.out_features = self._in_out_features(self.get_base_layer())
+
+    # -- to implement -----------------------------------------------------------------------
+    def _in_out_features(self, base: nn.Module) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def update_layer(self, adapter_name: str, r: int, lora_alpha: float, config: Any) -> None:  # noqa: D401
+        raise NotImplementedError
+
+    def _delta(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
+        """The term adapter `name` adds to `result` (the base output for input `x`)."""
+        raise NotImplementedError
+
+    def _dora_merge_norm(self, name: str, base_weight: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not support DoRA")
+
+    def _dora_factor(self, name: str, norm: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not support DoRA")
+
+    # -- shared bookkeeping -----------------------------------------------------------------
+    def _factor_container(self) -> nn.Module:
+        return self.lora_A
+
+    def has_lora(self, name: str) -> bool:
+        return name in self._factor_container()
+
+    def _register_settings(self, name: str, r: int, lora_alpha: float, config: Any) -> None:
+        if isinstance(r, bool) or not isinstance(r, int) or r <= 0:
+            raise ValueError(f"`r` should be a positive integer value but the value passed is {r}")
+        self.r[name] = r
+        self.lora_alpha[name] = lora_alpha
+        self.use_rslora[name] = bool(config.use_rslora)
+        self.scaling[name] = lora_alpha / math.sqrt(r) if config.use_rslora else lora_alpha / r
+        self.use_dora[name] = bool(config.use_dora)
+        self.lora_bias[name] = bool(config.lora_bias)
+        self.lora_init[name] = init_family(config.init_lora_weights) or "default"
+        p = config.lora_dropout
+        self.lora_dropout[name] = nn.Dropout(p=p) if p > 0.0 else nn.Identity()
+
+    def _finish_update(self, name: str) -> None:
+        """Common tail of `update_layer`: device/dtype of the base layer, DoRA magnitude, trainable flags."""
+        self._move_adapter_to_device_of_base_layer(name)
+        if self.use_dora[name]:
+            self.lora_magnitude_vector[name] = DoraMagnitude(self._initial_magnitude(name))
+        self.set_adapter(self.active_adapters)
+
+    def _initial_magnitude(self, name: str) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not support DoRA")
+
+    def set_scale(self, adapter: str, scale: float) -> None:
+        """Set the scaling of `adapter` to `scale` times its configured value."""
+        if adapter not in self.scaling:
+            return
+        r, alpha = self.r[adapter], self.lora_alpha[adapter]
+        self.scaling[adapter] = scale * alpha / (math.sqrt(r) if self.use_rslora[adapter] else r)
+
+    def set_adapter(self, adapter_names: str | Sequence[str], inference_mode: bool = False) -> None:
+        super().set_adapter(adapter_names, inference_mode=inference_mode)
+        for name, family in self.lora_init.items():  # MiCA trains A only; its B stays frozen
+            if family == "mica":
+                frozen = self.lora_B[name].weight if name in self.lora_B else self.lora_embedding_B[name]
+                frozen.requires_grad_(False)
+
+    def adapter_tensors(self, adapter_name: str) -> list[AdapterTensor]:
+        """As saved by HF: the DoRA magnitude is `lora_magnitude_vector` in the file (no `.weight`)."""
+        out = []
+        for t in super().adapter_tensors(adapter_name):
+            if t.saved_key == f"{MAGNITUDE}.weight":
+                t = AdapterTensor(MAGNITUDE, t.model_key, t.tensor)
+            out.append(t)
+        return out
+
+    # -- forward ----------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if self._unmerge_if_disabled() or self.merged:
+            return self.base_layer(x, *args, **kwargs)
+        result = self.base_layer(x, *args, **kwargs)
+        plan = current_batch_plan()
+        if plan is not None:
+            return self._mixed_batch_forward(x, result, plan)
+        dtype = result.dtype
+        factors = self._factor_container()
+        for name in self._active_adapter:
+            if name in factors:
+                result = self._apply(name, x, result)
+        return result if result.dtype == dtype else result.to(dtype)
+
+    def _apply(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
+        """`result + delta`, in place when the dtypes allow it (same values as the out-of-place sum)."""
+        return _add(result, self._delta(name, x, result))
+
+    def _mixed_batch_forward(self, x: torch.Tensor, result: torch.Tensor, plan: BatchPlan) -> torch.Tensor:
+        """One base pass for the whole batch, then one low-rank update per adapter on its rows only."""
+        if x.shape[0] != plan.batch_size:
+            raise ValueError(
+                f"Mixed-adapter batch: {type(self.get_base_layer()).__name__} layer got an input with "
+                f"{x.shape[0]} rows but adapter_names has {plan.batch_size} entries. The model reshapes its batch "
+                f"before this layer, so per-row adapters can't be applied; run one forward per adapter instead."
+            )
+        factors = self._factor_container()
+        for name in plan.adapter_groups():
+            if name not in factors:
+                continue
+            rows = plan.rows(name, x.device)
+            delta = self._delta(name, x[rows], result[rows])
+            if delta.dtype != result.dtype:
+                delta = delta.to(result.dtype)
+            if isinstance(rows, slice):
+                result[rows] += delta
+            else:
+                result.index_add_(0, rows, delta)
+        return result
+
+    def _cast_input(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return x if x.dtype == weight.dtype else x.to(weight.dtype)
+
+    # -- merging ----------------------------------------------------------------------------
+    def _check_mergeable(self, name: str) -> None:
+        if self.lora_bias.get(name) and getattr(self.get_base_layer(), "bias", None) is None:
+            raise RuntimeError("Impossible to merge LoRA with `lora_bias=True` because the base layer has no bias.")
+
+    def _merged_bias(self, name: str) -> torch.Tensor | None:
+        if not self.lora_bias.get(name):
+            return None
+        base = self.get_base_layer()
+        new_bias = base.bias + self.lora_B[name].bias * self.scaling[name]
+        return new_bias.to(base.weight.dtype).detach()
+
+    def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
+        self._check_mergeable(adapter_name)
+        base = self.get_base_layer()
+        weight = base.weight
+        with torch.no_grad():
+            if safe_merge or self.use_dora.get(adapter_name):
+                # compute on a copy; check it before touching the base layer
+                if self.use_dora.get(adapter_name):
+                    norms_before = dict(self._dora_norms)
+                    new_weight = self._dora_merged_weight(adapter_name, weight.data)
+                else:
+                    new_weight = weight.data.clone()
+                    new_weight += self.get_delta_weight(adapter_name).to(weight.dtype)
+                new_bias = self._merged_bias(adapter_name)
+                if safe_merge:
+                    try:
+                        self._check_finite(new_weight, adapter_name)
+                        if new_bias is not None:
+                            self._check_finite(new_bias, adapter_name)
+                    except ValueError:
+                        if self.use_dora.get(adapter_name):
+                            self._dora_norms = norms_before
+                        raise
+                weight.data = new_weight
+                if new_bias is not None:
+                    base.bias.data = new_bias
+                return
+            # unsafe merge of plain LoRA: in place, like Hugging Face PEFT
+            delta = self.get_delta_weight(adapter_name)
+            weight.data += delta.to(weight.dtype) if self._cast_delta_in_unsafe_merge else delta
+            if self.lora_bias.get(adapter_name):
+                base.bias.data += self.lora_B[adapter_name].bias * self.scaling[adapter_name]
+
+    def unmerge_adapter_weights(self, adapter_name: str) -> None:
+        base = self.get_base_layer()
+        weight = base.weight
+        with torch.no_grad():
+            if self.use_dora.get(adapter_name):
+                weight.data = self._unmerged_weight(adapter_name, weight.data)
+                self._dora_norms.pop(adapter_name, None)
+            else:
+                weight.data -= self.get_delta_weight(adapter_name).to(weight.dtype)
+            if self.lora_bias.get(adapter_name):
+                base.bias.data -= self.lora_B[adapter_name].bias * self.scaling[adapter_name]
+
+    def _unmerged_weight(self, name: str, weight: torch.Tensor) -> torch.Tensor:
+        """`weight` with merged adapter `name` taken out again (pure: returns a new tensor)."""
+        delta = self.get_delta_weight(name)
+        if not self.use_dora.get(name):
+            return weight - delta.to(weight.dtype)
+        factor = self._dora_factor(name, self._dora_norms[name])
+        return (weight / factor - delta).to(weight.dtype)
+
+    def _weight_without_merges(self, weight: torch.Tensor) -> torch.Tensor:
+        """The base weight as the forward pass sees it: earlier merges undone (DoRA norms need it)."""
+        for name in reversed(self.merged_adapters):
+            weight = self._unmerged_weight(name, weight)
+        return weight
+
+    def _dora_merged_weight(self, name: str, weight: torch.Tensor) -> torch.Tensor:
+        delta = self.get_delta_weight(name)
+        norm = self._dora_merge_norm(name, self._weight_without_merges(weight), delta).detach()
+        self._dora_norms[name] = norm
+        factor = self._dora_factor(name, norm)
+        return (factor * (weight + delta)).to(weight.dtype)
+
+
+def _add(result: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    if delta.dtype == result.dtype and delta.shape == result.shape:
+        return result.add_(delta)
+    return result + delta
+
+
+def _scaled(t: torch.Tensor, scaling: float) -> torch.Tensor:
+    """`t * scaling` in place (t is a fresh activation); multiplying by 1 is skipped (exact anyway)."""
+    return t if scaling == 1 else t.mul_(scaling)
+
+
+def warn_no_bias_for_lora_bias(base: nn.Module) -> None:
+    if getattr(base, "bias", None) is None:
+        warnings.warn(
+            f"`lora_bias=True` was passed but the targeted layer of type {type(base).__name__} has no bias. "
+            "This means that merging LoRA weights won't be possible.",
+            UserWarning,
+            stacklevel=3,
+        )

@@ -1,0 +1,144 @@
+"""LoRA for `nn.Linear` and transformers' GPT-2 `Conv1D` (weight stored (in, out): `fan_in_fan_out`).
+
+    y = base(x) + B(A(dropout(x))) · s            A: Linear(in → r), B: Linear(r → out[, bias])
+    merged:  W += s·B@A   (Conv1D storage: W += (s·B@A)ᵀ);  bias += s·lora_B.bias with lora_bias
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import init as lora_init
+from .base import LoraLayer, _scaled, is_transformers_conv1d, warn_no_bias_for_lora_bias
+from .dora import linear_weight_norm, magnitude_for_linear
+
+
+def _t(weight: torch.Tensor, fan_in_fan_out: bool) -> torch.Tensor:
+    return weight.T if fan_in_fan_out else weight
+
+
+class Linear(LoraLayer):
+    def __init__(self, base_layer: nn.Module) -> None:
+        super().__init__(base_layer)
+        base = self.get_base_layer()
+        self.fan_in_fan_out = is_transformers_conv1d(base)
+        self.is_target_conv_1d_layer = self.fan_in_fan_out
+
+    def _in_out_features(self, base: nn.Module) -> tuple[int, int]:
+        if isinstance(base, nn.Linear):
+            return base.in_features, base.out_features
+        in_features, out_features = base.weight.shape  # Conv1D: (in, out)
+        return int(in_features), int(out_features)
+
+    # -- creation ---------------------------------------------------------------------------
+    def update_layer(self, adapter_name: str, r: int, lora_alpha: float, config: Any) -> None:
+        base = self.get_base_layer()
+        if config.lora_bias:
+            warn_no_bias_for_lora_bias(base)
+        self._register_settings(adapter_name, r, lora_alpha, config)
+        self.lora_A[adapter_name] = nn.Linear(self.in_features, r, bias=False)
+        self.lora_B[adapter_name] = nn.Linear(r, self.out_features, bias=config.lora_bias)
+        self._init_weights(adapter_name, config.init_lora_weights)
+        self._finish_update(adapter_name)
+
+    def _init_weights(self, name: str, init: object) -> None:
+        family = self.lora_init[name]
+        lora_a, lora_b = self.lora_A[name], self.lora_B[name]
+        if family == "random":
+            return
+        if family in ("default", "gaussian"):
+            if family == "default":
+                lora_init.kaiming_uniform_(lora_a.weight)
+            else:
+                lora_init.gaussian_(lora_a.weight, self.r[name])
+            nn.init.zeros_(lora_b.weight)
+            if lora_b.bias is not None:
+                nn.init.zeros_(lora_b.bias)
+            return
+        base = self.get_base_layer()
+        r, scaling = self.r[name], self.scaling[name]
+        if family in ("pissa", "olora"):
+            if base.weight.is_meta:
+                return
+            weight = _t(base.weight, self.fan_in_fan_out)
+            if family == "pissa":
+                a, b, residual = lora_init.pissa(weight, r, scaling, str(init))
+            else:
+                a, b, residual = lora_init.olora(weight, r, scaling)
+            lora_a.weight = nn.Parameter(a)
+            lora_b.weight = nn.Parameter(b)
+            base.weight.data = _t(residual, self.fan_in_fan_out)
+        elif family == "orthogonal":
+            if lora_a.weight.is_meta:
+                return
+            a, b = lora_init.orthogonal(r, self.in_features, self.out_features, base.weight.dtype)
+            lora_a.weight = nn.Parameter(a)
+            lora_b.weight = nn.Parameter(b)
+        elif family == "mica":
+            if lora_b.weight.is_meta or base.weight.is_meta:
+                return
+            a, b = lora_init.mica(_t(base.weight, self.fan_in_fan_out), r)
+            lora_a.weight.data = a
+            lora_b.weight.data = b
+
+    def _initial_magnitude(self, name: str) -> torch.Tensor:
+        return magnitude_for_linear(
+            self.get_base_layer().weight,
+            self.lora_A[name].weight,
+            self.lora_B[name].weight,
+            self.scaling[name],
+            self.fan_in_fan_out,
+        )
+
+    # -- math -------------------------------------------------------------------------------
+    def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
+        weight_a, weight_b = self.lora_A[adapter_name].weight, self.lora_B[adapter_name].weight
+        dtype = weight_b.dtype
+        cast = weight_b.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)
+        if cast:
+            weight_a, weight_b = weight_a.float(), weight_b.float()
+        delta = _t(weight_b @ weight_a, self.fan_in_fan_out) * self.scaling[adapter_name]
+        return delta.to(dtype) if cast else delta
+
+    def _delta(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
+        lora_a, lora_b = self.lora_A[name], self.lora_B[name]
+        x = self._cast_input(x, lora_a.weight)
+        if self.use_dora[name]:
+            return self._dora_delta(name, x, result)
+        return _scaled(lora_b(lora_a(self.lora_dropout[name](x))), self.scaling[name])
+
+    def _dora_delta(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
+        lora_a, lora_b = self.lora_A[name], self.lora_B[name]
+        dropout, scaling = self.lora_dropout[name], self.scaling[name]
+        base = self.get_base_layer()
+        if isinstance(dropout, nn.Identity) or not self.training:
+            base_result: torch.Tensor | None = result
+        else:
+            x = dropout(x)
+            base_result = None
+        # B@A as HF computes it (lora_B(lora_A(I))ᵀ, which equals lora_B(Aᵀ)ᵀ exactly), in x's dtype
+        lora_weight = lora_b(lora_a.weight.T.contiguous()).T.to(x.dtype)
+        weight = base.weight.to(x.dtype)
+        weight_norm = linear_weight_norm(weight, lora_weight.detach(), scaling, self.fan_in_fan_out).detach()
+        mag_norm_scale = (self.lora_magnitude_vector[name].weight / weight_norm).view(1, -1)
+        lora_result = lora_b(lora_a(x))
+        if base_result is not None:
+            if base.bias is not None:
+                base_result = base_result - base.bias
+        else:
+            base_result = F.linear(x, _t(weight, self.fan_in_fan_out))
+        return (mag_norm_scale - 1) * base_result + mag_norm_scale * lora_result * scaling
+
+    def _dora_merge_norm(self, name: str, base_weight: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        return linear_weight_norm(base_weight, _t(delta, self.fan_in_fan_out), 1, self.fan_in_fan_out)
+
+    def _dora_factor(self, name: str, norm: torch.Tensor) -> torch.Tensor:
+        factor = self.lora_magnitude_vector[name].weight / norm
+        return _t(factor.view(-1, 1), self.fan_in_fan_out)
+
+    def __repr__(self) -> str:
+        return "lora." + super().__repr__()

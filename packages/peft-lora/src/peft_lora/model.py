@@ -1,0 +1,215 @@
+"""`LoraModel`: puts LoRA layers into a model (peft-core's `BaseTuner` does matching and bookkeeping).
+
+What LoRA adds to the shared tuner:
+- the layer for each targeted module (Linear / Conv1D / Embedding / Conv1d-3d), with the per-module
+  rank and alpha from `rank_pattern` / `alpha_pattern`;
+- `fan_in_fan_out` flipped to match the target (True for GPT-2's `Conv1D`, False for `nn.Linear`),
+  with Hugging Face PEFT's warning; the flipped value is what gets saved;
+- the `bias` modes: "all" trains and saves every bias of the base model, "lora_only" those of the
+  targeted layers (saved under HF's keys, e.g. `<target>.base_layer.bias`);
+- `add_weighted_adapter` (see `weighted.py`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Iterator, Sequence
+
+import torch
+from torch import nn
+
+from peft_core import BaseTuner, BaseTunerLayer, ModulesToSaveWrapper, pattern_value
+
+from .config import LoraConfig
+from .layers import SUPPORTED_LAYERS, Linear, LoraLayer, is_transformers_conv1d, layer_class_for
+from .weighted import CombinationType, add_weighted_adapter
+
+# Default targets that Hugging Face PEFT gives as a regex string (core's table holds name lists only).
+REGEX_DEFAULT_TARGET_MODULES = {"gemma4": r".*language_model\..*\.(q_proj|v_proj)"}
+
+_ADAPTER_CONTAINERS = LoraLayer.adapter_layer_names + ("lora_dropout",)
+
+
+def _model_type(model: nn.Module) -> str | None:
+    config = getattr(model, "config", None)
+    if isinstance(config, dict):
+        return config.get("model_type")
+    return getattr(config, "model_type", None)
+
+
+class LoraModel(BaseTuner):
+    """Creates LoRA adapters in a model; see `LoraConfig` for the options."""
+
+    prefix = "lora_"
+
+    # -- config -----------------------------------------------------------------------------
+    def _prepare_adapter_config(self, config: LoraConfig, model: nn.Module) -> LoraConfig:
+        if config.target_modules is None:
+            regex = REGEX_DEFAULT_TARGET_MODULES.get(_model_type(model) or "")
+            if regex is not None:
+                config.target_modules = regex
+                return config
+        return super()._prepare_adapter_config(config, model)
+
+    def _check_new_adapter_config(self, config: LoraConfig) -> None:
+        with_bias = [name for name, c in self.peft_config.items() if getattr(c, "bias", "none") != "none"]
+        if len(with_bias) > 1:
+            raise ValueError(
+                f"{type(self).__name__} supports only 1 adapter with bias (adapters {with_bias} set it). When using "
+                f"multiple adapters, set bias to 'none' for all adapters but one."
+            )
+
+    # -- injection --------------------------------------------------------------------------
+    def inject_adapter(
+        self, model: nn.Module, adapter_name: str, low_cpu_mem_usage: bool = False, autocast_adapter_dtype: bool = True
+    ) -> None:
+        self._pattern_hits: set[str] = set()
+        super().inject_adapter(
+            model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
+        )
+        config = self.peft_config[adapter_name]
+        unused = [p for p in (*config.rank_pattern, *config.alpha_pattern) if p not in self._pattern_hits]
+        if unused:
+            warnings.warn(
+                f"rank_pattern/alpha_pattern entries {sorted(set(unused))} of adapter {adapter_name!r} matched no "
+                f"targeted module; check the patterns (regexes matched at the end of module names).",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _create_and_replace(
+        self,
+        config: LoraConfig,
+        adapter_name: str,
+        target: nn.Module,
+        target_name: str,
+        parent: nn.Module,
+        current_key: str,
+    ) -> None:
+        r = pattern_value(config.rank_pattern, current_key, config.r)
+        alpha = pattern_value(config.alpha_pattern, current_key, config.lora_alpha)
+        for pattern in (*config.rank_pattern, *config.alpha_pattern):
+            if pattern_value({pattern: True}, current_key, False):
+                self._pattern_hits.add(pattern)
+        if isinstance(target, LoraLayer):
+            self._sync_fan_in_fan_out(config, target.get_base_layer())
+            target.update_layer(adapter_name, r, alpha, config)
+            return
+        if isinstance(target, BaseTunerLayer):
+            raise ValueError(
+                f"Target module {current_key!r} is already a {type(target).__name__} of another method; one model "
+                f"holds adapters of a single method."
+            )
+        layer_cls = layer_class_for(target)
+        if layer_cls is None:
+            raise ValueError(
+                f"Target module {current_key!r} ({type(target).__name__}) is not supported by LoRA. Supported layer "
+                f"types: {SUPPORTED_LAYERS}. Change target_modules (or exclude_modules) to skip it."
+            )
+        if layer_cls is Linear:
+            self._sync_fan_in_fan_out(config, target)
+        layer = layer_cls(target)
+        layer.update_layer(adapter_name, r, alpha, config)
+        setattr(parent, target_name, layer)
+
+    @staticmethod
+    def _sync_fan_in_fan_out(config: LoraConfig, base: nn.Module) -> None:
+        if is_transformers_conv1d(base) and not config.fan_in_fan_out:
+            warnings.warn(
+                "fan_in_fan_out is set to False but the target module is `Conv1D`. Setting fan_in_fan_out to True.",
+                UserWarning,
+                stacklevel=4,
+            )
+            config.fan_in_fan_out = True
+        elif isinstance(base, nn.Linear) and config.fan_in_fan_out:
+            warnings.warn(
+                "fan_in_fan_out is set to True but the target module is `torch.nn.Linear`. Setting fan_in_fan_out "
+                "to False.",
+                UserWarning,
+                stacklevel=4,
+            )
+            config.fan_in_fan_out = False
+
+    # -- bias modes -------------------------------------------------------------------------
+    def _bias_names(self, adapter_name: str) -> list[str]:
+        """Names (in `self.model`) of the base-model biases the `bias` mode of `adapter_name` covers."""
+        mode = getattr(self.peft_config.get(adapter_name), "bias", "none")
+        if mode == "none":
+            return []
+        if mode == "lora_only":
+            return [
+                f"{key}.base_layer.bias" if key else "base_layer.bias"
+                for key, module in self.model.named_modules()
+                if isinstance(module, LoraLayer) and getattr(module.get_base_layer(), "bias", None) is not None
+            ]
+        skip = tuple(self._adapter_owned_prefixes())
+        return [
+            key
+            for key in self.model.state_dict(keep_vars=True)
+            if (key == "bias" or key.endswith(".bias")) and not key.startswith(skip)
+        ]
+
+    def _adapter_owned_prefixes(self) -> Iterator[str]:
+        for key, module in self.model.named_modules():
+            dot = f"{key}." if key else ""
+            if isinstance(module, LoraLayer):
+                for attr in _ADAPTER_CONTAINERS:
+                    yield f"{dot}{attr}."
+            elif isinstance(module, ModulesToSaveWrapper):
+                yield f"{dot}modules_to_save."
+                yield f"{dot}original_module."
+
+    def _mark_extra_trainable(self, adapter_name: str) -> None:
+        names = set(self._bias_names(adapter_name))
+        if not names:
+            return
+        for key, param in self.model.named_parameters():
+            if key in names:
+                param.requires_grad_(True)
+
+    def extra_tensors_to_save(self, adapter_name: str) -> dict[str, torch.Tensor]:
+        names = self._bias_names(adapter_name)
+        if not names:
+            return {}
+        state = self.model.state_dict(keep_vars=True)
+        return {key: state[key] for key in names if key in state}
+
+    # -- several adapters -------------------------------------------------------------------
+    def add_weighted_adapter(
+        self,
+        adapters: Sequence[str],
+        weights: Sequence[float],
+        adapter_name: str,
+        combination_type: CombinationType = "svd",
+        svd_rank: int | None = None,
+        svd_clamp: float | None = None,
+        svd_full_matrices: bool = True,
+        svd_driver: str | None = None,
+        density: float | None = None,
+        majority_sign_method: str = "total",
+    ) -> None:
+        """Add `adapter_name` = the weighted combination of `adapters` (see `peft_lora.weighted`).
+
+        `combination_type`: "svd" (default), "linear", "cat", "ties", "ties_svd", "dare_linear", "dare_ties",
+        "dare_linear_svd", "dare_ties_svd", "magnitude_prune", "magnitude_prune_svd". `density` is needed by
+        the pruning types. The new adapter is inactive: call `set_adapter(adapter_name)`.
+        """
+        add_weighted_adapter(
+            self,
+            adapters,
+            weights,
+            adapter_name,
+            combination_type=combination_type,
+            svd_rank=svd_rank,
+            svd_clamp=svd_clamp,
+            svd_full_matrices=svd_full_matrices,
+            svd_driver=svd_driver,
+            density=density,
+            majority_sign_method=majority_sign_method,  # type: ignore[arg-type]
+        )
+
+    def set_scale(self, adapter: str, scale: float) -> None:
+        """Scale adapter `adapter`'s contribution by `scale` relative to its configured alpha/r."""
+        for layer in self.tuner_layers():
+            if isinstance(layer, LoraLayer):
+                layer.set_scale(adapter, scale)
