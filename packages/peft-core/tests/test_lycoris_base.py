@@ -90,7 +90,7 @@ def x():
 def _model(base, **kwargs):
     kwargs.setdefault("target_modules", TARGETS)
     kwargs.setdefault("init_weights", False)
-    return get_peft_model(base, LycoTestConfig(**kwargs))
+    return get_peft_model(base, LycoTestConfig(**kwargs)).eval()
 
 
 # -- config -------------------------------------------------------------------------------------
