@@ -1,0 +1,31 @@
+"""peft-oft: orthogonal fine-tuning (OFT) for peft-core, file-compatible with Hugging Face PEFT.
+
+Importing the package registers the method `oft` (peft_type `"OFT"`).
+"""
+
+from peft_core import register_peft_method
+
+from .config import OFTConfig
+from .layer import Conv2d, Linear, OFTLayer
+from .model import OFTModel
+from .rotation import OFTRotation, cayley_exact, cayley_neumann
+from .targets import DEFAULT_TARGET_MODULES
+
+register_peft_method(
+    name="oft",
+    config_cls=OFTConfig,
+    model_cls=OFTModel,
+    default_target_modules=DEFAULT_TARGET_MODULES,
+    plugin_api=">=1,<2",
+)
+
+__all__ = [
+    "Conv2d",
+    "Linear",
+    "OFTConfig",
+    "OFTLayer",
+    "OFTModel",
+    "OFTRotation",
+    "cayley_exact",
+    "cayley_neumann",
+]

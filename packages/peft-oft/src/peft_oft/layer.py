@@ -1,0 +1,243 @@
+"""OFT adapter layers for `nn.Linear` and `nn.Conv2d`.
+
+Linear: the input is rotated block-wise before the base layer, `y = base(x @ R)`, so merging sets
+`W <- W @ R^T` (`R` block-diagonal). Conv2d: the same rotation acts on the flattened filter
+(`in_channels * kh * kw`), `W <- W @ R^T`, and the unmerged forward convolves with that rotated filter;
+so the adapter is the identity at init and the merged layer gives the unmerged output.
+
+Hugging Face PEFT 0.21.2's *unmerged* Conv2d forward instead unfolds the input into patches (stride 1,
+no padding), rotates them and folds them back, which sums overlapping patches: for kernels larger
+than 1x1 that is neither the identity at init nor equal to its own merged layer. Here the unmerged
+Conv2d output equals HF's merged output (and HF's unmerged output for 1x1 kernels).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+
+from peft_core import BASE_ADAPTER_NAME, BaseTunerLayer, current_batch_plan
+
+from .config import OFTConfig
+from .rotation import OFTRotation
+
+
+def adjust_to_divisor(total: int, value: int) -> int:
+    """HF's rule for an `r` / `oft_block_size` that does not divide `total`: the nearest divisor.
+
+    Values above `total` become `total`; otherwise the closest divisor below or above, the lower one on a tie.
+    """
+    if value >= total:
+        return total
+    higher = value
+    while higher <= total and total % higher != 0:
+        higher += 1
+    lower = value
+    while lower > 1 and total % lower != 0:
+        lower -= 1
+    return lower if (value - lower) <= (higher - value) else higher
+
+
+def resolve_blocks(total: int, r: int, block_size: int) -> tuple[int, int]:
+    """`(r, block_size)` for a layer whose rotated dimension is `total`, adjusting like HF (with a warning)."""
+    if r == 0 and block_size != 0:
+        if total % block_size != 0 or block_size > total:
+            adjusted = adjust_to_divisor(total, block_size)
+            warnings.warn(
+                f"Invalid `oft_block_size` ({block_size})! Adjusted `oft_block_size` to ({adjusted}).", UserWarning, stacklevel=4
+            )
+            block_size = adjusted
+        return total // block_size, block_size
+    if r != 0 and block_size == 0:
+        if total % r != 0 or r > total:
+            adjusted = adjust_to_divisor(total, r)
+            warnings.warn(f"Invalid `r` ({r})! Adjusted `r` to ({adjusted}).", UserWarning, stacklevel=4)
+            r = adjusted
+        return r, total // r
+    raise ValueError(f"OFT needs exactly one of r ({r}) and oft_block_size ({block_size}) to be non-zero.")
+
+
+class OFTLayer(BaseTunerLayer):
+    """Shared OFT layer logic; subclasses define the rotated dimension and how the base layer runs."""
+
+    adapter_layer_names = ("oft_R",)
+    other_param_names = ("r", "oft_block_size")
+    supports_mixed_batch = True
+
+    def __init__(self, base_layer: nn.Module) -> None:
+        super().__init__(base_layer)
+        self.oft_R = nn.ModuleDict()
+        self.r: dict[str, int] = {}
+        self.oft_block_size: dict[str, int] = {}
+
+    # -- to define per layer type ---------------------------------------------------------------
+    @property
+    def rotated_features(self) -> int:
+        raise NotImplementedError
+
+    def _forward_adapters(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
+        raise NotImplementedError
+
+    # -- adapters ---------------------------------------------------------------------------------
+    def update_layer(self, adapter_name: str, config: OFTConfig) -> None:  # type: ignore[override]
+        r, block_size = resolve_blocks(self.rotated_features, config.r, config.oft_block_size)
+        if config.module_dropout:
+            warnings.warn(
+                f"OFT module_dropout={config.module_dropout} has no effect: Hugging Face PEFT 0.21.2's OFT layers never "
+                f"apply it, and this package matches their outputs.",
+                UserWarning,
+                stacklevel=3,
+            )
+        rotation = OFTRotation(
+            r,
+            block_size,
+            self.rotated_features,
+            coft=config.coft,
+            eps=config.eps,
+            block_share=config.block_share,
+            use_cayley_neumann=config.use_cayley_neumann,
+            num_cayley_neumann_terms=config.num_cayley_neumann_terms,
+        )
+        with torch.no_grad():
+            if config.init_weights:
+                rotation.weight.zero_()
+            else:
+                rotation.weight.normal_(mean=0.0, std=0.1)
+        self.oft_R[adapter_name] = rotation
+        self.r[adapter_name] = r
+        self.oft_block_size[adapter_name] = block_size
+        self._move_adapter_to_device_of_base_layer(adapter_name)
+
+    def rotation_matrix(self, adapter_name: str) -> torch.Tensor:
+        """The block-diagonal `[n, n]` rotation of `adapter_name` (fp32 math for half-precision on CPU, as HF)."""
+        module: OFTRotation = self.oft_R[adapter_name]  # type: ignore[assignment]
+        dtype = module.weight.dtype
+        if module.weight.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16):
+            original = module.weight.data
+            module.weight.data = original.float()
+            try:
+                return module.matrix().to(dtype)
+            finally:
+                module.weight.data = original
+        return module.matrix()
+
+    # -- merging ----------------------------------------------------------------------------------
+    def _flat_weight(self) -> torch.Tensor:
+        weight = self.get_base_layer().weight
+        return weight.data.reshape(weight.shape[0], -1)
+
+    def _set_flat_weight(self, flat: torch.Tensor) -> None:
+        weight = self.get_base_layer().weight
+        weight.data = flat.reshape(weight.shape).contiguous().to(weight.dtype)
+
+    def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
+        rotation = self.rotation_matrix(adapter_name)
+        flat = self._flat_weight()
+        merged = torch.mm(rotation, flat.t().to(rotation.dtype)).t()
+        if safe_merge:
+            self._check_finite(merged, adapter_name)
+        self._set_flat_weight(merged)
+
+    def unmerge_adapter_weights(self, adapter_name: str) -> None:
+        rotation = self.rotation_matrix(adapter_name)
+        dtype = rotation.dtype
+        inverse = torch.linalg.inv(rotation.float()).to(dtype)
+        flat = self._flat_weight()
+        self._set_flat_weight(torch.mm(inverse, flat.t().to(dtype)).t())
+
+    # -- forward ----------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if self._unmerge_if_disabled() or self.merged:
+            return self.base_layer(x, *args, **kwargs)
+        plan = current_batch_plan()
+        if plan is not None:
+            return run_mixed_batch(x, plan, self.oft_R, lambda xs, names: self._forward_adapters(xs, names, *args, **kwargs))
+        names = [n for n in self.active_adapters if n in self.oft_R]
+        return self._forward_adapters(x, names, *args, **kwargs)
+
+
+def run_mixed_batch(
+    x: torch.Tensor, plan: Any, adapters: nn.ModuleDict, run: Callable[[torch.Tensor, list[str]], torch.Tensor]
+) -> torch.Tensor:
+    """One forward per adapter group (rows of the batch), each through that adapter's transformed layer.
+
+    Rows of `__base__`, or of an adapter this layer doesn't hold, run the base layer alone.
+    """
+    out: torch.Tensor | None = None
+    for name in plan.groups:
+        rows = plan.rows(name, x.device)
+        names = [name] if name != BASE_ADAPTER_NAME and name in adapters else []
+        y = run(x[rows], names)
+        if out is None:
+            out = y.new_empty((x.shape[0], *y.shape[1:]))
+        out[rows] = y
+    assert out is not None
+    return out
+
+
+class Linear(OFTLayer):
+    """OFT on an `nn.Linear`: `y = base(x @ R)` with `R` block-diagonal orthogonal."""
+
+    def __init__(self, base_layer: nn.Linear) -> None:
+        super().__init__(base_layer)
+        self.in_features = base_layer.in_features
+        self.out_features = base_layer.out_features
+
+    @property
+    def rotated_features(self) -> int:
+        return self.in_features
+
+    def _forward_adapters(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
+        previous_dtype = x.dtype
+        for name in names:
+            rotation: OFTRotation = self.oft_R[name]  # type: ignore[assignment]
+            if x.is_floating_point() and x.dtype != rotation.weight.dtype:
+                x = x.to(rotation.weight.dtype)
+            x = rotation.rotate(x)
+        return self.base_layer(x.to(previous_dtype), *args, **kwargs).to(previous_dtype)
+
+    def __repr__(self) -> str:
+        return "oft." + super().__repr__()
+
+
+class Conv2d(OFTLayer):
+    """OFT on an `nn.Conv2d`: the flattened filter (`in_channels * kh * kw`) is rotated, `W <- W @ R^T`."""
+
+    def __init__(self, base_layer: nn.Conv2d) -> None:
+        if base_layer.groups != 1:
+            raise ValueError(
+                f"OFT does not support grouped convolutions (groups={base_layer.groups}): its rotation acts on "
+                f"in_channels * kernel_size, but a grouped filter holds only in_channels / groups channels."
+            )
+        super().__init__(base_layer)
+        self.in_features = base_layer.in_channels
+        self.out_features = base_layer.out_channels
+
+    @property
+    def rotated_features(self) -> int:
+        base = self.get_base_layer()
+        return base.in_channels * base.kernel_size[0] * base.kernel_size[1]
+
+    def rotated_weight(self, names: Sequence[str]) -> torch.Tensor:
+        """The base filter with the adapters' rotations applied (in the order the inputs would be rotated)."""
+        base = self.get_base_layer()
+        flat = base.weight.reshape(base.weight.shape[0], -1)
+        for name in reversed(list(names)):  # x @ R1 @ R2 == x @ (W (R1 R2)^T)^T: apply R2 first to W
+            rotation = self.rotation_matrix(name)
+            flat = torch.mm(rotation, flat.t().to(rotation.dtype)).t()
+        return flat.reshape(base.weight.shape).contiguous().to(base.weight.dtype)
+
+    def _forward_adapters(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
+        if not names:
+            return self.base_layer(x, *args, **kwargs)
+        base = self.get_base_layer()
+        previous_dtype = x.dtype
+        weight = self.rotated_weight(names)
+        return base._conv_forward(x.to(weight.dtype), weight, base.bias).to(previous_dtype)
+
+    def __repr__(self) -> str:
+        return "oft." + super().__repr__()
+
