@@ -10,6 +10,8 @@ import pytest
 import torch
 from torch import nn
 
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
 # Fields Hugging Face PEFT writes as (unordered) sets, and fields whose value names the writer.
 SET_FIELDS = ("target_modules", "exclude_modules", "feedforward_modules", "modules_to_save")
 WRITER_FIELDS = ("peft_version",)

@@ -1,0 +1,31 @@
+"""peft-vera: VeRA (vector-based random matrix adaptation) for peft-core.
+
+Importing the package registers the `vera` method; adapters saved by Hugging Face PEFT with
+`peft_type: "VERA"` load directly (`peft_core.PeftModel.from_pretrained`).
+"""
+
+from peft_core import register_peft_method
+
+from .config import VeraConfig
+from .defaults import REGEX_TARGET_MODULES, TARGET_MODULES
+from .layer import VeraLinear
+from .model import VeraModel
+from .projections import make_projections
+
+register_peft_method(
+    name="vera",
+    config_cls=VeraConfig,
+    model_cls=VeraModel,
+    prefix="vera_lambda_",
+    default_target_modules=TARGET_MODULES,
+    plugin_api=">=1,<2",
+)
+
+__all__ = [
+    "REGEX_TARGET_MODULES",
+    "TARGET_MODULES",
+    "VeraConfig",
+    "VeraLinear",
+    "VeraModel",
+    "make_projections",
+]

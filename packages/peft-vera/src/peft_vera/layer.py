@@ -1,0 +1,118 @@
+"""VeRA layer: `y = base(x) + λ_b ⊙ (B[:out] @ (λ_d ⊙ (A[:, :in] @ dropout(x))))`.
+
+`A` and `B` are the adapter's shared frozen projections, owned by the tuner (`VeraModel`); the layer
+keeps a plain reference to the tuner's buffer dicts (not a submodule, so they are neither saved
+nor moved twice) and trains only `vera_lambda_b [out]` and `vera_lambda_d [r]`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from peft_core import BaseTunerLayer, current_batch_plan
+
+from .projections import BufferDict
+
+
+def is_conv1d(module: nn.Module) -> bool:
+    """transformers' GPT-2 `Conv1D` (weight stored `[in, out]`), recognised without importing transformers."""
+    cls = type(module)
+    return cls.__name__ == "Conv1D" and cls.__module__.startswith("transformers")
+
+
+class VeraLinear(BaseTunerLayer):
+    """VeRA on `nn.Linear` or transformers' `Conv1D` (`fan_in_fan_out=True`)."""
+
+    adapter_layer_names = ("vera_lambda_b", "vera_lambda_d")
+    other_param_names = ("vera_r", "vera_dropout")
+    supports_mixed_batch = True
+
+    def __init__(self, base_layer: nn.Module, vera_A: BufferDict, vera_B: BufferDict, fan_in_fan_out: bool) -> None:
+        super().__init__(base_layer)
+        base = self.get_base_layer()
+        if is_conv1d(base):
+            in_features, out_features = base.weight.shape
+            self.in_features, self.out_features = int(in_features), int(out_features)
+        else:
+            self.in_features, self.out_features = base.in_features, base.out_features
+        self.fan_in_fan_out = fan_in_fan_out
+        self.vera_lambda_b = nn.ParameterDict()
+        self.vera_lambda_d = nn.ParameterDict()
+        self.vera_dropout = nn.ModuleDict()
+        self.vera_r: dict[str, int] = {}
+        # Plain references (object.__setattr__ bypasses submodule registration).
+        object.__setattr__(self, "vera_A", vera_A)
+        object.__setattr__(self, "vera_B", vera_B)
+
+    def update_layer(self, adapter_name: str, r: int, vera_dropout: float, d_initial: float, init_weights: bool) -> None:
+        if r <= 0:
+            raise ValueError(f"VeRA rank r must be a positive integer, got {r}.")
+        self.vera_r[adapter_name] = r
+        self.vera_dropout[adapter_name] = nn.Dropout(p=vera_dropout) if vera_dropout > 0.0 else nn.Identity()
+        # Same draws as HF (ones, then randn(r)), so a seeded random init matches HF's.
+        self.vera_lambda_b[adapter_name] = nn.Parameter(torch.ones(self.out_features))
+        self.vera_lambda_d[adapter_name] = nn.Parameter(torch.randn(r))
+        if init_weights:
+            with torch.no_grad():
+                self.vera_lambda_d[adapter_name].fill_(d_initial)
+                self.vera_lambda_b[adapter_name].zero_()
+        self._move_adapter_to_device_of_base_layer(adapter_name)
+
+    def _sliced_projections(self, adapter_name: str, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if adapter_name not in self.vera_A:
+            raise RuntimeError(
+                f"VeRA adapter {adapter_name!r} has no projections (vera_A/vera_B); the tuner that created it "
+                f"was unloaded. Re-create the adapter with get_peft_model."
+            )
+        sliced_a = self.vera_A[adapter_name][:, : self.in_features]
+        sliced_b = self.vera_B[adapter_name][: self.out_features, :]
+        return sliced_a.to(like.device, like.dtype), sliced_b.to(like.device, like.dtype)
+
+    def _delta(self, x: torch.Tensor, adapter_name: str) -> torch.Tensor:
+        lambda_d = self.vera_lambda_d[adapter_name]
+        lambda_b = self.vera_lambda_b[adapter_name]
+        sliced_a, sliced_b = self._sliced_projections(adapter_name, lambda_d)
+        x = self.vera_dropout[adapter_name](x.to(lambda_d.dtype))
+        return lambda_b * F.linear(lambda_d * F.linear(x, sliced_a), sliced_b)
+
+    def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
+        lambda_d = self.vera_lambda_d[adapter_name]
+        lambda_b = self.vera_lambda_b[adapter_name]
+        dtype = lambda_d.dtype
+        # CPU half-precision matmuls are slow and imprecise: compute in fp32 there, as HF does.
+        upcast = lambda_d.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)
+        if upcast:
+            lambda_d, lambda_b = lambda_d.float(), lambda_b.float()
+        sliced_a, sliced_b = self._sliced_projections(adapter_name, lambda_d)
+        delta = (lambda_b.unsqueeze(-1) * sliced_b) @ (lambda_d.unsqueeze(-1) * sliced_a)
+        if self.fan_in_fan_out:
+            delta = delta.T
+        return delta.to(dtype) if upcast else delta
+
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if self._unmerge_if_disabled() or self.merged:
+            return self.base_layer(x, *args, **kwargs)
+        result = self.base_layer(x, *args, **kwargs)
+        out_dtype = result.dtype
+        plan = current_batch_plan()
+        if plan is not None:
+            if x.shape[0] != plan.batch_size:
+                raise ValueError(
+                    f"Mixed-adapter batch: a VeRA layer got an input with {x.shape[0]} rows but adapter_names has "
+                    f"{plan.batch_size} entries; the adapted layer must see the batch dimension first."
+                )
+            groups = [name for name in plan.adapter_groups() if name in self.vera_lambda_d]
+            if groups:
+                result = result.clone()
+                for name in groups:
+                    rows = plan.rows(name, x.device)
+                    result[rows] = (result[rows] + self._delta(x[rows], name)).to(out_dtype)
+            return result
+        for name in self.active_adapters:
+            if name in self.vera_lambda_d:
+                result = result + self._delta(x, name)
+        return result.to(out_dtype)

@@ -1,0 +1,158 @@
+"""`VeraModel`: puts VeRA layers on the targeted modules and owns each adapter's shared projections.
+
+Each adapter gets its own frozen `vera_A [r, max_in]` / `vera_B [max_out, r]` (maxima over the
+layers *it* targets), drawn from its own `projection_prng_key` once its layers exist. They live on
+the tuner in `vera_A` / `vera_B` buffer dicts (model keys `base_model.vera_A.<adapter>`) and are
+saved as `base_model.vera_A` / `base_model.vera_B` when `save_projection` is true (the layers'
+`adapter_tensors` don't cover them: VeRA's prefix is `vera_lambda_`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Mapping
+
+import torch
+from torch import nn
+
+from peft_core import AdapterTensor, BaseTuner
+
+from . import bias as bias_modes
+from .config import VeraConfig
+from .defaults import REGEX_TARGET_MODULES
+from .layer import VeraLinear, is_conv1d
+from .projections import BufferDict, make_projections
+
+
+def _model_type(model: nn.Module) -> str | None:
+    config = getattr(model, "config", None)
+    if isinstance(config, Mapping):
+        return config.get("model_type")
+    return getattr(config, "model_type", None)
+
+
+class VeraModel(BaseTuner):
+    """VeRA tuner; see `VeraConfig` for the options."""
+
+    prefix = "vera_lambda_"
+
+    # -- config -----------------------------------------------------------------------------------
+    def _prepare_adapter_config(self, config: VeraConfig, model: nn.Module) -> VeraConfig:  # type: ignore[override]
+        if config.target_modules is None:
+            regex = REGEX_TARGET_MODULES.get(_model_type(model) or "")
+            if regex is not None:
+                config.target_modules = regex
+                return config
+        return super()._prepare_adapter_config(config, model)
+
+    def _check_new_adapter_config(self, config: VeraConfig) -> None:  # type: ignore[override]
+        bias_modes.check_single_bias_adapter(self.peft_config, type(self).__name__)
+
+    # -- injection --------------------------------------------------------------------------------
+    def inject_adapter(
+        self,
+        model: nn.Module,
+        adapter_name: str,
+        low_cpu_mem_usage: bool = False,
+        autocast_adapter_dtype: bool = True,
+    ) -> None:
+        if "vera_A" not in self._modules:
+            self.vera_A = BufferDict()
+            self.vera_B = BufferDict()
+        super().inject_adapter(
+            model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
+        )
+        self._init_projections(adapter_name)
+
+    def _init_projections(self, adapter_name: str) -> None:
+        config = self.peft_config[adapter_name]
+        layers = [m for m in self.tuner_layers() if isinstance(m, VeraLinear) and m.has_adapter(adapter_name)]
+        max_in = max(layer.in_features for layer in layers)
+        max_out = max(layer.out_features for layer in layers)
+        vera_a, vera_b = make_projections(config.r, max_in, max_out, config.projection_prng_key)
+        # Like HF: the projections follow the device and (float) dtype of the adapted layers' weights.
+        ref = layers[0].get_base_layer().weight
+        if ref.device.type != "meta":
+            dtype = ref.dtype if ref.is_floating_point() else None
+            vera_a, vera_b = vera_a.to(ref.device, dtype), vera_b.to(ref.device, dtype)
+        self.vera_A.set(adapter_name, vera_a, persistent=config.save_projection)
+        self.vera_B.set(adapter_name, vera_b, persistent=config.save_projection)
+
+    def _create_and_replace(
+        self,
+        config: VeraConfig,
+        adapter_name: str,
+        target: nn.Module,
+        target_name: str,
+        parent: nn.Module,
+        current_key: str,
+    ) -> None:
+        args = (adapter_name, config.r, config.vera_dropout, config.d_initial, config.init_weights)
+        if isinstance(target, VeraLinear):
+            target.update_layer(*args)
+            return
+        if isinstance(target, nn.Linear):
+            if config.fan_in_fan_out:
+                warnings.warn(
+                    "fan_in_fan_out is set to True but the target module is `torch.nn.Linear`. "
+                    "Setting fan_in_fan_out to False."
+                )
+                config.fan_in_fan_out = False
+        elif is_conv1d(target):
+            if not config.fan_in_fan_out:
+                warnings.warn(
+                    "fan_in_fan_out is set to False but the target module is `Conv1D`. Setting fan_in_fan_out to True."
+                )
+                config.fan_in_fan_out = True
+        else:
+            raise TypeError(
+                f"Target module {current_key!r} ({type(target).__name__}) is not supported by VeRA; supported are "
+                f"torch.nn.Linear and transformers' Conv1D."
+            )
+        layer = VeraLinear(target, self.vera_A, self.vera_B, fan_in_fan_out=config.fan_in_fan_out)
+        layer.update_layer(*args)
+        setattr(parent, target_name, layer)
+
+    # -- saved state ------------------------------------------------------------------------------
+    def tuner_tensors(self, adapter_name: str) -> list[AdapterTensor]:
+        config = self.peft_config.get(adapter_name)
+        if config is None or not config.save_projection or "vera_A" not in self._modules:
+            return []
+        if adapter_name not in self.vera_A:
+            return []
+        return [
+            AdapterTensor("vera_A", f"vera_A.{adapter_name}", self.vera_A[adapter_name]),
+            AdapterTensor("vera_B", f"vera_B.{adapter_name}", self.vera_B[adapter_name]),
+        ]
+
+    def _bias_names(self, adapter_name: str) -> list[str]:
+        mode = getattr(self.peft_config.get(adapter_name), "bias", "none")
+        return bias_modes.bias_names(self.model, mode, VeraLinear)
+
+    def _mark_extra_trainable(self, adapter_name: str) -> None:
+        bias_modes.mark_biases_trainable(self.model, self._bias_names(adapter_name))
+
+    def extra_tensors_to_save(self, adapter_name: str) -> dict[str, torch.Tensor]:
+        return bias_modes.bias_tensors(self.model, self._bias_names(adapter_name))
+
+    # -- adapters ---------------------------------------------------------------------------------
+    def disable_adapter_layers(self) -> None:
+        for name in self.active_adapters:
+            mode = getattr(self.peft_config.get(name), "bias", "none")
+            if mode != "none":
+                warnings.warn(
+                    f"Careful, disabling adapter layers with bias configured to be '{mode}' does not produce the "
+                    f"same output as the base model would without adaption."
+                )
+        super().disable_adapter_layers()
+
+    def delete_adapter(self, adapter_name: str) -> None:
+        super().delete_adapter(adapter_name)
+        for store in (self.vera_A, self.vera_B):
+            if adapter_name in store:
+                del store[adapter_name]
+
+    def _unload_tuner_state(self) -> None:
+        if "vera_A" in self._modules:
+            self.vera_A.clear()
+            self.vera_B.clear()
