@@ -1,0 +1,12 @@
+"""Fixtures for peft-prompt-tuning's tests; helpers live in _prompt_tuning_support (put on sys.path here)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+HERE = os.path.dirname(__file__)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+import peft_prompt_tuning  # noqa: E402,F401  (registers the method)
