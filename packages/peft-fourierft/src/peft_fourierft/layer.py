@@ -1,0 +1,116 @@
+"""FourierFT layer: `y = base(x) + x @ ΔWᵀ` with `ΔW = Re(ifft2(S)) * scaling`.
+
+`S [out, in]` is zero except at `n_frequency` positions drawn once per layer from
+`random_loc_seed` (HF: `randperm(out * in, generator=Generator().manual_seed(seed))[:n]`, row
+`idx // in`, column `idx % in`), where it holds the trainable `fourierft_spectrum`. ΔW is always
+computed in fp32 (`ifft2` has no half-precision CPU kernel) and cast to the spectrum's dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from peft_core import BaseTunerLayer, current_batch_plan
+
+
+def is_conv1d(module: nn.Module) -> bool:
+    """transformers' GPT-2 `Conv1D` (weight stored `[in, out]`), recognised without importing transformers."""
+    cls = type(module)
+    return cls.__name__ == "Conv1D" and cls.__module__.startswith("transformers")
+
+
+def frequency_indices(out_features: int, in_features: int, n_frequency: int, seed: int) -> torch.Tensor:
+    """`[2, n_frequency]` (row, column) positions, exactly as HF draws them (CPU generator)."""
+    flat = torch.randperm(out_features * in_features, generator=torch.Generator().manual_seed(seed))[:n_frequency]
+    return torch.stack([flat // in_features, flat % in_features], dim=0)
+
+
+class FourierFTLinear(BaseTunerLayer):
+    """FourierFT on `nn.Linear` or transformers' `Conv1D` (`fan_in_fan_out=True`)."""
+
+    adapter_layer_names = ("fourierft_spectrum",)
+    other_param_names = ("fourierft_n_frequency", "fourierft_scaling", "fourierft_random_loc_seed", "fourierft_indices")
+    supports_mixed_batch = True
+
+    def __init__(self, base_layer: nn.Module, fan_in_fan_out: bool = False) -> None:
+        super().__init__(base_layer)
+        base = self.get_base_layer()
+        if is_conv1d(base):
+            in_features, out_features = base.weight.shape
+            self.in_features, self.out_features = int(in_features), int(out_features)
+        else:
+            self.in_features, self.out_features = base.in_features, base.out_features
+        self.fan_in_fan_out = fan_in_fan_out
+        self.fourierft_spectrum = nn.ParameterDict()
+        self.fourierft_n_frequency: dict[str, int] = {}
+        self.fourierft_scaling: dict[str, float] = {}
+        self.fourierft_random_loc_seed: dict[str, int] = {}
+        self.fourierft_indices: dict[str, torch.Tensor] = {}
+
+    def update_layer(
+        self, adapter_name: str, n_frequency: int, scaling: float, random_loc_seed: int, init_weights: bool
+    ) -> None:
+        if n_frequency <= 0:
+            raise ValueError(f"n_frequency must be a positive integer, got {n_frequency}.")
+        size = self.in_features * self.out_features
+        if n_frequency > size:
+            raise ValueError(
+                f"n_frequency={n_frequency} exceeds the number of weight entries of this layer "
+                f"({self.out_features} x {self.in_features} = {size}); lower it (n_frequency_pattern sets it per layer)."
+            )
+        self.fourierft_n_frequency[adapter_name] = n_frequency
+        self.fourierft_scaling[adapter_name] = scaling
+        self.fourierft_random_loc_seed[adapter_name] = random_loc_seed
+        self.fourierft_indices[adapter_name] = frequency_indices(
+            self.out_features, self.in_features, n_frequency, random_loc_seed
+        )
+        # Drawn from the global RNG like HF (also with init_weights=True), so seeded inits match.
+        self.fourierft_spectrum[adapter_name] = nn.Parameter(torch.randn(n_frequency))
+        if init_weights:
+            with torch.no_grad():
+                self.fourierft_spectrum[adapter_name].zero_()
+        self._move_adapter_to_device_of_base_layer(adapter_name)
+
+    def _delta_out_in(self, adapter_name: str) -> torch.Tensor:
+        """ΔW in `[out, in]` layout (what `F.linear` needs), in the spectrum's dtype."""
+        spectrum = self.fourierft_spectrum[adapter_name]
+        indices = self.fourierft_indices[adapter_name].to(spectrum.device)
+        dense = torch.zeros(self.out_features, self.in_features, device=spectrum.device, dtype=torch.float32)
+        dense[indices[0], indices[1]] = spectrum.float()
+        delta = torch.fft.ifft2(dense).real * self.fourierft_scaling[adapter_name]
+        return delta.to(spectrum.dtype)
+
+    def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
+        delta = self._delta_out_in(adapter_name)
+        return delta.T if self.fan_in_fan_out else delta
+
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if self._unmerge_if_disabled() or self.merged:
+            return self.base_layer(x, *args, **kwargs)
+        previous_dtype = x.dtype
+        result = self.base_layer(x, *args, **kwargs)
+        plan = current_batch_plan()
+        if plan is not None:
+            if x.shape[0] != plan.batch_size:
+                raise ValueError(
+                    f"Mixed-adapter batch: a FourierFT layer got an input with {x.shape[0]} rows but adapter_names "
+                    f"has {plan.batch_size} entries; the adapted layer must see the batch dimension first."
+                )
+            groups = [name for name in plan.adapter_groups() if name in self.fourierft_spectrum]
+            if groups:
+                result = result.clone()
+                for name in groups:
+                    rows = plan.rows(name, x.device)
+                    delta = self._delta_out_in(name)
+                    result[rows] = (result[rows] + F.linear(x[rows].to(delta.dtype), delta)).to(result.dtype)
+            return result.to(previous_dtype)
+        for name in self.active_adapters:
+            if name in self.fourierft_spectrum:
+                delta = self._delta_out_in(name)
+                x = x.to(delta.dtype)
+                result = result + F.linear(x, delta)
+        return result.to(previous_dtype)
