@@ -63,6 +63,13 @@ class LoraModel(BaseTuner):
     def inject_adapter(
         self, model: nn.Module, adapter_name: str, low_cpu_mem_usage: bool = False, autocast_adapter_dtype: bool = True
     ) -> None:
+        if hasattr(nn.ParameterDict(), adapter_name):
+            # core's validate_adapter_name checks ModuleDict attributes only; ParameterDict (embedding
+            # factors) also has copy/get/fromkeys/setdefault/popitem
+            raise ValueError(
+                f"Invalid adapter name {adapter_name!r}: it collides with a torch ParameterDict attribute (used for "
+                f"LoRA embedding factors); choose another name."
+            )
         self._pattern_hits: set[str] = set()
         super().inject_adapter(
             model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype

@@ -70,7 +70,7 @@ def add_weighted_adapter(
     if adapter_name in tuner.peft_config:
         warnings.warn(f"Adapter {adapter_name!r} already exists; add_weighted_adapter did nothing.", stacklevel=3)
         return
-    combination_type, new_rank, new_targets = _check(tuner, adapters, weights, combination_type, svd_rank)
+    combination_type, new_rank, new_targets = _check(tuner, adapters, weights, combination_type, svd_rank, density)
     source = tuner.peft_config[adapters[0]]
     tuner.peft_config[adapter_name] = dataclasses.replace(
         source,
@@ -84,41 +84,64 @@ def add_weighted_adapter(
     )
     try:
         tuner.inject_adapter(tuner.model, adapter_name)
+        with torch.no_grad():
+            _fill(tuner, adapters, weights, adapter_name, combination_type, new_rank, svd_clamp, svd_full_matrices,
+                  svd_driver, density, majority_sign_method)  # fmt: skip
     except BaseException:
-        tuner.peft_config.pop(adapter_name, None)
-        for module in list(tuner.adapter_modules()):
-            module.delete_adapter(adapter_name)
+        _discard(tuner, adapter_name)
         raise
 
-    with torch.no_grad():
-        for layer in tuner.tuner_layers():
-            if not isinstance(layer, LoraLayer) or not layer.has_lora(adapter_name):
-                continue
-            target_a, target_b = _factors(layer, adapter_name)
-            if combination_type == "cat":
-                new_a, new_b = _cat(layer, adapters, weights, target_a)
-            elif combination_type in SVD_TYPES:
-                new_a, new_b = _svd(
-                    layer, adapters, weights, combination_type, new_rank, target_a, target_b,
-                    density, majority_sign_method, svd_clamp, svd_full_matrices, svd_driver,
-                )  # fmt: skip
-            else:
-                new_a, new_b = _linear(layer, adapters, weights, combination_type, density, majority_sign_method)
-            target_a.zero_()
-            target_b.zero_()
-            target_a[: new_a.shape[0]] = new_a.to(target_a.dtype)
-            target_b[:, : new_b.shape[1]] = new_b.to(target_b.dtype)
-        for wrapper in tuner.model.modules():
-            if isinstance(wrapper, ModulesToSaveWrapper) and adapter_name in wrapper.modules_to_save:
-                sources = [a for a in adapters if a in wrapper.modules_to_save]
-                if len(sources) == 1:
-                    wrapper.modules_to_save[adapter_name].load_state_dict(
-                        wrapper.modules_to_save[sources[0]].state_dict()
-                    )
+
+def _discard(tuner: LoraModel, adapter_name: str) -> None:
+    tuner.peft_config.pop(adapter_name, None)
+    for module in list(tuner.adapter_modules()):
+        module.delete_adapter(adapter_name)
+
+
+def _fill(
+    tuner: LoraModel,
+    adapters: list[str],
+    weights: list[float],
+    adapter_name: str,
+    combination_type: str,
+    new_rank: int,
+    svd_clamp: float | None,
+    svd_full_matrices: bool,
+    svd_driver: str | None,
+    density: float | None,
+    majority_sign_method: SignMethod,
+) -> None:
+    for layer in tuner.tuner_layers():
+        if not isinstance(layer, LoraLayer) or not layer.has_lora(adapter_name):
+            continue
+        target_a, target_b = _factors(layer, adapter_name)
+        if combination_type == "cat":
+            new_a, new_b = _cat(layer, adapters, weights, target_a)
+        elif combination_type in SVD_TYPES:
+            new_a, new_b = _svd(
+                layer, adapters, weights, combination_type, new_rank, target_a, target_b,
+                density, majority_sign_method, svd_clamp, svd_full_matrices, svd_driver,
+            )  # fmt: skip
+        else:
+            new_a, new_b = _linear(layer, adapters, weights, combination_type, density, majority_sign_method)
+        target_a.zero_()
+        target_b.zero_()
+        target_a[: new_a.shape[0]] = new_a.to(target_a.dtype)
+        target_b[:, : new_b.shape[1]] = new_b.to(target_b.dtype)
+    for wrapper in tuner.model.modules():
+        if isinstance(wrapper, ModulesToSaveWrapper) and adapter_name in wrapper.modules_to_save:
+            sources = [a for a in adapters if a in wrapper.modules_to_save]
+            if len(sources) == 1:
+                wrapper.modules_to_save[adapter_name].load_state_dict(wrapper.modules_to_save[sources[0]].state_dict())
 
 
 def _check(
-    tuner: LoraModel, adapters: list[str], weights: list[float], combination_type: str, svd_rank: int | None
+    tuner: LoraModel,
+    adapters: list[str],
+    weights: list[float],
+    combination_type: str,
+    svd_rank: int | None,
+    density: float | None,
 ) -> tuple[str, int, object]:
     if not adapters:
         raise ValueError("add_weighted_adapter needs at least one adapter to combine.")
@@ -147,6 +170,11 @@ def _check(
         config.r if not config.rank_pattern else max(config.r, *config.rank_pattern.values())
         for config in (tuner.peft_config[a] for a in adapters)
     ]
+    known = combination_type in LINEAR_TYPES or combination_type in SVD_TYPES or combination_type == "cat"
+    if known and combination_type not in ("linear", "svd", "cat") and density is None:
+        raise ValueError(
+            f"combination_type {combination_type!r} needs `density` (the fraction of entries to keep, in [0, 1])."
+        )
     if combination_type in LINEAR_TYPES:
         if len(set(ranks)) != 1:
             raise ValueError(

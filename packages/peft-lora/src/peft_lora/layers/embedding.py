@@ -56,7 +56,7 @@ class Embedding(LoraLayer):
         lora_weight = lora_b @ lora_a
         if half:
             lora_weight = lora_weight.half()
-        return embedding_weight_norm(self.get_base_layer().weight, lora_weight, self.scaling[name])
+        return embedding_weight_norm(self.get_base_layer().weight.to(lora_a.device), lora_weight, self.scaling[name])
 
     # -- math -------------------------------------------------------------------------------
     def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
