@@ -10,3 +10,6 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import peft_prompt_tuning  # noqa: E402,F401  (registers the method)
+import torch  # noqa: E402
+
+torch.set_num_threads(1)  # tiny models: threads only add overhead on a shared machine

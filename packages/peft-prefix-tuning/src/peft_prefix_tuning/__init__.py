@@ -1,0 +1,17 @@
+"""Prefix tuning for peft-core: learned per-layer key/value prefixes (Hugging Face PEFT's
+`PREFIX_TUNING`, file-compatible)."""
+
+from peft_core import register_peft_method
+
+from .config import PrefixTuningConfig
+from .encoder import PrefixEncoder
+from .model import PrefixTuningModel
+
+register_peft_method(
+    name="prefix_tuning",
+    config_cls=PrefixTuningConfig,
+    model_cls=PrefixTuningModel,
+    plugin_api=">=1,<2",
+)
+
+__all__ = ["PrefixEncoder", "PrefixTuningConfig", "PrefixTuningModel"]
