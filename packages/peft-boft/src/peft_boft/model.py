@@ -1,0 +1,81 @@
+"""`BOFTModel`: puts BOFT layers on the targeted `nn.Linear` / `nn.Conv2d` modules of a model."""
+
+from __future__ import annotations
+
+import warnings
+
+from torch import nn
+
+from peft_core import BaseTuner, PeftConfig
+
+from .bias import BiasModesMixin
+from .config import BOFTConfig
+from .layer import BOFTLayer, Conv2d, Linear
+from .targets import DEFAULT_TARGET_REGEX
+
+
+def _model_type(model: nn.Module) -> str | None:
+    config = getattr(model, "config", None)
+    if isinstance(config, dict):
+        return config.get("model_type")
+    return getattr(config, "model_type", None)
+
+
+def _is_transformers_conv1d(module: nn.Module) -> bool:
+    cls = type(module)
+    return cls.__name__ == "Conv1D" and cls.__module__.startswith("transformers")
+
+
+class BOFTModel(BiasModesMixin, BaseTuner):
+    """Butterfly orthogonal fine-tuning (Liu et al. 2024, https://huggingface.co/papers/2311.06243)."""
+
+    prefix = "boft_"
+
+    def _prepare_adapter_config(self, config: PeftConfig, model: nn.Module) -> PeftConfig:
+        if getattr(config, "target_modules", "") is None:
+            regex = DEFAULT_TARGET_REGEX.get(_model_type(model) or "")
+            if regex is not None:
+                config.target_modules = regex
+                return config
+        return super()._prepare_adapter_config(config, model)
+
+    def _create_and_replace(
+        self,
+        config: BOFTConfig,  # type: ignore[override]
+        adapter_name: str,
+        target: nn.Module,
+        target_name: str,
+        parent: nn.Module,
+        current_key: str,
+    ) -> None:
+        if isinstance(target, BOFTLayer):
+            target.update_layer(adapter_name, config)
+            return
+        if isinstance(target, nn.Linear):
+            if config.fan_in_fan_out:
+                warnings.warn(
+                    "fan_in_fan_out is set to True but the target module is `torch.nn.Linear`. Setting fan_in_fan_out "
+                    "to False.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                config.fan_in_fan_out = False
+            layer: BOFTLayer = Linear(target)
+        elif isinstance(target, nn.Conv2d):
+            layer = Conv2d(target)
+        else:
+            raise TypeError(self._unsupported(target, current_key))
+        layer.update_layer(adapter_name, config)
+        setattr(parent, target_name, layer)
+
+    @staticmethod
+    def _unsupported(target: nn.Module, key: str) -> str:
+        kind = type(target).__name__
+        if _is_transformers_conv1d(target):
+            hint = " Hugging Face PEFT's BOFT does not support GPT-2's Conv1D either."
+        else:
+            hint = ""
+        return (
+            f"Target module {key!r} ({kind}) is not supported by BOFT: only torch.nn.Linear and torch.nn.Conv2d are."
+            f"{hint} Adjust target_modules."
+        )
