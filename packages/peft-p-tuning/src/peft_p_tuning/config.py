@@ -1,0 +1,42 @@
+"""`PromptEncoderConfig`: Hugging Face PEFT's P-tuning config (peft type `P_TUNING`), field for field."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+from peft_core.tuners.prompt_learning import PromptLearningConfig
+
+
+class PromptEncoderReparameterizationType(str, enum.Enum):
+    MLP = "MLP"
+    LSTM = "LSTM"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass
+class PromptEncoderConfig(PromptLearningConfig):
+    peft_type: str = "P_TUNING"
+    encoder_reparameterization_type: Union[str, PromptEncoderReparameterizationType] = field(
+        default=PromptEncoderReparameterizationType.MLP,
+        metadata={"help": "The prompt encoder: 'MLP' or 'LSTM'."},
+    )
+    encoder_hidden_size: Optional[int] = field(
+        default=None, metadata={"help": "Hidden size of the prompt encoder (default: token_dim)."}
+    )
+    encoder_num_layers: int = field(default=2, metadata={"help": "LSTM layers (the MLP always has 3 linear layers)."})
+    encoder_dropout: float = field(default=0.0, metadata={"help": "Dropout between LSTM layers."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        try:
+            self.encoder_reparameterization_type = PromptEncoderReparameterizationType(
+                self.encoder_reparameterization_type
+            )
+        except ValueError:
+            raise ValueError(
+                f"encoder_reparameterization_type must be 'MLP' or 'LSTM', got {self.encoder_reparameterization_type!r}."
+            ) from None
