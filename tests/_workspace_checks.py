@@ -325,6 +325,24 @@ def _fork_available() -> bool:
     return hasattr(os, "fork") and sys.platform.startswith("linux") and not os.environ.get("PEFT_WS_SPAWN")
 
 
+def child_env(pythonpath: Sequence[Path | str] = ()) -> dict[str, str]:
+    """Environment for the interpreters this module starts: `pythonpath` first on PYTHONPATH.
+
+    With PYTHONDONTWRITEBYTECODE set (and no PYTHONPYCACHEPREFIX), every interpreter would compile
+    torch's ~1000 modules from source (~5 s each time). Bytecode then goes to a cache folder in the
+    temp dir instead, so nothing is written next to the sources and later interpreters start fast.
+    """
+    env = dict(os.environ)
+    if pythonpath:
+        parts = [str(p) for p in pythonpath] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+        env["PYTHONPATH"] = os.pathsep.join(parts)
+    if env.get("PYTHONDONTWRITEBYTECODE") and not env.get("PYTHONPYCACHEPREFIX"):
+        del env["PYTHONDONTWRITEBYTECODE"]
+        uid = os.getuid() if hasattr(os, "getuid") else "user"
+        env["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), f"peft-ws-pycache-{uid}")
+    return env
+
+
 def run_fresh(
     jobs: Sequence[tuple[str, dict[str, Any]]],
     *,
@@ -437,6 +455,7 @@ def _run_server(jobs, preimport, forbidden, workers, timeout) -> list[dict[str, 
         )
         proc = subprocess.run(
             [sys.executable, str(HERE), "serve", str(spec), str(out)],
+            env=child_env(),
             capture_output=True,
             text=True,
             timeout=timeout * max(1, len(jobs)),
@@ -458,6 +477,7 @@ def _run_spawned(jobs, workers, timeout) -> list[dict[str, Any]]:
             try:
                 proc = subprocess.run(
                     [sys.executable, str(HERE), "job", str(spec), str(out)],
+                    env=child_env(),
                     capture_output=True,
                     text=True,
                     timeout=timeout,
@@ -1017,7 +1037,9 @@ def _describe_method(method: Any) -> dict[str, Any]:
 
 
 @job
-def registration_probe(modules: list[str], attrs: dict[str, str] | None = None, load_all: bool = False) -> dict[str, Any]:
+def registration_probe(
+    modules: list[str], attrs: dict[str, str] | None = None, load_all: bool = False, load_names: list[str] | None = None
+) -> dict[str, Any]:
     """Import peft_core, then `modules` in order; record each register_peft_method call and the registry."""
     import peft_core
     import peft_core.registry as registry
@@ -1066,9 +1088,15 @@ def registration_probe(modules: list[str], attrs: dict[str, str] | None = None, 
             }
         )
     load_all_error = None
-    if load_all:
+    if load_all:  # discovery through entry points: every installed one, or only `load_names`
         try:
-            peft_core.load_all_methods()
+            if load_names is None:
+                peft_core.load_all_methods()
+            else:
+                from peft_core.discovery import load_method
+
+                for name in load_names:
+                    load_method(name)
         except BaseException as exc:
             load_all_error = _short_error(exc)
     final = {n: _describe_method(m) for n, m in registry.registered_methods().items() if n not in before}
@@ -1199,7 +1227,9 @@ def check_registration(ws: Workspace, workers: int = 2, foreign: bool = True) ->
         jobs.append(("registration_probe", {"modules": modules}))
         labels.append(("order", order))
     if methods:
-        jobs.append(("registration_probe", {"modules": [], "load_all": True}))
+        # with foreign=False (a throwaway workspace inside another environment) discover only our names
+        names = None if foreign else sorted(ep_owners)
+        jobs.append(("registration_probe", {"modules": [], "load_all": True, "load_names": names}))
         labels.append(("load_all", None))
     results = run_fresh(jobs, preimport=_core_externals(ws), forbidden=ws.import_names, workers=workers)
 
@@ -1917,27 +1947,28 @@ def check_package_files(ws: Workspace) -> list[Problem]:
                 f"`{CORE_DIST} = {{ workspace = true }}` under [tool.uv.sources].")
         for dist, req in declared.items():
             member = members.get(dist)
-            if member is None:
+            if member is None and dist != CORE_DIST:
                 continue
+            version = member.version if member is not None else None
             lower, upper = _has_range(req.specifier)
             if not (lower and upper):
                 add("unbounded-member-dependency", pkg, pyproject,
                     f"{pkg.dist} depends on {req} without a version range (needs a lower and an upper bound); uv.lock "
                     "ignores ranges for workspace members, so only this check and the built wheel's metadata keep it honest.",
-                    f"Write it as \"{dist}>={_lower(member.version)},<{_next_minor(member.version)}\".")
-            elif member.version:
+                    f"Write it as \"{dist}>={_lower(version)},<{_next_minor(version)}\" (the core versions it works with).")
+            elif version:
                 try:
-                    ok = req.specifier.contains(Version(member.version), prereleases=True)
+                    ok = req.specifier.contains(Version(version), prereleases=True)
                 except InvalidVersion:
                     ok = True
                 if not ok:
                     add("member-version-out-of-range", pkg, pyproject,
-                        f"{pkg.dist} requires {req}, but the workspace's {dist} is {member.version}: the lock still "
+                        f"{pkg.dist} requires {req}, but the workspace's {dist} is {version}: the lock still "
                         "resolves (workspace sources drop ranges) but the released wheels would not install together.",
-                        f"Widen the range to include {member.version} (after checking {pkg.dist} works with it), e.g. "
-                        f"\"{dist}>={_lower(member.version)},<{_next_minor(member.version)}\".")
+                        f"Widen the range to include {version} (after checking {pkg.dist} works with it), e.g. "
+                        f"\"{dist}>={_lower(version)},<{_next_minor(version)}\".")
             source = pkg.uv_sources.get(dist)
-            if not (isinstance(source, dict) and source.get("workspace") is True):
+            if member is not None and not (isinstance(source, dict) and source.get("workspace") is True):
                 add("no-workspace-source", pkg, pyproject,
                     f"{pkg.dist} depends on the workspace member {dist} but [tool.uv.sources] has no "
                     f"`{dist} = {{ workspace = true }}`; uv would look for it on the index.",
@@ -2065,6 +2096,9 @@ def isolated_run(ws: Workspace, pkg: Package, wheels: dict[str, Path], workdir: 
 
     if uv is None:
         return fail("isolation-setup", "uv is not on PATH.", "Install uv (https://docs.astral.sh/uv/).")
+    if not pkg.import_names:
+        return fail("isolation-setup", f"{pkg.rel}/src/ holds no import package (no src/<name>/__init__.py).",
+                    f"Put the code under {pkg.rel}/src/{pkg.dist.replace('-', '_')}/.")
     closure = ws.dep_closure(pkg, include_dev=True)
     if not pkg.is_core and ws.by_dist().get(CORE_DIST) and ws.by_dist()[CORE_DIST] not in closure:
         closure.append(ws.by_dist()[CORE_DIST])
@@ -2072,7 +2106,7 @@ def isolated_run(ws: Workspace, pkg: Package, wheels: dict[str, Path], workdir: 
     if missing:
         return fail("isolation-setup", f"No wheel was built for {missing}.", "See the wheel build problems.")
     venv = workdir / "venv"
-    proc = _run([uv, "venv", str(venv), "--python", sys.executable, "--seed" if False else "--quiet"], env=env, timeout=300)
+    proc = _run([uv, "venv", str(venv), "--python", sys.executable, "--quiet"], env=env, timeout=300)
     log.append(f"$ uv venv\n{proc.stdout}{proc.stderr}")
     python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     if proc.returncode != 0 or not python.exists():
@@ -2152,6 +2186,14 @@ def isolated_run(ws: Workspace, pkg: Package, wheels: dict[str, Path], workdir: 
         proc = _run(cmd, env=env, timeout=1800, cwd=workdir)
         log.append(f"$ {' '.join(cmd)}\n{proc.stdout[-6000:]}{proc.stderr[-3000:]}")
         if proc.returncode not in (0, 5):  # 5: no tests collected
+            missing = sorted(set(re.findall(r"No module named '([\w.]+)'", proc.stdout + proc.stderr)))
+            hint = ""
+            if missing:
+                hint = (
+                    f"The tests import {', '.join(repr(m.split('.')[0]) for m in missing)}, which the isolated "
+                    f"environment lacks: add the distribution(s) to [dependency-groups] dev in {pkg.file()} "
+                    "(a test-only dependency) or to [project].dependencies (if src/ needs it). "
+                )
             problems.append(
                 Problem(
                     "isolation-tests",
@@ -2159,8 +2201,9 @@ def isolated_run(ws: Workspace, pkg: Package, wheels: dict[str, Path], workdir: 
                     f"{pkg.rel}/tests",
                     f"{pkg.dist}'s tests fail with only {[p.dist for p in closure]} (wheels) and its dev group installed:\n"
                     f"{proc.stdout[-4000:]}{proc.stderr[-1500:]}",
-                    f"A test imports something the package doesn't declare (add it to the `dev` group in {pkg.file()}), "
-                    "or relies on another workspace package, or on a file not shipped in the wheel.",
+                    hint
+                    + f"Otherwise: a test imports something the package doesn't declare (add it to the `dev` group in "
+                    f"{pkg.file()}), relies on another workspace package, or on a file not shipped in the wheel.",
                 )
             )
     return problems, "\n".join(log)
@@ -2276,7 +2319,7 @@ class FakeWorkspace:
         dist: str,
         modules: dict[str, str],
         *,
-        dependencies: Sequence[str] = ("peft-core>=0.1,<0.2",),
+        dependencies: Sequence[str] = ("peft-core>=0.1,<0.2", "torch>=2.2"),
         entry_points: dict[str, str] | None = None,
         installed_entry_points: dict[str, str] | None = None,
         version: str = "0.1.0",
@@ -2402,9 +2445,7 @@ def run_checks_subprocess(
     timeout: float = 900,
 ) -> dict[str, Any]:
     """Run `checks` in a fresh interpreter (with `pythonpath` prepended); problems come back as Problem objects."""
-    env = dict(os.environ)
-    if pythonpath:
-        env["PYTHONPATH"] = os.pathsep.join([str(p) for p in pythonpath] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env = child_env(pythonpath)
     with tempfile.TemporaryDirectory(prefix="peft-ws-run-") as tmp:
         out = Path(tmp, "out.json")
         cmd = [sys.executable, str(HERE), "check", "--root", str(root), "--out", str(out), "--checks", ",".join(checks)]
