@@ -170,6 +170,21 @@ def test_patterns_give_per_layer_rank_alpha_and_scaling(make_llama):
     assert layers[0].self_attn.q_proj.hada_w1_a["default"].shape == (32, 2)
 
 
+def test_layers_to_transform_and_exclude_modules(make_llama):
+    model = _loha(
+        make_llama(),
+        target_modules=["q_proj", "v_proj", "o_proj"],
+        layers_to_transform=[1],
+        layers_pattern="layers",
+        exclude_modules=["o_proj"],
+    )
+    adapted = sorted(n for n, m in model.named_modules() if isinstance(m, LoHaLayer))
+    assert [n.removeprefix("base_model.model.model.") for n in adapted] == [
+        "layers.1.self_attn.q_proj",
+        "layers.1.self_attn.v_proj",
+    ]
+
+
 def test_merge_unmerge_and_merge_and_unload(make_convnet, conv_targets, images):
     base_state = copy.deepcopy(make_convnet().state_dict())
     model = _loha(make_convnet(), target_modules=conv_targets, use_effective_conv2d=True)
