@@ -102,10 +102,10 @@ def test_semantic_error_from_post_init_is_a_config_error(tmp_path):
 
 
 def test_unknown_peft_type_names_the_package_to_install(tmp_path):
-    (tmp_path / "adapter_config.json").write_text(json.dumps({"peft_type": "LN_TUNING"}))
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"peft_type": "NOT_A_METHOD"}))
     with pytest.raises(UnknownPeftTypeError) as err:
         PeftConfig.from_pretrained(tmp_path)
-    assert "pip install peft-ln-tuning" in str(err.value)
+    assert "pip install peft-not-a-method" in str(err.value)
 
 
 def test_missing_peft_type(tmp_path):

@@ -111,6 +111,21 @@ def test_default_targets_come_from_the_method_registration(toy, tiny_llama):
     assert len(_targeted(model)) == 4
 
 
+def test_regex_default_targets(toy, tiny_llama):
+    from peft_core.registry import _REGISTRY
+
+    method = _REGISTRY["toy"]
+    patched = dict(method.default_target_modules, llama=r".*layers\.0\.self_attn\.k_proj")
+    object.__setattr__(method, "default_target_modules", patched)
+    try:
+        config = toy.ToyConfig()
+        model = get_peft_model(tiny_llama, config)
+    finally:
+        object.__setattr__(method, "default_target_modules", {"llama": ("q_proj", "v_proj")})
+    assert config.target_modules == r".*layers\.0\.self_attn\.k_proj"
+    assert _targeted(model) == ["base_model.model.model.layers.0.self_attn.k_proj"]
+
+
 def test_no_default_targets_for_unknown_model_type(toy, mlp):
     with pytest.raises(ValueError, match="no default targets for model_type None"):
         get_peft_model(mlp, toy.ToyConfig())

@@ -28,7 +28,7 @@ class PeftMethod:
     prefix: str
     is_mixed_compatible: bool = False
     shares_prefix_with: str | None = None
-    default_target_modules: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    default_target_modules: Mapping[str, tuple[str, ...] | str] = field(default_factory=dict)
     plugin_api: str | None = None
 
     @property
@@ -57,7 +57,7 @@ def register_peft_method(
     prefix: str | None = None,
     is_mixed_compatible: bool = False,
     shares_prefix_with: str | None = None,
-    default_target_modules: Mapping[str, Sequence[str]] | None = None,
+    default_target_modules: Mapping[str, Sequence[str] | str] | None = None,
     plugin_api: str | None = None,
 ) -> PeftMethod:
     """Register a method. Called once from the method package's `__init__`.
@@ -70,7 +70,8 @@ def register_peft_method(
         is_mixed_compatible: whether the method can be combined with others in one model.
         shares_prefix_with: another method whose parameter naming this one reuses on purpose
             (AdaLoRA saves LoRA's `lora_A`/`lora_B` keys). Without it a taken prefix is a conflict.
-        default_target_modules: model_type -> target module names used when `target_modules` is unset.
+        default_target_modules: model_type -> target module names (or one regex string) used when
+            `target_modules` is unset.
         plugin_api: the range of peft-core plugin API versions the package supports, e.g. ">=1,<2".
 
     Registering the same classes again is a no-op, so re-importing a package is harmless.
@@ -101,7 +102,7 @@ def register_peft_method(
             f"{_qualname(model_cls)}.prefix is {model_prefix!r} but {name!r} registers prefix {prefix!r} ({where}). "
             f"Set `prefix = {prefix!r}` on the model class or pass the model's prefix to register_peft_method."
         )
-    targets = {str(k): tuple(v) for k, v in (default_target_modules or {}).items()}
+    targets = {str(k): v if isinstance(v, str) else tuple(v) for k, v in (default_target_modules or {}).items()}
     method = PeftMethod(
         name=name,
         config_cls=config_cls,

@@ -136,7 +136,7 @@ class BaseTuner(nn.Module):
                     f"for model_type {model_type!r}. Set target_modules to module names, e.g. from: "
                     f"{describe_candidates(names)}."
                 )
-            config.target_modules = set(defaults)
+            config.target_modules = defaults if isinstance(defaults, str) else set(defaults)
         return config
 
     def _mark_extra_trainable(self, adapter_name: str) -> None:
