@@ -283,3 +283,24 @@ def test_adapter_weights_follow_base_device_and_autocast_dtype(toy):
     model = nn.Sequential(nn.Linear(4, 4)).to(torch.bfloat16)
     peft_model = get_peft_model(model, toy.ToyConfig(target_modules=["0"]), autocast_adapter_dtype=False)
     assert peft_model.base_model.model[0].toy_A["default"].weight.dtype == torch.bfloat16
+
+
+def test_shared_query_value_table_registers_as_is(toy):
+    from peft_core.default_targets import QUERY_VALUE_TARGETS
+    from peft_core.registry import register_peft_method, unregister_peft_method
+
+    class QVModel(toy.ToyModel):
+        prefix = "qv_"
+
+    from dataclasses import dataclass
+
+    @dataclass
+    class QVConfig(toy.ToyConfig):
+        peft_type: str = "QV"
+
+    method = register_peft_method(name="qv", config_cls=QVConfig, model_cls=QVModel, default_target_modules=QUERY_VALUE_TARGETS)
+    try:
+        assert method.default_target_modules["llama"] == ("q_proj", "v_proj")
+        assert method.default_target_modules["gemma4"] == r".*language_model\..*\.(q_proj|v_proj)"
+    finally:
+        unregister_peft_method("qv")
