@@ -298,6 +298,16 @@ class PromptLearningTuner(BaseTuner):
             config.num_attention_heads = value
         if config.num_transformer_submodules is None:
             config.num_transformer_submodules = 2 if config.task_type == TaskType.SEQ_2_SEQ_LM.value else 1
+        if self.injects_cache and "num_key_value_heads" in data:
+            # Grouped-query attention: the cache holds key/value heads, so prefixes are sized for them.
+            if data.get("global_head_dim") is not None or data.get("per_layer_config") is not None:
+                raise ValueError(
+                    f"{type(model).__name__} has per-layer key/value shapes (global_head_dim / per_layer_config); "
+                    f"{type(self).__name__} does not implement cache prefixes for such models."
+                )
+            head_dim = data.get("head_dim") or config.token_dim // config.num_attention_heads
+            config.token_dim = head_dim * data["num_key_value_heads"]
+            config.num_attention_heads = data["num_key_value_heads"]
         return config
 
     # -- injection --------------------------------------------------------------------------
