@@ -1,0 +1,60 @@
+"""`MissConfig`: Hugging Face PEFT's MiSS config (0.21.2), field for field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional, Union
+
+from peft_core import ConfigError, PeftConfig
+
+INIT_VARIANTS = (True, False, "bat", "mini")
+
+
+@dataclass
+class MissConfig(PeftConfig):
+    """Configuration of a MiSS adapter; the same fields and defaults as Hugging Face PEFT 0.21.2.
+
+    `init_weights` picks the variant: `True` (balanced, default; `miss_block [r, out]`, starts at 0),
+    `"bat"` (block-wise, `miss_block [out/r, r, r]`; `r` must divide in and out), `"mini"` (`miss_block
+    [r, mini_r]` repeated along the outputs; `mini_r` must divide out), `False` (default shape, random).
+    """
+
+    peft_type: str = "MISS"
+    r: int = field(default=64, metadata={"help": "Shard size along in_features (best even)."})
+    miss_dropout: float = field(default=0.0, metadata={"help": "Dropout on the input of the MiSS branch."})
+    mini_r: int = field(default=1, metadata={"help": "Shard size along out_features for init_weights='mini'."})
+    target_modules: Optional[Union[list[str], str]] = field(
+        default=None,
+        metadata={"help": "Modules to adapt: names/suffixes, a regex string, or 'all-linear'. None: per-model default."},
+    )
+    exclude_modules: Optional[Union[list[str], str]] = field(
+        default=None, metadata={"help": "Modules never to adapt (names/suffixes or a regex string)."}
+    )
+    init_weights: Union[bool, Literal["bat", "mini"]] = field(
+        default=True, metadata={"help": "Variant: True (balanced), 'bat', 'mini', or False (random, for tests)."}
+    )
+    layers_to_transform: Optional[Union[list[int], int]] = field(
+        default=None, metadata={"help": "Only adapt these layer indices."}
+    )
+    layers_pattern: Optional[str] = field(
+        default=None, metadata={"help": "Name of the layer list (e.g. 'layers', 'h') for layers_to_transform."}
+    )
+    bias: str = field(default="none", metadata={"help": "Which biases to train and save: 'none', 'all' or 'MiSS_only'."})
+    modules_to_save: Optional[list[str]] = field(
+        default=None, metadata={"help": "Modules trained in full and saved with the adapter (e.g. a head)."}
+    )
+
+    set_fields = ("target_modules", "exclude_modules")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.target_modules, str) and self.layers_to_transform is not None:
+            raise ConfigError("MissConfig: `layers_to_transform` cannot be used when `target_modules` is a str (a regex).")
+        if isinstance(self.target_modules, str) and self.layers_pattern is not None:
+            raise ConfigError("MissConfig: `layers_pattern` cannot be used when `target_modules` is a str (a regex).")
+        if not any(self.init_weights is v or (isinstance(v, str) and self.init_weights == v) for v in INIT_VARIANTS):
+            raise ConfigError(f"MissConfig.init_weights must be True, False, 'bat' or 'mini', got {self.init_weights!r}.")
+        if not isinstance(self.bias, str) or not (self.bias in ("none", "all") or self.bias.endswith("_only")):
+            raise ConfigError(f"MissConfig.bias must be 'none', 'all' or 'MiSS_only', got {self.bias!r}.")
+        if not 0.0 <= self.miss_dropout <= 1.0:
+            raise ConfigError(f"MissConfig.miss_dropout must be in [0, 1], got {self.miss_dropout}.")
