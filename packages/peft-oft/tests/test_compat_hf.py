@@ -72,6 +72,7 @@ LLAMA_CASES = {
     "neumann_3_terms": {"oft_block_size": 4, "num_cayley_neumann_terms": 3},
     "neumann_8_terms": {"oft_block_size": 4, "num_cayley_neumann_terms": 8},
     "block_share": {"oft_block_size": 8, "block_share": True},
+    "embedding": {"oft_block_size": 8, "target_modules": ["embed_tokens", "q_proj"]},
     "all_linear_task": {"oft_block_size": 16, "target_modules": "all-linear", "task_type": "CAUSAL_LM"},
 }
 
@@ -84,6 +85,10 @@ def test_tiny_llama(tmp_path, case):
         shapes = saved_tensors(hf_dir)
         assert shapes["base_model.model.model.layers.0.self_attn.q_proj.oft_R.weight"] == ((4, 28), torch.float32)
         assert shapes["base_model.model.model.layers.0.mlp.down_proj.oft_R.weight"] == ((8, 28), torch.float32)
+    if case == "embedding":
+        shapes = saved_tensors(hf_dir)
+        assert shapes["base_model.model.model.embed_tokens.oft_embedding_R.weight"] == ((4, 28), torch.float32)
+        assert shapes["base_model.model.model.embed_tokens.base_layer.weight"] == ((128, 32), torch.float32)
 
 
 def test_default_targets_and_coft(tmp_path):

@@ -11,7 +11,7 @@ from torch import nn
 
 from peft_core import PeftModel, get_peft_model
 from peft_oft import OFTConfig
-from peft_oft.layer import Conv2d, Linear
+from peft_oft.layer import Conv2d, Embedding, Linear
 
 
 def _oft(model, **kwargs):
@@ -148,9 +148,8 @@ def test_grouped_conv_and_unsupported_layers_are_refused():
     grouped = nn.Sequential(nn.Conv2d(4, 4, 3, groups=2))
     with pytest.raises(ValueError, match="grouped"):
         get_peft_model(grouped, OFTConfig(target_modules=["0"], oft_block_size=2))
-    emb = nn.Sequential(nn.Embedding(10, 8))
-    with pytest.raises(TypeError, match="Embedding"):
-        get_peft_model(emb, OFTConfig(target_modules=["0"], oft_block_size=2))
+    with pytest.raises(TypeError, match="not supported by OFT"):
+        get_peft_model(nn.Sequential(nn.LayerNorm(8)), OFTConfig(target_modules=["0"], oft_block_size=2))
 
 
 def test_several_adapters_disable_and_delete():
@@ -231,3 +230,23 @@ def test_smoke():
 
     with pytest.warns(UserWarning, match="Adjusted"):
         smoke_test("oft")
+
+
+def test_embedding_rotates_vectors_and_merges():
+    base = nn.Sequential(nn.Embedding(10, 8), nn.Linear(8, 3)).eval()
+    model = _oft(copy.deepcopy(base), target_modules=["0"], oft_block_size=4)
+    layer = model.base_model.model[0]
+    assert isinstance(layer, Embedding) and not layer.oft_R and layer.oft_embedding_R["default"].weight.shape == (2, 6)
+    ids = torch.tensor([[1, 4, 9], [0, 0, 3]])
+    full = layer.oft_embedding_R["default"].matrix().detach()
+    torch.testing.assert_close(layer(ids), base[0](ids) @ full)
+    unmerged = run(model, ids)
+    model.merge_adapter()
+    torch.testing.assert_close(run(model, ids), unmerged, atol=1e-6, rtol=1e-5)
+    model.unmerge_adapter()
+    torch.testing.assert_close(layer.base_layer.weight, base[0].weight, atol=1e-6, rtol=1e-5)
+    from peft_core import get_peft_model_state_dict
+
+    assert set(get_peft_model_state_dict(model)) == {"base_model.model.0.oft_embedding_R.weight"}
+    mixed = model(ids, adapter_names=["__base__", "default"])
+    torch.testing.assert_close(mixed, torch.cat([run(base, ids[:1]), unmerged[1:]]), atol=1e-6, rtol=1e-5)

@@ -6,7 +6,7 @@ Importing the package registers the method `oft` (peft_type `"OFT"`).
 from peft_core import register_peft_method
 
 from .config import OFTConfig
-from .layer import Conv2d, Linear, OFTLayer
+from .layer import Conv2d, Embedding, Linear, OFTLayer
 from .model import OFTModel
 from .rotation import OFTRotation, cayley_exact, cayley_neumann
 from .targets import DEFAULT_TARGET_MODULES
@@ -21,6 +21,7 @@ register_peft_method(
 
 __all__ = [
     "Conv2d",
+    "Embedding",
     "Linear",
     "OFTConfig",
     "OFTLayer",

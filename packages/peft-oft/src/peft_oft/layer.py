@@ -1,4 +1,4 @@
-"""OFT adapter layers for `nn.Linear` and `nn.Conv2d`.
+"""OFT adapter layers for `nn.Linear`, `nn.Conv2d` and `nn.Embedding`.
 
 Linear: the input is rotated block-wise before the base layer, `y = base(x @ R)`, so merging sets
 `W <- W @ R^T` (`R` block-diagonal). Conv2d: the same rotation acts on the flattened filter
@@ -9,6 +9,9 @@ Hugging Face PEFT 0.21.2's *unmerged* Conv2d forward instead unfolds the input i
 no padding), rotates them and folds them back, which sums overlapping patches: for kernels larger
 than 1x1 that is neither the identity at init nor equal to its own merged layer. Here the unmerged
 Conv2d output equals HF's merged output (and HF's unmerged output for 1x1 kernels).
+
+Embedding: the looked-up vectors are rotated, `y = emb(ids) @ R`, so merging sets `W <- W @ R`
+(HF keeps these rotations in `oft_embedding_R`).
 """
 
 from __future__ import annotations
@@ -63,17 +66,25 @@ def resolve_blocks(total: int, r: int, block_size: int) -> tuple[int, int]:
 class OFTLayer(BaseTunerLayer):
     """Shared OFT layer logic; subclasses define the rotated dimension and how the base layer runs."""
 
-    adapter_layer_names = ("oft_R",)
+    # HF's layout: `oft_R` on Linear/Conv2d, `oft_embedding_R` on Embedding (the other one stays empty).
+    adapter_layer_names = ("oft_R", "oft_embedding_R")
     other_param_names = ("r", "oft_block_size")
     supports_mixed_batch = True
+    rotations_attr = "oft_R"
 
     def __init__(self, base_layer: nn.Module) -> None:
         super().__init__(base_layer)
         self.oft_R = nn.ModuleDict()
+        self.oft_embedding_R = nn.ModuleDict()
         self.r: dict[str, int] = {}
         self.oft_block_size: dict[str, int] = {}
 
     # -- to define per layer type ---------------------------------------------------------------
+    @property
+    def rotations(self) -> nn.ModuleDict:
+        """The per-adapter `OFTRotation` modules of this layer."""
+        return getattr(self, self.rotations_attr)
+
     @property
     def rotated_features(self) -> int:
         raise NotImplementedError
@@ -106,14 +117,14 @@ class OFTLayer(BaseTunerLayer):
                 rotation.weight.zero_()
             else:
                 rotation.weight.normal_(mean=0.0, std=0.1)
-        self.oft_R[adapter_name] = rotation
+        self.rotations[adapter_name] = rotation
         self.r[adapter_name] = r
         self.oft_block_size[adapter_name] = block_size
         self._move_adapter_to_device_of_base_layer(adapter_name)
 
     def rotation_matrix(self, adapter_name: str) -> torch.Tensor:
         """The block-diagonal `[n, n]` rotation of `adapter_name` (fp32 math for half-precision on CPU, as HF)."""
-        module: OFTRotation = self.oft_R[adapter_name]  # type: ignore[assignment]
+        module: OFTRotation = self.rotations[adapter_name]  # type: ignore[assignment]
         dtype = module.weight.dtype
         if module.weight.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16):
             original = module.weight.data
@@ -154,8 +165,8 @@ class OFTLayer(BaseTunerLayer):
             return self.base_layer(x, *args, **kwargs)
         plan = current_batch_plan()
         if plan is not None:
-            return run_mixed_batch(x, plan, self.oft_R, lambda xs, names: self._forward_adapters(xs, names, *args, **kwargs))
-        names = [n for n in self.active_adapters if n in self.oft_R]
+            return run_mixed_batch(x, plan, self.rotations, lambda xs, names: self._forward_adapters(xs, names, *args, **kwargs))
+        names = [n for n in self.active_adapters if n in self.rotations]
         return self._forward_adapters(x, names, *args, **kwargs)
 
 
@@ -193,7 +204,7 @@ class Linear(OFTLayer):
     def _forward_adapters(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         previous_dtype = x.dtype
         for name in names:
-            rotation: OFTRotation = self.oft_R[name]  # type: ignore[assignment]
+            rotation: OFTRotation = self.rotations[name]  # type: ignore[assignment]
             if x.is_floating_point() and x.dtype != rotation.weight.dtype:
                 x = x.to(rotation.weight.dtype)
             x = rotation.rotate(x)
@@ -241,3 +252,45 @@ class Conv2d(OFTLayer):
     def __repr__(self) -> str:
         return "oft." + super().__repr__()
 
+
+
+class Embedding(OFTLayer):
+    """OFT on an `nn.Embedding`: the embedding vectors are rotated, `y = emb(ids) @ R` (merged: `W <- W @ R`)."""
+
+    rotations_attr = "oft_embedding_R"
+
+    def __init__(self, base_layer: nn.Embedding) -> None:
+        super().__init__(base_layer)
+        self.in_features = base_layer.embedding_dim
+        self.out_features = base_layer.num_embeddings
+
+    @property
+    def rotated_features(self) -> int:
+        return self.in_features
+
+    def _forward_adapters(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
+        result = self.base_layer(x, *args, **kwargs)
+        out_dtype = result.dtype
+        for name in names:
+            rotation: OFTRotation = self.rotations[name]  # type: ignore[assignment]
+            if result.dtype != rotation.weight.dtype:
+                result = result.to(rotation.weight.dtype)
+            result = rotation.rotate(result)
+        return result.to(out_dtype)
+
+    def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
+        rotation = self.rotation_matrix(adapter_name)
+        weight = self.get_base_layer().weight
+        merged = torch.mm(weight.data.to(rotation.dtype), rotation)
+        if safe_merge:
+            self._check_finite(merged, adapter_name)
+        weight.data = merged.contiguous().to(weight.dtype)
+
+    def unmerge_adapter_weights(self, adapter_name: str) -> None:
+        rotation = self.rotation_matrix(adapter_name)
+        inverse = torch.linalg.inv(rotation.float()).to(rotation.dtype)
+        weight = self.get_base_layer().weight
+        weight.data = torch.mm(weight.data.to(inverse.dtype), inverse).to(weight.dtype)
+
+    def __repr__(self) -> str:
+        return "oft." + super().__repr__()

@@ -1,4 +1,4 @@
-"""`OFTModel`: puts OFT layers on the targeted `nn.Linear` / `nn.Conv2d` modules of a model."""
+"""`OFTModel`: puts OFT layers on the targeted `nn.Linear` / `nn.Conv2d` / `nn.Embedding` modules of a model."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from peft_core import BaseTuner, PeftConfig
 
 from .bias import BiasModesMixin
 from .config import OFTConfig
-from .layer import Conv2d, Linear, OFTLayer
+from .layer import Conv2d, Embedding, Linear, OFTLayer
 from .targets import DEFAULT_TARGET_REGEX
 
 
@@ -63,6 +63,8 @@ class OFTModel(BiasModesMixin, BaseTuner):
             layer: OFTLayer = Linear(target)
         elif isinstance(target, nn.Conv2d):
             layer = Conv2d(target)
+        elif isinstance(target, nn.Embedding):
+            layer = Embedding(target)
         else:
             raise TypeError(self._unsupported(target, current_key))
         layer.update_layer(adapter_name, config)
@@ -73,11 +75,10 @@ class OFTModel(BiasModesMixin, BaseTuner):
         kind = type(target).__name__
         if _is_transformers_conv1d(target):
             hint = " Hugging Face PEFT's OFT does not support GPT-2's Conv1D either."
-        elif isinstance(target, nn.Embedding):
-            hint = " (Hugging Face PEFT 0.21.2 also adapts nn.Embedding; this package does not implement that yet.)"
         else:
             hint = ""
         return (
-            f"Target module {key!r} ({kind}) is not supported by OFT: only torch.nn.Linear and torch.nn.Conv2d are."
+            f"Target module {key!r} ({kind}) is not supported by OFT: only torch.nn.Linear, torch.nn.Conv2d and "
+            f"torch.nn.Embedding are."
             f"{hint} Adjust target_modules."
         )
