@@ -264,3 +264,17 @@ def test_bf16_base_keeps_fp32_adapters_and_casts_inputs():
     with torch.no_grad():
         out = model(input_ids())
     assert out.dtype == torch.bfloat16
+
+
+def test_module_conversions_reach_the_adapters():
+    """`.to()`, `.double()`, `.half()` go through nn.Module._apply: the layers must not shadow it."""
+    base = conv_net()
+    model = get_peft_model(copy.deepcopy(base), LoraConfig(r=2, target_modules=["conv2d", "head"], use_dora=True))
+    model.add_adapter("emb", LoraConfig(r=2, target_modules=["conv1d"]))
+    model.to(torch.float64)
+    assert all(p.dtype == torch.float64 for p in model.parameters())
+    with torch.no_grad():
+        out = model(images().double())
+    assert out.dtype == torch.float64
+    model.float()
+    assert all(p.dtype == torch.float32 for p in model.parameters())

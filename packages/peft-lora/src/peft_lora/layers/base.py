@@ -77,8 +77,8 @@ class LoraLayer(BaseTunerLayer):
     def update_layer(self, adapter_name: str, r: int, lora_alpha: float, config: Any) -> None:  # noqa: D401
         raise NotImplementedError
 
-    def _delta(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
-        """The term adapter `name` adds to `result` (the base output for input `x`)."""
+    def _delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
+        """The term adapter `name` adds to `result`, the base output for input `x` (read by DoRA only)."""
         raise NotImplementedError
 
     def _dora_merge_norm(self, name: str, base_weight: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
@@ -152,10 +152,10 @@ class LoraLayer(BaseTunerLayer):
         factors = self._factor_container()
         for name in self._active_adapter:
             if name in factors:
-                result = self._apply(name, x, result)
+                result = self._apply_adapter(name, x, result)
         return result if result.dtype == dtype else result.to(dtype)
 
-    def _apply(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
+    def _apply_adapter(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
         """`result + delta`, in place when the dtypes allow it (same values as the out-of-place sum)."""
         return _add(result, self._delta(name, x, result))
 
@@ -172,7 +172,8 @@ class LoraLayer(BaseTunerLayer):
             if name not in factors:
                 continue
             rows = plan.rows(name, x.device)
-            delta = self._delta(name, x[rows], result[rows])
+            # only DoRA reads the base output of its rows; don't gather it for plain LoRA
+            delta = self._delta(name, x[rows], result[rows] if self.use_dora[name] else None)
             if delta.dtype != result.dtype:
                 delta = delta.to(result.dtype)
             if isinstance(rows, slice):

@@ -104,14 +104,17 @@ class _ConvNd(LoraLayer):
             delta = delta * scaling if self.get_base_layer().groups > 1 else delta.transpose(0, 1) * scaling
         return delta.to(dtype) if cast else delta
 
-    def _delta(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
+    def _delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
         lora_a, lora_b = self.lora_A[name], self.lora_B[name]
         x = self._cast_input(x, lora_a.weight)
         if self.use_dora[name]:
             return self._dora_delta(name, x, result)
-        return _scaled(lora_b(lora_a(self.lora_dropout[name](x))), self.scaling[name])
+        dropout = self.lora_dropout[name]
+        if not isinstance(dropout, nn.Identity):
+            x = dropout(x)
+        return _scaled(lora_b(lora_a(x)), self.scaling[name])
 
-    def _dora_delta(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
+    def _dora_delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
         lora_a, lora_b = self.lora_A[name], self.lora_B[name]
         dropout, scaling = self.lora_dropout[name], self.scaling[name]
         base = self.get_base_layer()

@@ -95,7 +95,7 @@ class Embedding(LoraLayer):
         after_a = self._embed(x, self.lora_embedding_A[name].T)
         return after_a @ self.lora_embedding_B[name].T
 
-    def _delta(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
+    def _delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
         if self.use_dora[name]:
             mag_norm_scale, dora_result = self._dora_parts(name, x)
             return (mag_norm_scale - 1) * result + dora_result
@@ -103,7 +103,7 @@ class Embedding(LoraLayer):
         scale = self._embed_scale()
         return out if scale is None else out.mul_(scale.to(out.dtype))
 
-    def _apply(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
+    def _apply_adapter(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
         if not self.use_dora[name]:
             return _add(result, self._delta(name, x, result))
         mag_norm_scale, dora_result = self._dora_parts(name, x)

@@ -42,10 +42,10 @@ class Linear(LoraLayer):
         self._register_settings(adapter_name, r, lora_alpha, config)
         self.lora_A[adapter_name] = nn.Linear(self.in_features, r, bias=False)
         self.lora_B[adapter_name] = nn.Linear(r, self.out_features, bias=config.lora_bias)
-        self._init_weights(adapter_name, config.init_lora_weights)
+        self._init_lora_factors(adapter_name, config.init_lora_weights)
         self._finish_update(adapter_name)
 
-    def _init_weights(self, name: str, init: object) -> None:
+    def _init_lora_factors(self, name: str, init: object) -> None:
         family = self.lora_init[name]
         lora_a, lora_b = self.lora_A[name], self.lora_B[name]
         if family == "random":
@@ -104,14 +104,17 @@ class Linear(LoraLayer):
         delta = _t(weight_b @ weight_a, self.fan_in_fan_out) * self.scaling[adapter_name]
         return delta.to(dtype) if cast else delta
 
-    def _delta(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
+    def _delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
         lora_a, lora_b = self.lora_A[name], self.lora_B[name]
         x = self._cast_input(x, lora_a.weight)
         if self.use_dora[name]:
             return self._dora_delta(name, x, result)
-        return _scaled(lora_b(lora_a(self.lora_dropout[name](x))), self.scaling[name])
+        dropout = self.lora_dropout[name]
+        if not isinstance(dropout, nn.Identity):
+            x = dropout(x)
+        return _scaled(lora_b(lora_a(x)), self.scaling[name])
 
-    def _dora_delta(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
+    def _dora_delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
         lora_a, lora_b = self.lora_A[name], self.lora_B[name]
         dropout, scaling = self.lora_dropout[name], self.scaling[name]
         base = self.get_base_layer()
