@@ -245,3 +245,17 @@ def test_several_adapters_save_load_and_mixed_batch(mlp, randomize):
     assert torch.equal(loaded(x), outs["other"])
     model.delete_adapter("other")
     assert "other" not in model.base_model.model.lin1.fourierft_indices
+
+
+def test_low_cpu_mem_usage_load(mlp, randomize):
+    """Positions are rebuilt on the CPU even while the adapter is created on the meta device."""
+    pristine = copy.deepcopy(mlp)
+    model = get_peft_model(mlp, FourierFTConfig(target_modules=["lin0", "lin1"], n_frequency=10))
+    randomize(model)
+    x = torch.randn(3, 8)
+    expected = model(x)
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(tmp)
+        loaded = PeftModel.from_pretrained(pristine, tmp, low_cpu_mem_usage=True)
+    assert loaded.base_model.model.lin0.fourierft_indices["default"].device.type == "cpu"
+    assert torch.equal(loaded(x), expected)

@@ -371,3 +371,16 @@ def test_fp16_base_keeps_fp32_vectors(mlp):
         warnings.simplefilter("error")
         out = model(torch.randn(2, 8, dtype=torch.float16))
     assert out.dtype == torch.float16
+
+
+def test_low_cpu_mem_usage_load(mlp, randomize):
+    pristine = copy.deepcopy(mlp)
+    model = get_peft_model(mlp, IA3Config(target_modules=["lin0", "lin1"], feedforward_modules=["lin1"]))
+    randomize(model)
+    x = torch.randn(3, 8)
+    expected = model(x)
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(tmp)
+        loaded = PeftModel.from_pretrained(pristine, tmp, low_cpu_mem_usage=True)
+    assert {p.device.type for p in loaded.parameters()} == {"cpu"}
+    assert torch.equal(loaded(x), expected)

@@ -238,3 +238,16 @@ def test_half_precision_copies_keep_their_dtype(mlp):
     model = get_peft_model(mlp.to(torch.bfloat16), LNTuningConfig(target_modules=["norm0"]))
     assert model.base_model.model.norm0.ln_tuning_layers["default"].weight.dtype == torch.bfloat16
     assert model(torch.randn(2, 8, dtype=torch.bfloat16)).dtype == torch.bfloat16
+
+
+def test_low_cpu_mem_usage_load(mlp, randomize):
+    pristine = copy.deepcopy(mlp)
+    model = get_peft_model(mlp, LNTuningConfig(target_modules=["norm0", "norm1"]))
+    randomize(model)
+    x = torch.randn(3, 8)
+    expected = model(x)
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(tmp)
+        loaded = PeftModel.from_pretrained(pristine, tmp, low_cpu_mem_usage=True)
+    assert {p.device.type for p in loaded.parameters()} == {"cpu"}
+    assert torch.equal(loaded(x), expected)

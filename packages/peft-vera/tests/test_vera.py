@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import math
 import tempfile
+import warnings
 
 import pytest
 import torch
@@ -340,3 +341,20 @@ def test_mixed_batch(mlp, randomize):
         outs["__base__"] = model(x)
     expected = torch.stack([outs[n][i] for i, n in enumerate(names)])
     torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("save_projection", [True, False])
+def test_low_cpu_mem_usage_load(mlp, randomize, save_projection):
+    pristine = copy.deepcopy(mlp)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        config = VeraConfig(r=3, target_modules=["lin0", "lin1"], save_projection=save_projection)
+        model = get_peft_model(mlp, config)
+        randomize(model)
+        x = torch.randn(3, 8)
+        expected = model(x)
+        with tempfile.TemporaryDirectory() as tmp:
+            model.save_pretrained(tmp)
+            loaded = PeftModel.from_pretrained(pristine, tmp, low_cpu_mem_usage=True)
+    assert {p.device.type for p in loaded.parameters()} == {"cpu"}
+    assert torch.equal(loaded(x), expected)

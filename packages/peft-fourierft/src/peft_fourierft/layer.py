@@ -24,8 +24,13 @@ def is_conv1d(module: nn.Module) -> bool:
 
 
 def frequency_indices(out_features: int, in_features: int, n_frequency: int, seed: int) -> torch.Tensor:
-    """`[2, n_frequency]` (row, column) positions, exactly as HF draws them (CPU generator)."""
-    flat = torch.randperm(out_features * in_features, generator=torch.Generator().manual_seed(seed))[:n_frequency]
+    """`[2, n_frequency]` (row, column) positions, exactly as HF draws them (CPU generator).
+
+    Always made on the CPU, also under a `torch.device("meta")` context (`low_cpu_mem_usage=True`):
+    the positions are not saved, so they must be real.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    flat = torch.randperm(out_features * in_features, generator=generator, device="cpu")[:n_frequency]
     return torch.stack([flat // in_features, flat % in_features], dim=0)
 
 
