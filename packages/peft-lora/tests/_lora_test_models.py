@@ -121,7 +121,7 @@ def randomize_lora(model, seed: int = 123, std: float = 0.2, biases: str | None 
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, param in model.named_parameters():
-            noise = torch.randn(param.shape, generator=g)
+            noise = torch.randn(param.shape, generator=g).to(param.device)
             if "lora_magnitude_vector" in name:
                 param.mul_(1 + 0.1 * noise)
             elif ".lora_" in name or name.startswith("lora_"):
