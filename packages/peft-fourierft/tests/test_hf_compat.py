@@ -37,7 +37,10 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
         "mlp",
         {"target_modules": ["lin0", "lin1"], "n_frequency": 9, "bias": "fourier_only", "modules_to_save": ["lin2"]},
     ),
-    "mlp-bias-all": ("mlp", {"target_modules": ["lin1"], "n_frequency": 5, "bias": "all", "init_weights": True}),
+    "mlp-bias-all": (
+        "mlp",
+        {"target_modules": ["lin1"], "n_frequency": 5, "bias": "all", "init_weights": True, "modules_to_save": ["lin2"]},
+    ),
 }
 
 

@@ -32,7 +32,10 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
         "mlp",
         {"r": 3, "target_modules": ["lin0", "lin1"], "bias": "vera_only", "modules_to_save": ["lin2"], "d_initial": 0.3},
     ),
-    "mlp-bias-all": ("mlp", {"r": 2, "target_modules": ["lin1"], "bias": "all", "vera_dropout": 0.1}),
+    "mlp-bias-all": (
+        "mlp",
+        {"r": 2, "target_modules": ["lin1"], "bias": "all", "vera_dropout": 0.1, "modules_to_save": ["lin2"]},
+    ),
 }
 
 

@@ -9,7 +9,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from peft_core import BaseTuner
+from peft_core import AdapterTensor, BaseTuner
 
 from . import bias as bias_modes
 from .config import FourierFTConfig
@@ -110,15 +110,18 @@ class FourierFTModel(BaseTuner):
         setattr(parent, target_name, layer)
 
     # -- bias modes -------------------------------------------------------------------------------
-    def _bias_names(self, adapter_name: str) -> list[str]:
+    def _bias_entries(self, adapter_name: str) -> dict[str, str]:
         mode = getattr(self.peft_config.get(adapter_name), "bias", "none")
-        return bias_modes.bias_names(self.model, mode, FourierFTLinear)
+        return bias_modes.bias_entries(self.model, mode, FourierFTLinear, adapter_name)
 
     def _mark_extra_trainable(self, adapter_name: str) -> None:
-        bias_modes.mark_biases_trainable(self.model, self._bias_names(adapter_name))
+        bias_modes.mark_biases_trainable(self.model, self._bias_entries(adapter_name))
 
     def extra_tensors_to_save(self, adapter_name: str) -> dict[str, torch.Tensor]:
-        return bias_modes.bias_tensors(self.model, self._bias_names(adapter_name))
+        return bias_modes.base_bias_tensors(self.model, self._bias_entries(adapter_name))
+
+    def tuner_tensors(self, adapter_name: str) -> list[AdapterTensor]:
+        return bias_modes.renamed_bias_tensors(self.model, self._bias_entries(adapter_name))
 
     def disable_adapter_layers(self) -> None:
         for name in self.active_adapters:

@@ -1,7 +1,10 @@
 """The `bias` modes (HF's generic rule): which base-model biases an adapter trains and saves.
 
 - "none": none;
-- "all": every bias of the base model (outside adapter containers and modules_to_save copies);
+- "all": every bias of the base model, as HF selects them (every parameter named `bias` outside the
+  adapter layers' own containers), including those inside `modules_to_save` wrappers: the
+  original's as `<module>.original_module.bias` and the adapter's copy as
+  `<module>.modules_to_save.bias` (HF's key once it strips the adapter name);
 - "<method>_only" (e.g. "vera_only"): the biases of the targeted layers, saved as
   `<target>.base_layer.bias` like HF.
 Only one adapter per model may use a bias mode, as in HF.
@@ -9,41 +12,43 @@ Only one adapter per model may use a bias mode, as in HF.
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import torch
 from torch import nn
 
-from peft_core import BaseTunerLayer, ModulesToSaveWrapper
+from peft_core import AdapterTensor, BaseTunerLayer, ModulesToSaveWrapper
 
 
-def bias_names(model: nn.Module, mode: str, layer_cls: type) -> list[str]:
-    """Names (in `model`) of the base-model biases covered by `mode`."""
+def bias_entries(model: nn.Module, mode: str, layer_cls: type, adapter_name: str) -> dict[str, str]:
+    """saved name -> parameter name (both relative to `model`) of the biases `mode` covers."""
     if mode == "none":
-        return []
+        return {}
     if mode.endswith("_only"):
-        return [
+        names = [
             f"{key}.base_layer.bias" if key else "base_layer.bias"
             for key, module in model.named_modules()
             if isinstance(module, layer_cls) and getattr(module.get_base_layer(), "bias", None) is not None
         ]
-    skip = tuple(_adapter_owned_prefixes(model))
-    return [
-        key
-        for key, _ in model.named_parameters()
-        if (key == "bias" or key.endswith(".bias")) and not key.startswith(skip)
-    ]
-
-
-def _adapter_owned_prefixes(model: nn.Module) -> Iterator[str]:
+        return {name: name for name in names}
+    skip: list[str] = []
+    copies: list[str] = []
     for key, module in model.named_modules():
         dot = f"{key}." if key else ""
         if isinstance(module, BaseTunerLayer):
-            for attr in (*module.adapter_layer_names, *module.other_param_names):
-                yield f"{dot}{attr}."
+            skip += [f"{dot}{attr}." for attr in (*module.adapter_layer_names, *module.other_param_names)]
         elif isinstance(module, ModulesToSaveWrapper):
-            yield f"{dot}modules_to_save."
-            yield f"{dot}original_module."
+            copies.append(f"{dot}modules_to_save.")
+    out: dict[str, str] = {}
+    for name, _ in model.named_parameters():
+        if not (name == "bias" or name.endswith(".bias")) or name.startswith(tuple(skip)):
+            continue
+        copy_prefix = next((c for c in copies if name.startswith(c)), None)
+        if copy_prefix is None:
+            out[name] = name
+            continue
+        owner, _, rest = name[len(copy_prefix) :].partition(".")
+        if owner == adapter_name:
+            out[copy_prefix + rest] = name
+    return out
 
 
 def check_single_bias_adapter(configs: dict, tuner_name: str) -> None:
@@ -55,13 +60,25 @@ def check_single_bias_adapter(configs: dict, tuner_name: str) -> None:
         )
 
 
-def mark_biases_trainable(model: nn.Module, names: list[str]) -> None:
-    wanted = set(names)
+def mark_biases_trainable(model: nn.Module, entries: dict[str, str]) -> None:
+    wanted = set(entries.values())
     for key, param in model.named_parameters():
         if key in wanted:
             param.requires_grad_(True)
 
 
-def bias_tensors(model: nn.Module, names: list[str]) -> dict[str, torch.Tensor]:
+def base_bias_tensors(model: nn.Module, entries: dict[str, str]) -> dict[str, torch.Tensor]:
+    """Biases saved under their own name (loaded straight into the base model)."""
     params = dict(model.named_parameters())
-    return {key: params[key] for key in names if key in params}
+    return {saved: params[name] for saved, name in entries.items() if saved == name}
+
+
+def renamed_bias_tensors(model: nn.Module, entries: dict[str, str], model_attr: str = "model") -> list[AdapterTensor]:
+    """Biases saved under another name (modules_to_save copies): declared as tuner tensors so that
+    loading maps the saved name back to the copy."""
+    params = dict(model.named_parameters())
+    return [
+        AdapterTensor(f"{model_attr}.{saved}", f"{model_attr}.{name}", params[name])
+        for saved, name in entries.items()
+        if saved != name
+    ]

@@ -115,25 +115,24 @@ class VeraModel(BaseTuner):
 
     # -- saved state ------------------------------------------------------------------------------
     def tuner_tensors(self, adapter_name: str) -> list[AdapterTensor]:
+        out = bias_modes.renamed_bias_tensors(self.model, self._bias_entries(adapter_name))
         config = self.peft_config.get(adapter_name)
         if config is None or not config.save_projection or "vera_A" not in self._modules:
-            return []
-        if adapter_name not in self.vera_A:
-            return []
-        return [
-            AdapterTensor("vera_A", f"vera_A.{adapter_name}", self.vera_A[adapter_name]),
-            AdapterTensor("vera_B", f"vera_B.{adapter_name}", self.vera_B[adapter_name]),
-        ]
+            return out
+        if adapter_name in self.vera_A:
+            out.append(AdapterTensor("vera_A", f"vera_A.{adapter_name}", self.vera_A[adapter_name]))
+            out.append(AdapterTensor("vera_B", f"vera_B.{adapter_name}", self.vera_B[adapter_name]))
+        return out
 
-    def _bias_names(self, adapter_name: str) -> list[str]:
+    def _bias_entries(self, adapter_name: str) -> dict[str, str]:
         mode = getattr(self.peft_config.get(adapter_name), "bias", "none")
-        return bias_modes.bias_names(self.model, mode, VeraLinear)
+        return bias_modes.bias_entries(self.model, mode, VeraLinear, adapter_name)
 
     def _mark_extra_trainable(self, adapter_name: str) -> None:
-        bias_modes.mark_biases_trainable(self.model, self._bias_names(adapter_name))
+        bias_modes.mark_biases_trainable(self.model, self._bias_entries(adapter_name))
 
     def extra_tensors_to_save(self, adapter_name: str) -> dict[str, torch.Tensor]:
-        return bias_modes.bias_tensors(self.model, self._bias_names(adapter_name))
+        return bias_modes.base_bias_tensors(self.model, self._bias_entries(adapter_name))
 
     # -- adapters ---------------------------------------------------------------------------------
     def disable_adapter_layers(self) -> None:
