@@ -33,6 +33,13 @@ from .tuners.layer import AdapterTensor, BaseTunerLayer
 from .tuners.matching import pattern_value
 from .tuners.mixed_batch import BASE_ADAPTER_NAME, BatchPlan, current_batch_plan
 from .tuners.modules_to_save import ModulesToSaveWrapper
+from .tuners.prompt_learning import (
+    PROMPT_EMBEDDINGS_KEY,
+    PromptEncoderBase,
+    PromptEncoderDict,
+    PromptLearningConfig,
+    PromptLearningTuner,
+)
 from .tuners.tuner import BaseTuner
 
 __all__ = [
@@ -59,6 +66,11 @@ __all__ = [
     "PeftModelForSequenceClassification",
     "PeftModelForTokenClassification",
     "PeftType",
+    "PROMPT_EMBEDDINGS_KEY",
+    "PromptEncoderBase",
+    "PromptEncoderDict",
+    "PromptLearningConfig",
+    "PromptLearningTuner",
     "RegistrationError",
     "TaskType",
     "UnknownPeftTypeError",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import tempfile
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -47,29 +47,43 @@ def example_config(name: str, target_modules: Sequence[str], **overrides: Any) -
     return config_cls(**kwargs)
 
 
-def smoke_test(name: str, target_modules: Sequence[str] = ("lin0", "lin1"), **overrides: Any) -> None:
-    """Raise AssertionError unless method `name` trains, saves and reloads with identical outputs."""
-    from .peft_model import PeftModel
+def smoke_test(
+    name: str,
+    target_modules: Sequence[str] = ("lin0", "lin1"),
+    model_factory: Callable[[], nn.Module] = TinyMLP,
+    inputs_factory: Callable[[], torch.Tensor] = lambda: torch.randn(3, 16),
+    **overrides: Any,
+) -> None:
+    """Raise AssertionError unless method `name` trains, saves and reloads with identical outputs.
+
+    Methods that need another kind of model (prompt learning needs embeddings and a model config)
+    pass `model_factory` and `inputs_factory`; the model's output must be a tensor or have `.logits`.
+    """
     from .mapping import get_peft_model
+    from .peft_model import PeftModel
 
     torch.manual_seed(0)
-    base = TinyMLP()
+    base = model_factory()
     pristine = copy.deepcopy(base)
-    x = torch.randn(3, 16)
+    x = inputs_factory()
     model = get_peft_model(base, example_config(name, target_modules, **overrides))
     trainable = [p for p in model.parameters() if p.requires_grad]
     assert trainable, f"{name}: no trainable parameters after get_peft_model"
     model.train()
     opt = torch.optim.SGD(trainable, lr=0.05)
-    loss = model(x).pow(2).mean()
+    loss = _output(model(x)).float().pow(2).mean()
     loss.backward()
     opt.step()
     model.eval()
     with torch.no_grad():
-        expected = model(x)
+        expected = _output(model(x))
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(tmp)
         loaded = PeftModel.from_pretrained(copy.deepcopy(pristine), tmp)
         with torch.no_grad():
-            got = loaded(x)
+            got = _output(loaded(x))
     assert torch.equal(got, expected), f"{name}: outputs differ after save/load (max diff {(got - expected).abs().max()})"
+
+
+def _output(out: Any) -> torch.Tensor:
+    return out if torch.is_tensor(out) else out.logits
