@@ -21,6 +21,8 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "llama-defaults": ("tiny_llama", {"task_type": "CAUSAL_LM"}),
     "llama-regex": ("tiny_llama", {"target_modules": r"model\.(norm|layers\.1\.input_layernorm)", "task_type": None}),
     "gpt2-defaults": ("tiny_gpt2", {"task_type": "CAUSAL_LM"}),
+    # Targeted embeddings also save their base weight (`<emb>.base_layer.weight`), as in HF.
+    "llama-embeddings": ("tiny_llama", {"target_modules": ["embed_tokens", "lm_head", "norm"]}),
     "mlp-extras": (
         "mlp",
         {"target_modules": ["norm0", "norm1"], "exclude_modules": ["norm1"], "modules_to_save": ["head"]},
