@@ -3,13 +3,20 @@
 The checks live in `_workspace_checks.py` next to this file (put on sys.path here, under a name
 no package uses); see its docstring. Packages are found on disk (`packages/*`), so a new member
 is covered without editing anything here.
+
+The two slow session fixtures (the report of checks 1-3, which runs in its own interpreter, and
+the wheels) start in background threads as soon as collection shows that a selected test needs
+them, so they overlap with each other and with the tests that run first.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
@@ -33,6 +40,43 @@ REPORT_CHECKS = (
     "state_dicts",
 )
 
+_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="workspace-suite")
+_started: dict[str, Future] = {}
+_wheel_dir: list[Path] = []
+
+
+def _background(name: str, fn: Callable[[], Any]) -> Future:
+    if name not in _started:
+        _started[name] = _executor.submit(fn)
+    return _started[name]
+
+
+def _report() -> dict:
+    return wc.run_checks_subprocess(ROOT, REPORT_CHECKS)
+
+
+def _wheels() -> dict[str, tuple[Path | None, str]]:
+    out = Path(tempfile.mkdtemp(prefix="peft-ws-wheels-"))
+    _wheel_dir.append(out)
+    ws = wc.discover_workspace(ROOT)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(lambda p: (p.dist, wc.build_wheel(p, out / p.dist)), ws.packages))
+
+
+@pytest.hookimpl(trylast=True)  # after `-m` / `-k` deselection
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    used = {name for item in items for name in getattr(item, "fixturenames", ())}
+    if "built_wheels" in used:
+        _background("wheels", _wheels)
+    if "workspace_report" in used:
+        _background("report", _report)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _executor.shutdown(wait=True, cancel_futures=True)
+    for path in _wheel_dir:
+        shutil.rmtree(path, ignore_errors=True)
+
 
 @pytest.fixture(scope="session")
 def workspace() -> wc.Workspace:
@@ -42,13 +86,10 @@ def workspace() -> wc.Workspace:
 @pytest.fixture(scope="session")
 def workspace_report() -> dict:
     """Problems of checks 1-3 on the real workspace: {"problems": {check: [Problem]}, "seconds": {...}}."""
-    return wc.run_checks_subprocess(ROOT, REPORT_CHECKS)
+    return _background("report", _report).result()
 
 
 @pytest.fixture(scope="session")
-def built_wheels(tmp_path_factory: pytest.TempPathFactory, workspace: wc.Workspace) -> dict[str, tuple[Path | None, str]]:
-    """Every member's wheel, built once per session: dist -> (wheel or None, build log)."""
-    out = tmp_path_factory.mktemp("wheels")
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = pool.map(lambda p: (p.dist, wc.build_wheel(p, out / p.dist)), workspace.packages)
-        return dict(results)
+def built_wheels() -> dict[str, tuple[Path | None, str]]:
+    """Every member's wheel (`uv build --package X --wheel`), built once per session: dist -> (wheel or None, log)."""
+    return _background("wheels", _wheels).result()
