@@ -1,0 +1,221 @@
+"""File compatibility with Hugging Face PEFT 0.21.2, in both directions, for AdaLoRA.
+
+Untrained adapters with random values (every tensor non-trivial) on Linear, GPT-2 Conv1D and Conv2d
+layers; and an adapter trained and pruned through a whole 20-step schedule in each library (same
+seed and data: the runs are bit-identical). Files written by one library load in the other with
+identical outputs; the same config writes the same keys, shapes, dtypes and config JSON.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import warnings
+
+import pytest
+import torch
+from _adalora_test_models import (
+    conv_net,
+    images,
+    input_ids,
+    logits,
+    randomize_adalora,
+    tiny_gpt2,
+    tiny_llama,
+    train_schedule,
+)
+from safetensors.torch import load_file
+
+import peft_adalora
+import peft_core
+
+peft = pytest.importorskip("peft")
+pytestmark = pytest.mark.compat
+
+SET_FIELDS = ("target_modules", "exclude_modules", "modules_to_save")
+
+
+def _config_json(directory) -> dict:
+    with open(os.path.join(directory, "adapter_config.json"), encoding="utf-8") as fh:
+        data = json.load(fh)
+    for key in SET_FIELDS:
+        if isinstance(data.get(key), list):
+            data[key] = sorted(set(data[key]))
+    data.pop("peft_version")  # informational; ours says "0.21.2@peft-core-<version>"
+    return data
+
+
+def _tensors(directory) -> dict:
+    state = load_file(os.path.join(directory, "adapter_model.safetensors"))
+    return {k: (tuple(v.shape), v.dtype) for k, v in state.items()}
+
+
+def _load_in_hf(base, directory, **kwargs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = peft.PeftModel.from_pretrained(base, directory, **kwargs)
+    unexpected = [str(w.message) for w in caught if "Unexpected keyword" in str(w.message)]
+    assert not unexpected, unexpected
+    return model.eval()
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fan_in_fan_out flips warn on both sides
+        return fn(*args, **kwargs)
+
+
+def roundtrip(tmp_path, make_base, inputs, second=None, **config):
+    """HF -> us and us -> HF for one config; `second` = (name, kwargs) adds an inference-mode second adapter."""
+    base = make_base()
+
+    def run(model):
+        return logits(model.eval(), inputs)
+
+    config = dict(total_step=20, **config)
+    hf_model = _quiet(peft.get_peft_model, copy.deepcopy(base), peft.AdaLoraConfig(**config))
+    if second:
+        _quiet(hf_model.add_adapter, second[0], peft.AdaLoraConfig(total_step=20, inference_mode=True, **second[1]))
+    randomize_adalora(hf_model, seed=1)
+    hf_dir = tmp_path / "hf"
+    hf_model.save_pretrained(hf_dir)
+    expected = run(hf_model)
+    assert not torch.equal(expected, run(base)), "the adapter is trivial; the test would prove nothing"
+    ours = peft_core.PeftModel.from_pretrained(copy.deepcopy(base), hf_dir)
+    assert torch.equal(run(ours), expected)
+    if second:
+        ours.load_adapter(hf_dir, second[0], subfolder=second[0])
+        ours.set_adapter(second[0])
+        hf_model.set_adapter(second[0])
+        assert torch.equal(run(ours), run(hf_model))
+
+    our_model = _quiet(peft_core.get_peft_model, copy.deepcopy(base), peft_adalora.AdaLoraConfig(**config))
+    if second:
+        _quiet(our_model.add_adapter, second[0], peft_adalora.AdaLoraConfig(total_step=20, inference_mode=True, **second[1]))
+    randomize_adalora(our_model, seed=2)
+    our_dir = tmp_path / "ours"
+    our_model.save_pretrained(our_dir)
+    expected = run(our_model)
+    hf_loaded = _load_in_hf(copy.deepcopy(base), our_dir)
+    assert torch.equal(run(hf_loaded), expected)
+    if second:
+        hf_loaded.load_adapter(our_dir / second[0], adapter_name=second[0])
+        hf_loaded.set_adapter(second[0])
+        our_model.set_adapter(second[0])
+        assert torch.equal(run(hf_loaded), run(our_model))
+
+    assert _config_json(our_dir) == _config_json(hf_dir)
+    assert _tensors(our_dir) == _tensors(hf_dir)
+    if second:
+        assert _config_json(our_dir / second[0]) == _config_json(hf_dir / second[0])
+        assert _tensors(our_dir / second[0]) == _tensors(hf_dir / second[0])
+    return hf_dir, our_dir
+
+
+def test_llama_q_v_causal_lm(tmp_path):
+    _, our_dir = roundtrip(
+        tmp_path, tiny_llama, input_ids(), init_r=4, lora_alpha=16, target_modules=["q_proj", "v_proj"],
+        task_type="CAUSAL_LM", second=("other", dict(init_r=3, target_modules=["o_proj"])),
+    )
+    keys = _tensors(our_dir)
+    assert keys["base_model.model.model.layers.0.self_attn.v_proj.lora_A"] == ((4, 32), torch.float32)
+    assert keys["base_model.model.model.layers.0.self_attn.v_proj.lora_E"] == ((4, 1), torch.float32)
+    assert keys["base_model.model.model.layers.0.self_attn.v_proj.lora_B"] == ((16, 4), torch.float32)
+    assert len(keys) == 12
+    config = _config_json(our_dir)
+    assert config["peft_type"] == "ADALORA" and config["rank_pattern"] is None and config["total_step"] == 20
+
+
+def test_llama_default_targets_without_task_type(tmp_path):
+    _, our_dir = roundtrip(tmp_path, tiny_llama, input_ids(), init_r=2)
+    config = _config_json(our_dir)
+    assert config["target_modules"] == ["q_proj", "v_proj"]
+    assert config["auto_mapping"]["base_model_class"] == "LlamaForCausalLM"
+
+
+def test_gpt2_conv1d_with_lora_only_bias(tmp_path):
+    _, our_dir = roundtrip(
+        tmp_path, tiny_gpt2, input_ids(), init_r=3, lora_alpha=4, target_modules=["c_attn", "mlp.c_proj"],
+        bias="lora_only", lora_dropout=0.1,
+    )
+    config = _config_json(our_dir)
+    assert config["fan_in_fan_out"] is True
+    assert "base_model.model.transformer.h.0.attn.c_attn.base_layer.bias" in _tensors(our_dir)
+
+
+def test_conv2d(tmp_path):
+    _, our_dir = roundtrip(tmp_path, conv_net, images(), init_r=3, target_modules=["conv", "pointwise", "head"])
+    keys = _tensors(our_dir)
+    assert keys["base_model.model.conv.lora_A"] == ((3, 27), torch.float32)
+    assert keys["base_model.model.conv.lora_B"] == ((8, 3), torch.float32)
+
+
+# -- trained and pruned ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained_hf():
+    return train_schedule(peft, peft.AdaLoraConfig, tiny_llama(), target_modules=["q_proj", "v_proj"])
+
+
+def test_training_is_identical_to_hf(trained_ours, trained_hf):
+    (ours, kept_ours), (hf, kept_hf) = trained_ours, trained_hf
+    assert kept_ours == kept_hf
+    hf_pattern = {k.removesuffix(".default"): v for k, v in hf.peft_config["default"].rank_pattern.items()}
+    assert ours.peft_config["default"].rank_pattern == hf_pattern
+    ours_state = {k: v for k, v in ours.state_dict().items() if ".lora_" in k or ".ranknum." in k}
+    hf_state = {k: v for k, v in hf.state_dict().items() if ".lora_" in k or ".ranknum." in k}
+    assert ours_state.keys() == hf_state.keys()
+    for key, value in ours_state.items():
+        assert torch.equal(value, hf_state[key]), key
+
+
+@pytest.mark.filterwarnings("ignore:Adapter .default.. 4 LoRA tensor:UserWarning")
+def test_pruned_adapters_load_in_both_libraries(trained_ours, trained_hf, tmp_path):
+    (ours, _), (hf, _) = trained_ours, trained_hf
+    ours.save_pretrained(tmp_path / "ours")
+    hf.save_pretrained(tmp_path / "hf")
+    assert _config_json(tmp_path / "ours") == _config_json(tmp_path / "hf")
+    assert _tensors(tmp_path / "ours") == _tensors(tmp_path / "hf")
+    shapes = _tensors(tmp_path / "ours")
+    total = sum(shape[0] for key, (shape, _) in shapes.items() if key.endswith(".lora_E"))
+    assert total == 2 * 4  # target_r x adapted matrices
+
+    ids = input_ids()
+    outputs = {
+        "ours<-ours": logits(peft_core.PeftModel.from_pretrained(tiny_llama(), tmp_path / "ours"), ids),
+        "ours<-hf": logits(peft_core.PeftModel.from_pretrained(tiny_llama(), tmp_path / "hf"), ids),
+        "hf<-ours": logits(_load_in_hf(tiny_llama(), tmp_path / "ours"), ids),
+        "hf<-hf": logits(_load_in_hf(tiny_llama(), tmp_path / "hf"), ids),
+    }
+    reference = outputs["hf<-hf"]
+    for name, value in outputs.items():
+        assert torch.equal(value, reference), name
+    assert not torch.allclose(reference, logits(tiny_llama(), ids))
+    torch.testing.assert_close(reference, logits(ours, ids), atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("alpha", [6, 0])
+def test_rank_pattern_set_by_hand_cuts_and_loads_alike(tmp_path, alpha):
+    masks = {
+        "model.layers.0.self_attn.q_proj.lora_E": [True, False, True, True],
+        "model.layers.1.self_attn.q_proj.lora_E": [False, False, True, False],
+        "model.layers.0.self_attn.v_proj.lora_E": [False] * 4,
+    }
+    config = dict(total_step=20, init_r=4, lora_alpha=alpha, target_modules=["q_proj", "v_proj"])
+    ids = input_ids()
+    outputs = {}
+    for lib, cfg_cls in ((peft, peft.AdaLoraConfig), (peft_core, peft_adalora.AdaLoraConfig)):
+        model = _quiet(lib.get_peft_model, tiny_llama(), cfg_cls(**config))
+        randomize_adalora(model, seed=3)
+        # HF's in-memory form has the adapter name in the keys; both libraries save it without
+        model.peft_config["default"].rank_pattern = {f"{k}.default": v for k, v in masks.items()}
+        directory = tmp_path / lib.__name__
+        model.save_pretrained(directory)
+        assert _config_json(directory)["rank_pattern"] == masks
+        for loader in (peft_core.PeftModel.from_pretrained, _load_in_hf):
+            outputs[(lib.__name__, loader.__name__)] = logits(loader(tiny_llama(), directory), ids)
+    assert _tensors(tmp_path / "peft") == _tensors(tmp_path / "peft_core")
+    reference = outputs[("peft", "_load_in_hf")]
+    for key, value in outputs.items():
+        assert torch.equal(value, reference), key
