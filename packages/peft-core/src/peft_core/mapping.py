@@ -55,4 +55,10 @@ def inject_adapter_in_model(
         low_cpu_mem_usage=low_cpu_mem_usage,
         autocast_adapter_dtype=autocast_adapter_dtype,
     )
+    if tuner.tuner_tensors(adapter_name) or tuner.adapter_state_dict(adapter_name) is not None:
+        tuner.unload()
+        raise ValueError(
+            f"{peft_config.peft_type} keeps state on the tuner itself (e.g. projections shared by all layers), which "
+            f"inject_adapter_in_model would drop; use get_peft_model instead."
+        )
     return tuner.model

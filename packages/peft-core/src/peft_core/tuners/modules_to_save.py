@@ -57,8 +57,14 @@ class ModulesToSaveWrapper(nn.Module):
 
     def forward(self, x: Any, *args: Any, **kwargs: Any) -> Any:
         plan = current_batch_plan()
-        if plan is None or self._disable_adapters or not torch.is_tensor(x) or x.shape[0] != plan.batch_size:
+        if plan is None or self._disable_adapters:
             return self._current()(x, *args, **kwargs)
+        if not torch.is_tensor(x) or x.shape[0] != plan.batch_size:
+            raise ValueError(
+                f"Mixed-adapter batch: this modules_to_save module got input {type(x).__name__}"
+                f"{tuple(x.shape) if torch.is_tensor(x) else ''} whose first dimension is not the batch of "
+                f"{plan.batch_size} rows, so rows can't be routed to their adapters' copies."
+            )
         outputs: list[tuple[Any, torch.Tensor]] = []
         for name in plan.groups:
             module = self.modules_to_save[name] if name in self.modules_to_save else self.original_module

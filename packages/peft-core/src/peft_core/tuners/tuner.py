@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import re
+import warnings
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from ..config import PeftConfig
+from .bias import (
+    base_bias_tensors,
+    bias_entries,
+    bias_mode,
+    check_single_bias_adapter,
+    mark_biases_trainable,
+    renamed_bias_tensors,
+)
 from .layer import AdapterTensor, BaseTunerLayer
 from .matching import (
     ALL_LINEAR,
@@ -51,7 +60,8 @@ def validate_adapter_name(adapter_name: object) -> str:
     return adapter_name
 
 
-def _model_type(model: nn.Module) -> str | None:
+def model_type_of(model: nn.Module) -> str | None:
+    """The transformers `model_type` of `model` (None for plain modules), without importing transformers."""
     config = getattr(model, "config", None)
     if isinstance(config, Mapping):
         return config.get("model_type")
@@ -120,14 +130,15 @@ class BaseTuner(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} must implement _create_and_replace")
 
     def _check_new_adapter_config(self, config: PeftConfig) -> None:
-        return None
+        """Default: at most one adapter may use a `bias` mode (see tuners.bias)."""
+        check_single_bias_adapter(self.peft_config, type(self).__name__)
 
     def _prepare_adapter_config(self, config: PeftConfig, model: nn.Module) -> PeftConfig:
         if getattr(config, "target_modules", "") is None:
             from ..registry import method_for_config
 
             method = method_for_config(config)
-            model_type = _model_type(model)
+            model_type = model_type_of(model)
             defaults = method.default_target_modules.get(model_type) if model_type else None
             if not defaults:
                 names = [n for n, _ in model.named_modules()]
@@ -139,16 +150,21 @@ class BaseTuner(nn.Module):
             config.target_modules = defaults if isinstance(defaults, str) else set(defaults)
         return config
 
+    def _bias_entries(self, adapter_name: str) -> dict[str, str]:
+        return bias_entries(self.model, bias_mode(self.peft_config.get(adapter_name)), adapter_name)
+
     def _mark_extra_trainable(self, adapter_name: str) -> None:
-        return None
+        """Default: the base-model biases covered by the adapter's `bias` mode train too."""
+        mark_biases_trainable(self.model, self._bias_entries(adapter_name))
 
     def extra_tensors_to_save(self, adapter_name: str) -> dict[str, torch.Tensor]:
-        """Base-model tensors to save with the adapter, keyed by their name in `self.model`."""
-        return {}
+        """Base-model tensors saved with the adapter, keyed by their name in `self.model` (default: biases)."""
+        return base_bias_tensors(self.model, self._bias_entries(adapter_name))
 
     def tuner_tensors(self, adapter_name: str) -> list[AdapterTensor]:
-        """Tensors owned by the tuner (saved as `base_model.<saved_key>`)."""
-        return []
+        """Tensors owned by the tuner, saved as `base_model.<saved_key>` (default: renamed biases of
+        modules_to_save copies). Overrides should extend `super().tuner_tensors(...)`."""
+        return renamed_bias_tensors(self.model, self._bias_entries(adapter_name))
 
     def adapter_state_dict(self, adapter_name: str) -> dict[str, torch.Tensor] | None:
         """Hook: the whole saved state of an adapter, for methods whose file is not a copy of their
@@ -340,6 +356,15 @@ class BaseTuner(nn.Module):
             module.enable_adapters(True)
 
     def disable_adapter_layers(self) -> None:
+        for name in self.active_adapters:
+            mode = bias_mode(self.peft_config.get(name))
+            if mode != "none":
+                warnings.warn(
+                    f"Disabling adapter layers with bias={mode!r} does not give the base model's outputs: the "
+                    f"trained biases stay in the base layers.",
+                    UserWarning,
+                    stacklevel=3,
+                )
         for module in self.adapter_modules():
             module.enable_adapters(False)
 
