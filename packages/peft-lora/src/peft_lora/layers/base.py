@@ -177,8 +177,11 @@ class LoraLayer(BaseTunerLayer):
         return result if result.dtype == dtype else result.to(dtype)
 
     def _apply_adapter(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
-        """`result + delta`, in place when the dtypes allow it (same values as the out-of-place sum)."""
-        return _add(result, self._delta(name, x, result))
+        """`result + delta`, in place when that is safe (same values as the out-of-place sum)."""
+        delta = self._delta(name, x, result)
+        if self.use_dora[name]:
+            return result + delta  # DoRA's delta used `result`, which autograd may have saved
+        return _add(result, delta)
 
     def _mixed_batch_forward(self, x: torch.Tensor, result: torch.Tensor, plan: BatchPlan) -> torch.Tensor:
         """One base pass for the whole batch, then one low-rank update per adapter on its rows only."""
@@ -193,8 +196,12 @@ class LoraLayer(BaseTunerLayer):
             if name not in factors:
                 continue
             rows = plan.rows(name, x.device)
-            # only DoRA reads the base output of its rows; don't gather it for plain LoRA
-            delta = self._delta(name, x[rows], result[rows] if self.use_dora[name] else None)
+            base_rows = None
+            if self.use_dora[name]:  # only DoRA reads the base output of its rows
+                base_rows = result[rows]
+                if isinstance(rows, slice) and torch.is_grad_enabled():
+                    base_rows = base_rows.clone()  # a view of `result`, which is updated in place below
+            delta = self._delta(name, x[rows], base_rows)
             if delta.dtype != result.dtype:
                 delta = delta.to(result.dtype)
             if isinstance(rows, slice):
