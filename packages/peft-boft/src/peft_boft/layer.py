@@ -141,6 +141,31 @@ class BOFTLayer(BaseTunerLayer):
         """`boft_s` as an `[out, 1]` column."""
         return self.boft_s[adapter_name]
 
+    # -- device placement after loading -------------------------------------------------------------
+    def cast_adapter_dtype(self, adapter_name: str, autocast: bool = True) -> None:
+        # peft-core calls this right after loading weights. With low_cpu_mem_usage the loaded tensors were
+        # assigned on the file's device (CPU), not the base layer's: move them there first (device only).
+        self._move_adapter_to_base_device(adapter_name)
+        super().cast_adapter_dtype(adapter_name, autocast)
+
+    def _move_adapter_to_base_device(self, adapter_name: str) -> None:
+        ref = next((p for p in self.get_base_layer().parameters() if p.device.type != "meta"), None)
+        if ref is None:
+            return
+        for attr in self.adapter_layer_names + self.other_param_names:
+            container = getattr(self, attr, None)
+            if not isinstance(container, (nn.ModuleDict, nn.ParameterDict)) or adapter_name not in container:
+                continue
+            entry = container[adapter_name]
+            if isinstance(entry, nn.Module):
+                tensors = [*entry.parameters(), *entry.buffers()]
+                if any(t.is_meta for t in tensors):
+                    continue  # not loaded yet (low_cpu_mem_usage): moved after loading
+                if any(t.device != ref.device for t in tensors):
+                    entry.to(ref.device)
+            elif entry.device != ref.device and not entry.is_meta:
+                container[adapter_name] = nn.Parameter(entry.data.to(ref.device), requires_grad=entry.requires_grad)
+
     # -- merging ----------------------------------------------------------------------------------
     def _flat_weight(self) -> torch.Tensor:
         weight = self.get_base_layer().weight

@@ -123,6 +123,31 @@ class MissLinear(BaseTunerLayer):
         repeats = -(-self.in_features // r)
         return shard.t().repeat(1, repeats)[:, : self.in_features]
 
+    # -- device placement after loading -------------------------------------------------------------
+    def cast_adapter_dtype(self, adapter_name: str, autocast: bool = True) -> None:
+        # peft-core calls this right after loading weights. With low_cpu_mem_usage the loaded tensors were
+        # assigned on the file's device (CPU), not the base layer's: move them there first (device only).
+        self._move_adapter_to_base_device(adapter_name)
+        super().cast_adapter_dtype(adapter_name, autocast)
+
+    def _move_adapter_to_base_device(self, adapter_name: str) -> None:
+        ref = next((p for p in self.get_base_layer().parameters() if p.device.type != "meta"), None)
+        if ref is None:
+            return
+        for attr in self.adapter_layer_names + self.other_param_names:
+            container = getattr(self, attr, None)
+            if not isinstance(container, (nn.ModuleDict, nn.ParameterDict)) or adapter_name not in container:
+                continue
+            entry = container[adapter_name]
+            if isinstance(entry, nn.Module):
+                tensors = [*entry.parameters(), *entry.buffers()]
+                if any(t.is_meta for t in tensors):
+                    continue  # not loaded yet (low_cpu_mem_usage): moved after loading
+                if any(t.device != ref.device for t in tensors):
+                    entry.to(ref.device)
+            elif entry.device != ref.device and not entry.is_meta:
+                container[adapter_name] = nn.Parameter(entry.data.to(ref.device), requires_grad=entry.requires_grad)
+
     # -- merging (additive, except 'bat' unmerge) ------------------------------------------------------
     def unmerge_adapter_weights(self, adapter_name: str) -> None:
         if self.miss_fn[adapter_name] != "bat":
