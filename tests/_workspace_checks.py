@@ -37,7 +37,7 @@ import textwrap
 import time
 import traceback
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -674,7 +674,7 @@ def check_import_cycles(ws: Workspace, graph: ImportGraph | None = None) -> list
                     best = cycle
         assert best is not None
         steps = []
-        for importer, imported in zip(best, best[1:]):
+        for importer, imported in itertools.pairwise(best):
             steps.append(f"{importer}\n    -> imports {imported} at {graph.describe_edge(importer, imported, True)}")
         pkg = graph.index[best[0]][0]
         packages = sorted({graph.index[m][0].dist for m in best})
@@ -749,7 +749,7 @@ def check_import_orders(ws: Workspace, graph: ImportGraph | None = None, workers
         workers=workers,
     )
     failures: dict[tuple[str, str], list[str]] = {}
-    for (label, order), result in zip(orders, results):
+    for (label, order), result in zip(orders, results, strict=True):
         if not result.get("ok"):
             failures.setdefault((order[0], result.get("error", "")), []).append(label)
             continue
@@ -1238,7 +1238,7 @@ def check_registration(ws: Workspace, workers: int = 2, foreign: bool = True) ->
     own: dict[str, dict[str, dict[str, Any]]] = {}  # dist -> method name -> description (+ where)
     snapshots: list[tuple[list[str], dict[str, Any]]] = []
     load_all_snapshot: dict[str, Any] | None = None
-    for (label, subject), result in zip(labels, results):
+    for (label, subject), result in zip(labels, results, strict=True):
         if not result.get("ok"):
             problems.append(
                 Problem(
@@ -1440,8 +1440,8 @@ def _name_and_prefix_problems(
                     f"Installed together, the second registration raises RegistrationError, and an adapter with "
                     f"peft_type {name.upper()!r} is ambiguous."
                 ),
-                fix=f"Give each method its own name (register_peft_method(name=...), its config's peft_type and its "
-                f"entry point name), or merge the packages.",
+                fix="Give each method its own name (register_peft_method(name=...), its config's peft_type and its "
+                "entry point name), or merge the packages.",
             )
         )
 
@@ -1866,7 +1866,7 @@ def check_state_dicts(ws: Workspace, workers: int = 2, workdir: str | None = Non
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     problems: list[Problem] = []
-    for (pkg, name), result in zip(methods, results):
+    for (pkg, name), result in zip(methods, results, strict=True):
         where = f"method {name!r} ({pkg.rel}/src/{pkg.import_names[0] if pkg.import_names else '?'})"
         if not result.get("ok"):
             problems.append(
@@ -2448,7 +2448,7 @@ class FakeWorkspace:
         (path / "pyproject.toml").write_text("\n".join(lines) + pyproject_extra)
         info = self.site / f"{import_name}-{version}.dist-info"
         info.mkdir(parents=True, exist_ok=True)
-        meta = [f"Metadata-Version: 2.1", f"Name: {dist}", f"Version: {version}"]
+        meta = ["Metadata-Version: 2.1", f"Name: {dist}", f"Version: {version}"]
         meta += [f"Requires-Dist: {r}" for r in dependencies]
         (info / "METADATA").write_text("\n".join(meta) + "\n")
         (info / "top_level.txt").write_text(import_name + "\n")
@@ -2509,6 +2509,16 @@ def run_checks(root: Path | str, checks: Sequence[str], options: dict[str, Any] 
     return out
 
 
+_LIVE: set[subprocess.Popen] = set()
+
+
+def kill_running() -> None:
+    """Stop check subprocesses still running (e.g. when pytest is interrupted)."""
+    for proc in list(_LIVE):
+        if proc.poll() is None:
+            proc.kill()
+
+
 def run_checks_subprocess(
     root: Path | str,
     checks: Sequence[str],
@@ -2523,9 +2533,17 @@ def run_checks_subprocess(
         cmd = [sys.executable, str(HERE), "check", "--root", str(root), "--out", str(out), "--checks", ",".join(checks)]
         if options:
             cmd += ["--options", json.dumps(options)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=tmp)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp)
+        _LIVE.add(proc)
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+        finally:
+            _LIVE.discard(proc)
         if proc.returncode != 0 or not out.is_file():
-            raise RuntimeError(f"running the workspace checks failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+            raise RuntimeError(f"running the workspace checks failed (exit {proc.returncode}):\n{stdout[-3000:]}\n{stderr[-6000:]}")
         data = json.loads(out.read_text())
     data["problems"] = {k: [Problem(**p) for p in v] for k, v in data["problems"].items()}
     return data

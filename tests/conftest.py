@@ -73,6 +73,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    wc.kill_running()  # an interrupted session must not wait for a background report
     _executor.shutdown(wait=True, cancel_futures=True)
     for path in _wheel_dir:
         shutil.rmtree(path, ignore_errors=True)
