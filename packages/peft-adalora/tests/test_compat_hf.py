@@ -128,20 +128,24 @@ def test_llama_q_v_causal_lm(tmp_path):
 
 
 def test_llama_default_targets_without_task_type(tmp_path):
-    _, our_dir = roundtrip(tmp_path, tiny_llama, input_ids(), init_r=2)
+    _, our_dir = roundtrip(tmp_path, tiny_llama, input_ids(), init_r=2, modules_to_save=["lm_head"])
+    assert "base_model.model.lm_head.weight" in _tensors(our_dir)
     config = _config_json(our_dir)
     assert config["target_modules"] == ["q_proj", "v_proj"]
     assert config["auto_mapping"]["base_model_class"] == "LlamaForCausalLM"
 
 
-def test_gpt2_conv1d_with_lora_only_bias(tmp_path):
+@pytest.mark.parametrize("bias", ["lora_only", "all"])
+def test_gpt2_conv1d_with_bias_modes(tmp_path, bias):
     _, our_dir = roundtrip(
         tmp_path, tiny_gpt2, input_ids(), init_r=3, lora_alpha=4, target_modules=["c_attn", "mlp.c_proj"],
-        bias="lora_only", lora_dropout=0.1,
+        bias=bias, lora_dropout=0.1,
     )
     config = _config_json(our_dir)
     assert config["fan_in_fan_out"] is True
-    assert "base_model.model.transformer.h.0.attn.c_attn.base_layer.bias" in _tensors(our_dir)
+    keys = _tensors(our_dir)
+    assert "base_model.model.transformer.h.0.attn.c_attn.base_layer.bias" in keys
+    assert ("base_model.model.transformer.h.0.ln_1.bias" in keys) == (bias == "all")
 
 
 def test_conv2d(tmp_path):
