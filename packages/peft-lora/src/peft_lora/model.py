@@ -5,59 +5,28 @@ What LoRA adds to the shared tuner:
   rank and alpha from `rank_pattern` / `alpha_pattern`;
 - `fan_in_fan_out` flipped to match the target (True for GPT-2's `Conv1D`, False for `nn.Linear`),
   with Hugging Face PEFT's warning; the flipped value is what gets saved;
-- the `bias` modes: "all" trains and saves every bias of the base model, "lora_only" those of the
-  targeted layers (saved under HF's keys, e.g. `<target>.base_layer.bias`);
+- (the `bias` modes "all" / "lora_only" and the one-adapter-with-bias rule are core's generic ones);
 - `add_weighted_adapter` (see `weighted.py`).
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Iterator, Sequence
+from typing import Sequence
 
-import torch
 from torch import nn
 
-from peft_core import BaseTuner, BaseTunerLayer, ModulesToSaveWrapper, pattern_value
+from peft_core import BaseTuner, BaseTunerLayer, pattern_value
 
 from .config import LoraConfig
 from .layers import SUPPORTED_LAYERS, Linear, LoraLayer, is_transformers_conv1d, layer_class_for
 from .weighted import CombinationType, add_weighted_adapter
-
-# Default targets that Hugging Face PEFT gives as a regex string (core's table holds name lists only).
-REGEX_DEFAULT_TARGET_MODULES = {"gemma4": r".*language_model\..*\.(q_proj|v_proj)"}
-
-_ADAPTER_CONTAINERS = LoraLayer.adapter_layer_names + ("lora_dropout",)
-
-
-def _model_type(model: nn.Module) -> str | None:
-    config = getattr(model, "config", None)
-    if isinstance(config, dict):
-        return config.get("model_type")
-    return getattr(config, "model_type", None)
 
 
 class LoraModel(BaseTuner):
     """Creates LoRA adapters in a model; see `LoraConfig` for the options."""
 
     prefix = "lora_"
-
-    # -- config -----------------------------------------------------------------------------
-    def _prepare_adapter_config(self, config: LoraConfig, model: nn.Module) -> LoraConfig:
-        if config.target_modules is None:
-            regex = REGEX_DEFAULT_TARGET_MODULES.get(_model_type(model) or "")
-            if regex is not None:
-                config.target_modules = regex
-                return config
-        return super()._prepare_adapter_config(config, model)
-
-    def _check_new_adapter_config(self, config: LoraConfig) -> None:
-        with_bias = [name for name, c in self.peft_config.items() if getattr(c, "bias", "none") != "none"]
-        if len(with_bias) > 1:
-            raise ValueError(
-                f"{type(self).__name__} supports only 1 adapter with bias (adapters {with_bias} set it). When using "
-                f"multiple adapters, set bias to 'none' for all adapters but one."
-            )
 
     # -- injection --------------------------------------------------------------------------
     def inject_adapter(
@@ -136,50 +105,6 @@ class LoraModel(BaseTuner):
                 stacklevel=4,
             )
             config.fan_in_fan_out = False
-
-    # -- bias modes -------------------------------------------------------------------------
-    def _bias_names(self, adapter_name: str) -> list[str]:
-        """Names (in `self.model`) of the base-model biases the `bias` mode of `adapter_name` covers."""
-        mode = getattr(self.peft_config.get(adapter_name), "bias", "none")
-        if mode == "none":
-            return []
-        if mode == "lora_only":
-            return [
-                f"{key}.base_layer.bias" if key else "base_layer.bias"
-                for key, module in self.model.named_modules()
-                if isinstance(module, LoraLayer) and getattr(module.get_base_layer(), "bias", None) is not None
-            ]
-        skip = tuple(self._adapter_owned_prefixes())
-        return [
-            key
-            for key in self.model.state_dict(keep_vars=True)
-            if (key == "bias" or key.endswith(".bias")) and not key.startswith(skip)
-        ]
-
-    def _adapter_owned_prefixes(self) -> Iterator[str]:
-        for key, module in self.model.named_modules():
-            dot = f"{key}." if key else ""
-            if isinstance(module, LoraLayer):
-                for attr in _ADAPTER_CONTAINERS:
-                    yield f"{dot}{attr}."
-            elif isinstance(module, ModulesToSaveWrapper):
-                yield f"{dot}modules_to_save."
-                yield f"{dot}original_module."
-
-    def _mark_extra_trainable(self, adapter_name: str) -> None:
-        names = set(self._bias_names(adapter_name))
-        if not names:
-            return
-        for key, param in self.model.named_parameters():
-            if key in names:
-                param.requires_grad_(True)
-
-    def extra_tensors_to_save(self, adapter_name: str) -> dict[str, torch.Tensor]:
-        names = self._bias_names(adapter_name)
-        if not names:
-            return {}
-        state = self.model.state_dict(keep_vars=True)
-        return {key: state[key] for key in names if key in state}
 
     # -- several adapters -------------------------------------------------------------------
     def add_weighted_adapter(

@@ -1,12 +1,12 @@
 """Default `target_modules` per transformers `model_type` (Hugging Face PEFT 0.21.2's LoRA table).
 
-Used when `LoraConfig.target_modules` is None. Gemma 4's default is a regex string, which core's
-table can't hold; `LoraModel` handles it (see `model.REGEX_DEFAULT_TARGET_MODULES`).
+Used when `LoraConfig.target_modules` is None. A string value is a regex matched against full module
+names (Gemma 4's default), a list holds names or dotted suffixes.
 """
 
 from __future__ import annotations
 
-DEFAULT_TARGET_MODULES: dict[str, list[str]] = {
+DEFAULT_TARGET_MODULES: dict[str, list[str] | str] = {
     "t5": ["q", "v"],
     "mt5": ["q", "v"],
     "bart": ["q_proj", "v_proj"],
@@ -41,6 +41,7 @@ DEFAULT_TARGET_MODULES: dict[str, list[str]] = {
     "gemma": ["q_proj", "v_proj"],
     "gemma2": ["q_proj", "v_proj"],
     "gemma3_text": ["q_proj", "v_proj"],
+    "gemma4": r".*language_model\..*\.(q_proj|v_proj)",
     "qwen2": ["q_proj", "v_proj"],
     "qwen3": ["q_proj", "v_proj"],
     "nemotron_h": ["q_proj", "k_proj", "v_proj", "o_proj"],
