@@ -163,8 +163,10 @@ def set_peft_model_state_dict(
     Keys naming base-model tensors (saved `bias` / embedding extras) are loaded into the base model.
     """
     found = _find_tuner(model)
-    if found is not None and found[1].load_adapter_state_dict(adapter_name, peft_model_state_dict, strict):
-        return LoadReport()
+    if found is not None:
+        peft_model_state_dict = found[1].remap_state_dict_for_load(adapter_name, peft_model_state_dict)
+        if found[1].load_adapter_state_dict(adapter_name, peft_model_state_dict, strict):
+            return LoadReport()
     keymap = adapter_key_map(model, adapter_name)
     if not keymap:
         raise AdapterLoadError(f"The model has no adapter named {adapter_name!r} to load weights into.")
@@ -212,12 +214,18 @@ def set_peft_model_state_dict(
             raise AdapterLoadError(msg + " Pass strict=False to load the matching keys anyway.")
         warnings.warn(msg, UserWarning, stacklevel=2)
 
+    assigned = False
     with torch.no_grad():
         for model_key, dest, value in assignments:
             if low_cpu_mem_usage or dest.device.type == "meta":
                 _assign(model, model_key, dest, value)
+                assigned = True
             else:
                 dest.copy_(value)
+    if assigned:  # tensors came from the file's device: follow the base layers (as HF does)
+        for _, module in _adapter_modules(model):
+            if isinstance(module, BaseTunerLayer) and module.has_adapter(adapter_name):
+                module.move_adapter_to_base_device(adapter_name)
     return report
 
 

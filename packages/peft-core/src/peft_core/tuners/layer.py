@@ -161,6 +161,21 @@ class BaseTunerLayer(nn.Module):
                     entry.data.to(device=ref.device, dtype=dtype), requires_grad=entry.requires_grad
                 )
 
+    def move_adapter_to_base_device(self, adapter_name: str) -> None:
+        """Put an adapter's tensors on the base weight's device, keeping their dtype (after loading)."""
+        ref = next((p for p in self.get_base_layer().parameters() if p.device.type != "meta"), None)
+        if ref is None:
+            return
+        for attr in self.adapter_layer_names:
+            container = getattr(self, attr)
+            if adapter_name not in container:
+                continue
+            entry = container[adapter_name]
+            if isinstance(entry, nn.Module):
+                entry.to(device=ref.device)
+            elif entry.device != ref.device:
+                container[adapter_name] = nn.Parameter(entry.data.to(ref.device), requires_grad=entry.requires_grad)
+
     def cast_adapter_dtype(self, adapter_name: str, autocast: bool = True) -> None:
         """Keep fp16/bf16 adapter weights in fp32 (HF's `autocast_adapter_dtype=True`)."""
         if not autocast:

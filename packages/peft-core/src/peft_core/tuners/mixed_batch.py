@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Callable, Container, Iterator, Sequence
 
 import torch
 
@@ -71,3 +71,27 @@ def batch_plan(adapter_names: Sequence[str] | None) -> Iterator[BatchPlan | None
     finally:
         _CURRENT.reset(token)
 
+
+
+def run_per_group(
+    plan: BatchPlan,
+    x: torch.Tensor,
+    run: Callable[[torch.Tensor, list[str]], torch.Tensor],
+    held: Container[str],
+) -> torch.Tensor:
+    """One forward per adapter group, for methods that transform the layer rather than add to it.
+
+    `run(rows_of_x, names)` computes the layer for those rows with the adapters `names` active;
+    rows of `__base__`, or of an adapter not in `held`, run with no adapter.
+    """
+    out: torch.Tensor | None = None
+    for name in plan.groups:
+        rows = plan.rows(name, x.device)
+        names = [name] if name != BASE_ADAPTER_NAME and name in held else []
+        y = run(x[rows], names)
+        if out is None:
+            out = y.new_empty((x.shape[0], *y.shape[1:]))
+        out[rows] = y
+    if out is None:
+        raise ValueError("Mixed-adapter batch plan has no rows.")
+    return out

@@ -166,6 +166,13 @@ class BaseTuner(nn.Module):
         modules_to_save copies). Overrides should extend `super().tuner_tensors(...)`."""
         return renamed_bias_tensors(self.model, self._bias_entries(adapter_name))
 
+    def remap_state_dict_for_load(
+        self, adapter_name: str, state: Mapping[str, torch.Tensor]
+    ) -> Mapping[str, torch.Tensor]:
+        """Hook: inspect or rename incoming file keys before they are matched (refuse legacy
+        formats, follow older layouts). Default: unchanged."""
+        return state
+
     def adapter_state_dict(self, adapter_name: str) -> dict[str, torch.Tensor] | None:
         """Hook: the whole saved state of an adapter, for methods whose file is not a copy of their
         parameters (prompt learning saves the encoder's output). None means the structural default."""
