@@ -7,11 +7,17 @@ import warnings
 
 import pytest
 import torch
-from _lora_test_models import emb_mlp, input_ids, logits, randomize_lora, tiny_gpt2, tiny_llama
-from safetensors.torch import load_file
-
+from _lora_test_models import (
+    emb_mlp,
+    input_ids,
+    logits,
+    randomize_lora,
+    tiny_gpt2,
+    tiny_llama,
+)
 from peft_core import PeftModel, get_peft_model
 from peft_lora import LoraConfig
+from safetensors.torch import load_file
 
 
 def _two_adapters():

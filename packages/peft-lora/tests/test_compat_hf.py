@@ -14,13 +14,21 @@ import json
 import os
 import warnings
 
-import pytest
-import torch
-from _lora_test_models import conv_net, emb_mlp, images, input_ids, logits, randomize_lora, tiny_gpt2, tiny_llama
-from safetensors.torch import load_file
-
 import peft_core
 import peft_lora
+import pytest
+import torch
+from _lora_test_models import (
+    conv_net,
+    emb_mlp,
+    images,
+    input_ids,
+    logits,
+    randomize_lora,
+    tiny_gpt2,
+    tiny_llama,
+)
+from safetensors.torch import load_file
 
 peft = pytest.importorskip("peft")
 if peft.__version__ != "0.21.2":  # the reference version the format doc was checked against
@@ -133,7 +141,9 @@ def test_llama_task_type_none_writes_auto_mapping(tmp_path):
 
 def test_llama_default_targets_all_linear_dropout(tmp_path):
     roundtrip(tmp_path / "default", tiny_llama, input_ids(), r=2, task_type="CAUSAL_LM")
-    _, our_dir = roundtrip(tmp_path / "all", tiny_llama, input_ids(), r=2, target_modules="all-linear", lora_dropout=0.1)
+    _, our_dir = roundtrip(
+        tmp_path / "all", tiny_llama, input_ids(), r=2, target_modules="all-linear", lora_dropout=0.1
+    )
     targets = _config_json(our_dir)["target_modules"]
     assert len(targets) == 14 and "model.layers.0.mlp.down_proj" in targets
 
@@ -206,7 +216,9 @@ def test_gpt2_conv1d_fan_in_fan_out_and_bias(tmp_path, bias):
     assert keys["base_model.model.transformer.h.0.attn.c_attn.lora_B.weight"] == ((96, 4), torch.float32)
     has_ln_bias = "base_model.model.transformer.h.0.ln_1.bias" in keys
     has_target_bias = "base_model.model.transformer.h.0.attn.c_attn.base_layer.bias" in keys
-    assert (has_ln_bias, has_target_bias) == {"none": (False, False), "all": (True, True), "lora_only": (False, True)}[bias]
+    assert (has_ln_bias, has_target_bias) == {"none": (False, False), "all": (True, True), "lora_only": (False, True)}[
+        bias
+    ]
 
 
 def test_gpt2_dora_and_lora_bias(tmp_path):

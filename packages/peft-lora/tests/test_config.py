@@ -6,14 +6,20 @@ import json
 import warnings
 
 import pytest
-
 from peft_core import ConfigError, PeftConfig, get_peft_method
 from peft_lora import DEFAULT_TARGET_MODULES, LoraConfig, LoraModel
 
 
 def test_defaults_match_hf_0_21_2():
     c = LoraConfig()
-    assert (c.peft_type, c.r, c.lora_alpha, c.lora_dropout, c.bias, c.init_lora_weights) == ("LORA", 8, 8, 0.0, "none", True)
+    assert (c.peft_type, c.r, c.lora_alpha, c.lora_dropout, c.bias, c.init_lora_weights) == (
+        "LORA",
+        8,
+        8,
+        0.0,
+        "none",
+        True,
+    )
     assert (c.use_rslora, c.use_dora, c.lora_bias, c.fan_in_fan_out) == (False, False, False, False)
     assert (c.rank_pattern, c.alpha_pattern, c.loftq_config, c.megatron_core, c.qalora_group_size) == (
         {},
@@ -34,9 +40,9 @@ def test_registration():
 
 
 def test_json_written_like_hf(tmp_path):
-    LoraConfig(r=4, target_modules=["v_proj", "q_proj"], exclude_modules=["b", "a"], task_type="CAUSAL_LM").save_pretrained(
-        tmp_path
-    )
+    LoraConfig(
+        r=4, target_modules=["v_proj", "q_proj"], exclude_modules=["b", "a"], task_type="CAUSAL_LM"
+    ).save_pretrained(tmp_path)
     text = (tmp_path / "adapter_config.json").read_text()
     assert not text.endswith("\n")
     data = json.loads(text)
@@ -131,7 +137,9 @@ def test_wrong_json_types_are_config_errors(tmp_path):
         PeftConfig.from_pretrained(tmp_path)
 
 
-@pytest.mark.parametrize("value", [True, False, "gaussian", "Gaussian", "pissa", "pissa_niter_4", "olora", "orthogonal", "mica"])
+@pytest.mark.parametrize(
+    "value", [True, False, "gaussian", "Gaussian", "pissa", "pissa_niter_4", "olora", "orthogonal", "mica"]
+)
 def test_supported_inits(value):
     assert LoraConfig(init_lora_weights=value).init_lora_weights == value
 

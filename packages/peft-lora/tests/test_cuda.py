@@ -7,8 +7,15 @@ import warnings
 
 import pytest
 import torch
-from _lora_test_models import conv_net, images, input_ids, logits, randomize_lora, tiny_gpt2, tiny_llama
-
+from _lora_test_models import (
+    conv_net,
+    images,
+    input_ids,
+    logits,
+    randomize_lora,
+    tiny_gpt2,
+    tiny_llama,
+)
 from peft_core import PeftModel, get_peft_model
 from peft_lora import LoraConfig
 
@@ -43,7 +50,9 @@ def test_cuda_forward_mixed_batch_and_merge_match_cpu(make, targets, make_inputs
     model.to(CUDA)
     assert all(p.device.type == "cuda" for p in model.parameters())
     torch.testing.assert_close(logits(model, inputs.to(CUDA)).cpu(), expected, atol=1e-4, rtol=1e-4)
-    torch.testing.assert_close(logits(model, inputs.to(CUDA), adapter_names=names).cpu(), expected_mixed, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        logits(model, inputs.to(CUDA), adapter_names=names).cpu(), expected_mixed, atol=1e-4, rtol=1e-4
+    )
     model.merge_adapter()
     torch.testing.assert_close(logits(model, inputs.to(CUDA)).cpu(), expected, atol=1e-4, rtol=1e-4)
     model.unmerge_adapter()

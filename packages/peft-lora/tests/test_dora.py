@@ -1,6 +1,6 @@
 """DoRA: forward and merged weights against the formulas (format doc §5.2), written out independently.
 
-    n = ‖W + s·B@A‖ per output channel,  y = (m/n)·(W + s·B@A)·x + bias,  W' = (m/n) ⊙ (W + s·B@A)
+n = ‖W + s·B@A‖ per output channel,  y = (m/n)·(W + s·B@A)·x + bias,  W' = (m/n) ⊙ (W + s·B@A)
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import warnings
 import torch
 import torch.nn.functional as F
 from _lora_test_models import conv_net, emb_mlp, input_ids, randomize_lora, tiny_gpt2
-
 from peft_core import get_peft_model
 from peft_lora import LoraConfig
 
@@ -20,7 +19,9 @@ def _model(make, targets, **extra):
     base = make()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = get_peft_model(copy.deepcopy(base), LoraConfig(r=3, lora_alpha=6, target_modules=targets, use_dora=True, **extra))
+        model = get_peft_model(
+            copy.deepcopy(base), LoraConfig(r=3, lora_alpha=6, target_modules=targets, use_dora=True, **extra)
+        )
     return base, model.eval()
 
 

@@ -8,7 +8,6 @@ import warnings
 import pytest
 import torch
 from _lora_test_models import emb_mlp, input_ids, logits, tiny_gpt2, tiny_llama
-
 from peft_core import PeftModel, get_peft_model
 from peft_lora import LoraConfig
 
@@ -26,18 +25,24 @@ def test_gaussian_and_random():
 
 
 @pytest.mark.parametrize("init", ["pissa", "pissa_niter_4", "olora"])
-@pytest.mark.parametrize("make, targets", [(tiny_llama, ["q_proj", "v_proj", "down_proj"]), (tiny_gpt2, ["c_attn", "c_fc"])])
+@pytest.mark.parametrize(
+    "make, targets", [(tiny_llama, ["q_proj", "v_proj", "down_proj"]), (tiny_gpt2, ["c_attn", "c_fc"])]
+)
 def test_pissa_and_olora_change_the_base_but_not_the_outputs(make, targets, init):
     base = make()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = get_peft_model(copy.deepcopy(base), LoraConfig(r=4, lora_alpha=8, target_modules=targets, init_lora_weights=init))
+        model = get_peft_model(
+            copy.deepcopy(base), LoraConfig(r=4, lora_alpha=8, target_modules=targets, init_lora_weights=init)
+        )
     ids = input_ids()
     torch.testing.assert_close(logits(model, ids), logits(base, ids), atol=2e-5, rtol=1e-4)
     layer = next(model.base_model.tuner_layers())
     original = dict(base.named_parameters())[_name(model, layer) + ".weight"]
     assert not torch.allclose(layer.get_base_layer().weight, original)  # the base now holds the residual
-    torch.testing.assert_close(layer.get_base_layer().weight + layer.get_delta_weight("default"), original, atol=2e-5, rtol=1e-4)
+    torch.testing.assert_close(
+        layer.get_base_layer().weight + layer.get_delta_weight("default"), original, atol=2e-5, rtol=1e-4
+    )
     with model.disable_adapter():  # the residual alone is a different model
         assert not torch.allclose(logits(model, ids), logits(base, ids), atol=1e-3)
     if init == "pissa":  # A and B hold the top singular directions: B@A·s is the best rank-r approximation
@@ -64,7 +69,9 @@ def test_pissa_adapter_reloads_onto_the_original_base(tmp_path):
 
 def test_orthogonal():
     base = tiny_llama()
-    model = get_peft_model(copy.deepcopy(base), LoraConfig(r=4, target_modules=["q_proj"], init_lora_weights="orthogonal"))
+    model = get_peft_model(
+        copy.deepcopy(base), LoraConfig(r=4, target_modules=["q_proj"], init_lora_weights="orthogonal")
+    )
     a, b = _q(model).lora_A["default"].weight, _q(model).lora_B["default"].weight
     assert torch.count_nonzero(a) > 0 and torch.count_nonzero(b) > 0
     # A and B are built from the odd and even rows of one orthogonal matrix, so B@A = 0: a no-op start
@@ -77,7 +84,9 @@ def test_orthogonal():
 
 def test_mica_freezes_b_and_starts_as_no_op():
     base = emb_mlp()
-    model = get_peft_model(copy.deepcopy(base), LoraConfig(r=2, target_modules=["lin0", "emb"], init_lora_weights="mica"))
+    model = get_peft_model(
+        copy.deepcopy(base), LoraConfig(r=2, target_modules=["lin0", "emb"], init_lora_weights="mica")
+    )
     assert torch.equal(logits(model, input_ids()), logits(base, input_ids()))
     lin = model.base_model.model.lin0
     assert torch.count_nonzero(lin.lora_A["default"].weight) == 0

@@ -9,12 +9,20 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
-from _lora_test_models import conv_net, emb_mlp, images, input_ids, logits, randomize_lora, tiny_gpt2, tiny_llama
-from torch import nn
-
+from _lora_test_models import (
+    conv_net,
+    emb_mlp,
+    images,
+    input_ids,
+    logits,
+    randomize_lora,
+    tiny_gpt2,
+    tiny_llama,
+)
 from peft_core import PeftModel, get_peft_model
 from peft_core.testing import smoke_test
 from peft_lora import Conv1d, Conv2d, Conv3d, Embedding, Linear, LoraConfig, LoraLayer
+from torch import nn
 
 
 def _lora_layers(model) -> dict[str, LoraLayer]:
@@ -28,7 +36,9 @@ def test_core_smoke_test():
 
 def test_linear_forward_math():
     base = emb_mlp()
-    model = get_peft_model(copy.deepcopy(base), LoraConfig(r=3, lora_alpha=6, target_modules=["lin0"], init_lora_weights=False))
+    model = get_peft_model(
+        copy.deepcopy(base), LoraConfig(r=3, lora_alpha=6, target_modules=["lin0"], init_lora_weights=False)
+    )
     layer = model.base_model.model.lin0
     assert isinstance(layer, Linear) and layer.scaling["default"] == 2.0
     x = torch.randn(4, 5, 16)
@@ -52,7 +62,10 @@ def test_default_init_is_a_no_op_and_only_lora_is_trainable():
     assert trainable and all(".lora_A.default." in n or ".lora_B.default." in n for n in trainable)
     assert len(trainable) == 8
     layer = model.base_model.model.model.layers[0].self_attn.q_proj
-    assert torch.count_nonzero(layer.lora_A["default"].weight) > 0 and torch.count_nonzero(layer.lora_B["default"].weight) == 0
+    assert (
+        torch.count_nonzero(layer.lora_A["default"].weight) > 0
+        and torch.count_nonzero(layer.lora_B["default"].weight) == 0
+    )
 
 
 def test_rslora_and_patterns_give_per_layer_scaling():
@@ -70,7 +83,12 @@ def test_rslora_and_patterns_give_per_layer_scaling():
         for i in (0, 1)
         for n in ("q_proj", "v_proj")
     }
-    assert got == {(0, "q_proj"): (2, 4.0), (0, "v_proj"): (4, 8.0), (1, "q_proj"): (6, 8 / 6), (1, "v_proj"): (6, 32 / 6)}
+    assert got == {
+        (0, "q_proj"): (2, 4.0),
+        (0, "v_proj"): (4, 8.0),
+        (1, "q_proj"): (6, 8 / 6),
+        (1, "v_proj"): (6, 32 / 6),
+    }
     assert layers[1].self_attn.q_proj.lora_A["default"].weight.shape == (6, 32)
 
     rs = get_peft_model(tiny_llama(), LoraConfig(r=4, lora_alpha=8, use_rslora=True, target_modules=["q_proj"]))
@@ -138,10 +156,14 @@ def test_embedding_with_embed_scale_scales_the_lora_term():
         torch.testing.assert_close(layer(ids), expected)
 
 
-@pytest.mark.parametrize("name, cls", [("conv2d", Conv2d), ("pointwise", Conv2d), ("conv1d", Conv1d), ("conv3d", Conv3d)])
+@pytest.mark.parametrize(
+    "name, cls", [("conv2d", Conv2d), ("pointwise", Conv2d), ("conv1d", Conv1d), ("conv3d", Conv3d)]
+)
 def test_conv_forward_math(name, cls):
     base = conv_net()
-    model = get_peft_model(copy.deepcopy(base), LoraConfig(r=2, lora_alpha=4, target_modules=[name], init_lora_weights=False))
+    model = get_peft_model(
+        copy.deepcopy(base), LoraConfig(r=2, lora_alpha=4, target_modules=[name], init_lora_weights=False)
+    )
     layer = getattr(model.base_model.model, name)
     assert isinstance(layer, cls)
     conv = getattr(base, name)
@@ -190,7 +212,9 @@ def test_lora_bias_forward_and_embedding_refusal():
 
 
 def test_dropout_only_in_training():
-    model = get_peft_model(emb_mlp(), LoraConfig(r=4, target_modules=["lin0"], lora_dropout=0.5, init_lora_weights=False))
+    model = get_peft_model(
+        emb_mlp(), LoraConfig(r=4, target_modules=["lin0"], lora_dropout=0.5, init_lora_weights=False)
+    )
     ids = input_ids()
     model.train()
     with torch.no_grad():
@@ -208,16 +232,27 @@ def test_unsupported_target_is_a_clear_error():
 def test_targets_exclusions_and_layers():
     model = get_peft_model(
         tiny_llama(),
-        LoraConfig(r=2, target_modules=["q_proj", "v_proj", "down_proj"], exclude_modules=["v_proj"], layers_to_transform=1),
+        LoraConfig(
+            r=2, target_modules=["q_proj", "v_proj", "down_proj"], exclude_modules=["v_proj"], layers_to_transform=1
+        ),
     )
-    assert sorted(_lora_layers(model.base_model.model)) == ["model.layers.1.mlp.down_proj", "model.layers.1.self_attn.q_proj"]
+    assert sorted(_lora_layers(model.base_model.model)) == [
+        "model.layers.1.mlp.down_proj",
+        "model.layers.1.self_attn.q_proj",
+    ]
     regex = get_peft_model(tiny_llama(), LoraConfig(r=2, target_modules=r".*\.0\.self_attn\.(k|o)_proj"))
-    assert sorted(_lora_layers(regex.base_model.model)) == ["model.layers.0.self_attn.k_proj", "model.layers.0.self_attn.o_proj"]
+    assert sorted(_lora_layers(regex.base_model.model)) == [
+        "model.layers.0.self_attn.k_proj",
+        "model.layers.0.self_attn.o_proj",
+    ]
     default = get_peft_model(tiny_llama(), LoraConfig(r=2))
     assert default.peft_config["default"].target_modules == {"q_proj", "v_proj"}
     assert len(_lora_layers(default.base_model.model)) == 4
     all_linear = get_peft_model(tiny_llama(), LoraConfig(r=2, target_modules="all-linear"))
-    assert "lm_head" not in _lora_layers(all_linear.base_model.model) and len(_lora_layers(all_linear.base_model.model)) == 14
+    assert (
+        "lm_head" not in _lora_layers(all_linear.base_model.model)
+        and len(_lora_layers(all_linear.base_model.model)) == 14
+    )
 
 
 def test_regex_default_targets_for_gemma4():
@@ -234,7 +269,10 @@ def test_regex_default_targets_for_gemma4():
             self.vision = nn.ModuleDict({"layers": nn.ModuleList([Attn()])})
 
     model = get_peft_model(Fake(), LoraConfig(r=2))
-    assert sorted(_lora_layers(model.base_model.model)) == ["language_model.layers.0.q_proj", "language_model.layers.0.v_proj"]
+    assert sorted(_lora_layers(model.base_model.model)) == [
+        "language_model.layers.0.q_proj",
+        "language_model.layers.0.v_proj",
+    ]
 
 
 @pytest.mark.parametrize("use_dora", [False, True])

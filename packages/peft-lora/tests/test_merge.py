@@ -7,14 +7,26 @@ import warnings
 
 import pytest
 import torch
-from _lora_test_models import conv_net, emb_mlp, images, input_ids, logits, randomize_lora, tiny_gpt2, tiny_llama
-
+from _lora_test_models import (
+    conv_net,
+    emb_mlp,
+    images,
+    input_ids,
+    logits,
+    randomize_lora,
+    tiny_gpt2,
+    tiny_llama,
+)
 from peft_core import get_peft_model
 from peft_lora import LoraConfig, LoraLayer
 
 CASES = {
     "llama": (tiny_llama, dict(target_modules=["q_proj", "v_proj", "down_proj"]), input_ids),
-    "llama-dora-embed": (tiny_llama, dict(target_modules=["q_proj", "embed_tokens", "up_proj"], use_dora=True), input_ids),
+    "llama-dora-embed": (
+        tiny_llama,
+        dict(target_modules=["q_proj", "embed_tokens", "up_proj"], use_dora=True),
+        input_ids,
+    ),
     "gpt2": (tiny_gpt2, dict(target_modules=["c_attn", "c_proj"]), input_ids),
     "gpt2-dora": (tiny_gpt2, dict(target_modules=["c_attn", "c_fc"], use_dora=True), input_ids),
     "gpt2-lora-bias": (tiny_gpt2, dict(target_modules=["c_attn"], lora_bias=True), input_ids),

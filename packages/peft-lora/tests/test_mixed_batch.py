@@ -8,8 +8,16 @@ import warnings
 
 import pytest
 import torch
-from _lora_test_models import conv_net, emb_mlp, images, input_ids, logits, randomize_lora, tiny_gpt2, tiny_llama
-
+from _lora_test_models import (
+    conv_net,
+    emb_mlp,
+    images,
+    input_ids,
+    logits,
+    randomize_lora,
+    tiny_gpt2,
+    tiny_llama,
+)
 from peft_core import BASE_ADAPTER_NAME, get_peft_model
 from peft_lora import LoraConfig
 
@@ -65,7 +73,9 @@ def test_mixed_batch_with_modules_to_save_and_generate():
     model = _model(tiny_llama, ["q_proj", "v_proj"], modules_to_save=["lm_head"], task_type="CAUSAL_LM")
     names = ["b", "__base__", "default"]
     ids = input_ids(batch=3)
-    torch.testing.assert_close(logits(model, ids, adapter_names=names), _per_row(model, ids, names), atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(
+        logits(model, ids, adapter_names=names), _per_row(model, ids, names), atol=1e-6, rtol=1e-6
+    )
     out = model.generate(input_ids=ids, adapter_names=names, max_new_tokens=4, do_sample=False)
     for i, name in enumerate(names):
         if name == "__base__":
@@ -112,7 +122,12 @@ def test_mixed_batch_costs_about_one_forward():
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(
-        vocab_size=512, hidden_size=256, intermediate_size=512, num_hidden_layers=4, num_attention_heads=8, num_key_value_heads=4
+        vocab_size=512,
+        hidden_size=256,
+        intermediate_size=512,
+        num_hidden_layers=4,
+        num_attention_heads=8,
+        num_key_value_heads=4,
     )
     base = LlamaForCausalLM(config).eval()
     model = get_peft_model(copy.deepcopy(base), LoraConfig(r=8, target_modules="all-linear"))
@@ -142,6 +157,9 @@ def test_mixed_batch_costs_about_one_forward():
         with torch.no_grad():
             hf_single = _timed(lambda: hf(ids), 7)
             hf_mixed = _timed(lambda: hf(ids, adapter_names=names), 7)
-        report += f"; HF peft {peft.__version__}: single {hf_single * 1e3:.1f} ms, mixed {hf_mixed * 1e3:.1f} ms (x{hf_mixed / hf_single:.2f})"
+        report += (
+            f"; HF peft {peft.__version__}: single {hf_single * 1e3:.1f} ms, mixed {hf_mixed * 1e3:.1f} ms "
+            f"(x{hf_mixed / hf_single:.2f})"
+        )
     print(report)
     assert mixed < 2.0 * single

@@ -9,7 +9,6 @@ import warnings
 import pytest
 import torch
 from _lora_test_models import conv_net, emb_mlp, tiny_gpt2
-
 from peft_core import get_peft_model
 from peft_lora import LoraConfig
 
@@ -34,7 +33,10 @@ def _delta(layer, name):
     return layer.get_delta_weight(name).detach()
 
 
-@pytest.mark.parametrize("make, targets", [(emb_mlp, ("emb", "lin0", "lin1")), (tiny_gpt2, ("c_attn",)), (conv_net, ("conv2d", "pointwise", "head"))])
+@pytest.mark.parametrize(
+    "make, targets",
+    [(emb_mlp, ("emb", "lin0", "lin1")), (tiny_gpt2, ("c_attn",)), (conv_net, ("conv2d", "pointwise", "head"))],
+)
 def test_cat_is_exact(make, targets):
     model = _model(make, targets)
     model.add_weighted_adapter(["default", "b"], [0.7, -1.3], "mix", combination_type="cat")
@@ -46,7 +48,9 @@ def test_cat_is_exact(make, targets):
         assert layer.scaling["mix"] == 1.0
 
 
-@pytest.mark.parametrize("make, targets", [(emb_mlp, ("emb", "lin0", "lin1")), (tiny_gpt2, ("c_attn",)), (conv_net, ("conv2d", "pointwise"))])
+@pytest.mark.parametrize(
+    "make, targets", [(emb_mlp, ("emb", "lin0", "lin1")), (tiny_gpt2, ("c_attn",)), (conv_net, ("conv2d", "pointwise"))]
+)
 def test_svd_with_full_rank_is_exact_and_truncates_otherwise(make, targets):
     model = _model(make, targets)
     model.add_weighted_adapter(["default", "b"], [0.5, 2.0], "full", combination_type="svd", svd_rank=5)
@@ -97,7 +101,9 @@ def test_pruning_types_run_and_need_density():
     with pytest.raises(ValueError, match="needs `density`"):
         model.add_weighted_adapter(["default", "b"], [1.0, 1.0], "t", combination_type="ties")
     assert "t" not in model.peft_config
-    for i, kind in enumerate(["ties", "dare_linear", "dare_ties", "magnitude_prune", "ties_svd", "magnitude_prune_svd"]):
+    for i, kind in enumerate(
+        ["ties", "dare_linear", "dare_ties", "magnitude_prune", "ties_svd", "magnitude_prune_svd"]
+    ):
         model.add_weighted_adapter(["default", "b"], [1.0, 0.5], f"m{i}", combination_type=kind, density=0.5)
         for layer in _layers(model):
             assert torch.isfinite(_delta(layer, f"m{i}")).all()

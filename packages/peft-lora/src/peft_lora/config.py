@@ -27,10 +27,6 @@ _PISSA_RE = re.compile(r"^pissa(_niter_\d+)?$")
 BIAS_MODES = ("none", "all", "lora_only")
 
 
-def describe_init(value: object) -> str:
-    return "True (A Kaiming-uniform, B = 0)" if value is True else repr(value)
-
-
 @dataclass
 class LoraConfig(PeftConfig):
     """Configuration of a LoRA adapter; the same fields and defaults as Hugging Face PEFT 0.21.2.
@@ -45,7 +41,9 @@ class LoraConfig(PeftConfig):
     r: int = field(default=8, metadata={"help": "LoRA rank."})
     target_modules: Optional[Union[list[str], str]] = field(
         default=None,
-        metadata={"help": "Modules to adapt: names/suffixes, a regex string, or 'all-linear'. None: per-model default."},
+        metadata={
+            "help": "Modules to adapt: names/suffixes, a regex string, or 'all-linear'. None: per-model default."
+        },
     )
     exclude_modules: Optional[Union[list[str], str]] = field(
         default=None, metadata={"help": "Modules never to adapt (names/suffixes or a regex string)."}
@@ -99,7 +97,9 @@ class LoraConfig(PeftConfig):
         default=None, metadata={"help": "Not supported (layer replication)."}
     )
     lora_bias: bool = field(default=False, metadata={"help": "Give lora_B a (trainable) bias."})
-    target_parameters: Optional[list[str]] = field(default=None, metadata={"help": "Not supported (nn.Parameter targets)."})
+    target_parameters: Optional[list[str]] = field(
+        default=None, metadata={"help": "Not supported (nn.Parameter targets)."}
+    )
     use_bdlora: Optional[dict] = field(default=None, metadata={"help": "Not supported (block-diagonal LoRA)."})
     arrow_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (Arrow routing)."})
     kasa_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (KaSA)."})
@@ -142,8 +142,10 @@ class LoraConfig(PeftConfig):
             raise ConfigError(f"{name}.r must be a positive integer (the LoRA rank), got {self.r!r}.")
         if isinstance(self.lora_alpha, bool) or not isinstance(self.lora_alpha, (int, float)):
             raise ConfigError(f"{name}.lora_alpha must be a number, got {self.lora_alpha!r}.")
-        if isinstance(self.lora_dropout, bool) or not isinstance(self.lora_dropout, (int, float)) or not (
-            0.0 <= self.lora_dropout < 1.0
+        if (
+            isinstance(self.lora_dropout, bool)
+            or not isinstance(self.lora_dropout, (int, float))
+            or not (0.0 <= self.lora_dropout < 1.0)
         ):
             raise ConfigError(f"{name}.lora_dropout must be a probability in [0, 1), got {self.lora_dropout!r}.")
         if self.bias not in BIAS_MODES:
@@ -173,12 +175,12 @@ class LoraConfig(PeftConfig):
                 )
             if self.use_dora:
                 raise ConfigError(f"{name}: lora_bias=True is not supported with DoRA; set use_dora=False.")
-        if self.use_dora and _init_name(self.init_lora_weights) == "mica":
+        if self.use_dora and init_family(self.init_lora_weights) == "mica":
             raise ConfigError(f"{name}: init_lora_weights='mica' can't be combined with use_dora=True.")
         if (
             self.use_rslora
             and (self.rank_pattern or self.alpha_pattern)
-            and _init_name(self.init_lora_weights) in ("pissa", "olora")
+            and init_family(self.init_lora_weights) in ("pissa", "olora")
         ):
             warnings.warn(
                 "Using Rank-Stabilized LoRA with rank_pattern/alpha_pattern and post-training conversion of modified "
@@ -198,7 +200,7 @@ class LoraConfig(PeftConfig):
                 f"{name}.init_lora_weights={value!r} is not implemented by peft-lora ({_REFUSED_INITS[value]}). "
                 f"Use True, False, 'gaussian', 'pissa', 'pissa_niter_<k>', 'olora', 'orthogonal' or 'mica'."
             )
-        if _init_name(value) is None:
+        if init_family(value) is None:
             raise ConfigError(
                 f"Unknown initialization {name}.init_lora_weights={value!r}; use True, False, 'gaussian', 'pissa', "
                 f"'pissa_niter_<k>' (k >= 0 subspace iterations), 'olora', 'orthogonal' or 'mica'."
@@ -223,7 +225,7 @@ class LoraConfig(PeftConfig):
                 raise ConfigError(f"{name}: rank/alpha pattern {pattern!r} is not a valid regex ({exc}).") from exc
 
 
-def _init_name(value: object) -> str | None:
+def init_family(value: object) -> str | None:
     """The init family of an `init_lora_weights` value ('default', 'random', 'gaussian', 'pissa', ...)."""
     if value is True:
         return "default"
@@ -239,6 +241,3 @@ def _init_name(value: object) -> str | None:
     if _PISSA_RE.match(value):
         return "pissa"
     return None
-
-
-init_family = _init_name

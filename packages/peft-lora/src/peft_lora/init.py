@@ -37,7 +37,9 @@ def _check_float(weight: torch.Tensor, what: str) -> None:
 
 
 @torch.no_grad()
-def pissa(weight: torch.Tensor, r: int, scaling: float, variant: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def pissa(
+    weight: torch.Tensor, r: int, scaling: float, variant: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(A [r,in], B [out,r], residual W [out,in]) with `residual + scaling·B@A == weight` (fp32 math)."""
     _check_float(weight, "PiSSA")
     dtype = weight.dtype

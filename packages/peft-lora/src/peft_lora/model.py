@@ -14,12 +14,17 @@ from __future__ import annotations
 import warnings
 from typing import Sequence
 
+from peft_core import BaseTuner, BaseTunerLayer, pattern_value
 from torch import nn
 
-from peft_core import BaseTuner, BaseTunerLayer, pattern_value
-
 from .config import LoraConfig
-from .layers import SUPPORTED_LAYERS, Linear, LoraLayer, is_transformers_conv1d, layer_class_for
+from .layers import (
+    SUPPORTED_LAYERS,
+    Linear,
+    LoraLayer,
+    is_transformers_conv1d,
+    layer_class_for,
+)
 from .weighted import CombinationType, add_weighted_adapter
 
 

@@ -26,7 +26,6 @@ from functools import reduce
 from typing import TYPE_CHECKING, Literal, Sequence
 
 import torch
-
 from peft_core import ModulesToSaveWrapper
 
 from .combine import SignMethod, combine
@@ -85,8 +84,19 @@ def add_weighted_adapter(
     try:
         tuner.inject_adapter(tuner.model, adapter_name)
         with torch.no_grad():
-            _fill(tuner, adapters, weights, adapter_name, combination_type, new_rank, svd_clamp, svd_full_matrices,
-                  svd_driver, density, majority_sign_method)  # fmt: skip
+            _fill(
+                tuner,
+                adapters,
+                weights,
+                adapter_name,
+                combination_type,
+                new_rank,
+                svd_clamp,
+                svd_full_matrices,
+                svd_driver,
+                density,
+                majority_sign_method,
+            )
     except BaseException:
         _discard(tuner, adapter_name)
         raise
@@ -249,8 +259,12 @@ def _linear(
         factors_a.append(a.data)
         factors_b.append(b.data)
     dtype = factors_a[0].dtype
-    new_a = combine(combination_type, factors_a, torch.tensor(weights_a, device=factors_a[0].device), density, majority_sign_method)
-    new_b = combine(combination_type, factors_b, torch.tensor(weights_b, device=factors_b[0].device), density, majority_sign_method)
+    new_a = combine(
+        combination_type, factors_a, torch.tensor(weights_a, device=factors_a[0].device), density, majority_sign_method
+    )
+    new_b = combine(
+        combination_type, factors_b, torch.tensor(weights_b, device=factors_b[0].device), density, majority_sign_method
+    )
     return new_a.to(dtype), new_b.to(dtype)
 
 

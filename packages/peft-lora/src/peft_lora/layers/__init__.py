@@ -10,7 +10,9 @@ from .dora import DoraMagnitude
 from .embedding import Embedding
 from .linear import Linear
 
-SUPPORTED_LAYERS = "torch.nn.Linear, torch.nn.Embedding, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d and transformers' Conv1D"
+SUPPORTED_LAYERS = (
+    "torch.nn.Linear, torch.nn.Embedding, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d and transformers' Conv1D"
+)
 
 
 def layer_class_for(module: nn.Module) -> type[LoraLayer] | None:

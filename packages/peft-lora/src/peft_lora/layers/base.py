@@ -19,9 +19,8 @@ import warnings
 from typing import Any, Sequence
 
 import torch
-from torch import nn
-
 from peft_core import AdapterTensor, BaseTunerLayer, BatchPlan, current_batch_plan
+from torch import nn
 
 from ..config import init_family
 from .dora import DoraMagnitude

@@ -98,7 +98,9 @@ class _ConvNd(LoraLayer):
         base_weight = self.get_base_layer().weight
         scaling = self.scaling[adapter_name]
         if self._kernel_dim == 4 and base_weight.size()[2:4] == (1, 1):  # 1x1 conv2d: a plain matmul
-            delta = (weight_b.squeeze(3).squeeze(2) @ weight_a.squeeze(3).squeeze(2)).unsqueeze(2).unsqueeze(3) * scaling
+            delta = (weight_b.squeeze(3).squeeze(2) @ weight_a.squeeze(3).squeeze(2)).unsqueeze(2).unsqueeze(
+                3
+            ) * scaling
         else:
             delta = self.conv_fn(weight_a.transpose(0, 1), weight_b)
             delta = delta * scaling if self.get_base_layer().groups > 1 else delta.transpose(0, 1) * scaling
@@ -129,7 +131,13 @@ class _ConvNd(LoraLayer):
         mag_norm_scale = self.lora_magnitude_vector[name].weight / weight_norm
         if base_result is None:
             base_result = self.conv_fn(
-                x, weight, bias=None, stride=base.stride, padding=base.padding, dilation=base.dilation, groups=base.groups
+                x,
+                weight,
+                bias=None,
+                stride=base.stride,
+                padding=base.padding,
+                dilation=base.dilation,
+                groups=base.groups,
             )
         elif base.bias is not None:
             base_result = base_result - base.bias.view((1, -1) + (1,) * (base_result.dim() - 2))

@@ -31,7 +31,9 @@ class DoraMagnitude(nn.Module):
         return f"shape={tuple(self.weight.shape)}"
 
 
-def linear_weight_norm(weight: torch.Tensor, lora_weight: torch.Tensor, scaling: float, fan_in_fan_out: bool) -> torch.Tensor:
+def linear_weight_norm(
+    weight: torch.Tensor, lora_weight: torch.Tensor, scaling: float, fan_in_fan_out: bool
+) -> torch.Tensor:
     """Row norms of `W + s·ΔW` for a Linear / Conv1D weight; `lora_weight` is in (out, in) layout."""
     weight = weight.T if fan_in_fan_out else weight
     weight = weight + scaling * lora_weight

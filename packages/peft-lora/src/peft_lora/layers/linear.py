@@ -1,7 +1,7 @@
 """LoRA for `nn.Linear` and transformers' GPT-2 `Conv1D` (weight stored (in, out): `fan_in_fan_out`).
 
-    y = base(x) + B(A(dropout(x))) · s            A: Linear(in → r), B: Linear(r → out[, bias])
-    merged:  W += s·B@A   (Conv1D storage: W += (s·B@A)ᵀ);  bias += s·lora_B.bias with lora_bias
+y = base(x) + B(A(dropout(x))) · s            A: Linear(in → r), B: Linear(r → out[, bias])
+merged:  W += s·B@A   (Conv1D storage: W += (s·B@A)ᵀ);  bias += s·lora_B.bias with lora_bias
 """
 
 from __future__ import annotations
