@@ -130,27 +130,6 @@ class LoraLayer(BaseTunerLayer):
                 frozen = self.lora_B[name].weight if name in self.lora_B else self.lora_embedding_B[name]
                 frozen.requires_grad_(False)
 
-    def cast_adapter_dtype(self, adapter_name: str, autocast: bool = True) -> None:
-        # Core calls this after loading weights. With low_cpu_mem_usage the loaded tensors were assigned
-        # on the file's device (CPU), not the base layer's: move them (device only, dtype kept) first.
-        self._move_adapter_to_base_device(adapter_name)
-        super().cast_adapter_dtype(adapter_name, autocast)
-
-    def _move_adapter_to_base_device(self, adapter_name: str) -> None:
-        ref = next((p for p in self.get_base_layer().parameters() if p.device.type != "meta"), None)
-        if ref is None:
-            return
-        for attr in self.adapter_layer_names:
-            container = getattr(self, attr)
-            if adapter_name not in container:
-                continue
-            entry = container[adapter_name]
-            if isinstance(entry, nn.Module):
-                if any(p.device != ref.device and not p.is_meta for p in entry.parameters()):
-                    entry.to(ref.device)
-            elif entry.device != ref.device and not entry.is_meta:
-                container[adapter_name] = nn.Parameter(entry.data.to(ref.device), requires_grad=entry.requires_grad)
-
     def adapter_tensors(self, adapter_name: str) -> list[AdapterTensor]:
         """As saved by HF: the DoRA magnitude is `lora_magnitude_vector` in the file (no `.weight`)."""
         out = []
