@@ -117,11 +117,15 @@ def randomize_adalora(model, seed: int = 123, std: float = 0.3) -> None:
                 param.copy_(torch.randn(param.shape, generator=g) * std)
 
 
-def train_schedule(lib, config_cls, base, steps: int | None = None, lr: float = 2e-2, **config):
+def train_schedule(
+    lib, config_cls, base, steps: int | None = None, lr: float = 2e-2, device: str = "cpu", freeze_ranknum=False, **config
+):
     """Train an AdaLoRA adapter through its whole schedule with `lib` (peft or peft_core).
 
     Returns the model and the total number of kept ranks after each step (None before any pruning).
-    The same seed, data and optimiser give bit-identical runs in both libraries.
+    The same seed, data and optimiser give bit-identical runs in both libraries. `freeze_ranknum`:
+    HF PEFT 0.21.2 turns `ranknum` into a trainable parameter when it moves it to another device or
+    dtype (the optimiser then changes the scaling); freezing it restores HF's intended behaviour.
     """
     kwargs = dict(SCHEDULE, lora_alpha=8, task_type="CAUSAL_LM")
     kwargs.update(config)
@@ -129,13 +133,17 @@ def train_schedule(lib, config_cls, base, steps: int | None = None, lr: float = 
     torch.manual_seed(42)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = lib.get_peft_model(base, config_cls(**kwargs))
+        model = lib.get_peft_model(base.to(device), config_cls(**kwargs))
+    if freeze_ranknum:
+        for name, param in model.named_parameters():
+            if ".ranknum." in name:
+                param.requires_grad_(False)
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     g = torch.Generator().manual_seed(7)
     kept = []
     for step in range(steps):
-        ids = torch.randint(0, VOCAB, (2, 8), generator=g)
+        ids = torch.randint(0, VOCAB, (2, 8), generator=g).to(device)
         loss = model(input_ids=ids, labels=ids).loss
         loss.backward()
         optimizer.step()
