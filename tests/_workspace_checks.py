@@ -674,8 +674,9 @@ def check_import_cycles(ws: Workspace, graph: ImportGraph | None = None) -> list
                     best = cycle
         assert best is not None
         steps = []
-        for importer, imported in itertools.pairwise(best):
-            steps.append(f"{importer}\n    -> imports {imported} at {graph.describe_edge(importer, imported, True)}")
+        for position, (importer, imported) in enumerate(itertools.pairwise(best)):
+            arrow = "   " if position == 0 else "-> "
+            steps.append(f"{arrow}{importer}   ({graph.describe_edge(importer, imported, True)})")
         pkg = graph.index[best[0]][0]
         packages = sorted({graph.index[m][0].dist for m in best})
         problems.append(
@@ -686,7 +687,7 @@ def check_import_cycles(ws: Workspace, graph: ImportGraph | None = None) -> list
                 what=(
                     f"Import cycle of {len(best) - 1} module(s), every import running at import time:\n"
                     + "\n".join(steps)
-                    + f"\n    -> back to {best[0]}"
+                    + f"\n-> {best[0]}"
                     + (f"\n({len(component)} modules are tangled in this cycle group: {', '.join(component)})"
                        if len(component) > len(best) - 1 else "")
                 ),
@@ -748,16 +749,19 @@ def check_import_orders(ws: Workspace, graph: ImportGraph | None = None, workers
         forbidden=ws.import_names,
         workers=workers,
     )
-    failures: dict[tuple[str, str], list[str]] = {}
+    # one problem per distinct error, listing every order (and first-imported module) that hits it
+    failures: dict[str, list[tuple[str, str]]] = {}
     for (label, order), result in zip(orders, results, strict=True):
         if not result.get("ok"):
-            failures.setdefault((order[0], result.get("error", "")), []).append(label)
+            failures.setdefault(result.get("error", ""), []).append((label, order[0]))
             continue
         value = result["value"]
         if value["failed"] is not None:
-            failures.setdefault((value["failed"], value["error"]), []).append(label)
+            failures.setdefault(value["error"], []).append((label, value["failed"]))
     problems = []
-    for (module, error), labels in sorted(failures.items()):
+    for error, hits in sorted(failures.items(), key=lambda item: item[1][0][1]):
+        module = hits[0][1]
+        modules = sorted({m for _, m in hits})
         pkg, path = graph.index.get(module, (None, None))
         circular = "circular import" in error or "partially initialized" in error
         problems.append(
@@ -766,8 +770,8 @@ def check_import_orders(ws: Workspace, graph: ImportGraph | None = None, workers
                 package=pkg.dist if pkg else "?",
                 where=f"{pkg.relfile(path)} (module {module})" if pkg else module,
                 what=(
-                    f"Importing {module} fails in a fresh interpreter when the modules are imported in this "
-                    f"order: {', '.join(labels)}.\n{error}"
+                    f"Importing {', '.join(modules)} fails in a fresh interpreter with these import orders: "
+                    f"{'; '.join(label for label, _ in hits)}.\n{error}"
                 ),
                 fix=(
                     "A circular import that bites in this order: see the import-cycle problem for the chain; "
@@ -1051,6 +1055,9 @@ def registration_probe(
 
     def recording(**kwargs: Any) -> Any:
         frame = sys._getframe(1)
+        # attribute the call to the first caller outside peft-core (a core helper may be in between)
+        while frame.f_back is not None and str(frame.f_globals.get("__name__", "")).split(".")[0] == CORE_IMPORT:
+            frame = frame.f_back
         call = {
             "name": kwargs.get("name"),
             "caller": frame.f_globals.get("__name__"),

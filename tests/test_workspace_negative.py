@@ -70,6 +70,20 @@ def import_cycle(fake: wc.FakeWorkspace) -> list[str]:
     return ["cycles", "import_orders"]
 
 
+def init_cycle(fake: wc.FakeWorkspace) -> list[str]:
+    # the classic: a submodule imports a name from its own package's __init__, which imports it first
+    fake.add(
+        "peft-init",
+        {
+            "__init__.py": "from .model import Model\nfrom .config import Config\n",
+            "config.py": "class Config:\n    pass\n",
+            "model.py": "from peft_init import Config\n\n\nclass Model:\n    config = Config\n",
+        },
+        dependencies=[],
+    )
+    return ["cycles", "import_orders"]
+
+
 def undeclared_import(fake: wc.FakeWorkspace) -> list[str]:
     # tqdm is installed here (peft-core depends on it) but peft-undecl doesn't declare it.
     fake.add(
@@ -175,6 +189,7 @@ SCENARIOS: dict[str, Callable[[wc.FakeWorkspace], list[str]]] = {
     for f in (
         clean,
         import_cycle,
+        init_cycle,
         undeclared_import,
         undeclared_method_import,
         duplicate_name,
@@ -240,6 +255,16 @@ def test_import_cycle_is_caught(reports):
     # only one order bites: beta first; the sorted order (alpha first) imports fine
     explained(order, "peft_cyc.beta first", "partially initialized")
     assert "peft_cyc.alpha first" not in order.what
+
+
+def test_cycle_through_the_package_init_is_caught(reports):
+    _, problems = reports["init_cycle"]
+    assert kinds(problems) == {"import-cycle", "import-order"}, wc.format_problems(problems)
+    (cycle,) = [p for p in problems if p.kind == "import-cycle"]
+    explained(cycle, "peft_init.model", "src/peft_init/model.py:1: from peft_init import Config",
+              "src/peft_init/__init__.py:1: from .model import Model")
+    (order,) = [p for p in problems if p.kind == "import-order"]  # one problem, every order listed
+    explained(order, "peft_init first", "peft_init.config first", "peft_init.model first", "cannot import name 'Config'")
 
 
 def test_undeclared_third_party_import_is_caught(reports):
