@@ -1,0 +1,1 @@
+"""Integrations with other libraries, each imported explicitly (never by `import peft_core`)."""
