@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any, Sequence
 
 import click
 
 from .errors import CliError
+
+STARTED = time.perf_counter()  # before torch/transformers are imported: the demo's total includes them
 
 USER_ERRORS: tuple[type[BaseException], ...] = (CliError, OSError)
 
@@ -174,7 +177,9 @@ def demo_cmd(method: str, steps: int, out: str | None, plot: str | None, seed: i
             import matplotlib  # noqa: F401
         except ImportError:
             raise CliError("--plot needs matplotlib: pip install 'peft-cli[plot]' (or: uv add 'peft-cli[plot]')") from None
-    report = run_demo(method=method, steps=steps, out=out, seed=seed, lr=lr, progress=not no_progress)
+    report = run_demo(
+        method=method, steps=steps, out=out, seed=seed, lr=lr, progress=not no_progress, started=STARTED
+    )
     click.echo(format_report(report, saved=out is not None))
     if plot is not None:
         from .plot import write_loss_plot
