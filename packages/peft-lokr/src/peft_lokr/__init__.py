@@ -5,7 +5,7 @@ through the `peft.methods` entry point when it loads a LoKr adapter.
 """
 
 from peft_core import register_peft_method
-from peft_core.tuners.lycoris import DEFAULT_TARGET_MODULES
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import LoKrConfig
 from .factorization import factorization
@@ -18,6 +18,6 @@ register_peft_method(
     name="lokr",
     config_cls=LoKrConfig,
     model_cls=LoKrModel,
-    default_target_modules=DEFAULT_TARGET_MODULES,
+    default_target_modules=QUERY_VALUE_TARGETS,
     plugin_api=">=1,<2",
 )
