@@ -38,58 +38,12 @@ from .mixed_batch import current_batch_plan
 from .tuner import BaseTuner
 
 __all__ = [
-    "DEFAULT_TARGET_MODULES",
     "LycorisConfig",
     "LycorisLayer",
     "LycorisTuner",
     "SUPPORTED_BASE_LAYERS",
     "base_layer_kind",
 ]
-
-# Hugging Face PEFT 0.21.2's per-model_type default targets for this family (a copy of its LoRA
-# table). Its "gemma4" entry is a regex string, which `register_peft_method` can't take yet (it
-# stores name lists), so it is left out: gemma4 models need explicit `target_modules`.
-DEFAULT_TARGET_MODULES: dict[str, tuple[str, ...]] = {
-    "t5": ("q", "v"),
-    "mt5": ("q", "v"),
-    "bart": ("q_proj", "v_proj"),
-    "gpt2": ("c_attn",),
-    "bloom": ("query_key_value",),
-    "blip-2": ("q", "v", "q_proj", "v_proj"),
-    "opt": ("q_proj", "v_proj"),
-    "gptj": ("q_proj", "v_proj"),
-    "gpt_neox": ("query_key_value",),
-    "gpt_neo": ("q_proj", "v_proj"),
-    "bert": ("query", "value"),
-    "roberta": ("query", "value"),
-    "xlm-roberta": ("query", "value"),
-    "electra": ("query", "value"),
-    "deberta-v2": ("query_proj", "value_proj"),
-    "deberta": ("in_proj",),
-    "layoutlm": ("query", "value"),
-    "llama": ("q_proj", "v_proj"),
-    "llama4": ("q_proj", "v_proj"),
-    "chatglm": ("query_key_value",),
-    "gpt_bigcode": ("c_attn",),
-    "mpt": ("Wqkv",),
-    "RefinedWebModel": ("query_key_value",),
-    "RefinedWeb": ("query_key_value",),
-    "falcon": ("query_key_value",),
-    "btlm": ("c_proj", "c_attn"),
-    "codegen": ("qkv_proj",),
-    "mistral": ("q_proj", "v_proj"),
-    "mixtral": ("q_proj", "v_proj"),
-    "stablelm": ("q_proj", "v_proj"),
-    "phi": ("q_proj", "v_proj", "fc1", "fc2"),
-    "gemma": ("q_proj", "v_proj"),
-    "gemma2": ("q_proj", "v_proj"),
-    "gemma3_text": ("q_proj", "v_proj"),
-    "qwen2": ("q_proj", "v_proj"),
-    "qwen3": ("q_proj", "v_proj"),
-    "nemotron_h": ("q_proj", "k_proj", "v_proj", "o_proj"),
-    "rwkv": ("key", "value", "receptance", "output"),
-    "rwkv7": ("r_proj", "k_proj", "v_proj", "o_proj", "key", "value"),
-}
 
 # The base layer types the family adapts (subclasses included), by kind.
 SUPPORTED_BASE_LAYERS: dict[str, type[nn.Module]] = {"linear": nn.Linear, "conv1d": nn.Conv1d, "conv2d": nn.Conv2d}
