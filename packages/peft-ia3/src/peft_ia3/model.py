@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 import warnings
-from typing import Mapping
 
 from torch import nn
 
 from peft_core import BaseTuner
+from peft_core.tuners.tuner import model_type_of
 
 from .config import IA3Config
 from .defaults import FEEDFORWARD_MODULES
@@ -23,13 +23,6 @@ def is_feedforward(config: IA3Config, key: str) -> bool:
     return any(key.endswith(entry) for entry in ff or ())
 
 
-def _model_type(model: nn.Module) -> str | None:
-    config = getattr(model, "config", None)
-    if isinstance(config, Mapping):
-        return config.get("model_type")
-    return getattr(config, "model_type", None)
-
-
 class IA3Model(BaseTuner):
     """(IA)³ tuner. Target lists are never compacted (feed-forward entries must stay a subset), as in HF."""
 
@@ -39,7 +32,7 @@ class IA3Model(BaseTuner):
     def _prepare_adapter_config(self, config: IA3Config, model: nn.Module) -> IA3Config:  # type: ignore[override]
         config = super()._prepare_adapter_config(config, model)
         if config.feedforward_modules is None:
-            model_type = _model_type(model)
+            model_type = model_type_of(model)
             defaults = FEEDFORWARD_MODULES.get(model_type) if model_type else None
             if defaults is None:
                 raise ValueError(
