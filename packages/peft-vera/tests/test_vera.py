@@ -14,7 +14,7 @@ from torch import nn
 
 from peft_core import AdapterLoadError, ConfigError, PeftModel, get_peft_model
 from peft_core.testing import smoke_test
-from peft_vera import REGEX_TARGET_MODULES, TARGET_MODULES, VeraConfig, VeraLinear
+from peft_vera import TARGET_MODULES, VeraConfig, VeraLinear
 
 
 def test_smoke():
@@ -39,8 +39,8 @@ def test_config_fields_and_defaults_match_hf():
 def test_default_tables_match_hf():
     from peft.utils.constants import TRANSFORMERS_MODELS_TO_VERA_TARGET_MODULES_MAPPING as hf
 
-    assert {**TARGET_MODULES, **REGEX_TARGET_MODULES} == hf
-    assert TARGET_MODULES["phi"] == ["q_proj", "v_proj"]
+    assert {k: v if isinstance(v, str) else list(v) for k, v in TARGET_MODULES.items()} == hf
+    assert TARGET_MODULES["phi"] == ("q_proj", "v_proj")
 
 
 def test_config_validation():
@@ -61,7 +61,7 @@ def test_regex_default_for_gemma4():
 
     config = VeraConfig()
     assert VeraModel._prepare_adapter_config(object.__new__(VeraModel), config, model).target_modules == (
-        REGEX_TARGET_MODULES["gemma4"]
+        TARGET_MODULES["gemma4"]
     )
 
 

@@ -7,7 +7,7 @@ Importing the package registers the `vera` method; adapters saved by Hugging Fac
 from peft_core import register_peft_method
 
 from .config import VeraConfig
-from .defaults import REGEX_TARGET_MODULES, TARGET_MODULES
+from .defaults import TARGET_MODULES
 from .layer import VeraLinear
 from .model import VeraModel
 from .projections import make_projections
@@ -22,7 +22,6 @@ register_peft_method(
 )
 
 __all__ = [
-    "REGEX_TARGET_MODULES",
     "TARGET_MODULES",
     "VeraConfig",
     "VeraLinear",

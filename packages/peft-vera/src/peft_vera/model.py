@@ -10,43 +10,20 @@ saved as `base_model.vera_A` / `base_model.vera_B` when `save_projection` is tru
 from __future__ import annotations
 
 import warnings
-from typing import Mapping
 
-import torch
 from torch import nn
 
 from peft_core import AdapterTensor, BaseTuner
 
-from . import bias as bias_modes
 from .config import VeraConfig
-from .defaults import REGEX_TARGET_MODULES
 from .layer import VeraLinear, is_conv1d
 from .projections import BufferDict, make_projections
 
 
-def _model_type(model: nn.Module) -> str | None:
-    config = getattr(model, "config", None)
-    if isinstance(config, Mapping):
-        return config.get("model_type")
-    return getattr(config, "model_type", None)
-
-
 class VeraModel(BaseTuner):
-    """VeRA tuner; see `VeraConfig` for the options."""
+    """VeRA tuner; see `VeraConfig` for the options. The `bias` modes are peft-core's generic ones."""
 
     prefix = "vera_lambda_"
-
-    # -- config -----------------------------------------------------------------------------------
-    def _prepare_adapter_config(self, config: VeraConfig, model: nn.Module) -> VeraConfig:  # type: ignore[override]
-        if config.target_modules is None:
-            regex = REGEX_TARGET_MODULES.get(_model_type(model) or "")
-            if regex is not None:
-                config.target_modules = regex
-                return config
-        return super()._prepare_adapter_config(config, model)
-
-    def _check_new_adapter_config(self, config: VeraConfig) -> None:  # type: ignore[override]
-        bias_modes.check_single_bias_adapter(self.peft_config, type(self).__name__)
 
     # -- injection --------------------------------------------------------------------------------
     def inject_adapter(
@@ -115,7 +92,7 @@ class VeraModel(BaseTuner):
 
     # -- saved state ------------------------------------------------------------------------------
     def tuner_tensors(self, adapter_name: str) -> list[AdapterTensor]:
-        out = bias_modes.renamed_bias_tensors(self.model, self._bias_entries(adapter_name))
+        out = super().tuner_tensors(adapter_name)
         config = self.peft_config.get(adapter_name)
         if config is None or not config.save_projection or "vera_A" not in self._modules:
             return out
@@ -124,27 +101,7 @@ class VeraModel(BaseTuner):
             out.append(AdapterTensor("vera_B", f"vera_B.{adapter_name}", self.vera_B[adapter_name]))
         return out
 
-    def _bias_entries(self, adapter_name: str) -> dict[str, str]:
-        mode = getattr(self.peft_config.get(adapter_name), "bias", "none")
-        return bias_modes.bias_entries(self.model, mode, VeraLinear, adapter_name)
-
-    def _mark_extra_trainable(self, adapter_name: str) -> None:
-        bias_modes.mark_biases_trainable(self.model, self._bias_entries(adapter_name))
-
-    def extra_tensors_to_save(self, adapter_name: str) -> dict[str, torch.Tensor]:
-        return bias_modes.base_bias_tensors(self.model, self._bias_entries(adapter_name))
-
     # -- adapters ---------------------------------------------------------------------------------
-    def disable_adapter_layers(self) -> None:
-        for name in self.active_adapters:
-            mode = getattr(self.peft_config.get(name), "bias", "none")
-            if mode != "none":
-                warnings.warn(
-                    f"Careful, disabling adapter layers with bias configured to be '{mode}' does not produce the "
-                    f"same output as the base model would without adaption."
-                )
-        super().disable_adapter_layers()
-
     def delete_adapter(self, adapter_name: str) -> None:
         super().delete_adapter(adapter_name)
         for store in (self.vera_A, self.vera_B):
