@@ -7,7 +7,7 @@ Importing the package registers the `fourierft` method; adapters saved by Huggin
 from peft_core import register_peft_method
 
 from .config import FourierFTConfig
-from .defaults import REGEX_TARGET_MODULES, TARGET_MODULES
+from .defaults import TARGET_MODULES
 from .layer import FourierFTLinear, frequency_indices
 from .model import FourierFTModel, n_frequency_for
 
@@ -23,7 +23,6 @@ __all__ = [
     "FourierFTConfig",
     "FourierFTLinear",
     "FourierFTModel",
-    "REGEX_TARGET_MODULES",
     "TARGET_MODULES",
     "frequency_indices",
     "n_frequency_for",

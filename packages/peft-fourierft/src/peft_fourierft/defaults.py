@@ -1,54 +1,14 @@
-"""Hugging Face PEFT 0.21.2's per-`model_type` FourierFT default targets (LoRA's table; GPT-2 style
-models adapt `mlp.c_proj`).
-
-Gemma 4's default is a regex string, which core's registration table (lists only) can't hold;
-`FourierFTModel` resolves it (see `REGEX_TARGET_MODULES`).
-"""
+"""Hugging Face PEFT 0.21.2's per-`model_type` FourierFT default targets: LoRA's table (peft-core's
+`QUERY_VALUE_TARGETS`, Gemma 4's regex string included) with GPT-2 style models adapting `mlp.c_proj`."""
 
 from __future__ import annotations
 
-TARGET_MODULES: dict[str, list[str]] = {
-    "t5": ["q", "v"],
-    "mt5": ["q", "v"],
-    "bart": ["q_proj", "v_proj"],
-    "gpt2": ["mlp.c_proj"],
-    "bloom": ["query_key_value"],
-    "blip-2": ["q", "v", "q_proj", "v_proj"],
-    "opt": ["q_proj", "v_proj"],
-    "gptj": ["q_proj", "v_proj"],
-    "gpt_neox": ["query_key_value"],
-    "gpt_neo": ["q_proj", "v_proj"],
-    "bert": ["query", "value"],
-    "roberta": ["query", "value"],
-    "xlm-roberta": ["query", "value"],
-    "electra": ["query", "value"],
-    "deberta-v2": ["query_proj", "value_proj"],
-    "deberta": ["in_proj"],
-    "layoutlm": ["query", "value"],
-    "llama": ["q_proj", "v_proj"],
-    "llama4": ["q_proj", "v_proj"],
-    "chatglm": ["query_key_value"],
-    "gpt_bigcode": ["mlp.c_proj"],
-    "mpt": ["Wqkv"],
-    "RefinedWebModel": ["query_key_value"],
-    "RefinedWeb": ["query_key_value"],
-    "falcon": ["query_key_value"],
-    "btlm": ["c_proj", "c_attn"],
-    "codegen": ["qkv_proj"],
-    "mistral": ["q_proj", "v_proj"],
-    "mixtral": ["q_proj", "v_proj"],
-    "stablelm": ["q_proj", "v_proj"],
-    "phi": ["q_proj", "v_proj", "fc1", "fc2"],
-    "gemma": ["q_proj", "v_proj"],
-    "gemma2": ["q_proj", "v_proj"],
-    "gemma3_text": ["q_proj", "v_proj"],
-    "qwen2": ["q_proj", "v_proj"],
-    "qwen3": ["q_proj", "v_proj"],
-    "nemotron_h": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "rwkv": ["key", "value", "receptance", "output"],
-    "rwkv7": ["r_proj", "k_proj", "v_proj", "o_proj", "key", "value"],
-}
+from typing import Mapping
 
-REGEX_TARGET_MODULES: dict[str, str] = {
-    "gemma4": r".*language_model\..*\.(q_proj|v_proj)",
+from peft_core.default_targets import QUERY_VALUE_TARGETS
+
+TARGET_MODULES: Mapping[str, tuple[str, ...] | str] = {
+    **QUERY_VALUE_TARGETS,
+    "gpt2": ("mlp.c_proj",),
+    "gpt_bigcode": ("mlp.c_proj",),
 }

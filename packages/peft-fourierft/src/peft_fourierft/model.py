@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import re
 import warnings
-from typing import Mapping
 
-import torch
 from torch import nn
 
-from peft_core import AdapterTensor, BaseTuner
+from peft_core import BaseTuner
 
-from . import bias as bias_modes
 from .config import FourierFTConfig
-from .defaults import REGEX_TARGET_MODULES
 from .layer import FourierFTLinear, is_conv1d
 
 
@@ -25,28 +21,10 @@ def n_frequency_for(config: FourierFTConfig, key: str) -> int:
     return patterns.get(hit, config.n_frequency)
 
 
-def _model_type(model: nn.Module) -> str | None:
-    config = getattr(model, "config", None)
-    if isinstance(config, Mapping):
-        return config.get("model_type")
-    return getattr(config, "model_type", None)
-
-
 class FourierFTModel(BaseTuner):
-    """FourierFT tuner; see `FourierFTConfig` for the options."""
+    """FourierFT tuner; see `FourierFTConfig` for the options. The `bias` modes are peft-core's generic ones."""
 
     prefix = "fourierft_"
-
-    def _prepare_adapter_config(self, config: FourierFTConfig, model: nn.Module) -> FourierFTConfig:  # type: ignore[override]
-        if config.target_modules is None:
-            regex = REGEX_TARGET_MODULES.get(_model_type(model) or "")
-            if regex is not None:
-                config.target_modules = regex
-                return config
-        return super()._prepare_adapter_config(config, model)
-
-    def _check_new_adapter_config(self, config: FourierFTConfig) -> None:  # type: ignore[override]
-        bias_modes.check_single_bias_adapter(self.peft_config, type(self).__name__)
 
     def inject_adapter(
         self,
@@ -108,27 +86,3 @@ class FourierFTModel(BaseTuner):
         layer = FourierFTLinear(target, fan_in_fan_out=config.fan_in_fan_out)
         layer.update_layer(*args)
         setattr(parent, target_name, layer)
-
-    # -- bias modes -------------------------------------------------------------------------------
-    def _bias_entries(self, adapter_name: str) -> dict[str, str]:
-        mode = getattr(self.peft_config.get(adapter_name), "bias", "none")
-        return bias_modes.bias_entries(self.model, mode, FourierFTLinear, adapter_name)
-
-    def _mark_extra_trainable(self, adapter_name: str) -> None:
-        bias_modes.mark_biases_trainable(self.model, self._bias_entries(adapter_name))
-
-    def extra_tensors_to_save(self, adapter_name: str) -> dict[str, torch.Tensor]:
-        return bias_modes.base_bias_tensors(self.model, self._bias_entries(adapter_name))
-
-    def tuner_tensors(self, adapter_name: str) -> list[AdapterTensor]:
-        return bias_modes.renamed_bias_tensors(self.model, self._bias_entries(adapter_name))
-
-    def disable_adapter_layers(self) -> None:
-        for name in self.active_adapters:
-            mode = getattr(self.peft_config.get(name), "bias", "none")
-            if mode != "none":
-                warnings.warn(
-                    f"Careful, disabling adapter layers with bias configured to be '{mode}' does not produce the "
-                    f"same output as the base model would without adaption."
-                )
-        super().disable_adapter_layers()
