@@ -198,7 +198,7 @@ def test_bias_modes():
         "base_model.model.lin0.oft_R.weight",
         "base_model.model.lin0.base_layer.bias",
     }
-    with pytest.raises(ValueError, match="only one adapter with bias"):
+    with pytest.raises(ValueError, match="only 1 adapter with bias"):
         model.add_adapter("x", OFTConfig(target_modules=["lin1"], bias="all"))
 
     model = _oft(mlp(), target_modules=["lin0"], oft_block_size=4, bias="all")

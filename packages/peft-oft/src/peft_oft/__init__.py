@@ -4,18 +4,18 @@ Importing the package registers the method `oft` (peft_type `"OFT"`).
 """
 
 from peft_core import register_peft_method
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import OFTConfig
 from .layer import Conv2d, Embedding, Linear, OFTLayer
 from .model import OFTModel
 from .rotation import OFTRotation, cayley_exact, cayley_neumann
-from .targets import DEFAULT_TARGET_MODULES
 
 register_peft_method(
     name="oft",
     config_cls=OFTConfig,
     model_cls=OFTModel,
-    default_target_modules=DEFAULT_TARGET_MODULES,
+    default_target_modules=QUERY_VALUE_TARGETS,
     plugin_api=">=1,<2",
 )
 

@@ -17,12 +17,13 @@ Embedding: the looked-up vectors are rotated, `y = emb(ids) @ R`, so merging set
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
-from peft_core import BASE_ADAPTER_NAME, BaseTunerLayer, current_batch_plan
+from peft_core import BaseTunerLayer, current_batch_plan
+from peft_core.tuners.mixed_batch import run_per_group
 
 from .config import OFTConfig
 from .rotation import OFTRotation
@@ -135,31 +136,6 @@ class OFTLayer(BaseTunerLayer):
                 module.weight.data = original
         return module.matrix()
 
-    # -- device placement after loading -------------------------------------------------------------
-    def cast_adapter_dtype(self, adapter_name: str, autocast: bool = True) -> None:
-        # peft-core calls this right after loading weights. With low_cpu_mem_usage the loaded tensors were
-        # assigned on the file's device (CPU), not the base layer's: move them there first (device only).
-        self._move_adapter_to_base_device(adapter_name)
-        super().cast_adapter_dtype(adapter_name, autocast)
-
-    def _move_adapter_to_base_device(self, adapter_name: str) -> None:
-        ref = next((p for p in self.get_base_layer().parameters() if p.device.type != "meta"), None)
-        if ref is None:
-            return
-        for attr in self.adapter_layer_names + self.other_param_names:
-            container = getattr(self, attr, None)
-            if not isinstance(container, (nn.ModuleDict, nn.ParameterDict)) or adapter_name not in container:
-                continue
-            entry = container[adapter_name]
-            if isinstance(entry, nn.Module):
-                tensors = [*entry.parameters(), *entry.buffers()]
-                if any(t.is_meta for t in tensors):
-                    continue  # not loaded yet (low_cpu_mem_usage): moved after loading
-                if any(t.device != ref.device for t in tensors):
-                    entry.to(ref.device)
-            elif entry.device != ref.device and not entry.is_meta:
-                container[adapter_name] = nn.Parameter(entry.data.to(ref.device), requires_grad=entry.requires_grad)
-
     # -- merging ----------------------------------------------------------------------------------
     def _flat_weight(self) -> torch.Tensor:
         weight = self.get_base_layer().weight
@@ -190,28 +166,9 @@ class OFTLayer(BaseTunerLayer):
             return self.base_layer(x, *args, **kwargs)
         plan = current_batch_plan()
         if plan is not None:
-            return run_mixed_batch(x, plan, self.rotations, lambda xs, names: self._forward_adapters(xs, names, *args, **kwargs))
+            return run_per_group(plan, x, lambda xs, names: self._forward_adapters(xs, names, *args, **kwargs), self.rotations)
         names = [n for n in self.active_adapters if n in self.rotations]
         return self._forward_adapters(x, names, *args, **kwargs)
-
-
-def run_mixed_batch(
-    x: torch.Tensor, plan: Any, adapters: nn.ModuleDict, run: Callable[[torch.Tensor, list[str]], torch.Tensor]
-) -> torch.Tensor:
-    """One forward per adapter group (rows of the batch), each through that adapter's transformed layer.
-
-    Rows of `__base__`, or of an adapter this layer doesn't hold, run the base layer alone.
-    """
-    out: torch.Tensor | None = None
-    for name in plan.groups:
-        rows = plan.rows(name, x.device)
-        names = [name] if name != BASE_ADAPTER_NAME and name in adapters else []
-        y = run(x[rows], names)
-        if out is None:
-            out = y.new_empty((x.shape[0], *y.shape[1:]))
-        out[rows] = y
-    assert out is not None
-    return out
 
 
 class Linear(OFTLayer):
