@@ -168,7 +168,7 @@ def test_bias_modes():
         "base_model.model.lin0.base_layer.bias",
     }
     assert "base_model.model.lin0.base_layer.bias" in get_peft_model_state_dict(model)
-    with pytest.raises(ValueError, match="only one adapter with bias"):
+    with pytest.raises(ValueError, match="only 1 adapter with bias"):
         model.add_adapter("x", BOFTConfig(target_modules=["lin1"], bias="all"))
 
 

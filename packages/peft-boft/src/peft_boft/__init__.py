@@ -4,18 +4,18 @@ Importing the package registers the method `boft` (peft_type `"BOFT"`).
 """
 
 from peft_core import register_peft_method
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .butterfly import butterfly_matrix, butterfly_permutation, cayley
 from .config import BOFTConfig
 from .layer import BOFTLayer, Conv2d, Linear
 from .model import BOFTModel
-from .targets import DEFAULT_TARGET_MODULES
 
 register_peft_method(
     name="boft",
     config_cls=BOFTConfig,
     model_cls=BOFTModel,
-    default_target_modules=DEFAULT_TARGET_MODULES,
+    default_target_modules=QUERY_VALUE_TARGETS,
     plugin_api=">=1,<2",
 )
 

@@ -8,12 +8,13 @@ output (without bias) is scaled per output feature by `boft_s` (`[out, 1]`). Mer
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
-from peft_core import BASE_ADAPTER_NAME, BaseTunerLayer, current_batch_plan
+from peft_core import BaseTunerLayer, current_batch_plan
+from peft_core.tuners.mixed_batch import run_per_group
 
 from .butterfly import ButterflyPermutations, MultiplicativeDropout, butterfly_matrix, cayley
 from .config import BOFTConfig
@@ -53,25 +54,6 @@ def resolve_blocks(n: int, block_size: int, block_num: int, n_factors: int) -> t
         if block_size % 2 != 0:
             raise ValueError(f"boft_block_size ({block_size}) must be an even number!")
     return block_size, block_num
-
-
-def run_mixed_batch(
-    x: torch.Tensor, plan: Any, adapters: Any, run: Callable[[torch.Tensor, list[str]], torch.Tensor]
-) -> torch.Tensor:
-    """One forward per adapter group (rows of the batch), each through that adapter's transformed layer.
-
-    Rows of `__base__`, or of an adapter this layer doesn't hold, run the base layer alone.
-    """
-    out: torch.Tensor | None = None
-    for name in plan.groups:
-        rows = plan.rows(name, x.device)
-        names = [name] if name != BASE_ADAPTER_NAME and name in adapters else []
-        y = run(x[rows], names)
-        if out is None:
-            out = y.new_empty((x.shape[0], *y.shape[1:]))
-        out[rows] = y
-    assert out is not None
-    return out
 
 
 class BOFTLayer(BaseTunerLayer):
@@ -126,6 +108,11 @@ class BOFTLayer(BaseTunerLayer):
         self.boft_block_size[adapter_name] = block_size
         self.boft_block_num[adapter_name] = block_num
         self._move_adapter_to_device_of_base_layer(adapter_name)
+        # The permutations are neither saved nor loaded, so core never moves them: follow the base layer
+        # here (they are built on the CPU, also under low_cpu_mem_usage's meta-device context).
+        ref = next((p for p in self.get_base_layer().parameters() if p.device.type != "meta"), None)
+        if ref is not None:
+            self.boft_P[adapter_name].to(ref.device)
 
     def rotation(self, adapter_name: str, dropout: bool = False) -> torch.Tensor:
         """The `[n, n]` butterfly rotation of `adapter_name` (block dropout applied when `dropout`)."""
@@ -140,31 +127,6 @@ class BOFTLayer(BaseTunerLayer):
     def scale(self, adapter_name: str) -> torch.Tensor:
         """`boft_s` as an `[out, 1]` column."""
         return self.boft_s[adapter_name]
-
-    # -- device placement after loading -------------------------------------------------------------
-    def cast_adapter_dtype(self, adapter_name: str, autocast: bool = True) -> None:
-        # peft-core calls this right after loading weights. With low_cpu_mem_usage the loaded tensors were
-        # assigned on the file's device (CPU), not the base layer's: move them there first (device only).
-        self._move_adapter_to_base_device(adapter_name)
-        super().cast_adapter_dtype(adapter_name, autocast)
-
-    def _move_adapter_to_base_device(self, adapter_name: str) -> None:
-        ref = next((p for p in self.get_base_layer().parameters() if p.device.type != "meta"), None)
-        if ref is None:
-            return
-        for attr in self.adapter_layer_names + self.other_param_names:
-            container = getattr(self, attr, None)
-            if not isinstance(container, (nn.ModuleDict, nn.ParameterDict)) or adapter_name not in container:
-                continue
-            entry = container[adapter_name]
-            if isinstance(entry, nn.Module):
-                tensors = [*entry.parameters(), *entry.buffers()]
-                if any(t.is_meta for t in tensors):
-                    continue  # not loaded yet (low_cpu_mem_usage): moved after loading
-                if any(t.device != ref.device for t in tensors):
-                    entry.to(ref.device)
-            elif entry.device != ref.device and not entry.is_meta:
-                container[adapter_name] = nn.Parameter(entry.data.to(ref.device), requires_grad=entry.requires_grad)
 
     # -- merging ----------------------------------------------------------------------------------
     def _flat_weight(self) -> torch.Tensor:
@@ -205,7 +167,7 @@ class BOFTLayer(BaseTunerLayer):
             return self.base_layer(x, *args, **kwargs)
         plan = current_batch_plan()
         if plan is not None:
-            return run_mixed_batch(x, plan, self.boft_R, lambda xs, names: self._forward_adapters(xs, names, *args, **kwargs))
+            return run_per_group(plan, x, lambda xs, names: self._forward_adapters(xs, names, *args, **kwargs), self.boft_R)
         names = [n for n in self.active_adapters if n in self.boft_R]
         return self._forward_adapters(x, names, *args, **kwargs)
 

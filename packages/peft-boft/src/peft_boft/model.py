@@ -6,19 +6,10 @@ import warnings
 
 from torch import nn
 
-from peft_core import BaseTuner, PeftConfig
+from peft_core import BaseTuner
 
-from .bias import BiasModesMixin
 from .config import BOFTConfig
 from .layer import BOFTLayer, Conv2d, Linear
-from .targets import DEFAULT_TARGET_REGEX
-
-
-def _model_type(model: nn.Module) -> str | None:
-    config = getattr(model, "config", None)
-    if isinstance(config, dict):
-        return config.get("model_type")
-    return getattr(config, "model_type", None)
 
 
 def _is_transformers_conv1d(module: nn.Module) -> bool:
@@ -26,18 +17,13 @@ def _is_transformers_conv1d(module: nn.Module) -> bool:
     return cls.__name__ == "Conv1D" and cls.__module__.startswith("transformers")
 
 
-class BOFTModel(BiasModesMixin, BaseTuner):
-    """Butterfly orthogonal fine-tuning (Liu et al. 2024, https://huggingface.co/papers/2311.06243)."""
+class BOFTModel(BaseTuner):
+    """Butterfly orthogonal fine-tuning (Liu et al. 2024, https://huggingface.co/papers/2311.06243).
+
+    The `bias` modes and default targets (Gemma 4's regex included) are peft-core's generic ones.
+    """
 
     prefix = "boft_"
-
-    def _prepare_adapter_config(self, config: PeftConfig, model: nn.Module) -> PeftConfig:
-        if getattr(config, "target_modules", "") is None:
-            regex = DEFAULT_TARGET_REGEX.get(_model_type(model) or "")
-            if regex is not None:
-                config.target_modules = regex
-                return config
-        return super()._prepare_adapter_config(config, model)
 
     def _create_and_replace(
         self,
