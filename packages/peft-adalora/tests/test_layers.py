@@ -286,3 +286,28 @@ def test_is_a_lora_model():
     model = _model()
     assert isinstance(model.base_model, AdaLoraModel) and isinstance(model.base_model, LoraModel)
     assert isinstance(model.base_model.model.lin0, LoraLayer)
+
+
+def _train(model, steps, start=0):
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    model.train()
+    for step in range(start, start + steps):
+        model(torch.randn(4, 8)).pow(2).mean().backward()
+        optimizer.step()
+        model.base_model.update_and_allocate(step)
+        optimizer.zero_grad()
+
+
+def test_a_budget_that_needs_no_pruning_prunes_nothing():
+    # HF fails here (torch.kthvalue with k = 0); nothing needs pruning, so nothing is pruned
+    model = peft_core.get_peft_model(mlp(), _config(init_r=2, target_r=2, tinit=1, tfinal=2, total_step=6))
+    _train(model, 6)
+    assert model.peft_config["default"].rank_pattern is None
+    assert all(float(layer.lora_E["default"].detach().abs().min()) > 0 for layer in (model.base_model.model.lin0,))
+
+
+def test_skipping_the_final_allocation_is_reported():
+    model = peft_core.get_peft_model(mlp(), _config(init_r=4, target_r=1, tinit=1, tfinal=2, total_step=6))
+    _train(model, 2)  # steps 0-1: warm-up only, no rank_pattern yet
+    with pytest.raises(ValueError, match="including step 4"):
+        _train(model, 1, start=5)

@@ -158,6 +158,8 @@ class AdaLoraModel(LoraModel):
             self._sync_kept_ranks(name)
         else:
             if not config.rank_pattern:
+                if self.rankallocator.init_bgt <= self.rankallocator.target_bgt:
+                    return  # the budget never asked for pruning: nothing to re-apply
                 raise ValueError(
                     f"update_and_allocate(step={global_step}) is past total_step - tfinal = {final_step}, but no "
                     f"rank_pattern was allocated: call it at every step, including step {final_step}."
