@@ -4,18 +4,18 @@ Importing the package registers the method `hra` (peft_type `"HRA"`).
 """
 
 from peft_core import register_peft_method
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import HRAConfig
 from .layer import HRAConv2d, HRALayer, HRALinear
 from .model import HRAModel
 from .reflections import gram_schmidt_reflection, householder_product, hra_matrix
-from .targets import DEFAULT_TARGET_MODULES
 
 register_peft_method(
     name="hra",
     config_cls=HRAConfig,
     model_cls=HRAModel,
-    default_target_modules=DEFAULT_TARGET_MODULES,
+    default_target_modules=QUERY_VALUE_TARGETS,
     plugin_api=">=1,<2",
 )
 
