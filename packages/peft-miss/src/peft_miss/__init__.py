@@ -5,18 +5,18 @@ Importing the package registers the method `miss` (peft_type `"MISS"`). Legacy B
 """
 
 from peft_core import register_peft_method
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .bone import convert_bone_adapter
 from .config import MissConfig
 from .layer import MissLinear
 from .model import MissModel
-from .targets import DEFAULT_TARGET_MODULES
 
 register_peft_method(
     name="miss",
     config_cls=MissConfig,
     model_cls=MissModel,
-    default_target_modules=DEFAULT_TARGET_MODULES,
+    default_target_modules=QUERY_VALUE_TARGETS,
     plugin_api=">=1,<2",
 )
 

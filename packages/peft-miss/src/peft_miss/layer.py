@@ -12,34 +12,16 @@ Variants (per adapter, chosen by `init_weights`):
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import BASE_ADAPTER_NAME, BaseTunerLayer, current_batch_plan
+from peft_core import BaseTunerLayer, current_batch_plan
+from peft_core.tuners.mixed_batch import run_per_group
 
 from .config import MissConfig
-
-
-def run_mixed_batch(
-    x: torch.Tensor, plan: Any, adapters: Any, run: Callable[[torch.Tensor, list[str]], torch.Tensor]
-) -> torch.Tensor:
-    """One forward per adapter group (rows of the batch), each through that adapter's layer.
-
-    Rows of `__base__`, or of an adapter this layer doesn't hold, run the base layer alone.
-    """
-    out: torch.Tensor | None = None
-    for name in plan.groups:
-        rows = plan.rows(name, x.device)
-        names = [name] if name != BASE_ADAPTER_NAME and name in adapters else []
-        y = run(x[rows], names)
-        if out is None:
-            out = y.new_empty((x.shape[0], *y.shape[1:]))
-        out[rows] = y
-    assert out is not None
-    return out
 
 
 def bat_transform(weight: torch.Tensor, block: torch.Tensor, reverse: bool = False) -> torch.Tensor:
@@ -123,31 +105,6 @@ class MissLinear(BaseTunerLayer):
         repeats = -(-self.in_features // r)
         return shard.t().repeat(1, repeats)[:, : self.in_features]
 
-    # -- device placement after loading -------------------------------------------------------------
-    def cast_adapter_dtype(self, adapter_name: str, autocast: bool = True) -> None:
-        # peft-core calls this right after loading weights. With low_cpu_mem_usage the loaded tensors were
-        # assigned on the file's device (CPU), not the base layer's: move them there first (device only).
-        self._move_adapter_to_base_device(adapter_name)
-        super().cast_adapter_dtype(adapter_name, autocast)
-
-    def _move_adapter_to_base_device(self, adapter_name: str) -> None:
-        ref = next((p for p in self.get_base_layer().parameters() if p.device.type != "meta"), None)
-        if ref is None:
-            return
-        for attr in self.adapter_layer_names + self.other_param_names:
-            container = getattr(self, attr, None)
-            if not isinstance(container, (nn.ModuleDict, nn.ParameterDict)) or adapter_name not in container:
-                continue
-            entry = container[adapter_name]
-            if isinstance(entry, nn.Module):
-                tensors = [*entry.parameters(), *entry.buffers()]
-                if any(t.is_meta for t in tensors):
-                    continue  # not loaded yet (low_cpu_mem_usage): moved after loading
-                if any(t.device != ref.device for t in tensors):
-                    entry.to(ref.device)
-            elif entry.device != ref.device and not entry.is_meta:
-                container[adapter_name] = nn.Parameter(entry.data.to(ref.device), requires_grad=entry.requires_grad)
-
     # -- merging (additive, except 'bat' unmerge) ------------------------------------------------------
     def unmerge_adapter_weights(self, adapter_name: str) -> None:
         if self.miss_fn[adapter_name] != "bat":
@@ -196,8 +153,8 @@ class MissLinear(BaseTunerLayer):
             return self.base_layer(x, *args, **kwargs)
         plan = current_batch_plan()
         if plan is not None:
-            return run_mixed_batch(
-                x, plan, self.miss_block, lambda xs, names: self._forward_adapters(xs, names, *args, **kwargs)
+            return run_per_group(
+                plan, x, lambda xs, names: self._forward_adapters(xs, names, *args, **kwargs), self.miss_block
             )
         names = [n for n in self.active_adapters if n in self.miss_block]
         return self._forward_adapters(x, names, *args, **kwargs)
