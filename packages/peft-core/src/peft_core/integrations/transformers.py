@@ -18,7 +18,8 @@ gradient checkpointing on, the input embeddings' output is made to require grad
 (`enable_input_require_grads`), so adapters train behind frozen embeddings with reentrant checkpointing too.
 
 Import this module explicitly (`from peft_core.integrations.transformers import PeftTrainer`);
-`import peft_core` never imports transformers.
+`import peft_core` never imports transformers. The module itself imports transformers' `Trainer` (several
+seconds: accelerate, datasets hooks) only when `PeftTrainer` is first used.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import os
 from typing import Any
 
 import torch
-from transformers import Trainer
 
 from ..peft_model import PeftModel, load_peft_weights
 from ..serialization import SAFETENSORS_WEIGHTS_NAME, WEIGHTS_NAME
@@ -159,5 +159,21 @@ class PeftTrainerMixin:
         load_adapter_checkpoint(peft_model, best)
 
 
-class PeftTrainer(PeftTrainerMixin, Trainer):
-    """`transformers.Trainer` for peft-core `PeftModel`s (adapter-only checkpoints, resuming, best model)."""
+def _make_peft_trainer() -> type:
+    from transformers import Trainer
+
+    class PeftTrainer(PeftTrainerMixin, Trainer):
+        """`transformers.Trainer` for peft-core `PeftModel`s (adapter-only checkpoints, resuming, best model)."""
+
+    PeftTrainer.__module__ = __name__
+    PeftTrainer.__qualname__ = "PeftTrainer"
+    return PeftTrainer
+
+
+def __getattr__(name: str) -> Any:
+    # `PeftTrainer` subclasses transformers.Trainer, whose import is slow: build it on first use.
+    if name == "PeftTrainer":
+        cls = _make_peft_trainer()
+        globals()["PeftTrainer"] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
