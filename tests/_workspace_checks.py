@@ -718,10 +718,11 @@ def import_order_jobs(ws: Workspace) -> list[tuple[str, list[str]]]:
     """(label, order) pairs: each module first, then the rest of its package; plus two global orders."""
     out: list[tuple[str, list[str]]] = []
     for pkg in ws.packages:
-        modules = sorted(pkg.modules())
+        # `python -m` entry modules run the program when imported: they are no library modules
+        modules = sorted(m for m in pkg.modules() if not m.endswith(".__main__"))
         for first in modules:
             out.append((f"{first} first", [first] + [m for m in modules if m != first]))
-    everything = sorted(ws.module_index())
+    everything = sorted(m for m in ws.module_index() if not m.endswith(".__main__"))
     if everything:
         out.append(("all workspace modules, sorted", everything))
         out.append(("all workspace modules, reversed", everything[::-1]))
@@ -791,8 +792,12 @@ def check_import_orders(ws: Workspace, graph: ImportGraph | None = None, workers
 # --------------------------------------------------------------------------------------------------
 
 
-def _declares(pkg: Package, dist: str) -> bool:
-    return any(normalize(r.name) == dist for r in pkg.requirements)
+def _declares(pkg: Package, dist: str, extras: bool = False) -> bool:
+    """Whether `pkg` lists `dist` in [project].dependencies (or, with `extras`, in an optional extra)."""
+    requirements = list(pkg.requirements)
+    if extras:
+        requirements += [r for reqs in pkg.optional_requirements.values() for r in reqs]
+    return any(normalize(r.name) == dist for r in requirements)
 
 
 def check_layering(ws: Workspace, graph: ImportGraph | None = None) -> list[Problem]:
@@ -810,7 +815,7 @@ def check_layering(ws: Workspace, graph: ImportGraph | None = None) -> list[Prob
         target = members.get(edge.imported.split(".")[0])
         if target is None or target is importer_pkg:
             continue
-        if importer_pkg.is_core or not _declares(importer_pkg, target.dist):
+        if importer_pkg.is_core or not _declares(importer_pkg, target.dist, extras=True):
             grouped.setdefault((importer_pkg.dist, target.dist), []).append(edge)
     by_dist = ws.by_dist()
     for (importer_dist, target_dist), edges in sorted(grouped.items()):
@@ -851,8 +856,9 @@ def check_layering(ws: Workspace, graph: ImportGraph | None = None) -> list[Prob
                         f"Either remove the import, or declare the dependency in {pkg.file()}: add "
                         f"\"{target.dist}>={_lower(target.version)},<{_next_minor(target.version)}\" to "
                         f"[project].dependencies and `{target.dist} = {{ workspace = true }}` to "
-                        f"[tool.uv.sources]. Method packages should depend on another method package only "
-                        f"when they build on it (as AdaLoRA builds on LoRA)."
+                        f"[tool.uv.sources] (an optional extra also counts, if the import is guarded). Method "
+                        f"packages should depend on another method package only when they build on it (as "
+                        f"AdaLoRA builds on LoRA)."
                     ),
                 )
             )
@@ -2052,11 +2058,6 @@ def check_package_files(ws: Workspace) -> list[Problem]:
                     f"{pkg.dist} depends on the workspace member {dist} but [tool.uv.sources] has no "
                     f"`{dist} = {{ workspace = true }}`; uv would look for it on the index.",
                     f"Add `{dist} = {{ workspace = true }}` under [tool.uv.sources] in {pyproject}.")
-        if not pkg.is_core and not pkg.entry_points:
-            add("no-entry-point", pkg, pyproject,
-                f"{pkg.dist} declares no `{ENTRY_POINT_GROUP}` entry point, so adapters of its methods are not "
-                "discovered when loaded.",
-                f"Add [project.entry-points.\"{ENTRY_POINT_GROUP}\"] <method name> = \"{expected_import}\".")
     return problems
 
 
