@@ -1,0 +1,100 @@
+"""The documentation site builds strictly, shows every package, and its runnable code runs.
+
+- `mkdocs build --strict` (mkdocs-material + mkdocstrings, from the `docs` dependency group, which the
+  default `dev` group includes) into a temp folder: a few seconds, so it runs in the default suite;
+- every `packages/*/README.md` becomes a page without any docs edit (docs/hooks/packages.py), also for a
+  package that does not exist yet (a throwaway root);
+- the Python code of the quickstart page runs as written.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HOOK = ROOT / "docs" / "hooks" / "packages.py"
+
+
+def _hook_module():
+    pytest.importorskip("mkdocs")
+    spec = importlib.util.spec_from_file_location("_peft_docs_hook", HOOK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_mkdocs_build_strict(tmp_path):
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("material")
+    pytest.importorskip("mkdocstrings")
+    site = tmp_path / "site"
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    for readme in sorted((ROOT / "packages").glob("*/README.md")):
+        page = site / "packages" / readme.parent.name / "index.html"
+        assert page.is_file(), f"no docs page for {readme.parent.name}"
+    index = (site / "packages" / "index.html").read_text(encoding="utf-8")
+    assert "peft-lora" in index and "peft-cli" in index
+    tutorial = (site / "write-a-method" / "index.html").read_text(encoding="utf-8")
+    assert "<!-- scaffold:" not in tutorial and "ScaledLowrankLinear" in tutorial and "smoke_test" in tutorial
+    api = (site / "api" / "index.html").read_text(encoding="utf-8")
+    assert "register_peft_method" in api and "from_pretrained" in api
+    assert (site / "releasing" / "index.html").is_file()
+
+
+def test_a_new_package_gets_a_page_without_docs_edits(tmp_path):
+    hook = _hook_module()
+    for folder, extra in (("peft-core", ""), ("peft-newthing", '[project.entry-points."peft.methods"]\nnewthing = "peft_newthing"\n')):
+        pkg = tmp_path / "packages" / folder
+        pkg.mkdir(parents=True)
+        (pkg / "pyproject.toml").write_text(
+            f'[project]\nname = "{folder}"\nversion = "0.3.0"\ndescription = "about {folder}"\n{extra}'
+        )
+        (pkg / "README.md").write_text(
+            f"# {folder}\n\nSee [core](../peft-core), [the quickstart](../../docs/quickstart.md), "
+            "[a file](src/x.py) and [HF](https://github.com/huggingface/peft).\n"
+        )
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "quickstart.md").write_text("# q\n")
+    hook.ROOT = tmp_path
+    packages = hook._packages()
+    assert [p["dist"] for p in packages] == ["peft-core", "peft-newthing"]
+    assert packages[1]["methods"] == ["newthing"]
+    config = {"extra": {}, "nav": [{"Home": "index.md"}, {"Packages": ["packages/index.md"]}]}
+    hook.on_config(config)
+    assert config["nav"][1]["Packages"][1:] == [{"peft-core": "packages/peft-core.md"}, {"peft-newthing": "packages/peft-newthing.md"}]
+    assert "| [peft-newthing](peft-newthing.md) | 0.3.0 | `newthing` | about peft-newthing |" in hook._index_page(packages)
+    text = hook._rewrite_links((tmp_path / "packages" / "peft-newthing" / "README.md").read_text(), "peft-newthing", {"peft-core", "peft-newthing"})
+    assert "[core](peft-core.md)" in text and "[the quickstart](../quickstart.md)" in text
+    assert "a file" in text and "(src/x.py)" not in text and "(https://github.com/huggingface/peft)" in text
+
+
+def test_quickstart_page_code_runs(tmp_path, monkeypatch):
+    pytest.importorskip("transformers")
+    pytest.importorskip("peft_lora")
+    page = (ROOT / "docs" / "quickstart.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", page, re.DOTALL)
+    assert blocks, "the quickstart page has no Python code"
+    monkeypatch.chdir(tmp_path)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for code in blocks:
+            exec(compile(code, "docs/quickstart.md", "exec"), {"__name__": "__docs__"})
+    finally:
+        torch.set_num_threads(threads)
+    assert (tmp_path / "my-adapter" / "adapter_model.safetensors").is_file()
+    assert (tmp_path / "merged-model" / "config.json").is_file()
