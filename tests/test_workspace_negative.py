@@ -53,6 +53,10 @@ def clean(fake: wc.FakeWorkspace) -> list[str]:
         {"__init__.py": wc.method_source("gamma"), "util.py": "from peft_core import PeftConfig\n\nBASE = PeftConfig\n"},
         entry_points={"gamma": "peft_gamma"},
     )
+    # peft-core's test-only `toy` method (module- and parameter-backed containers), as a package
+    toy = wc.REPO_ROOT / "packages" / "peft-core" / "tests" / "_support" / "peft_toy" / "__init__.py"
+    if toy.is_file():
+        fake.add("peft-toy", {"__init__.py": toy.read_text()}, entry_points={"toy": "peft_toy"})
     # a tool package (like peft-cli): no method, a `python -m` entry, an optional extra on a method package
     fake.add(
         "peft-tool",
@@ -253,8 +257,10 @@ def explained(problem: wc.Problem, *needles: str) -> None:
 
 
 def test_clean_workspace_has_no_problems(reports):
-    _, problems = reports["clean"]
+    """The control: correct packages, incl. a declared shared prefix, peft-core's `toy` and a tool package."""
+    fake, problems = reports["clean"]
     assert not problems, wc.format_problems(problems)
+    assert len(wc.discover_workspace(fake.root).packages) >= 4
 
 
 def test_import_cycle_is_caught(reports):

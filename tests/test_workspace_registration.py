@@ -33,20 +33,3 @@ def test_state_dict_holds_exactly_the_methods_adapter(workspace_report, dist, me
     if skips and len(skips) == len(problems):
         pytest.skip(str(skips[0]))
     assert not problems, wc.format_problems(problems)
-
-
-def test_state_dict_probe_on_core_toy_method(tmp_path):
-    """The state-dict probe passes on a correct method: peft-core's test-only `toy` (2 containers kinds).
-
-    `toy` is not installed; it is made visible as a distribution with a fake dist-info, in a
-    throwaway workspace that holds only it (so this runs even before any method package exists).
-    """
-    support = wc.REPO_ROOT / "packages" / "peft-core" / "tests" / "_support"
-    if not (support / "peft_toy" / "__init__.py").is_file():
-        pytest.skip("peft-core's tests/_support/peft_toy is gone")
-    fake = wc.FakeWorkspace(tmp_path)
-    source = (support / "peft_toy" / "__init__.py").read_text()
-    fake.add("peft-toy", {"__init__.py": source}, entry_points={"toy": "peft_toy"})
-    report = fake.run(["state_dicts"])
-    problems = wc.problems_of(report, "state_dicts")
-    assert not problems, wc.format_problems(problems)
