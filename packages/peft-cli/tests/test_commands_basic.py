@@ -52,6 +52,8 @@ def test_methods_reports_a_broken_package_and_a_name_conflict(tmp_path):
     (pkg / "__init__.py").write_text(textwrap.dedent(
         """
         from dataclasses import dataclass
+
+        import peft_lora  # noqa: F401  (LoRA registers "lora_" first, whatever the entry points' order)
         from peft_core import BaseTuner, PeftConfig, register_peft_method
 
         @dataclass
