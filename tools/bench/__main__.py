@@ -1,0 +1,123 @@
+"""Benchmarks of peft-core + peft-lora against Hugging Face PEFT (see README.md beside this file).
+
+    uv run --group bench python tools/bench                      # every case, full setting
+    uv run --group bench python tools/bench --quick              # tiny models, 2 repeats (smoke run)
+    uv run --group bench python tools/bench --cases inject,merge --json out.json
+    uv run --group bench python tools/bench --cases train --profile ours   # pyinstrument profile of our runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import bench_harness as h  # noqa: E402
+
+h.pin_malloc_mmap_threshold()
+
+import torch  # noqa: E402
+
+import bench_cases  # noqa: E402
+import bench_models as m  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tools/bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny models and 2 repeats (what `pytest -m bench` runs)")
+    parser.add_argument("--cases", default=",".join(bench_cases.CASES), help="comma-separated: " + ", ".join(bench_cases.CASES))
+    parser.add_argument("--repeats", type=int, help="timed runs per variant (default: 9 full, 2 quick)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    parser.add_argument("--profile", metavar="REGEX", help="profile the variants whose name matches REGEX with pyinstrument "
+                        "(timings are then inflated; for finding causes, not for reporting)")
+    args = parser.parse_args(argv)
+
+    sizes = m.QUICK if args.quick else m.FULL
+    if args.repeats:
+        sizes = m.Sizes(**{**sizes.__dict__, "repeats": args.repeats, "import_runs": args.repeats})
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in bench_cases.CASES]
+    if unknown:
+        parser.error(f"unknown cases {unknown}; choose from {list(bench_cases.CASES)}")
+
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    libs = m.libraries()
+    info = h.machine_info()
+    info["setting"] = "quick" if args.quick else "full"
+    info["sizes"] = sizes.__dict__
+    print(f"# peft benchmarks ({info['setting']}): {info['date']}, {info['cpu']} x{info['cpus']}, torch {info['torch']} "
+          f"(1 thread), peft {info['peft']}, peft-core {info['peft-core']}, peft-lora {info['peft-lora']}, "
+          f"load average {info['loadavg_start']}")
+    if args.profile:
+        from pyinstrument import Profiler
+
+        h.PROFILER = Profiler(interval=0.0005)
+        pattern = re.compile(args.profile)
+        h.PROFILE_MATCH = lambda name: bool(pattern.search(name))
+
+    results = []
+    for case in cases:
+        t0 = time.perf_counter()
+        load_before = h._loadavg()
+        res = bench_cases.CASES[case](sizes, libs)
+        res["seconds"] = time.perf_counter() - t0
+        res["loadavg"] = {"before": load_before, "after": h._loadavg()}
+        results.append(res)
+        print_case(res)
+        sys.stdout.flush()
+    info["loadavg_end"] = h._loadavg()
+    print(f"\nload average at the end: {info['loadavg_end']}")
+
+    if args.profile and h.PROFILER is not None:
+        print(h.PROFILER.output_text(unicode=False, color=False, show_all=False))
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"machine": info, "results": results}, indent=2, default=str) + "\n")
+        print(f"results written to {path}")
+    failed = [r["name"] for res in results for r in res["ratios"] if r.get("met") is False]
+    if failed:
+        print(f"targets missed: {', '.join(failed)}")
+    return 0
+
+
+def print_case(res: dict) -> None:
+    print(f"\n## {res['case']}: {res['title']}  ({res['seconds']:.0f} s, load {res['loadavg']['before']} -> "
+          f"{res['loadavg']['after']})")
+    print(f"  {'variant':<24} {'wall median':>12} {'wall min-max':>21} {'cpu median':>11} {'peak RSS delta':>15}")
+    for name, v in res["variants"].items():
+        w, c = v["wall_s"], v["cpu_s"]
+        span = f"{h.fmt_time(w.get('min'))} - {h.fmt_time(w.get('max'))}" if "min" in w else ""
+        extra = ""
+        if "ms_per_target" in v:
+            extra = f"  {v['ms_per_target']:.3f} ms/target"
+        if "peak_over_adapter" in v:
+            extra = f"  adapter {h.fmt_bytes(v['adapter_bytes'])}, peak/adapter {v['peak_over_adapter']:.2f}"
+        print(f"  {name:<24} {h.fmt_time(w['median']):>12} {span:>21} {h.fmt_time(c['median']):>11} "
+              f"{h.fmt_bytes(v.get('peak_rss_delta_bytes')):>15}{extra}")
+    for r in res["ratios"]:
+        target = "" if r["target"] is None else f"  target <= {r['target']}: {'met' if r['met'] else 'MISSED'}"
+        cpu = "" if r.get("cpu") is None else f" (cpu {r['cpu']:.3f})"
+        print(f"  ratio {r['name']}: {r['wall']:.3f}{cpu}{target}")
+    for note in res.get("notes", []):
+        print(f"  note: {note}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    sys.exit(main())
