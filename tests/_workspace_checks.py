@@ -2128,6 +2128,27 @@ def check_wheel(pkg: Package, wheel: Path | str) -> list[Problem]:
     return problems
 
 
+def build_wheels(ws: Workspace, out_dir: Path | str) -> dict[str, tuple[Path | None, str]]:
+    """Every member's wheel: one `uv build --all-packages --wheel` (uv builds them in parallel), then
+    `uv build --package X` alone for any member whose wheel is missing, to get its own log."""
+    out_dir = Path(out_dir)
+    uv = shutil.which("uv")
+    log = "uv is not on PATH"
+    if uv is not None:
+        env = dict(os.environ)
+        env.pop("VIRTUAL_ENV", None)
+        proc = subprocess.run(
+            [uv, "build", "--all-packages", "--wheel", "-o", str(out_dir / "all")],
+            cwd=ws.root, capture_output=True, text=True, timeout=900, env=env,
+        )
+        log = proc.stdout + proc.stderr
+    results: dict[str, tuple[Path | None, str]] = {}
+    for pkg in ws.packages:
+        found = sorted((out_dir / "all").glob(f"{pkg.dist.replace('-', '_')}-{pkg.version}-*.whl"))
+        results[pkg.dist] = (found[-1], log) if found else build_wheel(pkg, out_dir / pkg.dist)
+    return results
+
+
 def build_wheel(pkg: Package, out_dir: Path | str) -> tuple[Path | None, str]:
     """`uv build --package <dist> --wheel -o <out_dir>`; returns (wheel, build log)."""
     uv = shutil.which("uv")

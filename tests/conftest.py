@@ -4,9 +4,9 @@ The checks live in `_workspace_checks.py` next to this file (put on sys.path her
 no package uses); see its docstring. Packages are found on disk (`packages/*`), so a new member
 is covered without editing anything here.
 
-The two slow session fixtures (the report of checks 1-3, which runs in its own interpreter, and
-the wheels) start in background threads as soon as collection shows that a selected test needs
-them, so they overlap with each other and with the tests that run first.
+The slow session fixtures (the report of checks 1-3 and the negative scenarios, which run in
+interpreters of their own, and the wheels) start in background threads as soon as collection
+shows that a selected test needs them, so they overlap with each other and with other tests.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import _workspace_checks as wc  # noqa: E402
+import _workspace_scenarios as scenarios  # noqa: E402
 
 ROOT = wc.REPO_ROOT
 
@@ -40,9 +41,9 @@ REPORT_CHECKS = (
     "state_dicts",
 )
 
-_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="workspace-suite")
+_executor = ThreadPoolExecutor(max_workers=3, thread_name_prefix="workspace-suite")
 _started: dict[str, Future] = {}
-_wheel_dir: list[Path] = []
+_temp_dirs: list[Path] = []
 
 
 def _background(name: str, fn: Callable[[], Any]) -> Future:
@@ -55,12 +56,18 @@ def _report() -> dict:
     return wc.run_checks_subprocess(ROOT, REPORT_CHECKS)
 
 
+def _temp_dir(prefix: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    _temp_dirs.append(path)
+    return path
+
+
 def _wheels() -> dict[str, tuple[Path | None, str]]:
-    out = Path(tempfile.mkdtemp(prefix="peft-ws-wheels-"))
-    _wheel_dir.append(out)
-    ws = wc.discover_workspace(ROOT)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(pool.map(lambda p: (p.dist, wc.build_wheel(p, out / p.dist)), ws.packages))
+    return wc.build_wheels(wc.discover_workspace(ROOT), _temp_dir("peft-ws-wheels-"))
+
+
+def _negatives() -> dict:
+    return scenarios.run_scenarios(_temp_dir("peft-ws-negative-"))
 
 
 @pytest.hookimpl(trylast=True)  # after `-m` / `-k` deselection
@@ -70,12 +77,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         _background("wheels", _wheels)
     if "workspace_report" in used:
         _background("report", _report)
+    if "negative_reports" in used:
+        _background("negatives", _negatives)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     wc.kill_running()  # an interrupted session must not wait for a background report
     _executor.shutdown(wait=True, cancel_futures=True)
-    for path in _wheel_dir:
+    for path in _temp_dirs:
         shutil.rmtree(path, ignore_errors=True)
 
 
@@ -94,3 +103,9 @@ def workspace_report() -> dict:
 def built_wheels() -> dict[str, tuple[Path | None, str]]:
     """Every member's wheel (`uv build --package X --wheel`), built once per session: dist -> (wheel or None, log)."""
     return _background("wheels", _wheels).result()
+
+
+@pytest.fixture(scope="session")
+def negative_reports() -> dict[str, tuple[wc.FakeWorkspace, list[wc.Problem]]]:
+    """Every negative scenario's (workspace, problems), see tests/_workspace_scenarios.py."""
+    return _background("negatives", _negatives).result()

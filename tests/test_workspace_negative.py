@@ -1,242 +1,19 @@
 """Check 4: negative proofs. Small broken workspaces, written to a temp folder, must be caught.
 
-Each scenario writes a throwaway uv workspace with one fault, makes its packages importable and
-"installed" (PYTHONPATH plus a fake `<name>-0.1.0.dist-info/` with METADATA and entry_points.txt),
-and runs the same check functions as the real suite in a fresh interpreter. A test asserts that
-the fault is reported with its kind, the package, the file and a fix, and that nothing else is
-reported, so the checks are neither blind nor noisy. A clean multi-package workspace (including
-a deliberately shared prefix) is the control: it must produce no problem at all.
-
-The scenarios run in parallel (two at a time) from one module-scoped fixture.
+Each scenario (tests/_workspace_scenarios.py) writes a throwaway uv workspace with one fault, makes
+its packages importable and "installed" (PYTHONPATH plus a fake `<name>-0.1.0.dist-info/` with
+METADATA and entry_points.txt), and runs the same check functions as the real suite in a fresh
+interpreter. A test asserts that the fault is reported with its kind, the package, the file and a
+fix, and that nothing else is reported, so the checks are neither blind nor noisy. A clean
+multi-package workspace (a deliberately shared prefix, peft-core's `toy` method, a tool package)
+is the control: it must produce no problem at all.
 """
 
 from __future__ import annotations
 
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
-
-import pytest
 
 import _workspace_checks as wc
-
-CORE = "peft-core>=0.1,<0.2"
-ALL_RUNTIME_CHECKS = ["cycles", "import_orders", "layering", "deptry", "dependency_graph", "registration", "state_dicts"]
-# The real workspace's packages are installed in this environment too: in a throwaway workspace
-# they are "foreign", which is not what these scenarios test.
-NO_FOREIGN = {"registration": {"foreign": False}}
-
-
-def alpha(fake: wc.FakeWorkspace, **kwargs: Any) -> None:
-    """A correct method package: method `alpha`, prefix `alpha_`."""
-    fake.add("peft-alpha", {"__init__.py": wc.method_source("alpha")}, entry_points={"alpha": "peft_alpha"}, **kwargs)
-
-
-# -- scenarios: (workspace writer, checks) ---------------------------------------------------------
-
-
-def clean(fake: wc.FakeWorkspace) -> list[str]:
-    alpha(fake)
-    # beta builds on alpha: declares it, imports it first, and deliberately saves alpha's parameter names
-    fake.add(
-        "peft-beta",
-        {
-            "__init__.py": wc.method_source(
-                "beta", prefix="alpha_", shares_prefix_with="alpha", preamble="import peft_alpha  # noqa: F401\n"
-            )
-        },
-        dependencies=[CORE, "torch>=2.2", "peft-alpha>=0.1,<0.2"],
-        entry_points={"beta": "peft_beta"},
-    )
-    fake.add(
-        "peft-gamma",
-        {"__init__.py": wc.method_source("gamma"), "util.py": "from peft_core import PeftConfig\n\nBASE = PeftConfig\n"},
-        entry_points={"gamma": "peft_gamma"},
-    )
-    # peft-core's test-only `toy` method (module- and parameter-backed containers), as a package
-    toy = wc.REPO_ROOT / "packages" / "peft-core" / "tests" / "_support" / "peft_toy" / "__init__.py"
-    if toy.is_file():
-        fake.add("peft-toy", {"__init__.py": toy.read_text()}, entry_points={"toy": "peft_toy"})
-    # a tool package (like peft-cli): no method, a `python -m` entry, an optional extra on a method package
-    fake.add(
-        "peft-tool",
-        {
-            "__init__.py": "import peft_core\n\n\ndef main():\n    try:\n        import peft_alpha  # noqa: F401\n"
-            "    except ImportError:\n        return 1\n    return 0\n",
-            "__main__.py": "from peft_tool import main\n\nraise SystemExit(main())\n",
-        },
-        dependencies=[CORE],
-        pyproject_extra='\n[project.optional-dependencies]\nalpha = ["peft-alpha>=0.1,<0.2"]\n',
-    )
-    return ALL_RUNTIME_CHECKS + ["package_files"]
-
-
-def import_cycle(fake: wc.FakeWorkspace) -> list[str]:
-    # `alpha` first works (beta's plain `import` tolerates a half-initialised alpha); `beta` first fails.
-    fake.add(
-        "peft-cyc",
-        {
-            "__init__.py": "",
-            "alpha.py": "from .beta import B\n\n\nclass A:\n    pass\n",
-            "beta.py": "import peft_cyc.alpha\n\n\nclass B:\n    pass\n",
-        },
-        dependencies=[],
-    )
-    return ["cycles", "import_orders"]
-
-
-def init_cycle(fake: wc.FakeWorkspace) -> list[str]:
-    # the classic: a submodule imports a name from its own package's __init__, which imports it first
-    fake.add(
-        "peft-init",
-        {
-            "__init__.py": "from .model import Model\nfrom .config import Config\n",
-            "config.py": "class Config:\n    pass\n",
-            "model.py": "from peft_init import Config\n\n\nclass Model:\n    config = Config\n",
-        },
-        dependencies=[],
-    )
-    return ["cycles", "import_orders"]
-
-
-def undeclared_import(fake: wc.FakeWorkspace) -> list[str]:
-    # tqdm is installed here (peft-core depends on it) but peft-undecl doesn't declare it.
-    fake.add(
-        "peft-undecl",
-        {"__init__.py": "import tqdm\n\n" + wc.method_source("undecl")},
-        entry_points={"undecl": "peft_undecl"},
-        dependencies=[CORE, "torch>=2"],
-    )
-    return ["deptry", "layering"]
-
-
-def undeclared_method_import(fake: wc.FakeWorkspace) -> list[str]:
-    alpha(fake, dependencies=[CORE, "torch>=2"])
-    fake.add(
-        "peft-beta",
-        {
-            "__init__.py": wc.method_source("beta"),
-            "helpers.py": "def scale():\n    from peft_alpha import AlphaLayer  # deferred, still undeclared\n    return AlphaLayer\n",
-        },
-        entry_points={"beta": "peft_beta"},
-        dependencies=[CORE, "torch>=2"],
-    )
-    return ["layering", "deptry"]
-
-
-def duplicate_name(fake: wc.FakeWorkspace) -> list[str]:
-    fake.add("peft-one", {"__init__.py": wc.method_source("same", prefix="one_")}, entry_points={"same": "peft_one"})
-    fake.add("peft-two", {"__init__.py": wc.method_source("same", prefix="two_")}, entry_points={"same": "peft_two"})
-    return ["registration"]
-
-
-def undeclared_shared_prefix(fake: wc.FakeWorkspace) -> list[str]:
-    alpha(fake)
-    fake.add("peft-gamma", {"__init__.py": wc.method_source("gamma", prefix="alpha_")}, entry_points={"gamma": "peft_gamma"})
-    return ["registration"]
-
-
-def registers_nothing(fake: wc.FakeWorkspace) -> list[str]:
-    fake.add("peft-empty", {"__init__.py": '"""Forgot to register."""\n'}, entry_points={"empty": "peft_empty"})
-    return ["registration"]
-
-
-def registers_other(fake: wc.FakeWorkspace) -> list[str]:
-    fake.add("peft-other", {"__init__.py": wc.method_source("different")}, entry_points={"other": "peft_other"})
-    return ["registration"]
-
-
-def stale_entry_points(fake: wc.FakeWorkspace) -> list[str]:
-    fake.add(
-        "peft-alpha",
-        {"__init__.py": wc.method_source("alpha")},
-        entry_points={"alpha": "peft_alpha"},
-        installed_entry_points={"alpha_old": "peft_alpha"},
-    )
-    return ["registration"]
-
-
-def registered_twice(fake: wc.FakeWorkspace) -> list[str]:
-    fake.add(
-        "peft-twice",
-        {
-            "__init__.py": wc.method_source("twice") + "\nfrom . import again  # noqa: E402,F401\n",
-            "again.py": "from peft_twice import TwiceConfig, TwiceModel\nfrom peft_core import register_peft_method\n\n"
-            "register_peft_method(name='twice', config_cls=TwiceConfig, model_cls=TwiceModel)\n",
-        },
-        entry_points={"twice": "peft_twice"},
-    )
-    return ["registration"]
-
-
-def dependency_cycle(fake: wc.FakeWorkspace) -> list[str]:
-    fake.add("peft-alpha", {"__init__.py": ""}, dependencies=[CORE, "peft-beta>=0.1,<0.2"])
-    fake.add("peft-beta", {"__init__.py": ""}, dependencies=[CORE, "peft-alpha>=0.1,<0.2"])
-    return ["dependency_graph"]
-
-
-def core_imports_method(fake: wc.FakeWorkspace) -> list[str]:
-    # a fake core (only analysed statically: grimp reads it, nothing imports it)
-    fake.add(
-        "peft-core",
-        {"__init__.py": "", "discovery.py": "def load():\n    import peft_alpha\n    return peft_alpha\n"},
-        dependencies=[],
-    )
-    fake.add("peft-alpha", {"__init__.py": "import peft_core\n"})
-    return ["layering"]
-
-
-LEAKY_MODEL = """
-def extra_tensors_to_save(self, adapter_name):
-    # the classic bug: select tensors by matching the prefix against key strings
-    return {k: v for k, v in self.model.state_dict().items() if self.prefix in k and ".base_layer." not in k}
-"""
-
-
-def leaky_state_dict(fake: wc.FakeWorkspace) -> list[str]:
-    # prefix "ft_" is contained in the probe model's decoy "boft_y" and in "oft_z"
-    fake.add("peft-ft", {"__init__.py": wc.method_source("ft", extra_model=LEAKY_MODEL)}, entry_points={"ft": "peft_ft"})
-    return ["state_dicts"]
-
-
-SCENARIOS: dict[str, Callable[[wc.FakeWorkspace], list[str]]] = {
-    f.__name__: f
-    for f in (
-        clean,
-        import_cycle,
-        init_cycle,
-        undeclared_import,
-        undeclared_method_import,
-        duplicate_name,
-        undeclared_shared_prefix,
-        registers_nothing,
-        registers_other,
-        stale_entry_points,
-        registered_twice,
-        dependency_cycle,
-        core_imports_method,
-        leaky_state_dict,
-    )
-}
-
-
-@pytest.fixture(scope="module")
-def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[wc.FakeWorkspace, list[wc.Problem]]]:
-    """Every scenario's problems (all checks it ran, flattened), computed in parallel."""
-
-    def run(name: str) -> tuple[str, tuple[wc.FakeWorkspace, list[wc.Problem]]]:
-        fake = wc.FakeWorkspace(tmp_path_factory.mktemp(name))
-        checks = SCENARIOS[name](fake)
-        runtime = [c for c in checks if c != "package_files"]
-        report = fake.run(runtime, options=NO_FOREIGN)
-        problems = [p for c in runtime for p in report["problems"][c]]
-        if "package_files" in checks:
-            problems += wc.check_package_files(wc.discover_workspace(fake.root))
-        return name, (fake, problems)
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(pool.map(run, SCENARIOS))
-
 
 def kinds(problems: list[wc.Problem]) -> set[str]:
     return {p.kind for p in problems}
@@ -256,15 +33,15 @@ def explained(problem: wc.Problem, *needles: str) -> None:
         assert needle in text, f"{needle!r} missing from:\n{text}"
 
 
-def test_clean_workspace_has_no_problems(reports):
+def test_clean_workspace_has_no_problems(negative_reports):
     """The control: correct packages, incl. a declared shared prefix, peft-core's `toy` and a tool package."""
-    fake, problems = reports["clean"]
+    fake, problems = negative_reports["clean"]
     assert not problems, wc.format_problems(problems)
     assert len(wc.discover_workspace(fake.root).packages) >= 4
 
 
-def test_import_cycle_is_caught(reports):
-    _, problems = reports["import_cycle"]
+def test_import_cycle_is_caught(negative_reports):
+    _, problems = negative_reports["import_cycle"]
     assert kinds(problems) == {"import-cycle", "import-order"}, wc.format_problems(problems)
     (cycle,) = [p for p in problems if p.kind == "import-cycle"]
     explained(cycle, "peft-cyc", "peft_cyc.alpha", "peft_cyc.beta", "src/peft_cyc/alpha.py:1", "src/peft_cyc/beta.py:1")
@@ -274,8 +51,8 @@ def test_import_cycle_is_caught(reports):
     assert "peft_cyc.alpha first" not in order.what
 
 
-def test_cycle_through_the_package_init_is_caught(reports):
-    _, problems = reports["init_cycle"]
+def test_cycle_through_the_package_init_is_caught(negative_reports):
+    _, problems = negative_reports["init_cycle"]
     assert kinds(problems) == {"import-cycle", "import-order"}, wc.format_problems(problems)
     (cycle,) = [p for p in problems if p.kind == "import-cycle"]
     explained(cycle, "peft_init.model", "src/peft_init/model.py:1: from peft_init import Config",
@@ -284,15 +61,15 @@ def test_cycle_through_the_package_init_is_caught(reports):
     explained(order, "peft_init first", "peft_init.config first", "peft_init.model first", "cannot import name 'Config'")
 
 
-def test_undeclared_third_party_import_is_caught(reports):
-    _, problems = reports["undeclared_import"]
+def test_undeclared_third_party_import_is_caught(negative_reports):
+    _, problems = negative_reports["undeclared_import"]
     only(problems, "deptry-DEP001", "deptry-DEP003")
     (problem,) = problems
     explained(problem, "peft-undecl", "tqdm", "packages/peft-undecl/src/peft_undecl/__init__.py:1", "[project].dependencies")
 
 
-def test_undeclared_method_package_import_is_caught(reports):
-    _, problems = reports["undeclared_method_import"]
+def test_undeclared_method_package_import_is_caught(negative_reports):
+    _, problems = negative_reports["undeclared_method_import"]
     only(problems, "undeclared-workspace-import")
     (problem,) = problems
     assert problem.package == "peft-beta"
@@ -300,8 +77,8 @@ def test_undeclared_method_package_import_is_caught(reports):
               "{ workspace = true }")
 
 
-def test_duplicate_name_is_caught(reports):
-    _, problems = reports["duplicate_name"]
+def test_duplicate_name_is_caught(negative_reports):
+    _, problems = negative_reports["duplicate_name"]
     assert "duplicate-name" in kinds(problems), wc.format_problems(problems)
     # importing both together fails too; nothing else is reported
     only(problems, "duplicate-name", "order-import-error", "load-all-mismatch")
@@ -309,8 +86,8 @@ def test_duplicate_name_is_caught(reports):
     explained(problem, "'same'", "peft-one", "peft-two", "packages/peft-one/src/peft_one/__init__.py")
 
 
-def test_undeclared_shared_prefix_is_caught(reports):
-    _, problems = reports["undeclared_shared_prefix"]
+def test_undeclared_shared_prefix_is_caught(negative_reports):
+    _, problems = negative_reports["undeclared_shared_prefix"]
     assert "undeclared-shared-prefix" in kinds(problems), wc.format_problems(problems)
     only(problems, "undeclared-shared-prefix", "order-import-error", "load-all-mismatch")
     (problem,) = [p for p in problems if p.kind == "undeclared-shared-prefix"]
@@ -318,8 +95,8 @@ def test_undeclared_shared_prefix_is_caught(reports):
               "packages/peft-gamma/src/peft_gamma/__init__.py")
 
 
-def test_entry_point_that_registers_nothing_is_caught(reports):
-    _, problems = reports["registers_nothing"]
+def test_entry_point_that_registers_nothing_is_caught(negative_reports):
+    _, problems = negative_reports["registers_nothing"]
     assert "entry-point-registers-nothing" in kinds(problems), wc.format_problems(problems)
     only(problems, "entry-point-registers-nothing", "load-all-mismatch")
     (problem,) = [p for p in problems if p.kind == "entry-point-registers-nothing"]
@@ -327,8 +104,8 @@ def test_entry_point_that_registers_nothing_is_caught(reports):
               "register_peft_method(name='empty'")
 
 
-def test_entry_point_that_registers_something_else_is_caught(reports):
-    _, problems = reports["registers_other"]
+def test_entry_point_that_registers_something_else_is_caught(negative_reports):
+    _, problems = negative_reports["registers_other"]
     assert "entry-point-registers-other" in kinds(problems), wc.format_problems(problems)
     only(problems, "entry-point-registers-other", "missing-entry-point", "load-all-mismatch")
     (problem,) = [p for p in problems if p.kind == "entry-point-registers-other"]
@@ -338,35 +115,35 @@ def test_entry_point_that_registers_something_else_is_caught(reports):
     explained(missing, "'different'", 'different = "peft_other"', "packages/peft-other/src/peft_other/__init__.py")
 
 
-def test_stale_installed_entry_points_are_caught(reports):
-    _, problems = reports["stale_entry_points"]
+def test_stale_installed_entry_points_are_caught(negative_reports):
+    _, problems = negative_reports["stale_entry_points"]
     assert "entry-points-stale" in kinds(problems), wc.format_problems(problems)
     (problem,) = [p for p in problems if p.kind == "entry-points-stale"]
     explained(problem, "alpha_old", "uv sync")
 
 
-def test_method_registered_twice_is_caught(reports):
-    _, problems = reports["registered_twice"]
+def test_method_registered_twice_is_caught(negative_reports):
+    _, problems = negative_reports["registered_twice"]
     only(problems, "registered-twice")
     explained(problems[0], "'twice'", "2 times", "packages/peft-twice/src/peft_twice/again.py:4")
 
 
-def test_member_dependency_cycle_is_caught(reports):
-    _, problems = reports["dependency_cycle"]
+def test_member_dependency_cycle_is_caught(negative_reports):
+    _, problems = negative_reports["dependency_cycle"]
     only(problems, "dependency-cycle")
     (problem,) = problems
     explained(problem, "peft-alpha -> peft-beta -> peft-alpha", "packages/peft-alpha/pyproject.toml")
 
 
-def test_core_importing_a_method_package_is_caught(reports):
-    _, problems = reports["core_imports_method"]
+def test_core_importing_a_method_package_is_caught(negative_reports):
+    _, problems = negative_reports["core_imports_method"]
     only(problems, "core-imports-method")
     (problem,) = problems
     explained(problem, "peft-alpha", "packages/peft-core/src/peft_core/discovery.py:2", "entry points")
 
 
-def test_state_dict_that_selects_by_prefix_string_is_caught(reports):
-    _, problems = reports["leaky_state_dict"]
+def test_state_dict_that_selects_by_prefix_string_is_caught(negative_reports):
+    _, problems = negative_reports["leaky_state_dict"]
     only(problems, "state-dict")
     (problem,) = problems
     explained(problem, "boft_y", "oft_z", "not targeted")
