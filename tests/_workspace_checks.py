@@ -976,57 +976,62 @@ def check_declared_dependencies(ws: Workspace) -> list[Problem]:
     workspace members and points at the import line. Optional extras that the code never imports
     are allowed (DEP002 only for [project].dependencies): an extra can exist for users' convenience.
     """
-    problems: list[Problem] = []
+    from concurrent.futures import ThreadPoolExecutor
+
     mapping = ",".join(f"{p.dist}={'|'.join(p.import_names)}" for p in ws.packages if p.import_names)
-    for pkg in ws.packages:
-        if not pkg.src.is_dir() or not pkg.import_names:
-            continue
-        others = [n for n in ws.import_names if n not in pkg.import_names]
-        extras_only = sorted(
-            {normalize(r.name) for reqs in pkg.optional_requirements.values() for r in reqs}
-            - {normalize(r.name) for r in pkg.requirements}
-        )
-        ignores = []
-        if others:
-            ignores += [f"DEP001={'|'.join(others)}", f"DEP003={'|'.join(others)}"]
-        if extras_only:
-            ignores.append(f"DEP002={'|'.join(extras_only)}")
-        with tempfile.TemporaryDirectory(prefix="peft-ws-deptry-") as tmp:
-            out = Path(tmp, "deptry.json")
-            cmd = [*_deptry_command(), "src", "--no-ansi", "-o", str(out)]
-            for name in pkg.import_names:
-                cmd += ["--known-first-party", name]
-            if mapping:
-                cmd += ["--package-module-name-map", mapping]
-            if ignores:
-                cmd += ["--per-rule-ignores", ",".join(ignores)]
-            proc = subprocess.run(cmd, cwd=pkg.path, capture_output=True, text=True, timeout=300)
-            if not out.is_file():
-                problems.append(
-                    Problem(
-                        kind="deptry-failed",
-                        package=pkg.dist,
-                        where=pkg.file(),
-                        what=f"deptry could not analyse {pkg.rel} (exit {proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}",
-                        fix=f"Run `cd {pkg.rel} && deptry src` and fix what it reports (usually an unreadable pyproject.toml).",
-                    )
+    members = [p for p in ws.packages if p.src.is_dir() and p.import_names]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        found = pool.map(lambda pkg: _deptry_member(ws, pkg, mapping), members)
+        return [problem for problems in found for problem in problems]
+
+
+def _deptry_member(ws: Workspace, pkg: Package, mapping: str) -> list[Problem]:
+    problems: list[Problem] = []
+    others = [n for n in ws.import_names if n not in pkg.import_names]
+    extras_only = sorted(
+        {normalize(r.name) for reqs in pkg.optional_requirements.values() for r in reqs}
+        - {normalize(r.name) for r in pkg.requirements}
+    )
+    ignores = []
+    if others:
+        ignores += [f"DEP001={'|'.join(others)}", f"DEP003={'|'.join(others)}"]
+    if extras_only:
+        ignores.append(f"DEP002={'|'.join(extras_only)}")
+    with tempfile.TemporaryDirectory(prefix="peft-ws-deptry-") as tmp:
+        out = Path(tmp, "deptry.json")
+        cmd = [*_deptry_command(), "src", "--no-ansi", "-o", str(out)]
+        for name in pkg.import_names:
+            cmd += ["--known-first-party", name]
+        if mapping:
+            cmd += ["--package-module-name-map", mapping]
+        if ignores:
+            cmd += ["--per-rule-ignores", ",".join(ignores)]
+        proc = subprocess.run(cmd, cwd=pkg.path, capture_output=True, text=True, timeout=300)
+        if not out.is_file():
+            return [
+                Problem(
+                    kind="deptry-failed",
+                    package=pkg.dist,
+                    where=pkg.file(),
+                    what=f"deptry could not analyse {pkg.rel} (exit {proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}",
+                    fix=f"Run `cd {pkg.rel} && deptry src` and fix what it reports (usually an unreadable pyproject.toml).",
                 )
-                continue
-            for item in json.loads(out.read_text()):
-                code = item["error"]["code"]
-                module = item.get("module", "?")
-                loc = item.get("location", {})
-                where = f"{pkg.rel}/{loc.get('file')}" + (f":{loc['line']}" if loc.get("line") else "")
-                what, fix = DEPTRY_FIXES.get(code, ("{module}: " + item["error"]["message"], "See https://deptry.com/issue-codes/"))
-                problems.append(
-                    Problem(
-                        kind=f"deptry-{code}",
-                        package=pkg.dist,
-                        where=where,
-                        what=f"{pkg.dist} " + what.format(module=f"`{module}`") + f" (deptry {code}: {item['error']['message']})",
-                        fix=fix.format(module=module, file=pkg.file()),
-                    )
+            ]
+        for item in json.loads(out.read_text()):
+            code = item["error"]["code"]
+            module = item.get("module", "?")
+            loc = item.get("location", {})
+            where = f"{pkg.rel}/{loc.get('file')}" + (f":{loc['line']}" if loc.get("line") else "")
+            what, fix = DEPTRY_FIXES.get(code, ("{module}: " + item["error"]["message"], "See https://deptry.com/issue-codes/"))
+            problems.append(
+                Problem(
+                    kind=f"deptry-{code}",
+                    package=pkg.dist,
+                    where=where,
+                    what=f"{pkg.dist} " + what.format(module=f"`{module}`") + f" (deptry {code}: {item['error']['message']})",
+                    fix=fix.format(module=module, file=pkg.file()),
                 )
+            )
     return problems
 
 
@@ -1155,7 +1160,9 @@ def _owner_of(call: dict[str, Any], ws: Workspace) -> Package | None:
     return ws.by_import().get(caller)
 
 
-def check_registration(ws: Workspace, workers: int = 2, foreign: bool = True) -> list[Problem]:
+def check_registration(
+    ws: Workspace, workers: int = 2, foreign: bool = True, graph: ImportGraph | None = None
+) -> list[Problem]:
     """Entry points, registrations, names, prefixes and import-order independence of the registry.
 
     - each package's `peft.methods` entry points in its pyproject equal those in its installed metadata;
@@ -1246,7 +1253,8 @@ def check_registration(ws: Workspace, workers: int = 2, foreign: bool = True) ->
         names = None if foreign else sorted(ep_owners)
         jobs.append(("registration_probe", {"modules": [], "load_all": True, "load_names": names}))
         labels.append(("load_all", None))
-    results = run_fresh(jobs, preimport=_core_externals(ws), forbidden=ws.import_names, workers=workers)
+    preimport = _core_externals(ws) + (graph or ImportGraph(ws)).import_time_externals()
+    results = run_fresh(jobs, preimport=preimport, forbidden=ws.import_names, workers=workers)
 
     own: dict[str, dict[str, dict[str, Any]]] = {}  # dist -> method name -> description (+ where)
     snapshots: list[tuple[list[str], dict[str, Any]]] = []
@@ -1859,7 +1867,9 @@ def state_dict_probe(method: str, modules: list[str], workdir: str) -> dict[str,
     }
 
 
-def check_state_dicts(ws: Workspace, workers: int = 2, workdir: str | None = None) -> list[Problem]:
+def check_state_dicts(
+    ws: Workspace, workers: int = 2, workdir: str | None = None, graph: ImportGraph | None = None
+) -> list[Problem]:
     """For every method advertised by a workspace package: its saved state dict is exactly its own.
 
     Skipped methods (config can't be created generically) are returned as kind ``state-dict-skip``.
@@ -1874,7 +1884,7 @@ def check_state_dicts(ws: Workspace, workers: int = 2, workdir: str | None = Non
             ("state_dict_probe", {"method": name, "modules": modules, "workdir": os.path.join(tmp, name)})
             for _, name in methods
         ]
-        preimport = _core_externals(ws) + ["safetensors.torch"]
+        preimport = _core_externals(ws) + (graph or ImportGraph(ws)).import_time_externals() + ["safetensors.torch"]
         if len(methods) > 4:  # some are likely prompt learning, whose probe needs transformers' Llama
             preimport.append("transformers.models.llama.modeling_llama")
         results = run_fresh(jobs, preimport=preimport, forbidden=ws.import_names, workers=workers)
@@ -2513,7 +2523,7 @@ CHECKS: dict[str, Callable[..., list[Problem]]] = {
     "state_dicts": check_state_dicts,
     "package_files": check_package_files,
 }
-GRAPH_CHECKS = {"cycles", "import_orders", "layering"}
+GRAPH_CHECKS = {"cycles", "import_orders", "layering", "registration", "state_dicts"}
 
 
 def run_checks(root: Path | str, checks: Sequence[str], options: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -96,8 +96,8 @@ def test_invalid_task_type(toy):
 
 
 def test_semantic_error_from_post_init_is_a_config_error(tmp_path):
-    (tmp_path / "adapter_config.json").write_text(json.dumps({"peft_type": "TOY", "r": 0}))
-    with pytest.raises(ConfigError, match="r must be positive"):
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"peft_type": "TOY", "r": 1000}))
+    with pytest.raises(ConfigError, match="r must be at most 64"):
         PeftConfig.from_pretrained(tmp_path)
 
 

@@ -10,6 +10,7 @@ from .config import PeftConfig, TaskType
 from .discovery import InstalledMethod, installed_methods, load_all_methods
 from .errors import (
     AdapterLoadError,
+    AdapterNameError,
     AdapterNotFoundError,
     ConfigError,
     IncompatibleMethodError,
@@ -45,6 +46,7 @@ from .tuners.tuner import BaseTuner
 __all__ = [
     "PLUGIN_API_VERSION",
     "AdapterLoadError",
+    "AdapterNameError",
     "AdapterNotFoundError",
     "AdapterTensor",
     "BASE_ADAPTER_NAME",

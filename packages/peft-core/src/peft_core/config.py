@@ -100,9 +100,37 @@ class PeftConfig:
             value = getattr(self, name, None)
             if isinstance(value, (list, tuple)):
                 setattr(self, name, set(value))
+        self._check_common_ranges()
         self._refuse_not_implemented()
 
     # -- validation helpers ---------------------------------------------------------------------
+    def _check_common_ranges(self) -> None:
+        """Checks every method shares, by Hugging Face PEFT's field-naming conventions.
+
+        - a float field named `*dropout` is a probability in [0, 1) (1 would drop everything);
+        - the rank `r` is a positive integer; where a config's own default for `r` is 0, 0 is a
+          documented sentinel ("size the blocks instead", as in OFT) and only negatives are refused.
+        Wrong types are left to the type check and the method's own validation.
+        """
+        name = type(self).__name__
+        hints = _type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name, None)
+            if not f.name.endswith("dropout") or not _is_real(value) or not _mentions(hints.get(f.name), float):
+                continue
+            if not 0 <= value < 1:
+                raise ConfigError(
+                    f"{name}.{f.name} must be a probability in [0, 1) (a dropout rate can't be negative or reach 1), "
+                    f"got {value!r}. Use e.g. 0.05, or 0.0 for no dropout."
+                )
+        r = getattr(self, "r", None)
+        if isinstance(r, int) and not isinstance(r, bool):
+            default = next((f.default for f in dataclasses.fields(self) if f.name == "r"), None)
+            zero_allowed = default == 0
+            if r < 0 or (r == 0 and not zero_allowed):
+                need = "a non-negative integer" if zero_allowed else "a positive integer"
+                raise ConfigError(f"{name}.r must be {need} (the rank), got {r!r}. Use e.g. r=8.")
+
     def _refuse_not_implemented(self) -> None:
         for name, supported in self.not_implemented.items():
             value = getattr(self, name, None)
@@ -129,7 +157,10 @@ class PeftConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
-        """Write `adapter_config.json` atomically; `inference_mode` is always saved as true."""
+        """Write `adapter_config.json` atomically; `inference_mode` is always saved as true.
+
+        `write_batch=` (a `serialization.WriteBatch`) stages the file instead of renaming it now.
+        """
         save_directory = os.fspath(save_directory)
         if os.path.isfile(save_directory):
             raise ConfigError(f"save_pretrained needs a directory, but {save_directory!r} is a file.")
@@ -138,7 +169,8 @@ class PeftConfig:
         data["inference_mode"] = True
         if kwargs.get("auto_mapping_dict") is not None:
             data["auto_mapping"] = kwargs["auto_mapping_dict"]
-        atomic_write_text(os.path.join(save_directory, CONFIG_NAME), json.dumps(data, indent=2, sort_keys=True))
+        path = os.path.join(save_directory, CONFIG_NAME)
+        atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True), kwargs.get("write_batch"))
 
     @classmethod
     def from_pretrained(
@@ -223,8 +255,10 @@ class PeftConfig:
         check_field_types(cls, kwargs, where)
         try:
             return cls(**kwargs)
-        except ConfigError:
-            raise
+        except ConfigError as exc:
+            if not _source or _source in str(exc):
+                raise
+            raise type(exc)(f"{exc} (in {_source})") from exc  # say which file
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"Invalid {cls.__name__}{where}: {exc}") from exc
 
@@ -331,11 +365,22 @@ def _matches(value: Any, tp: Any) -> bool:
         if isinstance(value, tp):
             return True
         if issubclass(tp, enum.Enum):
-            return value in {m.value for m in tp} or value in set(tp)
+            return any(value is m or (type(value) is type(m.value) and value == m.value) for m in tp)  # no hashing: lists are fine
         if dataclasses.is_dataclass(tp):
             return isinstance(value, dict)
         return False
     return True  # annotations we don't understand are not checked
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _mentions(tp: Any, wanted: type) -> bool:
+    """Whether annotation `tp` is `wanted` or a union containing it."""
+    if tp is wanted:
+        return True
+    return typing.get_origin(tp) in (typing.Union, types.UnionType) and wanted in typing.get_args(tp)
 
 
 def _matches_all(values: Any, tp: Any) -> bool:

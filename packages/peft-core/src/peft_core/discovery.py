@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
-from .errors import RegistrationError, UnknownPeftTypeError
-from .registry import LOCK, PeftMethod, registered_methods
+from .errors import PeftError, RegistrationError, UnknownPeftTypeError
+from .registry import PeftMethod, registered_methods
 
 ENTRY_POINT_GROUP = "peft.methods"
 
@@ -36,33 +36,48 @@ def install_hint(name: str) -> str:
 
 
 def load_method(name: str) -> PeftMethod:
-    """Import the package that provides `name` and return its registration."""
+    """Import the package that provides `name` and return its registration.
+
+    Safe to call from several threads at once, also while other threads import method packages
+    directly: the import itself runs outside the registry lock (Python's per-module import lock
+    makes concurrent imports of one package wait for a single execution of its `__init__`), and
+    the registry is only locked to read or change it. Holding the registry lock around the import
+    would deadlock against a thread that is inside a package's `__init__` waiting to register.
+    """
     name = name.lower()
-    with LOCK:
-        method = registered_methods().get(name)
-        if method is not None:
-            return method
-        candidates = [ep for ep in _method_entry_points() if ep.name.lower() == name]
-        if not candidates:
-            installed = sorted({ep.name for ep in _method_entry_points()} | set(registered_methods()))
-            raise UnknownPeftTypeError(
-                f"Unknown peft_type {name.upper()!r}: no installed package provides the method {name!r}. "
-                f"Install it with `pip install {install_hint(name)}` (or `uv add {install_hint(name)}`). "
-                f"Installed methods: {', '.join(installed) or 'none'}."
-            )
-        for ep in candidates:
-            ep.load()  # importing the package registers its methods
-        method = registered_methods().get(name)
-        if method is None:
-            ep = candidates[0]
-            dist = ep.dist.name if ep.dist is not None else "an unknown distribution"
-            raise RegistrationError(
-                f"Entry point {ep.name!r} = {ep.value!r} (group {ENTRY_POINT_GROUP!r}, distribution {dist}) was "
-                f"imported but registered no method named {name!r} (registered now: {sorted(registered_methods())}). "
-                f"Fix the package: its __init__ must call register_peft_method(name={name!r}, ...), or the entry "
-                f"point must point at the module that does."
-            )
+    method = registered_methods().get(name)
+    if method is not None:
         return method
+    candidates = [ep for ep in _method_entry_points() if ep.name.lower() == name]
+    if not candidates:
+        installed = sorted({ep.name for ep in _method_entry_points()} | set(registered_methods()))
+        raise UnknownPeftTypeError(
+            f"Unknown peft_type {name.upper()!r}: no installed package provides the method {name!r}. "
+            f"Install it with `pip install {install_hint(name)}` (or `uv add {install_hint(name)}`). "
+            f"Installed methods: {', '.join(installed) or 'none'}."
+        )
+    for ep in candidates:
+        try:
+            ep.load()  # importing the package registers its methods
+        except PeftError:
+            raise
+        except Exception as exc:
+            dist = ep.dist.name if ep.dist is not None else "its distribution"
+            raise RegistrationError(
+                f"Importing {ep.value!r}, which provides peft_type {name.upper()!r} (entry point {ep.name!r}), failed: "
+                f"{type(exc).__name__}: {exc}. Reinstall {dist} and its dependencies."
+            ) from exc
+    method = registered_methods().get(name)
+    if method is None:
+        ep = candidates[0]
+        dist = ep.dist.name if ep.dist is not None else "an unknown distribution"
+        raise RegistrationError(
+            f"Entry point {ep.name!r} = {ep.value!r} (group {ENTRY_POINT_GROUP!r}, distribution {dist}) was "
+            f"imported but registered no method named {name!r} (registered now: {sorted(registered_methods())}). "
+            f"Fix the package: its __init__ must call register_peft_method(name={name!r}, ...), or the entry "
+            f"point must point at the module that does."
+        )
+    return method
 
 
 def installed_methods() -> list[InstalledMethod]:

@@ -32,3 +32,7 @@ class AdapterLoadError(PeftError, ValueError):
 
 class AdapterNotFoundError(PeftError, FileNotFoundError):
     """An adapter folder or one of its files does not exist."""
+
+
+class AdapterNameError(PeftError, ValueError):
+    """An adapter name would break parameter keys, folder names or module attributes."""

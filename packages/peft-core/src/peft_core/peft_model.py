@@ -14,10 +14,17 @@ from torch import nn
 from .config import PeftConfig
 from .errors import AdapterNotFoundError
 from .registry import method_for_config
-from .serialization import SAFETENSORS_WEIGHTS_NAME, WEIGHTS_NAME, read_weights_file, save_weights, write_model_card
+from .serialization import (
+    SAFETENSORS_WEIGHTS_NAME,
+    WEIGHTS_NAME,
+    WriteBatch,
+    read_weights_file,
+    save_weights,
+    write_model_card,
+)
 from .state_dict import get_peft_model_state_dict, set_peft_model_state_dict
 from .tuners.mixed_batch import batch_plan
-from .tuners.tuner import BaseTuner, validate_adapter_name
+from .tuners.tuner import BaseTuner, ModelSnapshot, validate_adapter_name
 
 
 def is_transformers_model(model: nn.Module) -> bool:
@@ -222,9 +229,14 @@ class PeftModel(nn.Module):
         selected_adapters: Sequence[str] | None = None,
         save_embedding_layers: bool | str = "auto",
         is_main_process: bool = True,
+        state_dict: dict[str, torch.Tensor] | None = None,
         **kwargs: Any,
     ) -> None:
-        """Write each adapter in Hugging Face PEFT's layout: `default` at the root, others in `<dir>/<name>/`."""
+        """Write each adapter in Hugging Face PEFT's layout: `default` at the root, others in `<dir>/<name>/`.
+
+        `state_dict` (as in Hugging Face PEFT) supplies the tensor values, e.g. a full state dict
+        gathered from a sharded (FSDP) model; only `is_main_process=True` writes.
+        """
         save_directory = os.fspath(save_directory)
         if os.path.isfile(save_directory):
             raise ValueError(f"save_pretrained needs a directory, but {save_directory!r} is a file.")
@@ -235,19 +247,32 @@ class PeftModel(nn.Module):
         targets = {name: self._adapter_directory(save_directory, name) for name in names}
         if not is_main_process:
             return
-        for name, directory in targets.items():
-            state = get_peft_model_state_dict(self, adapter_name=name, save_embedding_layers=save_embedding_layers)
-            config = copy.deepcopy(self.peft_config[name])
-            if config.base_model_name_or_path is None:
-                config.base_model_name_or_path = base_model_name_or_path(self.get_base_model())
-            auto_mapping = None
-            if config.task_type is None:
-                base_cls = type(self.get_base_model())
-                auto_mapping = {"base_model_class": base_cls.__name__, "parent_library": base_cls.__module__}
-            os.makedirs(directory, exist_ok=True)
-            save_weights(state, directory, safe_serialization=safe_serialization)
-            config.save_pretrained(directory, auto_mapping_dict=auto_mapping)
-        self._write_model_card(save_directory, names)
+        # Every file of every adapter is staged next to its target and renamed into place only once
+        # all were written: a failure part-way (full disk, interrupted process) leaves the previous
+        # adapters readable, with no mix of old and new files.
+        created = [d for d in dict.fromkeys([save_directory, *targets.values()]) if not os.path.isdir(d)]
+        try:
+            with WriteBatch() as batch:
+                for name, directory in targets.items():
+                    state = get_peft_model_state_dict(
+                        self, state_dict=state_dict, adapter_name=name, save_embedding_layers=save_embedding_layers
+                    )
+                    config = copy.deepcopy(self.peft_config[name])
+                    if config.base_model_name_or_path is None:
+                        config.base_model_name_or_path = base_model_name_or_path(self.get_base_model())
+                    auto_mapping = None
+                    if config.task_type is None:
+                        base_cls = type(self.get_base_model())
+                        auto_mapping = {"base_model_class": base_cls.__name__, "parent_library": base_cls.__module__}
+                    os.makedirs(directory, exist_ok=True)
+                    save_weights(state, directory, safe_serialization=safe_serialization, batch=batch)
+                    config.save_pretrained(directory, auto_mapping_dict=auto_mapping, write_batch=batch)
+                self._write_model_card(save_directory, names, batch)
+        except BaseException:
+            for directory in reversed(created):  # folders this call created, if still empty
+                with contextlib.suppress(OSError):
+                    os.rmdir(directory)
+            raise
 
     @staticmethod
     def _adapter_directory(save_directory: str, adapter_name: str) -> str:
@@ -258,7 +283,7 @@ class PeftModel(nn.Module):
             raise ValueError(f"Adapter {adapter_name!r} would be saved outside {save_directory!r}; rename it.")
         return directory
 
-    def _write_model_card(self, save_directory: str, names: Sequence[str]) -> None:
+    def _write_model_card(self, save_directory: str, names: Sequence[str], batch: WriteBatch | None = None) -> None:
         os.makedirs(save_directory, exist_ok=True)
         base = self.get_base_model()
         base_name = base_model_name_or_path(base)
@@ -269,7 +294,7 @@ class PeftModel(nn.Module):
         if base_name:
             tags.append(f"base_model:adapter:{base_name}")
         tags += list(getattr(base, "model_tags", None) or [])
-        write_model_card(save_directory, base_model=base_name, tags=tags, pipeline_tag=self._pipeline_tag)
+        write_model_card(save_directory, base_model=base_name, tags=tags, pipeline_tag=self._pipeline_tag, batch=batch)
 
     _pipeline_tag: str | None = None
 
@@ -310,6 +335,7 @@ class PeftModel(nn.Module):
             from .task_models import wrapper_for_task
 
             wrapper = wrapper_for_task(config.task_type)
+        pristine = ModelSnapshot(model)
         peft_model = wrapper(
             model,
             config,
@@ -317,9 +343,13 @@ class PeftModel(nn.Module):
             autocast_adapter_dtype=autocast_adapter_dtype,
             low_cpu_mem_usage=low_cpu_mem_usage,
         )
-        peft_model._load_weights(
-            adapter_name, weights, is_trainable, strict, ignore_mismatched_sizes, low_cpu_mem_usage, autocast_adapter_dtype
-        )
+        try:
+            peft_model._load_weights(
+                adapter_name, weights, is_trainable, strict, ignore_mismatched_sizes, low_cpu_mem_usage, autocast_adapter_dtype
+            )
+        except BaseException:
+            pristine.restore(model)  # the weights don't fit: hand the base model back without adapter layers
+            raise
         return peft_model
 
     def load_adapter(

@@ -45,7 +45,7 @@ class PeftMethod:
 
 
 _REGISTRY: dict[str, PeftMethod] = {}
-# Re-entrant: discovery imports a package whose __init__ registers while the lock is held.
+# Guards changes to the registry only; never held while a method package is imported (see discovery).
 LOCK = threading.RLock()
 
 

@@ -1,7 +1,9 @@
 """Reading and writing adapter files: atomic writes, safetensors / legacy .bin weights, model card.
 
 Writes go to a temporary file in the target folder and are renamed into place, so a crash or a
-full disk part-way leaves the previous adapter readable.
+full disk part-way leaves the previous adapter readable. A `WriteBatch` stages several files
+(every file of every adapter that `save_pretrained` writes) and renames them only once all of them
+were written, so a failure part-way leaves every previous file in place.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ WEIGHTS_NAME = "adapter_model.bin"
 SAFETENSORS_METADATA = {"format": "pt"}
 
 
-def atomic_write(path: str, write: Callable[[str], None]) -> None:
-    """Call `write(tmp_path)`, then atomically rename the temp file onto `path`."""
+def _write_temp(path: str, write: Callable[[str], None]) -> str:
+    """Call `write(tmp)` on a new temp file next to `path`, flush it to disk, return the temp path."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     os.close(fd)
@@ -30,19 +32,97 @@ def atomic_write(path: str, write: Callable[[str], None]) -> None:
         write(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make renames in `directory` durable (POSIX); a no-op where directories can't be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class WriteBatch:
+    """Stage files as temp files; `commit()` renames them all into place, `discard()` drops them.
+
+    Used as a context manager it commits on success and discards on any exception, so the target
+    files are either all replaced or all untouched (short of a crash between two renames).
+    """
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[str, str]] = []  # (temp path, final path)
+        self._removals: list[str] = []
+
+    def write(self, path: str, write: Callable[[str], None]) -> None:
+        self._staged.append((_write_temp(path, write), path))
+
+    def remove_on_commit(self, path: str) -> None:
+        """Delete `path` (if it exists) when the batch commits, e.g. a weights file in the other format."""
+        self._removals.append(path)
+
+    def commit(self) -> None:
+        directories = set()
+        for tmp, path in self._staged:
+            os.replace(tmp, path)
+            directories.add(os.path.dirname(os.path.abspath(path)))
+        self._staged.clear()
+        for path in self._removals:
+            if os.path.isfile(path):
+                os.unlink(path)
+                directories.add(os.path.dirname(os.path.abspath(path)))
+        self._removals.clear()
+        for directory in sorted(directories):
+            _fsync_directory(directory)
+
+    def discard(self) -> None:
+        for tmp, _ in self._staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        self._staged.clear()
+        self._removals.clear()
+
+    def __enter__(self) -> WriteBatch:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+
+
+def atomic_write(path: str, write: Callable[[str], None], batch: WriteBatch | None = None) -> None:
+    """Call `write(tmp_path)`, then atomically rename the temp file onto `path` (or stage it in `batch`)."""
+    if batch is not None:
+        batch.write(path, write)
+        return
+    tmp = _write_temp(path, write)
+    try:
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_directory(os.path.dirname(os.path.abspath(path)))
 
 
-def atomic_write_text(path: str, text: str) -> None:
+def atomic_write_text(path: str, text: str, batch: WriteBatch | None = None) -> None:
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
 
-    atomic_write(path, write)
+    atomic_write(path, write, batch)
 
 
 def _detach_for_saving(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -62,17 +142,30 @@ def _detach_for_saving(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torc
     return out
 
 
-def save_weights(state_dict: Mapping[str, torch.Tensor], directory: str, safe_serialization: bool = True) -> str:
-    """Write the adapter weights file; returns its path."""
+def save_weights(
+    state_dict: Mapping[str, torch.Tensor],
+    directory: str,
+    safe_serialization: bool = True,
+    batch: WriteBatch | None = None,
+) -> str:
+    """Write the adapter weights file; returns its path.
+
+    With a `batch`, the file is staged, and a weights file of the other format in `directory` is
+    deleted when the batch commits (loading prefers safetensors, so a stale one would win).
+    """
     tensors = _detach_for_saving(state_dict)
     if safe_serialization:
         from safetensors.torch import save_file
 
         path = os.path.join(directory, SAFETENSORS_WEIGHTS_NAME)
-        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=dict(SAFETENSORS_METADATA)))
+        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=dict(SAFETENSORS_METADATA)), batch)
+        stale = os.path.join(directory, WEIGHTS_NAME)
     else:
         path = os.path.join(directory, WEIGHTS_NAME)
-        atomic_write(path, lambda tmp: torch.save(tensors, tmp))
+        atomic_write(path, lambda tmp: torch.save(tensors, tmp), batch)
+        stale = os.path.join(directory, SAFETENSORS_WEIGHTS_NAME)
+    if batch is not None:
+        batch.remove_on_commit(stale)
     return path
 
 
@@ -103,7 +196,14 @@ def read_weights_file(path: str, device: str | torch.device = "cpu") -> dict[str
     return data
 
 
-def write_model_card(directory: str, *, base_model: str | None, tags: list[str], pipeline_tag: str | None) -> None:
+def write_model_card(
+    directory: str,
+    *,
+    base_model: str | None,
+    tags: list[str],
+    pipeline_tag: str | None,
+    batch: WriteBatch | None = None,
+) -> None:
     """A minimal README.md with the front matter the Hub uses; an existing README is left alone."""
     path = os.path.join(directory, "README.md")
     if os.path.exists(path):
@@ -131,7 +231,7 @@ def write_model_card(directory: str, *, base_model: str | None, tags: list[str],
         f"- peft-core {_core_version()}",
         "",
     ]
-    atomic_write_text(path, "\n".join(lines))
+    atomic_write_text(path, "\n".join(lines), batch)
 
 
 def describe_tensors(state_dict: Mapping[str, Any]) -> str:

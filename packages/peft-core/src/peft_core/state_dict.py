@@ -174,6 +174,7 @@ def set_peft_model_state_dict(
     base: dict[str, torch.Tensor] | None = None
     report = LoadReport()
     assignments: list[tuple[str, torch.Tensor, torch.Tensor]] = []  # (model key, destination, value)
+    wrong_dtype: list[str] = []
     for key, value in incoming.items():
         if key in keymap:
             model_key, dest = keymap[key]
@@ -186,11 +187,25 @@ def set_peft_model_state_dict(
                 report.unexpected_keys.append(key)
                 continue
             dest = base[model_key]
+        if not torch.is_tensor(value):
+            wrong_dtype.append(f"{key}: file holds a {type(value).__name__}, not a tensor")
+            continue
+        if _dtype_kind(dest) != _dtype_kind(value):
+            wrong_dtype.append(f"{key}: file {value.dtype} vs model {dest.dtype}")
+            continue
         if tuple(dest.shape) != tuple(value.shape):
             report.mismatched_keys.append(f"{key}: file {tuple(value.shape)} vs model {tuple(dest.shape)}")
             continue
         assignments.append((model_key, dest, value))
     report.missing_keys = [k for k in keymap if k not in incoming]
+
+    if wrong_dtype:
+        raise AdapterLoadError(
+            f"Adapter {adapter_name!r}: tensors of the wrong kind of dtype: {'; '.join(wrong_dtype[:10])}"
+            f"{' ...' if len(wrong_dtype) > 10 else ''}. Floating-point parameters need floating-point values "
+            f"(fp16/bf16/fp32 are converted); an integer or boolean tensor there means a corrupted or foreign file. "
+            f"Save the adapter again from its training run."
+        )
 
     if report.mismatched_keys:
         msg = "Adapter tensors have the wrong shape: " + "; ".join(report.mismatched_keys[:10])
@@ -246,6 +261,15 @@ def _assign(root: nn.Module, model_key: str, dest: torch.Tensor, value: torch.Te
         setattr(module, name, nn.Parameter(new, requires_grad=dest.requires_grad))
     else:
         module.register_buffer(name, new)
+
+
+def _dtype_kind(tensor: torch.Tensor) -> str:
+    """Values may change precision on load (fp16 -> fp32), never kind (int -> float, float -> bool)."""
+    if tensor.dtype == torch.bool:
+        return "bool"
+    if tensor.is_complex():
+        return "complex"
+    return "float" if tensor.is_floating_point() else "int"
 
 
 def _preview(keys: list[str], limit: int = 5) -> str:

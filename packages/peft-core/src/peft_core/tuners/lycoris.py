@@ -117,8 +117,8 @@ class LycorisConfig(PeftConfig):
             raise ConfigError(f"{name}.alpha must be a number, got {self.alpha!r}.")
         for attr in ("rank_dropout", "module_dropout"):
             value = getattr(self, attr)
-            if not _is_number(value) or not 0.0 <= value <= 1.0:
-                raise ConfigError(f"{name}.{attr} must be a probability in [0, 1], got {value!r}.")
+            if not _is_number(value) or not 0.0 <= value < 1.0:
+                raise ConfigError(f"{name}.{attr} must be a probability in [0, 1), got {value!r}.")
         for attr in ("rank_pattern", "alpha_pattern"):
             patterns = getattr(self, attr) or {}
             for key, value in patterns.items():

@@ -60,6 +60,38 @@ def layer_index(key: str, layers_pattern: str | Sequence[str] | None) -> int | N
     return None
 
 
+def check_layers_to_transform(config: Any, names: Sequence[str]) -> None:
+    """Refuse `layers_to_transform` indices the model does not have, naming the indices it has.
+
+    The model's layers are the indices `layer_index` finds in its module names (after
+    `layers_pattern` when given). Models without numbered layers are left to the "nothing matched"
+    error. Applies only where `layers_to_transform` takes part in matching (list targets).
+    """
+    from ..errors import ConfigError
+
+    layers = getattr(config, "layers_to_transform", None)
+    if layers is None or layers == [] or isinstance(getattr(config, "target_modules", None), str):
+        return
+    requested = [layers] if isinstance(layers, int) else list(layers)
+    pattern = getattr(config, "layers_pattern", None)
+    available = {i for i in (layer_index(n, pattern) for n in names if n) if i is not None}
+    if not available:
+        return
+    missing = sorted({i for i in requested if i not in available})
+    if missing:
+        where = f" (found through layers_pattern={pattern!r})" if pattern else ""
+        raise ConfigError(
+            f"layers_to_transform={layers!r} asks for layer indices {missing} that the model does not have: its "
+            f"layers{where} are numbered {_describe_indices(sorted(available))}. Use indices in that range."
+        )
+
+
+def _describe_indices(indices: Sequence[int]) -> str:
+    if indices == list(range(indices[0], indices[-1] + 1)):
+        return f"{indices[0]}..{indices[-1]}"
+    return ", ".join(str(i) for i in indices)
+
+
 def matches_target(config: Any, key: str) -> bool:
     """Whether module `key` is targeted by `config` (exclusions are checked by the caller)."""
     targets = config.target_modules

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..config import PeftConfig
+from ..errors import AdapterNameError, ConfigError
 from .bias import (
     base_bias_tensors,
     bias_entries,
@@ -28,6 +29,7 @@ from .bias import (
 from .layer import AdapterTensor, BaseTunerLayer
 from .matching import (
     ALL_LINEAR,
+    check_layers_to_transform,
     compact_target_names,
     describe_candidates,
     is_excluded,
@@ -42,20 +44,26 @@ from .modules_to_save import ModulesToSaveWrapper
 # Hugging Face PEFT replaces target lists of this length or more by their shortest unique suffixes.
 MIN_TARGETS_FOR_COMPACTION = 20
 _ADAPTER_NAME_RE = re.compile(r"[^./\\\s]+")
+_ADAPTER_CONTAINERS = (nn.ModuleDict(), nn.ParameterDict())
 
 
 def validate_adapter_name(adapter_name: object) -> str:
     """Reject names that would break keys, paths or module attributes, before anything is created."""
     if not isinstance(adapter_name, str) or not adapter_name:
-        raise ValueError(f"Adapter names must be non-empty strings, got {adapter_name!r}.")
-    if not _ADAPTER_NAME_RE.fullmatch(adapter_name) or adapter_name in ("..", BASE_ADAPTER_NAME):
-        raise ValueError(
-            f"Invalid adapter name {adapter_name!r}: it must not contain '.', '/', '\\' or spaces (it becomes a "
-            f"key component and a folder name) and must not be {BASE_ADAPTER_NAME!r}. Use e.g. 'my_adapter'."
+        raise AdapterNameError(f"Adapter names must be non-empty strings, got {adapter_name!r}. Use e.g. 'my_adapter'.")
+    if (
+        not _ADAPTER_NAME_RE.fullmatch(adapter_name)
+        or not adapter_name.isprintable()
+        or adapter_name in ("..", BASE_ADAPTER_NAME)
+    ):
+        raise AdapterNameError(
+            f"Invalid adapter name {adapter_name!r}: it must not contain '.', '/', '\\', spaces or control characters "
+            f"(it becomes a key component and a folder name) and must not be {BASE_ADAPTER_NAME!r}. Use e.g. 'my_adapter'."
         )
-    if hasattr(nn.ModuleDict(), adapter_name):
-        raise ValueError(
-            f"Invalid adapter name {adapter_name!r}: it collides with a torch module attribute; choose another name."
+    if any(hasattr(container, adapter_name) for container in _ADAPTER_CONTAINERS):
+        raise AdapterNameError(
+            f"Invalid adapter name {adapter_name!r}: it collides with an attribute of torch's ModuleDict/ParameterDict, "
+            f"which hold adapters by name; choose another name, e.g. '{adapter_name}_adapter'."
         )
     return adapter_name
 
@@ -101,9 +109,14 @@ class BaseTuner(nn.Module):
             self.peft_config[adapter_name] = peft_config
         else:
             self.peft_config.update(peft_config)
-        self.inject_adapter(
-            self.model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
-        )
+        pristine = ModelSnapshot(model)
+        try:
+            self.inject_adapter(
+                self.model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
+            )
+        except BaseException:
+            pristine.restore(model)  # e.g. the third target was unsupported: undo the first two
+            raise
         self.model.peft_config = self.peft_config
 
     def __getattr__(self, name: str) -> Any:
@@ -206,6 +219,7 @@ class BaseTuner(nn.Module):
         if isinstance(config.target_modules, str) and config.target_modules.lower() == ALL_LINEAR:
             config.target_modules = self._all_linear_names(model, named, config)
 
+        check_layers_to_transform(config, [n for n, _ in named])
         matched, excluded = self._match(config, named)
         if not matched:
             self._raise_nothing_matched(config, named, excluded)
@@ -260,7 +274,7 @@ class BaseTuner(nn.Module):
     def _raise_nothing_matched(self, config: PeftConfig, named: Sequence[tuple[str, nn.Module]], excluded: int) -> None:
         names = [n for n, _ in named]
         if excluded:
-            raise ValueError(
+            raise ConfigError(
                 f"All modules matched by target_modules={config.target_modules!r} are excluded by "
                 f"exclude_modules={getattr(config, 'exclude_modules', None)!r}; nothing left to adapt."
             )
@@ -269,7 +283,7 @@ class BaseTuner(nn.Module):
             hint = f" with layers_to_transform={config.layers_to_transform!r}"
             if getattr(config, "layers_pattern", None):
                 hint += f" and layers_pattern={config.layers_pattern!r}"
-        raise ValueError(
+        raise ConfigError(
             f"Target modules {config.target_modules!r}{hint} not found in the base model "
             f"({type(self.model).__name__}). A list entry must equal a module name or its dotted suffix; a string "
             f"is a regex matched against the full name. Module names that exist: {describe_candidates(names)}."
@@ -462,6 +476,36 @@ class BaseTuner(nn.Module):
             for name, child in module.named_children():
                 if not isinstance(child, (BaseTunerLayer, ModulesToSaveWrapper)):
                     stack.append((f"{key}.{name}" if key else name, child))
+
+
+class ModelSnapshot:
+    """What wrapping a model changes on it (adapter modules put in, `requires_grad` flags, the
+    `peft_config` attribute), recorded before, so a wrap or load that fails part-way can hand the
+    user's model back as it was."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self._adapter_modules = {
+            id(m) for m in model.modules() if isinstance(m, (BaseTunerLayer, ModulesToSaveWrapper))
+        }
+        self._requires_grad = [(p, p.requires_grad) for p in model.parameters()]
+        self._peft_config = model.__dict__.get("peft_config", _MISSING)
+
+    def restore(self, model: nn.Module) -> None:
+        for _, parent in list(BaseTuner._walk_outer(model)):
+            for name, child in list(parent.named_children()):
+                if not isinstance(child, (BaseTunerLayer, ModulesToSaveWrapper)) or id(child) in self._adapter_modules:
+                    continue
+                base = child.unwrapped() if isinstance(child, ModulesToSaveWrapper) else child.get_base_layer()
+                setattr(parent, name, base)
+        for param, flag in self._requires_grad:
+            param.requires_grad_(flag)
+        if self._peft_config is _MISSING:
+            model.__dict__.pop("peft_config", None)
+        else:
+            model.__dict__["peft_config"] = self._peft_config
+
+
+_MISSING = object()
 
 
 def _ancestors(by_name: Mapping[str, nn.Module], key: str) -> Iterator[nn.Module]:

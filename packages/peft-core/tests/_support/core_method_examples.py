@@ -1,0 +1,60 @@
+"""Real installed method packages applied to `peft_core.testing.TinyMLP` (for cross-method core tests).
+
+Core's own tests use the test-only toy method; a few reliability tests also run every installed
+method package (LoRA, IA3, LoHa, ...) to show the guarantees hold for real ones. When peft-core is
+tested alone (no method package installed) those tests skip.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# Options some methods need to fit the 16-feature TinyMLP (the values each package's smoke test uses).
+OVERRIDES = {
+    "adalora": {"total_step": 10, "init_r": 4},
+    "fourierft": {"n_frequency": 20},
+    "ia3": {"feedforward_modules": ["lin1"]},
+    "miss": {"r": 4},
+    "vera": {"r": 4},
+}
+
+
+def installed_method_packages() -> dict[str, str]:
+    """method name -> import package, from entry points (nothing is imported)."""
+    import peft_core
+
+    return {m.name: m.entry_point.split(":")[0] for m in peft_core.installed_methods() if m.distribution is not None}
+
+
+def layer_methods() -> list[str]:
+    """Installed methods that adapt layers of a plain module (prompt learning needs a transformers model)."""
+    import peft_core
+
+    out = []
+    for name in sorted(installed_method_packages()):
+        config_cls = peft_core.get_peft_method(name).config_cls
+        if not _is_prompt_learning(config_cls):
+            out.append(name)
+    return out
+
+
+def _is_prompt_learning(config_cls: type) -> bool:
+    from peft_core import PromptLearningConfig
+
+    return issubclass(config_cls, PromptLearningConfig)
+
+
+def build(name: str, seed: int = 0):
+    """(PeftModel with non-trivial adapter weights, base state dict, input)."""
+    from peft_core import get_peft_model
+    from peft_core.testing import TinyMLP, example_config
+
+    torch.manual_seed(seed)
+    base = TinyMLP()
+    base_state = {k: v.clone() for k, v in base.state_dict().items()}
+    model = get_peft_model(base, example_config(name, ["lin0", "lin1"], **OVERRIDES.get(name, {})))
+    with torch.no_grad():  # some methods start as a no-op even with init off (e.g. IA3 vectors of ones)
+        for pname, param in model.named_parameters():
+            if param.requires_grad:
+                param.add_(torch.randn_like(param) * 0.1)
+    return model.eval(), base_state, torch.randn(3, 16)
