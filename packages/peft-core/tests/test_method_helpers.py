@@ -40,3 +40,35 @@ def test_move_adapter_to_base_device_keeps_dtype(toy, mlp):
     layer.toy_A["default"].to(torch.float64)
     layer.move_adapter_to_base_device("default")
     assert layer.toy_A["default"].weight.dtype == torch.float64
+
+
+def test_parameter_dict_attribute_names_are_refused(toy, mlp):
+    for name in ("copy", "setdefault", "popitem"):
+        with pytest.raises(ValueError, match="collides"):
+            get_peft_model(mlp, toy.ToyConfig(target_modules=["lin0"]), adapter_name=name)
+
+
+def test_save_pretrained_refuses_unknown_arguments(toy, mlp, tmp_path):
+    model = get_peft_model(mlp, toy.ToyConfig(target_modules=["lin0"]))
+    with pytest.raises(TypeError, match="push_to_hub_typo"):
+        model.save_pretrained(tmp_path, push_to_hub_typo=True)
+    assert not any(tmp_path.iterdir())
+
+
+def test_weight_conversion_needs_method_support(toy, mlp, tmp_path):
+    model = get_peft_model(mlp, toy.ToyConfig(target_modules=["lin0"]))
+    with pytest.raises(ValueError, match="does not support path_initial_model_for_weight_conversion"):
+        model.save_pretrained(tmp_path, path_initial_model_for_weight_conversion=tmp_path / "init")
+
+
+def test_generate_with_adapter_names_and_beams(toy, tiny_llama):
+    ids = torch.randint(0, 128, (2, 4))
+    model = get_peft_model(tiny_llama, toy.ToyConfig(init_weights=False)).eval()  # task_type None
+    model.add_adapter("b", toy.ToyConfig(target_modules=["k_proj"], init_weights=False))
+    kwargs = dict(max_new_tokens=3, do_sample=False, num_beams=2, pad_token_id=0)
+    mixed = model.generate(input_ids=ids, adapter_names=["b", "default"], **kwargs)
+    model.set_adapter("b")
+    first = model.generate(input_ids=ids[:1], **kwargs)
+    model.set_adapter("default")
+    second = model.generate(input_ids=ids[1:], **kwargs)
+    assert torch.equal(mixed[0], first[0]) and torch.equal(mixed[1], second[0])

@@ -23,7 +23,7 @@ from .serialization import (
     write_model_card,
 )
 from .state_dict import get_peft_model_state_dict, set_peft_model_state_dict
-from .tuners.mixed_batch import batch_plan
+from .tuners.mixed_batch import batch_plan, current_batch_plan, follow_expanded_batches
 from .tuners.tuner import BaseTuner, ModelSnapshot, validate_adapter_name
 
 
@@ -123,6 +123,16 @@ class PeftModel(nn.Module):
         adapter_names = kwargs.pop("adapter_names", None)
         with self._mixed_batch(adapter_names, args, kwargs):
             return self.base_model(*args, **kwargs)
+
+    def generate(self, *args: Any, adapter_names: Sequence[str] | None = None, **kwargs: Any) -> Any:
+        """The base model's `generate`, through the method's generation hook; `adapter_names` mixes
+        adapters per row (beams and multiple return sequences repeat each row's adapter)."""
+        with self._mixed_batch(adapter_names, args, kwargs):
+            plan = current_batch_plan()
+            if plan is None:
+                return self.base_model.generate(*args, **kwargs)
+            with follow_expanded_batches(self.get_base_model(), plan):
+                return self.base_model.generate(*args, **kwargs)
 
     @contextlib.contextmanager
     def _mixed_batch(self, adapter_names: Sequence[str] | None, args: tuple, kwargs: dict) -> Iterator[None]:
@@ -229,14 +239,22 @@ class PeftModel(nn.Module):
         selected_adapters: Sequence[str] | None = None,
         save_embedding_layers: bool | str = "auto",
         is_main_process: bool = True,
+        path_initial_model_for_weight_conversion: str | os.PathLike | None = None,
         state_dict: dict[str, torch.Tensor] | None = None,
         **kwargs: Any,
     ) -> None:
         """Write each adapter in Hugging Face PEFT's layout: `default` at the root, others in `<dir>/<name>/`.
 
-        `state_dict` (as in Hugging Face PEFT) supplies the tensor values, e.g. a full state dict
-        gathered from a sharded (FSDP) model; only `is_main_process=True` writes.
+        `path_initial_model_for_weight_conversion` (methods that support it, e.g. PiSSA-style inits)
+        points to the adapter saved before training and converts the result so it applies to the
+        original base weights. `state_dict` (as in Hugging Face PEFT) supplies the tensor values, e.g. a
+        full state dict gathered from a sharded (FSDP) model; only `is_main_process=True` writes.
         """
+        if kwargs:
+            raise TypeError(
+                f"save_pretrained got unsupported arguments {sorted(kwargs)}; nothing was written. "
+                f"Remove them (they would be silently ignored otherwise)."
+            )
         save_directory = os.fspath(save_directory)
         if os.path.isfile(save_directory):
             raise ValueError(f"save_pretrained needs a directory, but {save_directory!r} is a file.")
@@ -264,6 +282,10 @@ class PeftModel(nn.Module):
                     if config.task_type is None:
                         base_cls = type(self.get_base_model())
                         auto_mapping = {"base_model_class": base_cls.__name__, "parent_library": base_cls.__module__}
+                    if path_initial_model_for_weight_conversion is not None:
+                        config, state = self.base_model.convert_adapter_for_saving(
+                            name, config, state, os.fspath(path_initial_model_for_weight_conversion)
+                        )
                     os.makedirs(directory, exist_ok=True)
                     save_weights(state, directory, safe_serialization=safe_serialization, batch=batch)
                     config.save_pretrained(directory, auto_mapping_dict=auto_mapping, write_batch=batch)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
-
 from .config import PeftConfig, TaskType
 from .peft_model import PeftModel
 
@@ -23,15 +21,9 @@ class _ExtraModulesToSave(PeftModel):
 class PeftModelForCausalLM(PeftModel):
     _pipeline_tag = "text-generation"
 
-    def generate(self, *args: Any, adapter_names: Sequence[str] | None = None, **kwargs: Any) -> Any:
-        with self._mixed_batch(adapter_names, args, kwargs):
-            return self.base_model.generate(*args, **kwargs)
-
 
 class PeftModelForSeq2SeqLM(PeftModel):
-    def generate(self, *args: Any, adapter_names: Sequence[str] | None = None, **kwargs: Any) -> Any:
-        with self._mixed_batch(adapter_names, args, kwargs):
-            return self.base_model.generate(*args, **kwargs)
+    pass
 
 
 class PeftModelForSequenceClassification(_ExtraModulesToSave):

@@ -50,6 +50,13 @@ class BatchPlan:
             self._index_cache[key] = index
         return index
 
+    def expanded(self, rows: int) -> BatchPlan:
+        """The plan for a batch whose rows were repeated `rows // batch_size` times each (generation
+        with beams or several return sequences repeats every input row in place)."""
+        factor = rows // self.batch_size
+        names = [name for name in self.adapter_names for _ in range(factor)]
+        return BatchPlan.from_names(names)
+
     def adapter_groups(self) -> Iterator[str]:
         """Adapter names used in the batch, without the base-model marker."""
         return (name for name in self.groups if name != BASE_ADAPTER_NAME)
@@ -57,6 +64,29 @@ class BatchPlan:
 
 def current_batch_plan() -> BatchPlan | None:
     return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def follow_expanded_batches(model: torch.nn.Module, plan: BatchPlan) -> Iterator[None]:
+    """While generating, switch to `plan.expanded(...)` whenever `model` is called on repeated rows.
+
+    Encoder-decoder models run their encoder on the original rows (the plan as given) and the
+    decoder on the expanded ones; a pre-hook on the top-level model sees the difference.
+    """
+
+    def pre_hook(module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+        first = next((a for a in (*args, *kwargs.values()) if torch.is_tensor(a) and a.dim() > 0), None)
+        rows = first.shape[0] if first is not None else plan.batch_size
+        if rows == plan.batch_size:
+            _CURRENT.set(plan)
+        elif rows % plan.batch_size == 0:
+            _CURRENT.set(plan.expanded(rows))
+
+    handle = model.register_forward_pre_hook(pre_hook, with_kwargs=True)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 @contextlib.contextmanager

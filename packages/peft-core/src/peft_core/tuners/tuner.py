@@ -40,6 +40,8 @@ from .matching import (
 )
 from .mixed_batch import BASE_ADAPTER_NAME
 from .modules_to_save import ModulesToSaveWrapper
+from .walk import modules as walk_modules
+from .walk import named_modules as walk_named_modules
 
 # Hugging Face PEFT replaces target lists of this length or more by their shortest unique suffixes.
 MIN_TARGETS_FOR_COMPACTION = 20
@@ -195,6 +197,19 @@ class BaseTuner(nn.Module):
         """Hook: load a file written by `adapter_state_dict`; return False to use the structural default."""
         return False
 
+    def convert_adapter_for_saving(
+        self,
+        adapter_name: str,
+        config: PeftConfig,
+        state: dict[str, torch.Tensor],
+        initial_adapter_path: str,
+    ) -> tuple[PeftConfig, dict[str, torch.Tensor]]:
+        """Hook for `save_pretrained(path_initial_model_for_weight_conversion=...)`: turn an adapter
+        whose initialisation changed the base weights into one that applies to the original base."""
+        raise ValueError(
+            f"{type(self).__name__} does not support path_initial_model_for_weight_conversion; save without it."
+        )
+
     def generate(self, *args: Any, **kwargs: Any) -> Any:
         """Hook for methods that must change generation (virtual tokens); default: the base model's."""
         return self.model.generate(*args, **kwargs)
@@ -214,7 +229,7 @@ class BaseTuner(nn.Module):
         config = self._prepare_adapter_config(config, model)
         self.peft_config[adapter_name] = config
 
-        named = list(model.named_modules())
+        named = walk_named_modules(model)
         by_name = dict(named)
         if isinstance(config.target_modules, str) and config.target_modules.lower() == ALL_LINEAR:
             config.target_modules = self._all_linear_names(model, named, config)
@@ -331,10 +346,10 @@ class BaseTuner(nn.Module):
 
     # -- adapter modules --------------------------------------------------------------------
     def tuner_layers(self) -> Iterator[BaseTunerLayer]:
-        return (m for m in self.model.modules() if isinstance(m, BaseTunerLayer))
+        return (m for m in walk_modules(self.model) if isinstance(m, BaseTunerLayer))
 
     def adapter_modules(self) -> Iterator[BaseTunerLayer | ModulesToSaveWrapper]:
-        return (m for m in self.model.modules() if isinstance(m, (BaseTunerLayer, ModulesToSaveWrapper)))
+        return (m for m in walk_modules(self.model) if isinstance(m, (BaseTunerLayer, ModulesToSaveWrapper)))
 
     @property
     def active_adapters(self) -> list[str]:
@@ -345,8 +360,10 @@ class BaseTuner(nn.Module):
         """Make only the active adapters' parameters trainable (and freeze the base model when injecting)."""
         inference = all(self.peft_config[n].inference_mode for n in self.active_adapters if n in self.peft_config)
         if freeze_base:
-            for param in self.model.parameters():
-                param.requires_grad_(False)
+            for module in walk_modules(self.model):
+                for param in module._parameters.values():
+                    if param is not None and param.requires_grad:
+                        param.requires_grad_(False)
         for module in self.adapter_modules():
             module.set_adapter(self.active_adapters, inference_mode=inference)
         if not inference:
