@@ -26,7 +26,7 @@ BIN_NAME = "adapter_model.bin"
 # Shown first when present: the fields that say how big and how strong an adapter is.
 SALIENT_FIRST = (
     "r", "lora_alpha", "alpha", "init_r", "target_r", "num_virtual_tokens", "encoder_hidden_size",
-    "n_frequency", "scaling", "use_dora", "use_rslora", "init_lora_weights", "init_weights",
+    "n_frequency", "scaling",
 )
 # Bookkeeping fields that are shown elsewhere or say nothing about the adapter itself.
 BOOKKEEPING = {
