@@ -101,7 +101,7 @@ def workspace_report() -> dict:
 
 @pytest.fixture(scope="session")
 def built_wheels() -> dict[str, tuple[Path | None, str]]:
-    """Every member's wheel (`uv build --package X --wheel`), built once per session: dist -> (wheel or None, log)."""
+    """Every member's wheel (`uv build --all-packages --wheel`), built once per session: dist -> (wheel or None, log)."""
     return _background("wheels", _wheels).result()
 
 
