@@ -26,7 +26,6 @@ import time
 STARTED = time.perf_counter()  # the reported total includes importing torch and transformers
 
 import argparse  # noqa: E402
-import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
@@ -34,11 +33,7 @@ import torch  # noqa: E402
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "data" / "tiny_corpus.txt"
 
-try:
-    from peft_cli.demo import CliError, format_report, run_demo
-except ModuleNotFoundError:  # a checkout where peft-cli isn't installed: use its sources
-    sys.path.insert(0, str(HERE.parents[1] / "packages" / "peft-cli" / "src"))
-    from peft_cli.demo import CliError, format_report, run_demo
+from peft_cli.demo import CliError, format_report, run_demo  # noqa: E402  (uv run installs the workspace)
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "embed_tokens", "lm_head"]
 

@@ -13,7 +13,6 @@ import pytest
 import torch
 
 transformers = pytest.importorskip("transformers")
-pytest.importorskip("accelerate")  # transformers' Trainer needs it
 
 from peft_core import PeftModel, get_peft_model  # noqa: E402
 from peft_toy import ToyConfig  # noqa: E402
