@@ -567,3 +567,46 @@ def test_real_configs_warn_about_fields_from_a_newer_version(method, tmp_path):
     (tmp_path / "adapter_config.json").write_text(json.dumps({**doc, "use_future_trick": True}))
     with pytest.warns(UserWarning, match=rf"Ignoring unknown {config_cls.__name__} fields .*\['use_future_trick'\]"):
         assert type(PeftConfig.from_pretrained(tmp_path)) is config_cls
+
+
+# -- saving from several processes ---------------------------------------------------------------------
+def test_save_takes_values_from_a_given_state_dict(toy, mlp, tmp_path):
+    base_state = _snapshot(mlp)
+    model = _trained(toy, mlp)
+    x = torch.randn(3, 8)
+    gathered = {k: v.clone() for k, v in model.state_dict().items()}  # e.g. gathered from FSDP shards
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if ".toy_" in name:
+                gathered[name] += 0.5
+        model.load_state_dict(gathered)
+        expected = model(x)
+        for name, param in model.named_parameters():
+            if ".toy_" in name:
+                param.zero_()  # the live tensors differ from the given state
+    model.save_pretrained(tmp_path, state_dict=gathered)
+    assert torch.equal(PeftModel.from_pretrained(_fresh(base_state), tmp_path)(x), expected)
+
+
+def test_a_state_dict_lacking_adapter_tensors_is_refused(toy, mlp, tmp_path):
+    model = _trained(toy, mlp)
+    partial = dict(model.state_dict())
+    del partial["base_model.model.lin1.toy_B.default.weight"]
+    with pytest.raises(ValueError, match=r"lacks 1 of its tensors \(\[base_model.model.lin1.toy_B.default.weight\]"):
+        model.save_pretrained(tmp_path / "out", state_dict=partial)
+    assert os.listdir(tmp_path) == []
+
+
+def test_sharded_tensors_are_refused_with_instructions(toy, mlp, tmp_path):
+    class DTensor(torch.Tensor):  # stands in for torch.distributed.tensor.DTensor (FSDP2 shards)
+        pass
+
+    model = _trained(toy, mlp)
+    layer = model.base_model.model.lin0
+    layer.toy_A["default"].weight = nn.Parameter(layer.toy_A["default"].weight.detach().as_subclass(DTensor))
+    with pytest.raises(ValueError) as err:
+        model.save_pretrained(tmp_path / "out")
+    msg = str(err.value)
+    assert "base_model.model.lin0.toy_A.weight is a sharded DTensor" in msg
+    assert "get_model_state_dict" in msg and "state_dict=state" in msg and "is_main_process" in msg
+    assert os.listdir(tmp_path) == []

@@ -124,15 +124,27 @@ def fsdp2(rank: int, out: str) -> None:
     fully_shard(model, mesh=mesh)
     sharded = {n for n, p in model.named_parameters() if type(p).__name__ == "DTensor"}
     train(model, [p for p in model.parameters() if p.requires_grad], rank, WORLD_SIZE)
-    # Gather the full (unsharded) state on every rank, save from rank 0 only.
-    full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     adapter_dir = os.path.join(out, "fsdp2_adapter")
+    # Saving the live (sharded) parameters is refused with instructions, before anything is written.
+    try:
+        model.save_pretrained(os.path.join(out, "fsdp2_unsharded_attempt"), is_main_process=(rank == 0))
+        sharded_save_error = None
+    except ValueError as exc:
+        sharded_save_error = str(exc)
+    # Every rank takes part in gathering the full state; with cpu_offload only rank 0 receives it.
+    full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     _forbid_writes_off_the_main_process(rank)
     model.save_pretrained(adapter_dir, state_dict=full, is_main_process=(rank == 0))
     dist.barrier()
-    trained = {k: v.detach().clone() for k, v in get_peft_model_state_dict(model, state_dict=full).items()}
+    trained = {k: v.detach().clone() for k, v in get_peft_model_state_dict(model, state_dict=full).items()} if rank == 0 else None
     torch.save(
-        {"trained": trained, "loaded": _load_on_this_rank(adapter_dir), "sharded": sorted(sharded)},
+        {
+            "trained": trained,
+            "loaded": _load_on_this_rank(adapter_dir),
+            "sharded": sorted(sharded),
+            "sharded_save_error": sharded_save_error,
+            "full_keys_on_this_rank": len(full),
+        },
         os.path.join(out, f"fsdp2_rank{rank}.pt"),
     )
 

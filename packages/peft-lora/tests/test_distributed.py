@@ -62,7 +62,8 @@ def test_two_processes_train_the_same_adapter_as_one(run, reference, strategy):
 
     untrained = get_peft_model_state_dict(initial)
     assert any(not torch.equal(untrained[k], reference[k]) for k in reference)  # training moved the adapter
-    for rank in range(2):
+    ranks = range(2) if strategy == "ddp" else [0]  # FSDP2: the gathered full state lives on rank 0
+    for rank in ranks:
         result = torch.load(run / f"{strategy}_rank{rank}.pt")
         _assert_same_adapter(result["trained"], reference)
 
@@ -77,6 +78,25 @@ def test_only_rank_zero_writes_and_every_rank_loads(run, reference, strategy):
 
 
 def test_fsdp2_sharded_the_adapter_layers(run):
-    sharded = torch.load(run / "fsdp2_rank0.pt")["sharded"]
-    assert "base_model.model.lin0.lora_A.default.weight" in sharded
-    assert "base_model.model.lin0.base_layer.weight" in sharded
+    rank0, rank1 = (torch.load(run / f"fsdp2_rank{r}.pt") for r in range(2))
+    assert "base_model.model.lin0.lora_A.default.weight" in rank0["sharded"]
+    assert "base_model.model.lin0.base_layer.weight" in rank0["sharded"]
+    assert rank0["full_keys_on_this_rank"] > 0 and rank1["full_keys_on_this_rank"] == 0  # cpu_offload: rank 0 only
+
+
+def test_saving_sharded_parameters_without_gathering_is_refused_clearly(run):
+    message = torch.load(run / "fsdp2_rank0.pt")["sharded_save_error"]
+    assert message is not None and "sharded DTensor" in message
+    assert "get_model_state_dict" in message and "is_main_process" in message
+    assert not os.path.exists(run / "fsdp2_unsharded_attempt")  # nothing written
+    assert torch.load(run / "fsdp2_rank1.pt")["sharded_save_error"] is None  # not the main process: no-op
+
+
+def test_a_partial_state_dict_is_refused(reference):
+    from peft_core import get_peft_model_state_dict
+
+    model = _worker_module().make_model()
+    state = model.state_dict()
+    del state["base_model.model.lin1.lora_B.default.weight"]
+    with pytest.raises(ValueError, match=r"lacks 1 of its tensors \(\[base_model.model.lin1.lora_B.default.weight\]"):
+        get_peft_model_state_dict(model, state_dict=state)

@@ -130,6 +130,13 @@ def _detach_for_saving(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torc
     out: dict[str, torch.Tensor] = {}
     seen_storages: set[int] = set()
     for key, tensor in state_dict.items():
+        if type(tensor).__name__ == "DTensor":  # torch.distributed's sharded tensor (FSDP2, tensor parallel)
+            raise ValueError(
+                f"{key} is a sharded DTensor: each process holds only a piece of it, and gathering it needs every "
+                f"process. Gather the full state on every rank first, then save from one: `state = "
+                f"torch.distributed.checkpoint.state_dict.get_model_state_dict(model, options=StateDictOptions("
+                f"full_state_dict=True))`, `model.save_pretrained(path, state_dict=state, is_main_process=rank == 0)`."
+            )
         t = tensor.detach().cpu()
         ptr = t.untyped_storage().data_ptr() if t.numel() else None
         if not t.is_contiguous():

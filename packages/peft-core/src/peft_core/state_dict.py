@@ -99,7 +99,15 @@ def get_peft_model_state_dict(
             return custom
     keymap = adapter_key_map(model, adapter_name)
     if state_dict is not None:
-        result = {saved: state_dict[model_key] for saved, (model_key, _) in keymap.items() if model_key in state_dict}
+        absent = [model_key for model_key, _ in keymap.values() if model_key not in state_dict]
+        if absent:
+            raise ValueError(
+                f"The state_dict passed for adapter {adapter_name!r} lacks {len(absent)} of its tensors "
+                f"({_preview(absent)}); saving would lose them. Pass the model's full state dict (under FSDP "
+                f"gather it on every rank with torch.distributed.checkpoint.state_dict.get_model_state_dict(model, "
+                f"options=StateDictOptions(full_state_dict=True)) and save on the rank that holds it)."
+            )
+        result = {saved: state_dict[model_key] for saved, (model_key, _) in keymap.items()}
     else:
         result = {saved: tensor for saved, (_, tensor) in keymap.items()}
     if found is not None:

@@ -136,7 +136,8 @@ class PeftTrainerMixin:
         if not self.args.should_save:
             return
         os.makedirs(output_dir, exist_ok=True)
-        peft_model.save_pretrained(output_dir, is_main_process=True)
+        # Under FSDP / DeepSpeed the Trainer passes the full state it gathered: the live parameters are shards.
+        peft_model.save_pretrained(output_dir, is_main_process=True, state_dict=state_dict)
         processor = self.processing_class
         if processor is None:
             processor = getattr(self.data_collator, "tokenizer", None)
