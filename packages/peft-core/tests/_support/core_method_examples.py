@@ -45,16 +45,36 @@ def _is_prompt_learning(config_cls: type) -> bool:
 
 
 def build(name: str, seed: int = 0):
-    """(PeftModel with non-trivial adapter weights, base state dict, input)."""
+    """(PeftModel with non-trivial adapter weights, base state dict, input).
+
+    Layer methods adapt a TinyMLP; prompt-learning methods a tiny random Llama (input: token ids).
+    """
     from peft_core import get_peft_model
     from peft_core.testing import TinyMLP, example_config
 
+    import peft_core
+
     torch.manual_seed(seed)
-    base = TinyMLP()
+    if _is_prompt_learning(peft_core.get_peft_method(name).config_cls):
+        from core_test_models import make_tiny_llama
+
+        base = make_tiny_llama(seed)
+        config = example_config(name, [], task_type="CAUSAL_LM", num_virtual_tokens=4)
+        x = torch.randint(0, 128, (2, 5))
+    else:
+        base = TinyMLP()
+        config = example_config(name, ["lin0", "lin1"], **OVERRIDES.get(name, {}))
+        x = torch.randn(3, 16)
     base_state = {k: v.clone() for k, v in base.state_dict().items()}
-    model = get_peft_model(base, example_config(name, ["lin0", "lin1"], **OVERRIDES.get(name, {})))
+    torch.manual_seed(seed + 1)
+    model = get_peft_model(base, config)
     with torch.no_grad():  # some methods start as a no-op even with init off (e.g. IA3 vectors of ones)
-        for pname, param in model.named_parameters():
+        for param in model.parameters():
             if param.requires_grad:
                 param.add_(torch.randn_like(param) * 0.1)
-    return model.eval(), base_state, torch.randn(3, 16)
+    return model.eval(), base_state, x
+
+
+def output(model, x) -> torch.Tensor:
+    out = model(x)
+    return out if torch.is_tensor(out) else out.logits
