@@ -21,9 +21,6 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import bench_harness as h  # noqa: E402
-
-h.pin_malloc_mmap_threshold()
-
 import torch  # noqa: E402
 
 import bench_cases  # noqa: E402

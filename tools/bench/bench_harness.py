@@ -8,9 +8,13 @@
   all threads); CPU time is much less disturbed by other processes on a loaded machine.
 - Peak memory is the peak resident set size (RSS) above the RSS at the start of the timed
   operation: the kernel's high-water mark `VmHWM` is reset through `/proc/self/clear_refs` before
-  the operation and read after it. glibc's dynamic mmap threshold is pinned first (`mallopt`), so
-  every large allocation is its own mapping and freed tensors leave the RSS at once. tracemalloc
-  is not used: it does not see tensor memory (torch allocates outside Python's allocator).
+  the operation and read after it. In the timing process malloc runs with its defaults (memory
+  freed by earlier runs is reused, so these deltas are lower bounds); the load-memory case runs
+  each measurement in a fresh process with glibc's mmap threshold pinned (`mallopt`), so every
+  large allocation is its own mapping and freed tensors leave the RSS at once. Pinning is not
+  used for timings: every large allocation would then pay fresh page faults, which inflates
+  allocation-heavy code. tracemalloc is not used: it does not see tensor memory (torch allocates
+  outside Python's allocator).
 """
 
 from __future__ import annotations

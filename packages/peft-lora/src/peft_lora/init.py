@@ -20,8 +20,49 @@ import math
 import torch
 
 
+def kaiming_bound(fan_in: int) -> float:
+    """The bound of `torch.nn.init.kaiming_uniform_(w, a=sqrt(5))` for a fan-in of `fan_in`, computed
+    with the same float operations (so the same draws give the same values)."""
+    bound = _KAIMING_BOUNDS.get(fan_in)
+    if bound is None:
+        gain = math.sqrt(2.0 / (1 + math.sqrt(5) ** 2))  # calculate_gain("leaky_relu", sqrt(5))
+        std = gain / math.sqrt(fan_in)
+        bound = _KAIMING_BOUNDS[fan_in] = math.sqrt(3.0) * std
+    return bound
+
+
+_KAIMING_BOUNDS: dict[int, float] = {}
+
+
 def kaiming_uniform_(weight: torch.Tensor) -> None:
-    torch.nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+    """`torch.nn.init.kaiming_uniform_(weight, a=sqrt(5))` (nn.Linear's init): the same draws from the
+    default generator and the same values, without its per-call overhead (a few µs instead of ~15 µs)."""
+    if weight.dim() != 2 or 0 in weight.shape:
+        torch.nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+        return
+    bound = kaiming_bound(weight.shape[1])
+    with torch.no_grad():
+        weight.uniform_(-bound, bound)
+
+
+def new_linear(in_features: int, out_features: int, bias: bool) -> torch.nn.Linear:
+    """`nn.Linear(in_features, out_features, bias)`: the same class, parameters (registered through
+    `register_parameter`, so patches of it such as accelerate's `init_empty_weights` apply), device and
+    dtype defaults and the same draws from the default generator (`reset_parameters`), at a third of
+    the cost. LoRA creates two per targeted layer; this is most of the time of `get_peft_model`."""
+    layer = torch.nn.Linear.__new__(torch.nn.Linear)
+    torch.nn.Module.__init__(layer)
+    layer.__dict__["in_features"] = in_features
+    layer.__dict__["out_features"] = out_features
+    weight = torch.nn.Parameter(torch.empty((out_features, in_features)))
+    layer.register_parameter("weight", weight)
+    layer.register_parameter("bias", torch.nn.Parameter(torch.empty(out_features)) if bias else None)
+    kaiming_uniform_(weight)
+    if bias:
+        bound = 1 / math.sqrt(in_features) if in_features > 0 else 0
+        with torch.no_grad():
+            layer.bias.uniform_(-bound, bound)
+    return layer
 
 
 def gaussian_(weight: torch.Tensor, r: int) -> None:

@@ -74,6 +74,8 @@ def check_single_bias_adapter(configs: Mapping[str, object], owner: str) -> None
 
 def mark_biases_trainable(model: nn.Module, entries: Mapping[str, str]) -> None:
     wanted = set(entries.values())
+    if not wanted:
+        return
     for key, param in model.named_parameters():
         if key in wanted:
             param.requires_grad_(True)

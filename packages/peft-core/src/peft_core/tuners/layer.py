@@ -38,9 +38,8 @@ class BaseTunerLayer(nn.Module):
     def __init__(self, base_layer: nn.Module) -> None:
         super().__init__()
         self.base_layer = base_layer
-        self._active_adapter: list[str] = []
-        self._disable_adapters = False
-        self.merged_adapters: list[str] = []
+        # plain values straight into __dict__ (nn.Module.__setattr__ costs ~3 µs each; a layer is made per target)
+        self.__dict__.update(_active_adapter=[], _disable_adapters=False, merged_adapters=[])
 
     # -- the wrapped layer ------------------------------------------------------------------
     def get_base_layer(self) -> nn.Module:
@@ -74,44 +73,52 @@ class BaseTunerLayer(nn.Module):
     def merged(self) -> bool:
         return bool(self.merged_adapters)
 
+    def _container(self, attr: str) -> Any:
+        """`getattr(self, attr)` for a name in `adapter_layer_names` / `other_param_names`, without
+        nn.Module.__getattr__'s slow path for submodules (these lookups run per layer, per adapter)."""
+        found = self._modules.get(attr)
+        return found if found is not None else getattr(self, attr)
+
     def adapter_names(self) -> list[str]:
         names: list[str] = []
         for attr in self.adapter_layer_names + self.other_param_names:
-            container = getattr(self, attr, None)
+            found = self._modules.get(attr)
+            container = found if found is not None else getattr(self, attr, None)
             for name in container.keys() if container is not None else ():
                 if name not in names:
                     names.append(name)
         return names
 
     def has_adapter(self, adapter_name: str) -> bool:
-        return any(adapter_name in getattr(self, attr) for attr in self.adapter_layer_names)
+        return any(adapter_name in self._container(attr) for attr in self.adapter_layer_names)
 
     def adapter_parameters(self, adapter_name: str) -> Iterable[nn.Parameter]:
         for attr in self.adapter_layer_names:
-            container = getattr(self, attr)
+            container = self._container(attr)
             if adapter_name not in container:
                 continue
-            entry = container[adapter_name]
-            if isinstance(entry, nn.Module):
-                yield from entry.parameters()
-            elif isinstance(entry, nn.Parameter):
-                yield entry
+            yield from _entry_parameters(container[adapter_name])
 
     def set_adapter(self, adapter_names: str | Sequence[str], inference_mode: bool = False) -> None:
         """Activate `adapter_names`; only their parameters stay trainable (none in inference mode)."""
         names = [adapter_names] if isinstance(adapter_names, str) else list(adapter_names)
-        for name in self.adapter_names():
-            trainable = name in names and not inference_mode
-            for param in self.adapter_parameters(name):
-                param.requires_grad_(trainable)
-        self._active_adapter = [n for n in names if self.has_adapter(n)]
+        for attr in self.adapter_layer_names:
+            container = self._container(attr)
+            if not container:
+                continue
+            for name, entry in container.items():
+                trainable = name in names and not inference_mode
+                for param in _entry_parameters(entry):
+                    if param.requires_grad != trainable:
+                        param.requires_grad_(trainable)
+        self.__dict__["_active_adapter"] = [n for n in names if self.has_adapter(n)]
 
     def enable_adapters(self, enabled: bool) -> None:
         self._disable_adapters = not enabled
 
     def delete_adapter(self, adapter_name: str) -> None:
         for attr in self.adapter_layer_names + self.other_param_names:
-            container = getattr(self, attr)
+            container = self._container(attr)
             if adapter_name in container:
                 del container[adapter_name]
         if adapter_name in self.merged_adapters:
@@ -126,7 +133,7 @@ class BaseTunerLayer(nn.Module):
         """The tensors saved for `adapter_name`; keys drop the adapter name (HF's file layout)."""
         out: list[AdapterTensor] = []
         for attr in self.adapter_layer_names:
-            container = getattr(self, attr)
+            container = self._container(attr)
             if adapter_name not in container:
                 continue
             entry = container[adapter_name]
@@ -139,19 +146,21 @@ class BaseTunerLayer(nn.Module):
 
     def _move_adapter_to_device_of_base_layer(self, adapter_name: str) -> None:
         """Put a new adapter's tensors on the base weight's device; float dtypes follow the base too."""
-        base = self.get_base_layer()
-        ref = next((p for p in base.parameters() if p.device.type != "meta"), None)
+        ref = _reference_parameter(self.get_base_layer())
         if ref is None:
             return
         for attr in self.adapter_layer_names:
-            container = getattr(self, attr)
+            container = self._container(attr)
             if adapter_name not in container:
                 continue
             entry = container[adapter_name]
             if isinstance(entry, nn.Module):
-                if any(p.device.type == "meta" for p in entry.parameters()):
+                tensors = _entry_tensors(entry)
+                if any(t.device.type == "meta" for t in tensors):
                     continue
                 dtype = ref.dtype if ref.is_floating_point() else None
+                if all(_already_at(t, ref.device, dtype) for t in tensors):
+                    continue  # nothing to move: skip nn.Module.to, which costs ~30 µs per module
                 entry.to(device=ref.device, dtype=dtype)
             elif entry.device != ref.device or (ref.is_floating_point() and entry.dtype != ref.dtype):
                 if entry.device.type == "meta":
@@ -163,11 +172,11 @@ class BaseTunerLayer(nn.Module):
 
     def move_adapter_to_base_device(self, adapter_name: str) -> None:
         """Put an adapter's tensors on the base weight's device, keeping their dtype (after loading)."""
-        ref = next((p for p in self.get_base_layer().parameters() if p.device.type != "meta"), None)
+        ref = _reference_parameter(self.get_base_layer())
         if ref is None:
             return
         for attr in self.adapter_layer_names:
-            container = getattr(self, attr)
+            container = self._container(attr)
             if adapter_name not in container:
                 continue
             entry = container[adapter_name]
@@ -181,12 +190,12 @@ class BaseTunerLayer(nn.Module):
         if not autocast:
             return
         for attr in self.adapter_layer_names:
-            container = getattr(self, attr)
+            container = self._container(attr)
             if adapter_name not in container:
                 continue
             entry = container[adapter_name]
             if isinstance(entry, nn.Module):
-                for param in entry.parameters():
+                for param in _entry_parameters(entry):
                     if param.dtype in (torch.float16, torch.bfloat16):
                         param.data = param.data.float()
             elif entry.dtype in (torch.float16, torch.bfloat16):
@@ -251,3 +260,37 @@ class BaseTunerLayer(nn.Module):
         if self.merged:
             self.unmerge()
         return True
+
+
+def _entry_parameters(entry: nn.Module | nn.Parameter) -> Iterable[nn.Parameter]:
+    """The parameters of one adapter entry (a module, or a parameter of a ParameterDict). Leaf
+    modules (the usual `nn.Linear` factors) are read directly: `Module.parameters()` walks the
+    module tree through generators, which dominated the per-layer cost of creating adapters."""
+    if isinstance(entry, nn.Parameter):
+        return (entry,)
+    if not isinstance(entry, nn.Module):
+        return ()
+    if entry._modules:
+        return entry.parameters()
+    params = [p for p in entry._parameters.values() if p is not None]
+    return params if len(params) < 2 or len({id(p) for p in params}) == len(params) else entry.parameters()
+
+
+def _reference_parameter(base: nn.Module) -> nn.Parameter | None:
+    """The first parameter of `base` that is not on the meta device (`base.parameters()` order)."""
+    params = base.parameters() if base._modules else base._parameters.values()
+    return next((p for p in params if p is not None and p.device.type != "meta"), None)
+
+
+def _entry_tensors(entry: nn.Module) -> list[torch.Tensor]:
+    """Parameters and buffers of an adapter entry module (what `Module.to` moves)."""
+    if entry._modules:
+        return [*entry.parameters(), *entry.buffers()]
+    return [t for t in (*entry._parameters.values(), *entry._buffers.values()) if t is not None]
+
+
+def _already_at(tensor: torch.Tensor, device: torch.device, dtype: torch.dtype | None) -> bool:
+    """Whether `Module.to(device=device, dtype=dtype)` would leave `tensor` as it is."""
+    if tensor.device != device or tensor.is_complex():
+        return False
+    return dtype is None or not tensor.is_floating_point() or tensor.dtype == dtype

@@ -26,6 +26,7 @@ class BatchPlan:
     adapter_names: list[str]
     groups: dict[str, list[int]]
     _index_cache: dict[tuple[str, torch.device], torch.Tensor] = field(default_factory=dict, repr=False)
+    _take_cache: dict[str, tuple[torch.Tensor, int, torch.Tensor]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_names(cls, adapter_names: Sequence[str]) -> BatchPlan:
@@ -39,16 +40,35 @@ class BatchPlan:
         return len(self.adapter_names)
 
     def rows(self, name: str, device: torch.device) -> torch.Tensor | slice:
-        """Rows of `name` as a slice when contiguous (a view, no copy), else an index tensor on `device`."""
+        """Rows of `name` as a slice when they are evenly spaced (contiguous, or every k-th row as in
+        an interleaved batch: a view, no copy, and `result[rows] += ...` is a plain strided add
+        instead of a scatter), else an index tensor on `device`."""
         rows = self.groups[name]
-        if rows[-1] - rows[0] + 1 == len(rows):
-            return slice(rows[0], rows[-1] + 1)
+        step = rows[1] - rows[0] if len(rows) > 1 else 1
+        if step > 0 and rows[-1] - rows[0] == step * (len(rows) - 1) and all(
+            b - a == step for a, b in zip(rows, rows[1:])
+        ):
+            return slice(rows[0], rows[-1] + 1, step if step > 1 else None)
         key = (name, device)
         index = self._index_cache.get(key)
         if index is None:
             index = torch.tensor(rows, dtype=torch.long, device=device)
             self._index_cache[key] = index
         return index
+
+    def take(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        """`x[rows of name]` as a contiguous tensor, copied once per input: layers that read the same
+        input tensor (a transformer's q/k/v projections, an MLP's gate/up) share the copy. The copy is
+        reused only while `x` is the same, unmodified tensor (identity and version counter)."""
+        taken = x[self.rows(name, x.device)]
+        if x.is_inference():  # no version counter (torch.inference_mode): in-place changes can't be seen
+            return taken.contiguous()
+        cached = self._take_cache.get(name)
+        if cached is not None and cached[0] is x and cached[1] == x._version:
+            return cached[2]
+        taken = taken.contiguous()
+        self._take_cache[name] = (x, x._version, taken)
+        return taken
 
     def expanded(self, rows: int) -> BatchPlan:
         """The plan for a batch whose rows were repeated `rows // batch_size` times each (generation

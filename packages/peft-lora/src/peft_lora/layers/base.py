@@ -30,7 +30,16 @@ MAGNITUDE = "lora_magnitude_vector"
 
 def is_transformers_conv1d(module: nn.Module) -> bool:
     """transformers' GPT-2 style `Conv1D` (weight stored (in, out)), recognised without importing transformers."""
-    return any(c.__name__ == "Conv1D" and c.__module__.startswith("transformers") for c in type(module).__mro__)
+    cls = type(module)
+    found = _CONV1D_CLASSES.get(cls)
+    if found is None:
+        found = _CONV1D_CLASSES[cls] = any(
+            c.__name__ == "Conv1D" and c.__module__.startswith("transformers") for c in cls.__mro__
+        )
+    return found
+
+
+_CONV1D_CLASSES: dict[type, bool] = {}
 
 
 class LoraLayer(BaseTunerLayer):
@@ -53,21 +62,25 @@ class LoraLayer(BaseTunerLayer):
 
     def __init__(self, base_layer: nn.Module) -> None:
         super().__init__(base_layer)
-        self.r: dict[str, int] = {}
-        self.lora_alpha: dict[str, float] = {}
-        self.scaling: dict[str, float] = {}
-        self.use_dora: dict[str, bool] = {}
-        self.use_rslora: dict[str, bool] = {}
-        self.lora_bias: dict[str, bool] = {}
-        self.lora_init: dict[str, str] = {}  # init family per adapter ("default", "pissa", "mica", ...)
-        self._dora_norms: dict[str, torch.Tensor] = {}  # weight norms of merged DoRA adapters (for unmerge)
+        # Plain per-adapter settings go straight into __dict__ (what nn.Module.__setattr__ does for
+        # non-module values, without its checks: one LoRA layer is made per targeted module).
+        self.__dict__.update(
+            r={},  # dict[str, int]
+            lora_alpha={},  # dict[str, float]
+            scaling={},  # dict[str, float]
+            use_dora={},  # dict[str, bool]
+            use_rslora={},  # dict[str, bool]
+            lora_bias={},  # dict[str, bool]
+            lora_init={},  # init family per adapter ("default", "pissa", "mica", ...)
+            _dora_norms={},  # weight norms of merged DoRA adapters (for unmerge)
+        )
         self.lora_dropout = nn.ModuleDict()
         self.lora_A = nn.ModuleDict()
         self.lora_B = nn.ModuleDict()
         self.lora_embedding_A = nn.ParameterDict()
         self.lora_embedding_B = nn.ParameterDict()
         self.lora_magnitude_vector = nn.ModuleDict()
-        self.in_features, self.out_features = self._in_out_features(self.get_base_layer())
+        self.__dict__["in_features"], self.__dict__["out_features"] = self._in_out_features(self.get_base_layer())
 
     # -- to implement -----------------------------------------------------------------------
     def _in_out_features(self, base: nn.Module) -> tuple[int, int]:
@@ -111,7 +124,15 @@ class LoraLayer(BaseTunerLayer):
         self._move_adapter_to_device_of_base_layer(name)
         if self.use_dora[name]:
             self.lora_magnitude_vector[name] = DoraMagnitude(self._initial_magnitude(name))
-        self.set_adapter(self.active_adapters)
+        # The flags `set_adapter(self.active_adapters)` would give the new adapter (the others keep theirs):
+        # trainable if this layer already runs an adapter of that name, frozen otherwise; MiCA's B frozen.
+        trainable = name in self._active_adapter
+        for param in self.adapter_parameters(name):
+            if param.requires_grad != trainable:
+                param.requires_grad_(trainable)
+        if self.lora_init[name] == "mica":
+            frozen = self.lora_B[name].weight if name in self.lora_B else self.lora_embedding_B[name]
+            frozen.requires_grad_(False)
 
     def _initial_magnitude(self, name: str) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not support DoRA")
@@ -179,7 +200,7 @@ class LoraLayer(BaseTunerLayer):
                 base_rows = result[rows]
                 if isinstance(rows, slice) and torch.is_grad_enabled():
                     base_rows = base_rows.clone()  # a view of `result`, which is updated in place below
-            delta = self._delta(name, x[rows], base_rows)
+            delta = self._delta(name, plan.take(x, name), base_rows)
             if delta.dtype != result.dtype:
                 delta = delta.to(result.dtype)
             if isinstance(rows, slice):
@@ -274,6 +295,40 @@ def _add(result: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
     if delta.dtype == result.dtype and delta.shape == result.shape:
         return result.add_(delta)
     return result + delta
+
+
+def exact_scale(scaling: float) -> bool:
+    """Whether multiplying by `scaling` is exact in binary floating point: a power of two >= 1 (2, 4,
+    ...; `lora_alpha = 2 * r` gives 2). Scaling one factor of a product by it then scales every
+    partial sum exactly, so `(s·B) @ A` has the same bits as `(B @ A) · s` (barring overflow to inf)."""
+    return scaling > 1 and math.frexp(scaling)[0] == 0.5
+
+
+def is_plain_linear(module: nn.Module) -> bool:
+    """An `nn.Linear` (not a subclass, quantised or parametrized layer) whose call would be exactly
+    `F.linear(x, weight, bias)`: no forward/backward hooks on it and no global module hooks."""
+    if type(module) is not nn.Linear:
+        return False
+    if module._forward_hooks or module._forward_pre_hooks or module._backward_hooks or module._backward_pre_hooks:
+        return False
+    hooks = torch.nn.modules.module
+    return not (
+        hooks._global_forward_hooks
+        or hooks._global_forward_pre_hooks
+        or hooks._global_backward_hooks
+        or hooks._global_backward_pre_hooks
+    )
+
+
+def scaled_product(b: torch.Tensor, a: torch.Tensor, scaling: float) -> torch.Tensor:
+    """`(b @ a) * scaling` with Hugging Face PEFT's bits, in one pass over the (out, in) result instead
+    of three (product, scaled copy, ...): the scale goes onto the small factor when that is exact,
+    else it is applied in place."""
+    if scaling == 1:
+        return b @ a
+    if exact_scale(scaling):
+        return (b * scaling) @ a
+    return (b @ a).mul_(scaling)
 
 
 def _scaled(t: torch.Tensor, scaling: float) -> torch.Tensor:

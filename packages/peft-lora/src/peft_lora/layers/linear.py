@@ -13,7 +13,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import init as lora_init
-from .base import LoraLayer, _scaled, is_transformers_conv1d, warn_no_bias_for_lora_bias
+from .base import (
+    LoraLayer,
+    _scaled,
+    exact_scale,
+    is_plain_linear,
+    is_transformers_conv1d,
+    scaled_product,
+    warn_no_bias_for_lora_bias,
+)
 from .dora import linear_weight_norm, magnitude_for_linear
 
 
@@ -24,9 +32,8 @@ def _t(weight: torch.Tensor, fan_in_fan_out: bool) -> torch.Tensor:
 class Linear(LoraLayer):
     def __init__(self, base_layer: nn.Module) -> None:
         super().__init__(base_layer)
-        base = self.get_base_layer()
-        self.fan_in_fan_out = is_transformers_conv1d(base)
-        self.is_target_conv_1d_layer = self.fan_in_fan_out
+        conv1d = is_transformers_conv1d(self.get_base_layer())
+        self.__dict__.update(fan_in_fan_out=conv1d, is_target_conv_1d_layer=conv1d)
 
     def _in_out_features(self, base: nn.Module) -> tuple[int, int]:
         if isinstance(base, nn.Linear):
@@ -40,8 +47,8 @@ class Linear(LoraLayer):
         if config.lora_bias:
             warn_no_bias_for_lora_bias(base)
         self._register_settings(adapter_name, r, lora_alpha, config)
-        self.lora_A[adapter_name] = nn.Linear(self.in_features, r, bias=False)
-        self.lora_B[adapter_name] = nn.Linear(r, self.out_features, bias=config.lora_bias)
+        self.lora_A[adapter_name] = lora_init.new_linear(self.in_features, r, bias=False)
+        self.lora_B[adapter_name] = lora_init.new_linear(r, self.out_features, bias=config.lora_bias)
         self._init_lora_factors(adapter_name, config.init_lora_weights)
         self._finish_update(adapter_name)
 
@@ -55,9 +62,10 @@ class Linear(LoraLayer):
                 lora_init.kaiming_uniform_(lora_a.weight)
             else:
                 lora_init.gaussian_(lora_a.weight, self.r[name])
-            nn.init.zeros_(lora_b.weight)
-            if lora_b.bias is not None:
-                nn.init.zeros_(lora_b.bias)
+            with torch.no_grad():
+                lora_b.weight.zero_()
+                if lora_b.bias is not None:
+                    lora_b.bias.zero_()
             return
         base = self.get_base_layer()
         r, scaling = self.r[name], self.scaling[name]
@@ -101,7 +109,7 @@ class Linear(LoraLayer):
         cast = weight_b.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)
         if cast:
             weight_a, weight_b = weight_a.float(), weight_b.float()
-        delta = _t(weight_b @ weight_a, self.fan_in_fan_out) * self.scaling[adapter_name]
+        delta = _t(scaled_product(weight_b, weight_a, self.scaling[adapter_name]), self.fan_in_fan_out)
         return delta.to(dtype) if cast else delta
 
     def _delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
@@ -112,7 +120,13 @@ class Linear(LoraLayer):
         dropout = self.lora_dropout[name]
         if not isinstance(dropout, nn.Identity):
             x = dropout(x)
-        return _scaled(lora_b(lora_a(x)), self.scaling[name])
+        scaling = self.scaling[name]
+        if exact_scale(scaling) and is_plain_linear(lora_b):
+            # the same bits as lora_b(...) * scaling, without a pass over the (tokens, out) activation
+            # forward and backward: the scale goes onto the (out, r) weight (see exact_scale)
+            bias = None if lora_b.bias is None else lora_b.bias * scaling
+            return F.linear(lora_a(x), lora_b.weight * scaling, bias)
+        return _scaled(lora_b(lora_a(x)), scaling)
 
     def _dora_delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
         lora_a, lora_b = self.lora_A[name], self.lora_B[name]

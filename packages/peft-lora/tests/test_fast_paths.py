@@ -1,0 +1,91 @@
+"""The speed-ups keep Hugging Face PEFT's bits: fast `nn.Linear` construction draws the same numbers,
+power-of-two scalings folded into `lora_B`'s weight give the same outputs and gradients, merges the
+same weights (see tools/bench for the timings)."""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+
+import peft
+import peft_core
+import peft_lora
+import pytest
+import torch
+from _lora_test_models import input_ids, randomize_lora, tiny_gpt2, tiny_llama
+from peft_lora.init import kaiming_uniform_, new_linear
+from peft_lora.layers.base import exact_scale, scaled_product
+from torch import nn
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_new_linear_is_nn_linear_with_the_same_draws(bias):
+    torch.manual_seed(5)
+    expected = nn.Linear(24, 8, bias=bias)
+    after_expected = torch.rand(3)
+    torch.manual_seed(5)
+    got = new_linear(24, 8, bias=bias)
+    assert type(got) is nn.Linear and (got.in_features, got.out_features) == (24, 8)
+    assert [n for n, _ in got.named_parameters()] == [n for n, _ in expected.named_parameters()]
+    for a, b in zip(got.parameters(), expected.parameters()):
+        assert torch.equal(a, b) and a.requires_grad
+    assert torch.equal(torch.rand(3), after_expected)  # the generator advanced alike
+    assert repr(got) == repr(expected)
+    with torch.device("meta"):
+        assert new_linear(24, 8, bias=bias).weight.is_meta
+
+
+def test_kaiming_uniform_matches_torch():
+    for fan_in in (1, 3, 16, 64, 1000):
+        a, b = torch.empty(4, fan_in), torch.empty(4, fan_in)
+        torch.manual_seed(1)
+        nn.init.kaiming_uniform_(a, a=math.sqrt(5))
+        torch.manual_seed(1)
+        kaiming_uniform_(b)
+        assert torch.equal(a, b)
+
+
+def test_scaled_product_has_the_bits_of_product_times_scaling():
+    g = torch.Generator().manual_seed(0)
+    assert [exact_scale(s) for s in (1, 2, 4.0, 0.5, 3, 1.5, 64)] == [False, True, True, False, False, False, True]
+    for out_f, r, in_f in ((7, 3, 5), (64, 8, 33), (130, 16, 97)):
+        b, a = torch.randn(out_f, r, generator=g), torch.randn(r, in_f, generator=g)
+        for s in (1.0, 2.0, 4.0, 0.5, 3.0, 0.37):
+            assert torch.equal(scaled_product(b, a, s), (b @ a) * s)
+
+
+@pytest.mark.parametrize("alpha", [16, 32, 12])  # r=8: scaling 2, 4 (folded into lora_B) and 1.5 (not)
+@pytest.mark.parametrize("make", [tiny_llama, tiny_gpt2])
+def test_scaled_forward_backward_and_merge_are_bit_identical_to_hf(make, alpha):
+    targets = ["q_proj", "v_proj", "down_proj"] if make is tiny_llama else ["c_attn", "c_fc"]
+    config = dict(r=8, lora_alpha=alpha, target_modules=targets)
+    base = make()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hf_model = peft.get_peft_model(copy.deepcopy(base), peft.LoraConfig(**config))
+        ours = peft_core.get_peft_model(copy.deepcopy(base), peft_lora.LoraConfig(**config))
+    randomize_lora(hf_model, seed=3)
+    ours.load_state_dict(hf_model.state_dict())
+    ids = input_ids()
+    out_hf, out_ours = hf_model(input_ids=ids).logits, ours(input_ids=ids).logits
+    assert torch.equal(out_ours, out_hf)
+    out_hf.square().mean().backward()
+    out_ours.square().mean().backward()
+    grads_hf = {n: p.grad for n, p in hf_model.named_parameters() if p.requires_grad}
+    grads_ours = {n: p.grad for n, p in ours.named_parameters() if p.requires_grad}
+    assert grads_hf.keys() == grads_ours.keys()
+    for name in grads_hf:
+        assert torch.equal(grads_ours[name], grads_hf[name]), name
+    merged_hf, merged_ours = hf_model.merge_and_unload(), ours.merge_and_unload()
+    for (name, a), (_, b) in zip(merged_hf.state_dict().items(), merged_ours.state_dict().items()):
+        assert torch.equal(b, a), name
+
+
+def test_hooked_lora_b_still_runs_its_hooks():
+    model = peft_core.get_peft_model(tiny_llama(), peft_lora.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj"]))
+    calls = []
+    layer = model.base_model.model.model.layers[0].self_attn.q_proj
+    layer.lora_B["default"].register_forward_hook(lambda *args: calls.append(1))
+    model(input_ids=input_ids())
+    assert calls == [1]
