@@ -6,7 +6,7 @@ import contextlib
 import copy
 import os
 import warnings
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -18,6 +18,7 @@ from .serialization import (
     SAFETENSORS_WEIGHTS_NAME,
     WEIGHTS_NAME,
     WriteBatch,
+    open_weights_file,
     read_weights_file,
     save_weights,
     write_model_card,
@@ -46,12 +47,24 @@ def load_peft_weights(
     **hub_kwargs: Any,
 ) -> dict[str, torch.Tensor]:
     """Read the adapter weights: a local safetensors file wins, then a local .bin, then the Hub."""
+    return read_weights_file(_weights_path(model_id, subfolder, revision, **hub_kwargs), device=device)
+
+
+def _open_peft_weights(
+    model_id: str | os.PathLike, subfolder: str | None, revision: str | None, **hub_kwargs: Any
+) -> Mapping[str, torch.Tensor]:
+    """`load_peft_weights` for loading into a model: a safetensors file is read lazily, tensor by tensor
+    into the adapter's parameters, so loading never holds a second copy of the adapter."""
+    return open_weights_file(_weights_path(model_id, subfolder, revision, **hub_kwargs))
+
+
+def _weights_path(model_id: str | os.PathLike, subfolder: str | None, revision: str | None, **hub_kwargs: Any) -> str:
     from .hub import resolve_adapter_file
 
     for filename in (SAFETENSORS_WEIGHTS_NAME, WEIGHTS_NAME):
         path = resolve_adapter_file(model_id, filename, subfolder=subfolder, revision=revision, **hub_kwargs)
         if path is not None:
-            return read_weights_file(path, device=device)
+            return path
     where = os.path.join(os.fspath(model_id), subfolder or "")
     raise AdapterNotFoundError(
         f"No {SAFETENSORS_WEIGHTS_NAME} or {WEIGHTS_NAME} in {where!r}. The adapter was not saved completely; "
@@ -351,7 +364,7 @@ class PeftModel(nn.Module):
                 "tokens, not the encoder that produced them. Train a new adapter instead."
             )
         config.inference_mode = not is_trainable
-        weights = load_peft_weights(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
+        weights = _open_peft_weights(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
         wrapper = cls
         if cls is PeftModel:
             from .task_models import wrapper_for_task
@@ -395,7 +408,7 @@ class PeftModel(nn.Module):
         if config is None:
             config = PeftConfig.from_pretrained(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
         config.inference_mode = not is_trainable
-        weights = load_peft_weights(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
+        weights = _open_peft_weights(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
         self.add_adapter(
             adapter_name, config, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
         )
@@ -416,7 +429,7 @@ class PeftModel(nn.Module):
     def _load_weights(
         self,
         adapter_name: str,
-        weights: dict[str, torch.Tensor],
+        weights: Mapping[str, torch.Tensor],
         is_trainable: bool,
         strict: bool,
         ignore_mismatched_sizes: bool,

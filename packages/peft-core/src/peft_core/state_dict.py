@@ -145,15 +145,63 @@ def _targeted_embedding_weights(
     return out
 
 
-def _normalise_prefix(keys: Mapping[str, object], incoming: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    """Accept files saved from a plain model (no `base_model.model.`) into a PeftModel, and vice versa."""
+def _normalise_prefix(
+    keys: Mapping[str, object], incoming: Mapping[str, torch.Tensor], prefix: str
+) -> Mapping[str, torch.Tensor]:
+    """Accept files saved from a plain model (no `base_model.model.`) into a PeftModel, and vice versa.
+    Values are not touched (a lazily read file stays unread)."""
     if not prefix or not incoming:
         return incoming
     ours_prefixed = any(k.startswith(prefix + ".") for k in keys)
     theirs_prefixed = any(k.startswith(prefix + ".") for k in incoming)
     if ours_prefixed and not theirs_prefixed:
-        return {f"{prefix}.{k}": v for k, v in incoming.items()}
+        return _Renamed(incoming, {f"{prefix}.{k}": k for k in incoming})
     return incoming
+
+
+class _Renamed(Mapping[str, torch.Tensor]):
+    """`source` under other keys, forwarding the lazy-file methods (`spec`, `read_into`)."""
+
+    def __init__(self, source: Mapping[str, torch.Tensor], names: dict[str, str]) -> None:
+        self._source, self._names = source, names
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        return self._source[self._names[key]]
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def spec(self, key: str) -> tuple[torch.dtype, tuple[int, ...]] | None:
+        spec = getattr(self._source, "spec", None)
+        return spec(self._names[key]) if spec is not None else None
+
+    def read_into(self, key: str, dest: torch.Tensor) -> bool:
+        read_into = getattr(self._source, "read_into", None)
+        return read_into(self._names[key], dest) if read_into is not None else False
+
+
+def _peek(incoming: Mapping[str, torch.Tensor], key: str) -> object:
+    """The value under `key`, or for a lazily read file a meta tensor of its dtype and shape (the
+    checks need no data, and nothing is read before every tensor was checked)."""
+    spec = getattr(incoming, "spec", None)
+    found = spec(key) if spec is not None else None
+    if found is None:
+        return incoming[key]
+    dtype, shape = found
+    return torch.empty(shape, dtype=dtype, device="meta")
+
+
+def _copy_in(incoming: Mapping[str, torch.Tensor], key: str, dest: torch.Tensor) -> None:
+    """`dest.copy_(incoming[key])`; a lazily read file is read straight into `dest` where it can be."""
+    read_into = getattr(incoming, "read_into", None)
+    bump = getattr(torch.autograd.graph, "increment_version", None)
+    if read_into is not None and bump is not None and read_into(key, dest):
+        bump(dest)  # written behind autograd's back: mark it changed
+        return
+    dest.copy_(incoming[key])
 
 
 def set_peft_model_state_dict(
@@ -178,12 +226,13 @@ def set_peft_model_state_dict(
     keymap = adapter_key_map(model, adapter_name)
     if not keymap:
         raise AdapterLoadError(f"The model has no adapter named {adapter_name!r} to load weights into.")
-    incoming = _normalise_prefix(keymap, dict(peft_model_state_dict), _base_model_prefix(model))
+    incoming = _normalise_prefix(keymap, peft_model_state_dict, _base_model_prefix(model))
     base: dict[str, torch.Tensor] | None = None
     report = LoadReport()
-    assignments: list[tuple[str, torch.Tensor, torch.Tensor]] = []  # (model key, destination, value)
+    assignments: list[tuple[str, torch.Tensor, str]] = []  # (model key, destination, key in `incoming`)
     wrong_dtype: list[str] = []
-    for key, value in incoming.items():
+    for key in incoming:
+        value = _peek(incoming, key)
         if key in keymap:
             model_key, dest = keymap[key]
         else:
@@ -204,7 +253,7 @@ def set_peft_model_state_dict(
         if tuple(dest.shape) != tuple(value.shape):
             report.mismatched_keys.append(f"{key}: file {tuple(value.shape)} vs model {tuple(dest.shape)}")
             continue
-        assignments.append((model_key, dest, value))
+        assignments.append((model_key, dest, key))
     report.missing_keys = [k for k in keymap if k not in incoming]
 
     if wrong_dtype:
@@ -239,12 +288,12 @@ def set_peft_model_state_dict(
 
     assigned = False
     with torch.no_grad():
-        for model_key, dest, value in assignments:
+        for model_key, dest, key in assignments:  # one tensor at a time: a lazy file is read here
             if low_cpu_mem_usage or dest.device.type == "meta":
-                _assign(model, model_key, dest, value)
+                _assign(model, model_key, dest, incoming[key])
                 assigned = True
             else:
-                dest.copy_(value)
+                _copy_in(incoming, key, dest)
     if assigned:  # tensors came from the file's device: follow the base layers (as HF does)
         for _, module in _adapter_modules(model):
             if isinstance(module, BaseTunerLayer) and module.has_adapter(adapter_name):
