@@ -89,3 +89,30 @@ def test_hooked_lora_b_still_runs_its_hooks():
     layer.lora_B["default"].register_forward_hook(lambda *args: calls.append(1))
     model(input_ids=input_ids())
     assert calls == [1]
+
+
+def test_new_linear_goes_through_a_patched_register_parameter(monkeypatch):
+    original = nn.Module.register_parameter
+
+    def to_meta(self, name, param):  # what accelerate's init_empty_weights does
+        if param is not None:
+            param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+        original(self, name, param)
+
+    monkeypatch.setattr(nn.Module, "register_parameter", to_meta)
+    layer = new_linear(8, 4, bias=True)
+    assert layer.weight.is_meta and layer.bias.is_meta
+
+
+def test_embedding_and_dora_containers_exist_only_where_used():
+    config = peft_lora.LoraConfig(r=4, target_modules=["q_proj", "embed_tokens"], use_dora=False)
+    model = peft_core.get_peft_model(tiny_llama(), config)
+    q = model.base_model.model.model.layers[0].self_attn.q_proj
+    emb = model.base_model.model.model.embed_tokens
+    assert len(q.lora_embedding_A) == 0 and "default" not in q.lora_magnitude_vector
+    assert "lora_embedding_A" not in q._modules and "lora_embedding_A" in emb._modules
+    assert "default" in emb.lora_embedding_A and "default" in q.lora_A
+    model.add_adapter("dora", peft_lora.LoraConfig(r=4, target_modules=["q_proj"], use_dora=True))
+    assert "dora" in q.lora_magnitude_vector and "lora_magnitude_vector" in q._modules
+    saved = peft_core.get_peft_model_state_dict(model, adapter_name="dora")
+    assert "base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector" in saved

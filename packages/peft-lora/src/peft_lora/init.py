@@ -45,18 +45,35 @@ def kaiming_uniform_(weight: torch.Tensor) -> None:
         weight.uniform_(-bound, bound)
 
 
+def _plain_parameter_registration() -> bool:
+    """Whether `register_parameter` would only store the parameter: torch's own (not patched, as
+    accelerate's `init_empty_weights` does) and no global parameter registration hooks."""
+    fn = torch.nn.Module.register_parameter
+    return (
+        getattr(fn, "__module__", None) == "torch.nn.modules.module"
+        and getattr(fn, "__qualname__", None) == "Module.register_parameter"
+        and not torch.nn.modules.module._global_parameter_registration_hooks
+    )
+
+
 def new_linear(in_features: int, out_features: int, bias: bool) -> torch.nn.Linear:
-    """`nn.Linear(in_features, out_features, bias)`: the same class, parameters (registered through
-    `register_parameter`, so patches of it such as accelerate's `init_empty_weights` apply), device and
-    dtype defaults and the same draws from the default generator (`reset_parameters`), at a third of
-    the cost. LoRA creates two per targeted layer; this is most of the time of `get_peft_model`."""
+    """`nn.Linear(in_features, out_features, bias)`: the same class, parameters, device and dtype
+    defaults and the same draws from the default generator (`reset_parameters`), at a third of the
+    cost. LoRA creates two per targeted layer. Parameters go through `register_parameter` whenever it
+    is patched or hooked (accelerate's `init_empty_weights` puts them on the meta device)."""
     layer = torch.nn.Linear.__new__(torch.nn.Linear)
     torch.nn.Module.__init__(layer)
     layer.__dict__["in_features"] = in_features
     layer.__dict__["out_features"] = out_features
     weight = torch.nn.Parameter(torch.empty((out_features, in_features)))
-    layer.register_parameter("weight", weight)
-    layer.register_parameter("bias", torch.nn.Parameter(torch.empty(out_features)) if bias else None)
+    bias_param = torch.nn.Parameter(torch.empty(out_features)) if bias else None
+    if _plain_parameter_registration():
+        layer._parameters["weight"] = weight
+        layer._parameters["bias"] = bias_param
+    else:  # register_parameter is patched (accelerate's init_empty_weights) or hooked: go through it
+        layer.register_parameter("weight", weight)
+        layer.register_parameter("bias", bias_param)
+        weight = layer.weight
     kaiming_uniform_(weight)
     if bias:
         bound = 1 / math.sqrt(in_features) if in_features > 0 else 0

@@ -255,10 +255,11 @@ class BaseTuner(nn.Module):
             config.target_modules = compact_target_names(set(matched), [n for n, _ in named])
 
         self._wrap_modules_to_save(config, adapter_name, named)
-        for module in self.adapter_modules():
+        adapter_modules = self._freeze_base()  # one walk: freeze everything, collect the adapter modules
+        for module in adapter_modules:
             if module.has_adapter(adapter_name):
                 module.cast_adapter_dtype(adapter_name, autocast_adapter_dtype)
-        self._refresh_trainable()
+        self._refresh_trainable(freeze_base=False, adapter_modules=adapter_modules)
 
     def _match(self, config: PeftConfig, named: Sequence[tuple[str, nn.Module]]) -> tuple[list[str], int]:
         containers: set[str] = set()  # tuner layers / wrappers: their insides are never targets
@@ -356,15 +357,30 @@ class BaseTuner(nn.Module):
         active = self.active_adapter
         return [active] if isinstance(active, str) else list(active)
 
-    def _refresh_trainable(self, freeze_base: bool = True) -> None:
+    def _freeze_base(self) -> list[Any]:
+        """Freeze every parameter of the model; return `self.adapter_modules()` (found in the same walk
+        unless a subclass adds modules of its own there)."""
+        adapter_modules: list[Any] = []
+        for module in walk_modules(self.model):
+            for param in module._parameters.values():
+                if param is not None and param.requires_grad:
+                    param.requires_grad_(False)
+            if isinstance(module, (BaseTunerLayer, ModulesToSaveWrapper)):
+                adapter_modules.append(module)
+        if type(self).adapter_modules is not BaseTuner.adapter_modules:
+            return list(self.adapter_modules())
+        return adapter_modules
+
+    def _refresh_trainable(
+        self,
+        freeze_base: bool = True,
+        adapter_modules: Sequence[BaseTunerLayer | ModulesToSaveWrapper] | None = None,
+    ) -> None:
         """Make only the active adapters' parameters trainable (and freeze the base model when injecting)."""
         inference = all(self.peft_config[n].inference_mode for n in self.active_adapters if n in self.peft_config)
         if freeze_base:
-            for module in walk_modules(self.model):
-                for param in module._parameters.values():
-                    if param is not None and param.requires_grad:
-                        param.requires_grad_(False)
-        for module in self.adapter_modules():
+            adapter_modules = self._freeze_base()
+        for module in adapter_modules if adapter_modules is not None else self.adapter_modules():
             module.set_adapter(self.active_adapters, inference_mode=inference)
         if not inference:
             for name in self.active_adapters:

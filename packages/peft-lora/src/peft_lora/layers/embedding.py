@@ -23,6 +23,11 @@ from .dora import embedding_weight_norm
 class Embedding(LoraLayer):
     _cast_delta_in_unsafe_merge = True
 
+    def __init__(self, base_layer: nn.Module) -> None:
+        super().__init__(base_layer)
+        self.lora_embedding_A = nn.ParameterDict()
+        self.lora_embedding_B = nn.ParameterDict()
+
     def _in_out_features(self, base: nn.Module) -> tuple[int, int]:
         return base.num_embeddings, base.embedding_dim
 
