@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     parser.add_argument("--profile", metavar="REGEX", help="profile the variants whose name matches REGEX with pyinstrument "
                         "(timings are then inflated; for finding causes, not for reporting)")
+    parser.add_argument("--op-profile", metavar="REGEX", help="print torch.profiler's operator table (by input shape) "
+                        "of one extra, untimed run of each variant whose name matches REGEX")
     args = parser.parse_args(argv)
 
     sizes = m.QUICK if args.quick else m.FULL
@@ -67,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         pattern = re.compile(args.profile)
         h.PROFILE_MATCH = lambda name: bool(pattern.search(name))
 
+    if args.op_profile:
+        op_pattern = re.compile(args.op_profile)
+        h.OP_PROFILE_MATCH = lambda name: bool(op_pattern.search(name))
+
     results = []
     for case in cases:
         t0 = time.perf_counter()
@@ -82,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.profile and h.PROFILER is not None:
         print(h.PROFILER.output_text(unicode=False, color=False, show_all=False))
+    for name, table in h.OP_PROFILES.items():
+        print(f"\n## operators of {name!r} (one untimed run)\n{table}")
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)

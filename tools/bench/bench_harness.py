@@ -82,6 +82,9 @@ class PeakRss:
 # Set by `--profile`: a pyinstrument Profiler, and which variants it records (timings are then inflated).
 PROFILER = None
 PROFILE_MATCH: Callable[[str], bool] = lambda name: False
+# Set by `--op-profile`: which variants to record with torch.profiler (operator table per variant).
+OP_PROFILE_MATCH: Callable[[str], bool] = lambda name: False
+OP_PROFILES: dict[str, str] = {}
 
 
 @dataclass
@@ -118,6 +121,17 @@ class Variant:
             gc.enable()
         if record:
             self.samples.append(Sample(w1 - w0, c1 - c0, mem.delta_bytes))
+        if record and OP_PROFILE_MATCH(self.name) and self.name not in OP_PROFILES:
+            OP_PROFILES[self.name] = op_table(self.prepare())
+
+
+def op_table(op: Callable[[], object], rows: int = 12) -> str:
+    """torch.profiler's operator table (self CPU time) of one more run of `op` (untimed)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        op()
+    return prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=rows)
 
 
 def run_alternating(variants: Sequence[Variant], repeats: int, warmup: int = 1) -> None:

@@ -25,6 +25,7 @@ from .layers import (
     is_transformers_conv1d,
     layer_class_for,
 )
+from .layers.base import register_module
 from .weighted import CombinationType, add_weighted_adapter
 
 
@@ -91,7 +92,10 @@ class LoraModel(BaseTuner):
             self._sync_fan_in_fan_out(config, target)
         layer = layer_cls(target)
         layer.update_layer(adapter_name, r, alpha, config)
-        setattr(parent, target_name, layer)
+        if target_name in parent._modules:
+            register_module(parent, target_name, layer)  # replaces the child, as setattr would (faster)
+        else:
+            setattr(parent, target_name, layer)
 
     @staticmethod
     def _sync_fan_in_fan_out(config: LoraConfig, base: nn.Module) -> None:

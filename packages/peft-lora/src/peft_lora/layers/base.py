@@ -61,6 +61,22 @@ class _NoEntries(Mapping[str, Any]):
 _NO_ENTRIES = _NoEntries()
 
 
+def register_module(parent: nn.Module, name: str, module: nn.Module) -> None:
+    """`parent.add_module(name, module)` (what `parent.<name> = module` and `ModuleDict[name] = module`
+    do for a new name): stored directly when torch would only store it (no global module registration
+    hooks, a plain name), which saves ~2.5 µs a module, a few per targeted layer."""
+    if (
+        torch.nn.modules.module._global_module_registration_hooks
+        or not name
+        or "." in name
+        or name in parent.__dict__
+        or hasattr(type(parent), name)
+    ):
+        parent.add_module(name, module)
+    else:
+        parent._modules[name] = module
+
+
 class _OptionalContainer:
     """Class attribute for an adapter container only some layers fill: `lora_embedding_A/B`
     (embedding layers) and `lora_magnitude_vector` (DoRA). A layer's registered container when it has
@@ -114,9 +130,9 @@ class LoraLayer(BaseTunerLayer):
             lora_init={},  # init family per adapter ("default", "pissa", "mica", ...)
             _dora_norms={},  # weight norms of merged DoRA adapters (for unmerge)
         )
-        self.lora_dropout = nn.ModuleDict()
-        self.lora_A = nn.ModuleDict()
-        self.lora_B = nn.ModuleDict()
+        register_module(self, "lora_dropout", nn.ModuleDict())
+        register_module(self, "lora_A", nn.ModuleDict())
+        register_module(self, "lora_B", nn.ModuleDict())
         # lora_embedding_A/B: created by Embedding; lora_magnitude_vector: by the first DoRA adapter
         self.__dict__["in_features"], self.__dict__["out_features"] = self._in_out_features(self.get_base_layer())
 
@@ -155,7 +171,7 @@ class LoraLayer(BaseTunerLayer):
         self.lora_bias[name] = bool(config.lora_bias)
         self.lora_init[name] = init_family(config.init_lora_weights) or "default"
         p = config.lora_dropout
-        self.lora_dropout[name] = nn.Dropout(p=p) if p > 0.0 else nn.Identity()
+        register_module(self.lora_dropout, name, nn.Dropout(p=p) if p > 0.0 else nn.Identity())
 
     def _finish_update(self, name: str) -> None:
         """Common tail of `update_layer`: device/dtype of the base layer, DoRA magnitude, trainable flags."""

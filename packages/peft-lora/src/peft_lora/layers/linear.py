@@ -19,6 +19,7 @@ from .base import (
     exact_scale,
     is_plain_linear,
     is_transformers_conv1d,
+    register_module,
     scaled_product,
     warn_no_bias_for_lora_bias,
 )
@@ -47,8 +48,8 @@ class Linear(LoraLayer):
         if config.lora_bias:
             warn_no_bias_for_lora_bias(base)
         self._register_settings(adapter_name, r, lora_alpha, config)
-        self.lora_A[adapter_name] = lora_init.new_linear(self.in_features, r, bias=False)
-        self.lora_B[adapter_name] = lora_init.new_linear(r, self.out_features, bias=config.lora_bias)
+        register_module(self.lora_A, adapter_name, lora_init.new_linear(self.in_features, r, bias=False))
+        register_module(self.lora_B, adapter_name, lora_init.new_linear(r, self.out_features, bias=config.lora_bias))
         self._init_lora_factors(adapter_name, config.init_lora_weights)
         self._finish_update(adapter_name)
 
