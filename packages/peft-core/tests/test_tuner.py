@@ -285,6 +285,23 @@ def test_adapter_weights_follow_base_device_and_autocast_dtype(toy):
     assert peft_model.base_model.model[0].toy_A["default"].weight.dtype == torch.bfloat16
 
 
+@pytest.mark.parametrize("safe_merge", [False, True])
+def test_default_merge_of_an_fp32_delta_into_a_bf16_base_rounds_once(toy, safe_merge):
+    """Hugging Face PEFT adds an fp32 delta to a bf16 weight in place (one rounding); casting the
+    delta to bf16 first would round twice and change merged weights."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 16)).to(torch.bfloat16)
+    peft_model = get_peft_model(model, toy.ToyConfig(target_modules=["0"], init_weights=False))
+    layer = peft_model.base_model.model[0]
+    assert layer.toy_A["default"].weight.dtype == torch.float32  # autocast keeps the adapter in fp32
+    before = layer.get_base_layer().weight.detach().clone()
+    delta = layer.get_delta_weight("default").detach()
+    expected = (before.float() + delta).to(torch.bfloat16)
+    assert not torch.equal(expected, before + delta.to(torch.bfloat16))  # the two roundings differ here
+    peft_model.merge_adapter(safe_merge=safe_merge)
+    assert torch.equal(layer.get_base_layer().weight, expected)
+
+
 def test_shared_query_value_table_registers_as_is(toy):
     from peft_core.default_targets import QUERY_VALUE_TARGETS
     from peft_core.registry import register_peft_method, unregister_peft_method

@@ -217,16 +217,17 @@ class BaseTunerLayer(nn.Module):
         """Fold one adapter into the base weights. Default: `weight += get_delta_weight(...)`."""
         base = self.get_base_layer()
         delta = self.get_delta_weight(adapter_name)
+        # Add in the wider of the two dtypes and round once (a bf16 base with an fp32 delta).
         if safe_merge:
-            merged = base.weight.data + delta.to(base.weight.dtype)
+            merged = (base.weight.data + delta).to(base.weight.dtype)
             self._check_finite(merged, adapter_name)
             base.weight.data = merged
         else:
-            base.weight.data += delta.to(base.weight.dtype)
+            base.weight.data += delta
 
     def unmerge_adapter_weights(self, adapter_name: str) -> None:
         base = self.get_base_layer()
-        base.weight.data -= self.get_delta_weight(adapter_name).to(base.weight.dtype)
+        base.weight.data -= self.get_delta_weight(adapter_name)
 
     # -- merging ----------------------------------------------------------------------------
     def merge(self, safe_merge: bool = False, adapter_names: Sequence[str] | None = None) -> None:
