@@ -116,3 +116,136 @@ def test_embedding_and_dora_containers_exist_only_where_used():
     assert "dora" in q.lora_magnitude_vector and "lora_magnitude_vector" in q._modules
     saved = peft_core.get_peft_model_state_dict(model, adapter_name="dora")
     assert "base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector" in saved
+
+
+def _count_fused(monkeypatch):
+    """Count the fused in-place products (forward and merge) that the LoRA Linear layer runs."""
+    import peft_lora.layers.linear as linear_mod
+
+    calls = {"forward": 0, "merge": 0}
+    add_product = linear_mod.add_product_
+
+    def counting_add_product(out, a, bt):
+        done = add_product(out, a, bt)
+        calls["forward"] += bool(done)
+        return done
+
+    merge_delta = linear_mod.Linear._merge_delta_
+
+    def counting_merge(self, name, weight):
+        done = merge_delta(self, name, weight)
+        calls["merge"] += bool(done)
+        return done
+
+    monkeypatch.setattr(linear_mod, "add_product_", counting_add_product)
+    monkeypatch.setattr(linear_mod.Linear, "_merge_delta_", counting_merge)
+    return calls
+
+
+def _hf_and_ours(base, config, dtype=None, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hf_model = peft.get_peft_model(copy.deepcopy(base), peft.LoraConfig(**config), **kw)
+        ours = peft_core.get_peft_model(copy.deepcopy(base), peft_lora.LoraConfig(**config), **kw)
+    randomize_lora(hf_model, seed=3)
+    ours.load_state_dict(hf_model.state_dict())
+    return hf_model.eval(), ours.eval()
+
+
+@pytest.mark.parametrize("alpha, fused", [(16, True), (8, True), (12, False)])  # r=8: scaling 2, 1, 1.5
+@pytest.mark.parametrize("make", [tiny_llama, tiny_gpt2])
+def test_inference_adds_the_update_in_one_fused_product_with_hf_bits(monkeypatch, make, alpha, fused):
+    """Under no_grad the update goes into the base output with one addmm_ (no delta tensor) when that
+    keeps HF's bits; the outputs and the merged weights equal HF's either way."""
+    targets = ["q_proj", "v_proj", "down_proj"] if make is tiny_llama else ["c_attn", "c_fc"]
+    hf_model, ours = _hf_and_ours(make(), dict(r=8, lora_alpha=alpha, target_modules=targets))
+    calls = _count_fused(monkeypatch)
+    ids = input_ids()
+    with torch.no_grad():
+        out_hf, out_ours = hf_model(input_ids=ids).logits, ours(input_ids=ids).logits
+    assert torch.equal(out_ours, out_hf)
+    assert (calls["forward"] > 0) == fused
+    for safe in (False, True):
+        hf_copy, ours_copy = copy.deepcopy(hf_model), copy.deepcopy(ours)
+        merged_hf = hf_copy.merge_and_unload(safe_merge=safe)
+        merged_ours = ours_copy.merge_and_unload(safe_merge=safe)
+        for (name, a), (_, b) in zip(merged_hf.state_dict().items(), merged_ours.state_dict().items()):
+            assert torch.equal(b, a), (safe, name)
+    assert (calls["merge"] > 0) == fused
+
+
+@pytest.mark.parametrize("rows, k, n", [(1, 16, 24), (7, 8, 32), (64, 16, 96), (300, 4, 130), (2048, 16, 512)])
+def test_add_product_has_the_bits_of_product_then_sum(rows, k, n):
+    from peft_lora.layers.base import add_product_
+
+    g = torch.Generator().manual_seed(rows)
+    out, a, b = torch.randn(rows, n, generator=g), torch.randn(rows, k, generator=g), torch.randn(n, k, generator=g)
+    expected = out + a @ b.t()
+    fused = out.clone()
+    assert add_product_(fused, a, b.t()) and torch.equal(fused, expected)
+    out3 = out.view(1, rows, n).clone()
+    assert add_product_(out3, a.view(1, rows, k), b.t()) and torch.equal(out3.view(rows, n), expected)
+    strided = torch.zeros(2, rows, n)[:, :, : n - 1]
+    assert not add_product_(strided, torch.zeros(2, rows, k), b[:-1].t())  # refused, left untouched
+    assert not strided.any()
+
+
+@pytest.mark.parametrize("names", [["default", "default", "a1", "a1", "a2", "a2", "a3", "a3"],  # contiguous
+                                   ["default", "a1", "a2", "a3"] * 2])  # interleaved: strided rows
+def test_mixed_batch_rows_get_the_fused_update_with_hf_bits(monkeypatch, names):
+    """Contiguous groups of rows take one addmm_ per adapter; strided ones the two-step update."""
+    config = dict(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "gate_proj"])
+    hf_model, ours = _hf_and_ours(tiny_llama(), config)
+    for i in range(1, 4):
+        for model, lib in ((hf_model, peft), (ours, peft_lora)):
+            model.add_adapter(f"a{i}", lib.LoraConfig(**config))
+    randomize_lora(hf_model, seed=4)
+    ours.load_state_dict(hf_model.state_dict())
+    calls = _count_fused(monkeypatch)
+    ids = input_ids(batch=8)
+    with torch.no_grad():
+        out_hf = hf_model(input_ids=ids, adapter_names=names).logits
+        out_ours = ours(input_ids=ids, adapter_names=names).logits
+    assert torch.equal(out_ours, out_hf)
+    contiguous = names[0] == names[1]
+    assert calls["forward"] == (4 * 3 * 2 if contiguous else 0)  # 4 adapters x 3 targets x 2 layers
+
+
+def test_training_and_half_precision_keep_the_two_step_update(monkeypatch):
+    """With autograd recording, or bf16 adapters, the update is computed as HF computes it."""
+    config = dict(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"])
+    calls = _count_fused(monkeypatch)
+    hf_model, ours = _hf_and_ours(tiny_llama(), config)
+    ours(input_ids=input_ids()).logits.sum().backward()  # trainable adapter, grad enabled
+    assert calls["forward"] == 0
+    base = tiny_llama().to(torch.bfloat16)
+    hf_model, ours = _hf_and_ours(base, config, autocast_adapter_dtype=False)
+    with torch.no_grad():
+        assert torch.equal(ours(input_ids=input_ids()).logits, hf_model(input_ids=input_ids()).logits)
+    merged_hf, merged_ours = hf_model.merge_and_unload(), ours.merge_and_unload()
+    for (name, a), (_, b) in zip(merged_hf.state_dict().items(), merged_ours.state_dict().items()):
+        assert torch.equal(b, a), name
+    assert calls == {"forward": 0, "merge": 0}
+
+
+@pytest.mark.parametrize("extra", [{}, {"lora_bias": True}, {"init_lora_weights": "gaussian"}, {"init_lora_weights": False}])
+@pytest.mark.parametrize("make", [tiny_llama, tiny_gpt2])
+def test_same_seed_gives_hf_initial_adapter_and_generator_state(make, extra):
+    """get_peft_model after the same manual_seed gives HF's initial adapter weights, bit for bit, and
+    leaves the default generator where HF leaves it (so later draws, e.g. dropout masks, agree)."""
+    targets = ["q_proj", "v_proj", "down_proj"] if make is tiny_llama else ["c_attn", "c_fc"]
+    config = dict(r=4, lora_alpha=8, target_modules=targets, **extra)
+    base = make()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.manual_seed(7)
+        hf_model = peft.get_peft_model(copy.deepcopy(base), peft.LoraConfig(**config))
+        hf_next = torch.rand(4)
+        torch.manual_seed(7)
+        ours = peft_core.get_peft_model(copy.deepcopy(base), peft_lora.LoraConfig(**config))
+        ours_next = torch.rand(4)
+    hf_state, ours_state = hf_model.state_dict(), ours.state_dict()
+    assert hf_state.keys() == ours_state.keys()
+    for key in hf_state:
+        assert torch.equal(ours_state[key], hf_state[key]), key
+    assert torch.equal(ours_next, hf_next)

@@ -62,7 +62,10 @@ def test_hf_adapter_loads_here(task, kind, tmp_path):
     reloaded_in_hf = run(peft.PeftModel.from_pretrained(MAKERS[task](), tmp_path), task)
     got = run(PeftModel.from_pretrained(MAKERS[task](), tmp_path), task)
     assert torch.equal(got, reloaded_in_hf)
-    assert torch.allclose(got, trained, atol=1e-4)
+    # the file holds the encoder's output, the live model reruns its LSTM: float noise, which the
+    # tiny random seq2seq model amplifies into logits of a few hundred (1e-4 apart on some CPUs)
+    scale = trained.abs().max().item()
+    torch.testing.assert_close(got, trained, atol=1e-5 * scale, rtol=1e-5)
 
 
 @pytest.mark.parametrize("task,kind", CASES)

@@ -26,6 +26,7 @@ from .serialization import (
 from .state_dict import get_peft_model_state_dict, set_peft_model_state_dict
 from .tuners.mixed_batch import batch_plan, current_batch_plan, follow_expanded_batches
 from .tuners.tuner import BaseTuner, ModelSnapshot, validate_adapter_name
+from .tuners.walk import modules as walk_modules
 
 
 def is_transformers_model(model: nn.Module) -> bool:
@@ -455,7 +456,7 @@ class PeftModel(nn.Module):
 
 
 def _warn_if_already_adapted(model: nn.Module) -> None:
-    if "peft_config" in model.__dict__ or any(isinstance(m, BaseTuner) for m in model.modules()):
+    if "peft_config" in model.__dict__ or any(isinstance(m, BaseTuner) for m in walk_modules(model)):
         warnings.warn(
             "This model already has adapter layers; get_peft_model expects an unmodified base model. "
             "Use PeftModel.add_adapter to add another adapter.",

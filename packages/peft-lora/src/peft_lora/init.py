@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 import torch
+from peft_core.tuners.construction import init_module
 
 
 def kaiming_bound(fan_in: int) -> float:
@@ -37,6 +38,8 @@ _KAIMING_BOUNDS: dict[int, float] = {}
 def kaiming_uniform_(weight: torch.Tensor) -> None:
     """`torch.nn.init.kaiming_uniform_(weight, a=sqrt(5))` (nn.Linear's init): the same draws from the
     default generator and the same values, without its per-call overhead (a few µs instead of ~15 µs)."""
+    if weight.is_meta:  # nothing to draw (torch draws nothing on the meta device either)
+        return
     if weight.dim() != 2 or 0 in weight.shape:
         torch.nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
         return
@@ -56,13 +59,14 @@ def _plain_parameter_registration() -> bool:
     )
 
 
-def new_linear(in_features: int, out_features: int, bias: bool) -> torch.nn.Linear:
+def new_linear(in_features: int, out_features: int, bias: bool, draw: bool = True) -> torch.nn.Linear:
     """`nn.Linear(in_features, out_features, bias)`: the same class, parameters, device and dtype
     defaults and the same draws from the default generator (`reset_parameters`), at a third of the
     cost. LoRA creates two per targeted layer. Parameters go through `register_parameter` whenever it
-    is patched or hooked (accelerate's `init_empty_weights` puts them on the meta device)."""
+    is patched or hooked (accelerate's `init_empty_weights` puts them on the meta device).
+    `draw=False` leaves the parameters uninitialised (the caller draws; see default_lora_factors)."""
     layer = torch.nn.Linear.__new__(torch.nn.Linear)
-    torch.nn.Module.__init__(layer)
+    init_module(layer)
     layer.__dict__["in_features"] = in_features
     layer.__dict__["out_features"] = out_features
     weight = torch.nn.Parameter(torch.empty((out_features, in_features)))
@@ -74,12 +78,46 @@ def new_linear(in_features: int, out_features: int, bias: bool) -> torch.nn.Line
         layer.register_parameter("weight", weight)
         layer.register_parameter("bias", bias_param)
         weight = layer.weight
+    if not draw:
+        return layer
     kaiming_uniform_(weight)
     if bias:
         bound = 1 / math.sqrt(in_features) if in_features > 0 else 0
         with torch.no_grad():
             layer.bias.uniform_(-bound, bound)
     return layer
+
+
+def default_lora_factors(in_features: int, r: int, out_features: int, bias: bool) -> tuple[torch.nn.Linear, torch.nn.Linear]:
+    """LoRA's default factors (A: Kaiming-uniform, B: zeros) with Hugging Face PEFT's values and its
+    use of the default generator: HF builds `nn.Linear(in, r)` and `nn.Linear(r, out[, bias])`, each
+    drawing its own init, then draws A again and zeroes B. Only the last draw survives, so when
+    every draw is a float32 CPU `uniform_` (one 32-bit generator output per element, in order; only
+    the bounds differ) one `uniform_` over all of them with A's bound, of which A keeps the tail,
+    gives the same A and leaves the generator in the same state, in one call instead of three."""
+    lora_a = new_linear(in_features, r, bias=False, draw=False)
+    lora_b = new_linear(r, out_features, bias=bias, draw=False)
+    weight_a, weight_b, bias_b = lora_a.weight, lora_b.weight, lora_b.bias
+    if weight_a.is_meta:
+        return lora_a, lora_b
+    tensors = (weight_a, weight_b) if bias_b is None else (weight_a, weight_b, bias_b)
+    if in_features > 0 and r > 0 and all(t.dtype == torch.float32 and t.device.type == "cpu" for t in tensors):
+        n_a = weight_a.numel()
+        total = 2 * n_a + weight_b.numel() + (0 if bias_b is None else bias_b.numel())
+        bound = kaiming_bound(in_features)
+        draws = torch.empty(total, dtype=torch.float32).uniform_(-bound, bound)
+        weight_a.data.copy_(draws[total - n_a :].view(weight_a.shape))
+    else:  # what HF does, draw by draw
+        kaiming_uniform_(weight_a)
+        kaiming_uniform_(weight_b)
+        if bias_b is not None:
+            with torch.no_grad():
+                bias_b.uniform_(-1 / math.sqrt(r), 1 / math.sqrt(r))
+        kaiming_uniform_(weight_a)
+    weight_b.data.zero_()
+    if bias_b is not None:
+        bias_b.data.zero_()
+    return lora_a, lora_b
 
 
 def gaussian_(weight: torch.Tensor, r: int) -> None:

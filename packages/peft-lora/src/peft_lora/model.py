@@ -15,6 +15,7 @@ import warnings
 from typing import Sequence
 
 from peft_core import BaseTuner, BaseTunerLayer, pattern_value
+from peft_core.tuners.construction import register_module
 from torch import nn
 
 from .config import LoraConfig
@@ -25,7 +26,6 @@ from .layers import (
     is_transformers_conv1d,
     layer_class_for,
 )
-from .layers.base import register_module
 from .weighted import CombinationType, add_weighted_adapter
 
 

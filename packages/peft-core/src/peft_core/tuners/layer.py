@@ -15,6 +15,8 @@ from typing import Any, Iterable, Sequence
 import torch
 from torch import nn
 
+from .construction import init_module, register_module
+
 
 @dataclass(frozen=True)
 class AdapterTensor:
@@ -36,16 +38,19 @@ class BaseTunerLayer(nn.Module):
     supports_mixed_batch: bool = False
 
     def __init__(self, base_layer: nn.Module) -> None:
-        super().__init__()
-        self.base_layer = base_layer
+        if _plain_module_init(type(self)):
+            init_module(self)  # nn.Module.__init__, without its per-call overhead (one layer per target)
+        else:
+            super().__init__()
+        register_module(self, "base_layer", base_layer)
         # plain values straight into __dict__ (nn.Module.__setattr__ costs ~3 µs each; a layer is made per target)
         self.__dict__.update(_active_adapter=[], _disable_adapters=False, merged_adapters=[])
 
     # -- the wrapped layer ------------------------------------------------------------------
     def get_base_layer(self) -> nn.Module:
-        layer = self.base_layer
+        layer = self._modules["base_layer"]  # not self.base_layer: nn.Module.__getattr__ is slow
         while isinstance(layer, BaseTunerLayer):
-            layer = layer.base_layer
+            layer = layer._modules["base_layer"]
         return layer
 
     @property
@@ -92,12 +97,13 @@ class BaseTunerLayer(nn.Module):
     def has_adapter(self, adapter_name: str) -> bool:
         return any(adapter_name in self._container(attr) for attr in self.adapter_layer_names)
 
-    def adapter_parameters(self, adapter_name: str) -> Iterable[nn.Parameter]:
+    def adapter_parameters(self, adapter_name: str) -> list[nn.Parameter]:
+        params: list[nn.Parameter] = []
         for attr in self.adapter_layer_names:
             container = self._container(attr)
-            if adapter_name not in container:
-                continue
-            yield from _entry_parameters(container[adapter_name])
+            if adapter_name in container:
+                params.extend(_entry_parameters(container[adapter_name]))
+        return params
 
     def set_adapter(self, adapter_names: str | Sequence[str], inference_mode: bool = False) -> None:
         """Activate `adapter_names`; only their parameters stay trainable (none in inference mode)."""
@@ -149,6 +155,8 @@ class BaseTunerLayer(nn.Module):
         ref = _reference_parameter(self.get_base_layer())
         if ref is None:
             return
+        device = ref.device
+        dtype = ref.dtype if ref.is_floating_point() else None
         for attr in self.adapter_layer_names:
             container = self._container(attr)
             if adapter_name not in container:
@@ -156,12 +164,11 @@ class BaseTunerLayer(nn.Module):
             entry = container[adapter_name]
             if isinstance(entry, nn.Module):
                 tensors = _entry_tensors(entry)
-                if any(t.device.type == "meta" for t in tensors):
+                if _any_meta(tensors):
                     continue
-                dtype = ref.dtype if ref.is_floating_point() else None
-                if all(_already_at(t, ref.device, dtype) for t in tensors):
+                if all(_already_at(t, device, dtype) for t in tensors):
                     continue  # nothing to move: skip nn.Module.to, which costs ~30 µs per module
-                entry.to(device=ref.device, dtype=dtype)
+                entry.to(device=device, dtype=dtype)
             elif entry.device != ref.device or (ref.is_floating_point() and entry.dtype != ref.dtype):
                 if entry.device.type == "meta":
                     continue
@@ -263,6 +270,18 @@ class BaseTunerLayer(nn.Module):
         return True
 
 
+def _plain_module_init(cls: type) -> bool:
+    """Whether `super().__init__()` in BaseTunerLayer.__init__ is nn.Module's own (no mixin between)."""
+    found = _PLAIN_INIT_CLASSES.get(cls)
+    if found is None:
+        mro = cls.__mro__
+        found = _PLAIN_INIT_CLASSES[cls] = mro[mro.index(BaseTunerLayer) + 1] is nn.Module
+    return found
+
+
+_PLAIN_INIT_CLASSES: dict[type, bool] = {}
+
+
 def _entry_parameters(entry: nn.Module | nn.Parameter) -> Iterable[nn.Parameter]:
     """The parameters of one adapter entry (a module, or a parameter of a ParameterDict). Leaf
     modules (the usual `nn.Linear` factors) are read directly: `Module.parameters()` walks the
@@ -279,8 +298,10 @@ def _entry_parameters(entry: nn.Module | nn.Parameter) -> Iterable[nn.Parameter]
 
 def _reference_parameter(base: nn.Module) -> nn.Parameter | None:
     """The first parameter of `base` that is not on the meta device (`base.parameters()` order)."""
-    params = base.parameters() if base._modules else base._parameters.values()
-    return next((p for p in params if p is not None and p.device.type != "meta"), None)
+    for p in base.parameters() if base._modules else base._parameters.values():
+        if p is not None and not p.is_meta:
+            return p
+    return None
 
 
 def _entry_tensors(entry: nn.Module) -> list[torch.Tensor]:
@@ -288,6 +309,13 @@ def _entry_tensors(entry: nn.Module) -> list[torch.Tensor]:
     if entry._modules:
         return [*entry.parameters(), *entry.buffers()]
     return [t for t in (*entry._parameters.values(), *entry._buffers.values()) if t is not None]
+
+
+def _any_meta(tensors: Iterable[torch.Tensor]) -> bool:
+    for t in tensors:
+        if t.is_meta:
+            return True
+    return False
 
 
 def _already_at(tensor: torch.Tensor, device: torch.device, dtype: torch.dtype | None) -> bool:

@@ -42,6 +42,7 @@ from .mixed_batch import BASE_ADAPTER_NAME
 from .modules_to_save import ModulesToSaveWrapper
 from .walk import modules as walk_modules
 from .walk import named_modules as walk_named_modules
+from .walk import parameters as walk_parameters
 
 # Hugging Face PEFT replaces target lists of this length or more by their shortest unique suffixes.
 MIN_TARGETS_FOR_COMPACTION = 20
@@ -518,9 +519,9 @@ class ModelSnapshot:
 
     def __init__(self, model: nn.Module) -> None:
         self._adapter_modules = {
-            id(m) for m in model.modules() if isinstance(m, (BaseTunerLayer, ModulesToSaveWrapper))
+            id(m) for m in walk_modules(model) if isinstance(m, (BaseTunerLayer, ModulesToSaveWrapper))
         }
-        self._requires_grad = [(p, p.requires_grad) for p in model.parameters()]
+        self._requires_grad = [(p, p.requires_grad) for p in walk_parameters(model)]
         self._peft_config = model.__dict__.get("peft_config", _MISSING)
 
     def restore(self, model: nn.Module) -> None:

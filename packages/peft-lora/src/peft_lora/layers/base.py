@@ -20,6 +20,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 from peft_core import AdapterTensor, BaseTunerLayer, BatchPlan, current_batch_plan
+from peft_core.tuners.construction import new_module, register_module
 from torch import nn
 
 from ..config import init_family
@@ -48,6 +49,9 @@ class _NoEntries(Mapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         raise KeyError(key)
 
+    def __contains__(self, key: object) -> bool:  # Mapping's would raise and catch a KeyError
+        return False
+
     def __iter__(self) -> Iterator[str]:
         return iter(())
 
@@ -59,22 +63,6 @@ class _NoEntries(Mapping[str, Any]):
 
 
 _NO_ENTRIES = _NoEntries()
-
-
-def register_module(parent: nn.Module, name: str, module: nn.Module) -> None:
-    """`parent.add_module(name, module)` (what `parent.<name> = module` and `ModuleDict[name] = module`
-    do for a new name): stored directly when torch would only store it (no global module registration
-    hooks, a plain name), which saves ~2.5 µs a module, a few per targeted layer."""
-    if (
-        torch.nn.modules.module._global_module_registration_hooks
-        or not name
-        or "." in name
-        or name in parent.__dict__
-        or hasattr(type(parent), name)
-    ):
-        parent.add_module(name, module)
-    else:
-        parent._modules[name] = module
 
 
 class _OptionalContainer:
@@ -130,9 +118,9 @@ class LoraLayer(BaseTunerLayer):
             lora_init={},  # init family per adapter ("default", "pissa", "mica", ...)
             _dora_norms={},  # weight norms of merged DoRA adapters (for unmerge)
         )
-        register_module(self, "lora_dropout", nn.ModuleDict())
-        register_module(self, "lora_A", nn.ModuleDict())
-        register_module(self, "lora_B", nn.ModuleDict())
+        register_module(self, "lora_dropout", new_module(nn.ModuleDict))
+        register_module(self, "lora_A", new_module(nn.ModuleDict))
+        register_module(self, "lora_B", new_module(nn.ModuleDict))
         # lora_embedding_A/B: created by Embedding; lora_magnitude_vector: by the first DoRA adapter
         self.__dict__["in_features"], self.__dict__["out_features"] = self._in_out_features(self.get_base_layer())
 
@@ -171,7 +159,7 @@ class LoraLayer(BaseTunerLayer):
         self.lora_bias[name] = bool(config.lora_bias)
         self.lora_init[name] = init_family(config.init_lora_weights) or "default"
         p = config.lora_dropout
-        register_module(self.lora_dropout, name, nn.Dropout(p=p) if p > 0.0 else nn.Identity())
+        register_module(self.lora_dropout, name, nn.Dropout(p=p) if p > 0.0 else new_module(nn.Identity))
 
     def _finish_update(self, name: str) -> None:
         """Common tail of `update_layer`: device/dtype of the base layer, DoRA magnitude, trainable flags."""
@@ -239,10 +227,18 @@ class LoraLayer(BaseTunerLayer):
 
     def _apply_adapter(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
         """`result + delta`, in place when that is safe (same values as the out-of-place sum)."""
+        if not self.use_dora[name] and self._accumulate_delta(name, x, result):
+            return result
         delta = self._delta(name, x, result)
         if self.use_dora[name]:
             return result + delta  # DoRA's delta used `result`, which autograd may have saved
         return _add(result, delta)
+
+    def _accumulate_delta(self, name: str, x: torch.Tensor, out: torch.Tensor) -> bool:
+        """Hook: add adapter `name`'s term for input `x` to `out` in place, in one fused product, and
+        return True; False (the default) when it can't, and the caller adds `_delta(...)` instead.
+        Only ever called for plain (non-DoRA) adapters; `out` may be a view of the layer's output."""
+        return False
 
     def _mixed_batch_forward(self, x: torch.Tensor, result: torch.Tensor, plan: BatchPlan) -> torch.Tensor:
         """One base pass for the whole batch, then one low-rank update per adapter on its rows only."""
@@ -257,6 +253,9 @@ class LoraLayer(BaseTunerLayer):
             if name not in factors:
                 continue
             rows = plan.rows(name, x.device)
+            if isinstance(rows, slice) and not self.use_dora[name]:
+                if self._accumulate_delta(name, plan.take(x, name), result[rows]):
+                    continue
             base_rows = None
             if self.use_dora[name]:  # only DoRA reads the base output of its rows
                 base_rows = result[rows]
@@ -298,7 +297,8 @@ class LoraLayer(BaseTunerLayer):
                     new_weight = self._dora_merged_weight(adapter_name, weight.data)
                 else:
                     new_weight = weight.data.clone()
-                    new_weight += self.get_delta_weight(adapter_name).to(weight.dtype)
+                    if not self._merge_delta_(adapter_name, new_weight):
+                        new_weight += self.get_delta_weight(adapter_name).to(weight.dtype)
                 new_bias = self._merged_bias(adapter_name)
                 if safe_merge:
                     try:
@@ -314,10 +314,17 @@ class LoraLayer(BaseTunerLayer):
                     base.bias.data = new_bias
                 return
             # unsafe merge of plain LoRA: in place, like Hugging Face PEFT
-            delta = self.get_delta_weight(adapter_name)
-            weight.data += delta.to(weight.dtype) if self._cast_delta_in_unsafe_merge else delta
+            if not self._merge_delta_(adapter_name, weight.data):
+                delta = self.get_delta_weight(adapter_name)
+                weight.data += delta.to(weight.dtype) if self._cast_delta_in_unsafe_merge else delta
             if self.lora_bias.get(adapter_name):
                 base.bias.data += self.lora_B[adapter_name].bias * self.scaling[adapter_name]
+
+    def _merge_delta_(self, name: str, weight: torch.Tensor) -> bool:
+        """Hook: `weight += get_delta_weight(name)` in place without materialising the delta (one
+        fused product), with the bits of that sum; return False (the default) to have the caller add
+        the delta itself. Only called for plain (non-DoRA) adapters, under no_grad."""
+        return False
 
     def unmerge_adapter_weights(self, adapter_name: str) -> None:
         base = self.get_base_layer()
@@ -357,6 +364,32 @@ def _add(result: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
     if delta.dtype == result.dtype and delta.shape == result.shape:
         return result.add_(delta)
     return result + delta
+
+
+def add_product_(out: torch.Tensor, a: torch.Tensor, bt: torch.Tensor) -> bool:
+    """`out += a @ bt` in place with one `addmm_`, for `a` of shape (..., k), `bt` of shape (k, n) and
+    `out` 2-D or contiguous (a strided `out`, e.g. the interleaved rows of a mixed-adapter batch,
+    returns False untouched: `baddbmm_` would do, but its small-size kernel sums differently).
+
+    Against `out += a @ bt` this skips materialising the product: one allocation and one pass over
+    the (tokens, n) output fewer. The GEMM forms the same dot products whether or not it
+    accumulates into `out`, so the result has the bits of the two-step sum (test_fast_paths checks
+    this on the machine it runs on, and against Hugging Face PEFT)."""
+    if a.shape[:-1] != out.shape[:-1] or out.dim() < 2:
+        return False
+    if out.dim() == 2:
+        out.addmm_(a, bt)
+        return True
+    if out.is_contiguous():
+        out.view(-1, out.shape[-1]).addmm_(a.reshape(-1, a.shape[-1]), bt)
+        return True
+    return False
+
+
+def needs_autograd(*tensors: torch.Tensor) -> bool:
+    """Whether an operation on `tensors` would be recorded by autograd (the fused in-place paths are
+    for inference: their backward would not be Hugging Face PEFT's operation for operation)."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
 def exact_scale(scaling: float) -> bool:

@@ -10,20 +10,26 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from peft_core.tuners.construction import register_module
 from torch import nn
 
 from .. import init as lora_init
 from .base import (
     LoraLayer,
     _scaled,
+    add_product_,
     exact_scale,
     is_plain_linear,
     is_transformers_conv1d,
-    register_module,
+    needs_autograd,
     scaled_product,
     warn_no_bias_for_lora_bias,
 )
 from .dora import linear_weight_norm, magnitude_for_linear
+
+
+# dtypes whose GEMM rounds its result once, to the same dtype (see Linear._fusable_b)
+_FUSED_DTYPES = (torch.float32, torch.float64)
 
 
 def _t(weight: torch.Tensor, fan_in_fan_out: bool) -> torch.Tensor:
@@ -48,25 +54,28 @@ class Linear(LoraLayer):
         if config.lora_bias:
             warn_no_bias_for_lora_bias(base)
         self._register_settings(adapter_name, r, lora_alpha, config)
-        register_module(self.lora_A, adapter_name, lora_init.new_linear(self.in_features, r, bias=False))
-        register_module(self.lora_B, adapter_name, lora_init.new_linear(r, self.out_features, bias=config.lora_bias))
+        if self.lora_init[adapter_name] == "default":
+            lora_a, lora_b = lora_init.default_lora_factors(self.in_features, r, self.out_features, config.lora_bias)
+        else:
+            lora_a = lora_init.new_linear(self.in_features, r, bias=False)
+            lora_b = lora_init.new_linear(r, self.out_features, bias=config.lora_bias)
+        register_module(self.lora_A, adapter_name, lora_a)
+        register_module(self.lora_B, adapter_name, lora_b)
         self._init_lora_factors(adapter_name, config.init_lora_weights)
         self._finish_update(adapter_name)
 
     def _init_lora_factors(self, name: str, init: object) -> None:
         family = self.lora_init[name]
         lora_a, lora_b = self.lora_A[name], self.lora_B[name]
-        if family == "random":
+        if family in ("random", "default"):  # default: drawn by default_lora_factors
             return
-        if family in ("default", "gaussian"):
-            if family == "default":
-                lora_init.kaiming_uniform_(lora_a.weight)
-            else:
-                lora_init.gaussian_(lora_a.weight, self.r[name])
-            with torch.no_grad():
-                lora_b.weight.zero_()
-                if lora_b.bias is not None:
-                    lora_b.bias.zero_()
+        if family == "gaussian":
+            lora_init.gaussian_(lora_a.weight, self.r[name])
+            if not lora_b.weight.is_meta:
+                with torch.no_grad():
+                    lora_b.weight.zero_()
+                    if lora_b.bias is not None:
+                        lora_b.bias.zero_()
             return
         base = self.get_base_layer()
         r, scaling = self.r[name], self.scaling[name]
@@ -128,6 +137,61 @@ class Linear(LoraLayer):
             bias = None if lora_b.bias is None else lora_b.bias * scaling
             return F.linear(lora_a(x), lora_b.weight * scaling, bias)
         return _scaled(lora_b(lora_a(x)), scaling)
+
+    def _fusable_b(self, name: str) -> torch.Tensor | None:
+        """`s·B` (lora_B's weight with the scaling folded in) when the scaled product can go straight
+        into an accumulating GEMM with Hugging Face PEFT's bits: a plain bias-free `lora_B`, a scaling
+        of 1 or a power of two (see exact_scale), A and B of one dtype, fp32 or fp64 (a half-precision
+        GEMM accumulates in fp32 and rounds once, where HF rounds the product and then the sum).
+        None otherwise."""
+        lora_a, lora_b = self.lora_A[name], self.lora_B[name]
+        weight_b, scaling = lora_b.weight, self.scaling[name]
+        if (
+            weight_b.dtype not in _FUSED_DTYPES
+            or weight_b.dtype != lora_a.weight.dtype
+            or lora_b.bias is not None
+            or not is_plain_linear(lora_b)
+        ):
+            return None
+        if scaling == 1:
+            return weight_b
+        return weight_b * scaling if exact_scale(scaling) else None
+
+    def _accumulate_delta(self, name: str, x: torch.Tensor, out: torch.Tensor) -> bool:
+        """Inference: `out += s·B(A(dropout(x)))` as `addmm_(out, A(x), (s·B)ᵀ)`, no delta tensor."""
+        lora_a = self.lora_A[name]
+        weight_a = lora_a.weight
+        if (
+            out.dtype != weight_a.dtype
+            or out.shape[-1] != self.out_features
+            or not (out.dim() == 2 or out.is_contiguous())  # add_product_'s layouts, checked before any work
+            or not is_plain_linear(lora_a)
+        ):
+            return False
+        if needs_autograd(out, x, weight_a, self.lora_B[name].weight):
+            return False
+        weight_b = self._fusable_b(name)
+        if weight_b is None:
+            return False
+        x = self._cast_input(x, weight_a)
+        dropout = self.lora_dropout[name]
+        if not isinstance(dropout, nn.Identity):
+            x = dropout(x)
+        return add_product_(out, F.linear(x, weight_a), weight_b.t())
+
+    def _merge_delta_(self, name: str, weight: torch.Tensor) -> bool:
+        """`weight += s·B@A` (Conv1D storage: `+= (s·B@A)ᵀ`) as one `addmm_` into the weight."""
+        weight_a = self.lora_A[name].weight
+        if weight.dtype != weight_a.dtype or weight.device != weight_a.device:
+            return False
+        weight_b = self._fusable_b(name)
+        if weight_b is None:
+            return False
+        if self.fan_in_fan_out:
+            weight.addmm_(weight_a.t(), weight_b.t())
+        else:
+            weight.addmm_(weight_b, weight_a)
+        return True
 
     def _dora_delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
         lora_a, lora_b = self.lora_A[name], self.lora_B[name]
