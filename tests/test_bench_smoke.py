@@ -2,7 +2,7 @@
 
 Deselected by default (marker `bench`); run with `uv run pytest -m bench tests/test_bench_smoke.py`.
 It runs the README's command with `--quick` (tiny models, 2 repeats) in a fresh interpreter and
-checks that every case produced timings for both libraries and its ratios.
+checks that every case produced timings for both libraries and its ratios, and the Markdown tables.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ CASES = {"import", "inject", "train", "mixed", "merge", "save_load", "load_memor
 
 @pytest.mark.bench
 def test_bench_quick_run_covers_every_case(tmp_path: Path) -> None:
-    out = tmp_path / "results.json"
+    out, tables = tmp_path / "results.json", tmp_path / "tables.md"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "bench"), "--quick", "--json", str(out)],
+        [sys.executable, str(ROOT / "tools" / "bench"), "--quick", "--json", str(out), "--markdown", str(tables)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -43,3 +43,7 @@ def test_bench_quick_run_covers_every_case(tmp_path: Path) -> None:
         for r in res["ratios"]:
             assert r["wall"] is not None and r["wall"] > 0, (case, r)
     assert "## train" in proc.stdout and "ratio ours/frozen base" in proc.stdout
+    markdown = tables.read_text()
+    for case in CASES:
+        assert f"### {case}: " in markdown, case
+    assert "| ours/frozen base |" in markdown

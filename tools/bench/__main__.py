@@ -24,6 +24,7 @@ import bench_harness as h  # noqa: E402
 import torch  # noqa: E402
 
 import bench_cases  # noqa: E402
+import bench_report  # noqa: E402
 import bench_models as m  # noqa: E402
 
 
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", default=",".join(bench_cases.CASES), help="comma-separated: " + ", ".join(bench_cases.CASES))
     parser.add_argument("--repeats", type=int, help="timed runs per variant (default: 9 full, 2 quick)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    parser.add_argument("--markdown", metavar="PATH", help="also write the results as Markdown tables to PATH")
     parser.add_argument("--profile", metavar="REGEX", help="profile the variants whose name matches REGEX with pyinstrument "
                         "(timings are then inflated; for finding causes, not for reporting)")
     parser.add_argument("--op-profile", metavar="REGEX", help="print torch.profiler's operator table (by input shape) "
@@ -95,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"machine": info, "results": results}, indent=2, default=str) + "\n")
         print(f"results written to {path}")
+    if args.markdown:
+        path = Path(args.markdown)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(bench_report.render({"machine": info, "results": results}))
+        print(f"tables written to {path}")
     failed = [r["name"] for res in results for r in res["ratios"] if r.get("met") is False]
     if failed:
         print(f"targets missed: {', '.join(failed)}")
@@ -118,7 +125,8 @@ def print_case(res: dict) -> None:
     for r in res["ratios"]:
         target = "" if r["target"] is None else f"  target <= {r['target']}: {'met' if r['met'] else 'MISSED'}"
         cpu = "" if r.get("cpu") is None else f" (cpu {r['cpu']:.3f})"
-        print(f"  ratio {r['name']}: {r['wall']:.3f}{cpu}{target}")
+        paired = "" if r.get("paired") is None else f", paired {r['paired']:.3f}"
+        print(f"  ratio {r['name']}: {r['wall']:.3f}{cpu}{paired}{target}")
     for note in res.get("notes", []):
         print(f"  note: {note}")
 

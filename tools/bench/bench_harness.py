@@ -162,7 +162,17 @@ def summarise(v: Variant) -> dict:
         "wall_s": asdict(Stats.of([s.wall for s in v.samples])),
         "cpu_s": asdict(Stats.of([s.cpu for s in v.samples])),
         "peak_rss_delta_bytes": statistics.median(peaks) if peaks else None,
+        "wall_by_round": [s.wall for s in v.samples],
     }
+
+
+def paired_ratio(num: Sequence[float] | None, den: Sequence[float] | None) -> float | None:
+    """Median over rounds of num[i] / den[i]: both were timed in round i, one right after the other,
+    so a burst of load on a shared machine moves both; far steadier than a ratio of medians when
+    the machine's speed drifts or jumps during a run. None unless both have the same rounds."""
+    if not num or not den or len(num) != len(den):
+        return None
+    return statistics.median(a / b for a, b in zip(num, den) if b > 0)
 
 
 def ratio(a: float | None, b: float | None) -> float | None:

@@ -102,6 +102,24 @@ def test_import_peft_core_does_not_import_transformers():
     assert result.stdout.strip() == ""
 
 
+def test_prompt_learning_and_discovery_are_imported_on_first_use():
+    result = run_python(
+        """
+        import sys
+        import peft_core
+        lazy = ["peft_core.tuners.prompt_learning", "peft_core.discovery"]
+        print(",".join(m for m in lazy if m in sys.modules))
+        from peft_core import PromptLearningConfig, load_all_methods
+        from peft_core.tuners.prompt_learning import PromptLearningConfig as direct
+        assert PromptLearningConfig is direct and callable(load_all_methods)
+        assert "PromptEncoderBase" in dir(peft_core) and peft_core.InstalledMethod.__name__ == "InstalledMethod"
+        print(all(m in sys.modules for m in lazy))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True"]  # nothing lazy imported first (empty line), then all of it
+
+
 PYPROJECT = """
 [project]
 name = "peft-scale"

@@ -5,9 +5,10 @@ themselves on import and are found through the `peft.methods` entry-point group 
 of their type is loaded.
 """
 
+from typing import TYPE_CHECKING
+
 from ._plugin_api import PLUGIN_API_VERSION
 from .config import PeftConfig, TaskType
-from .discovery import InstalledMethod, installed_methods, load_all_methods
 from .errors import (
     AdapterLoadError,
     AdapterNameError,
@@ -34,14 +35,30 @@ from .tuners.layer import AdapterTensor, BaseTunerLayer
 from .tuners.matching import pattern_value
 from .tuners.mixed_batch import BASE_ADAPTER_NAME, BatchPlan, current_batch_plan
 from .tuners.modules_to_save import ModulesToSaveWrapper
-from .tuners.prompt_learning import (
-    PROMPT_EMBEDDINGS_KEY,
-    PromptEncoderBase,
-    PromptEncoderDict,
-    PromptLearningConfig,
-    PromptLearningTuner,
-)
 from .tuners.tuner import BaseTuner
+
+if TYPE_CHECKING:
+    from .discovery import InstalledMethod, installed_methods, load_all_methods
+    from .tuners.prompt_learning import (
+        PROMPT_EMBEDDINGS_KEY,
+        PromptEncoderBase,
+        PromptEncoderDict,
+        PromptLearningConfig,
+        PromptLearningTuner,
+    )
+
+# Imported on first use (PEP 562): prompt learning (which needs `inspect`) and entry-point discovery
+# (`importlib.metadata`) are not needed by `import peft_core` or by layer-injecting methods.
+_LAZY = {
+    "InstalledMethod": ".discovery",
+    "installed_methods": ".discovery",
+    "load_all_methods": ".discovery",
+    "PROMPT_EMBEDDINGS_KEY": ".tuners.prompt_learning",
+    "PromptEncoderBase": ".tuners.prompt_learning",
+    "PromptEncoderDict": ".tuners.prompt_learning",
+    "PromptLearningConfig": ".tuners.prompt_learning",
+    "PromptLearningTuner": ".tuners.prompt_learning",
+}
 
 __all__ = [
     "PLUGIN_API_VERSION",
@@ -96,4 +113,15 @@ def __getattr__(name: str):
         from .config import _core_version
 
         return _core_version()
+    module = _LAZY.get(name)
+    if module is not None:
+        import importlib
+
+        value = getattr(importlib.import_module(module, __name__), name)
+        globals()[name] = value  # later lookups are plain attribute reads
+        return value
     raise AttributeError(f"module 'peft_core' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
