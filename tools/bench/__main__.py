@@ -114,14 +114,9 @@ def print_case(res: dict) -> None:
     print(f"  {'variant':<24} {'wall median':>12} {'wall min-max':>21} {'cpu median':>11} {'peak RSS delta':>15}")
     for name, v in res["variants"].items():
         w, c = v["wall_s"], v["cpu_s"]
-        span = f"{h.fmt_time(w.get('min'))} - {h.fmt_time(w.get('max'))}" if "min" in w else ""
-        extra = ""
-        if "ms_per_target" in v:
-            extra = f"  {v['ms_per_target']:.3f} ms/target"
-        if "peak_over_adapter" in v:
-            extra = f"  adapter {h.fmt_bytes(v['adapter_bytes'])}, peak/adapter {v['peak_over_adapter']:.2f}"
+        span, extra = bench_report.variant_cells(v)
         print(f"  {name:<24} {h.fmt_time(w['median']):>12} {span:>21} {h.fmt_time(c['median']):>11} "
-              f"{h.fmt_bytes(v.get('peak_rss_delta_bytes')):>15}{extra}")
+              f"{h.fmt_bytes(v.get('peak_rss_delta_bytes')):>15}{'  ' + extra if extra else ''}")
     for r in res["ratios"]:
         target = "" if r["target"] is None else f"  target <= {r['target']}: {'met' if r['met'] else 'MISSED'}"
         cpu = "" if r.get("cpu") is None else f" (cpu {r['cpu']:.3f})"

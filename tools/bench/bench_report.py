@@ -22,6 +22,19 @@ def machine_line(info: dict) -> str:
     )
 
 
+def variant_cells(v: dict) -> tuple[str, str]:
+    """The min-max span of a variant's wall times and its case-specific figure (ms per target, peak
+    memory over the adapter's size), as the printed report and the tables show them."""
+    w = v["wall_s"]
+    span = f"{h.fmt_time(w['min'])} - {h.fmt_time(w['max'])}" if "min" in w else ""
+    extra = ""
+    if "ms_per_target" in v:
+        extra = f"{v['ms_per_target']:.3f} ms/target"
+    if "peak_over_adapter" in v:
+        extra = f"adapter {h.fmt_bytes(v['adapter_bytes'])}, peak/adapter {v['peak_over_adapter']:.2f}"
+    return span, extra
+
+
 def case_table(res: dict) -> str:
     lines = [
         f"### {res['case']}: {res['title']}",
@@ -31,12 +44,7 @@ def case_table(res: dict) -> str:
     ]
     for name, v in res["variants"].items():
         w, c = v["wall_s"], v["cpu_s"]
-        span = f"{h.fmt_time(w['min'])} - {h.fmt_time(w['max'])}" if "min" in w else ""
-        extra = ""
-        if "ms_per_target" in v:
-            extra = f"{v['ms_per_target']:.3f} ms/target"
-        if "peak_over_adapter" in v:
-            extra = f"adapter {h.fmt_bytes(v['adapter_bytes'])}, peak/adapter {v['peak_over_adapter']:.2f}"
+        span, extra = variant_cells(v)
         lines.append(
             f"| {name} | {h.fmt_time(w['median'])} | {span} | {h.fmt_time(c['median'])} | {w.get('n', '')} | "
             f"{h.fmt_bytes(v.get('peak_rss_delta_bytes'))} | {extra} |"
