@@ -48,7 +48,8 @@ def _find_tuner(root: nn.Module) -> tuple[str, BaseTuner] | None:
 
 
 def _adapter_modules(root: nn.Module) -> Iterator[tuple[str, BaseTunerLayer | ModulesToSaveWrapper]]:
-    """Outermost adapter layers and wrappers, with their names relative to `root`."""
+    """Outermost adapter layers and wrappers, then any adapter layers they wrap, with their names
+    relative to `root`."""
     stack: list[tuple[str, nn.Module]] = [("", root)]
     while stack:
         key, module = stack.pop()
@@ -56,6 +57,12 @@ def _adapter_modules(root: nn.Module) -> Iterator[tuple[str, BaseTunerLayer | Mo
             child_key = _join(key, name)
             if isinstance(child, (BaseTunerLayer, ModulesToSaveWrapper)):
                 yield child_key, child
+                # adapter layers wrapping adapter layers (one per adapted nn.Parameter of a module)
+                inner = child._modules.get("base_layer") if isinstance(child, BaseTunerLayer) else None
+                while isinstance(inner, BaseTunerLayer):
+                    child_key = _join(child_key, "base_layer")
+                    yield child_key, inner
+                    inner = inner._modules.get("base_layer")
             else:
                 stack.append((child_key, child))
 

@@ -15,6 +15,7 @@ from peft_core import register_peft_method
 
 from .config import LoraConfig
 from .layers import Conv1d, Conv2d, Conv3d, Embedding, Linear, LoraLayer
+from .layers.param import ParamWrapper
 from .model import LoraModel
 from .targets import DEFAULT_TARGET_MODULES
 
@@ -39,5 +40,6 @@ __all__ = [
     "LoraConfig",
     "LoraLayer",
     "LoraModel",
+    "ParamWrapper",
     "__version__",
 ]

@@ -98,7 +98,11 @@ class LoraConfig(PeftConfig):
     )
     lora_bias: bool = field(default=False, metadata={"help": "Give lora_B a (trainable) bias."})
     target_parameters: Optional[list[str]] = field(
-        default=None, metadata={"help": "Not supported (nn.Parameter targets)."}
+        default=None,
+        metadata={
+            "help": "Parameters to adapt directly (names or dotted suffixes), e.g. the stacked MoE expert weights "
+            "['experts.gate_up_proj', 'experts.down_proj']."
+        },
     )
     use_bdlora: Optional[dict] = field(default=None, metadata={"help": "Not supported (block-diagonal LoRA)."})
     arrow_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (Arrow routing)."})
@@ -111,7 +115,6 @@ class LoraConfig(PeftConfig):
         "use_bdlora": None,
         "alora_invocation_tokens": None,
         "layer_replication": None,
-        "target_parameters": None,
         "trainable_token_indices": None,
         "megatron_config": None,
         "eva_config": None,

@@ -14,9 +14,17 @@ from __future__ import annotations
 import warnings
 from typing import Sequence
 
+from typing import Mapping
+
+import torch
 from peft_core import BaseTuner, BaseTunerLayer, pattern_value
+from peft_core.errors import ConfigError
 from peft_core.tuners.construction import register_module
+from peft_core.tuners.matching import ALL_LINEAR
+from peft_core.tuners.walk import named_modules as walk_named_modules
 from torch import nn
+
+from . import moe_conversion
 
 from .config import LoraConfig
 from .layers import (
@@ -26,6 +34,8 @@ from .layers import (
     is_transformers_conv1d,
     layer_class_for,
 )
+from .layers.param import ParamWrapper
+from .param_targets import check_same_parameter_targets, create_param_layer, warn_uncovered_experts
 from .weighted import CombinationType, add_weighted_adapter
 
 
@@ -46,10 +56,16 @@ class LoraModel(BaseTuner):
                 f"LoRA embedding factors); choose another name."
             )
         self._pattern_hits: set[str] = set()
+        config = self.peft_config[adapter_name]
+        moe_conversion.convert_config(config, model, lambda: self._all_linear_names(model, walk_named_modules(model), config))
+        check_same_parameter_targets(self.peft_config, config)
+        all_linear = isinstance(config.target_modules, str) and config.target_modules.lower() == ALL_LINEAR
         super().inject_adapter(
             model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
         )
         config = self.peft_config[adapter_name]
+        if all_linear:
+            warn_uncovered_experts(model, adapter_name)
         unused = [p for p in (*config.rank_pattern, *config.alpha_pattern) if p not in self._pattern_hits]
         if unused:
             warnings.warn(
@@ -68,11 +84,7 @@ class LoraModel(BaseTuner):
         parent: nn.Module,
         current_key: str,
     ) -> None:
-        r = pattern_value(config.rank_pattern, current_key, config.r)
-        alpha = pattern_value(config.alpha_pattern, current_key, config.lora_alpha)
-        for pattern in (*config.rank_pattern, *config.alpha_pattern):
-            if pattern_value({pattern: True}, current_key, False):
-                self._pattern_hits.add(pattern)
+        r, alpha = self._rank_and_alpha(config, current_key)
         if isinstance(target, LoraLayer):
             self._sync_fan_in_fan_out(config, target.get_base_layer())
             target.update_layer(adapter_name, r, alpha, config)
@@ -97,6 +109,23 @@ class LoraModel(BaseTuner):
         else:
             setattr(parent, target_name, layer)
 
+    def _create_and_replace_parameter(
+        self,
+        config: LoraConfig,
+        adapter_name: str,
+        holder_key: str,
+        parameter_name: str,
+        current_key: str,
+    ) -> None:
+        r, alpha = self._rank_and_alpha(config, current_key)
+        create_param_layer(self.model, config, adapter_name, holder_key, parameter_name, current_key, r, alpha)
+
+    def _rank_and_alpha(self, config: LoraConfig, key: str) -> tuple[int, float]:
+        for pattern in (*config.rank_pattern, *config.alpha_pattern):
+            if pattern_value({pattern: True}, key, False):
+                self._pattern_hits.add(pattern)
+        return pattern_value(config.rank_pattern, key, config.r), pattern_value(config.alpha_pattern, key, config.lora_alpha)
+
     @staticmethod
     def _sync_fan_in_fan_out(config: LoraConfig, base: nn.Module) -> None:
         if is_transformers_conv1d(base) and not config.fan_in_fan_out:
@@ -114,6 +143,30 @@ class LoraModel(BaseTuner):
                 stacklevel=4,
             )
             config.fan_in_fan_out = False
+
+    # -- loading ----------------------------------------------------------------------------
+    def remap_state_dict_for_load(
+        self, adapter_name: str, state: Mapping[str, torch.Tensor]
+    ) -> Mapping[str, torch.Tensor]:
+        """Per-expert LoRA weights saved with transformers 4 are fused for the stacked experts of
+        transformers 5 (see `moe_conversion`)."""
+        return moe_conversion.convert_state_dict(state, self.model, self._param_factor_key)
+
+    def _param_factor_key(self, holder: str, parameter: str, factor: str) -> str | None:
+        """File key of LoRA factor `factor` of the wrapper adapting `holder.parameter` (holder as in the file)."""
+        prefix = "base_model.model."
+        path = holder[len(prefix) :] if holder.startswith(prefix) else holder
+        try:
+            module = self.model.get_submodule(path)
+        except AttributeError:
+            return None
+        depth = 0
+        while isinstance(module, ParamWrapper):
+            if module.parameter_name == parameter:
+                return f"{holder}{'.base_layer' * depth}.lora_{factor}.weight"
+            module = module._modules["base_layer"]
+            depth += 1
+        return None
 
     # -- several adapters -------------------------------------------------------------------
     def add_weighted_adapter(
@@ -135,6 +188,12 @@ class LoraModel(BaseTuner):
         "dare_linear_svd", "dare_ties_svd", "magnitude_prune", "magnitude_prune_svd". `density` is needed by
         the pruning types. The new adapter is inactive: call `set_adapter(adapter_name)`.
         """
+        for name in adapters:
+            if name in self.peft_config and self.peft_config[name].target_parameters:
+                raise ConfigError(
+                    f"add_weighted_adapter does not support adapters that target parameters (adapter {name!r} uses "
+                    f"target_parameters)."
+                )
         add_weighted_adapter(
             self,
             adapters,

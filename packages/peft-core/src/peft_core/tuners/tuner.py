@@ -35,6 +35,7 @@ from .matching import (
     is_excluded,
     is_in_modules_to_save,
     is_linear_like,
+    match_parameter_targets,
     matches_target,
     output_head_names,
 )
@@ -90,6 +91,8 @@ class BaseTuner(nn.Module):
     - `_mark_extra_trainable(adapter_name)`: extra trainable parameters (e.g. LoRA's `bias` modes).
     - `extra_tensors_to_save(adapter_name)`: base-model tensors saved with the adapter (bias modes).
     - `tuner_tensors(adapter_name)`: tensors owned by the tuner itself (`base_model.<name>` keys).
+    - `_create_and_replace_parameter(...)`: adapt one `nn.Parameter` selected by the config's
+      `target_parameters` (methods that support parameter targets).
     """
 
     prefix: ClassVar[str] = ""
@@ -145,6 +148,21 @@ class BaseTuner(nn.Module):
     ) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement _create_and_replace")
 
+    def _create_and_replace_parameter(
+        self,
+        config: PeftConfig,
+        adapter_name: str,
+        holder_key: str,
+        parameter_name: str,
+        current_key: str,
+    ) -> None:
+        """Adapt parameter `parameter_name` of the module at `holder_key` (a path in `self.model`, possibly
+        inside adapter layers); `current_key` is the parameter's name in the user's model."""
+        raise ConfigError(
+            f"{type(self).__name__} does not support target_parameters (adapting nn.Parameters directly); "
+            f"target modules with target_modules instead."
+        )
+
     def _check_new_adapter_config(self, config: PeftConfig) -> None:
         """Default: at most one adapter may use a `bias` mode (see tuners.bias)."""
         check_single_bias_adapter(self.peft_config, type(self).__name__)
@@ -156,6 +174,8 @@ class BaseTuner(nn.Module):
             method = method_for_config(config)
             model_type = model_type_of(model)
             defaults = method.default_target_modules.get(model_type) if model_type else None
+            if not defaults and getattr(config, "target_parameters", None):
+                return config  # only parameters are targeted
             if not defaults:
                 names = [n for n, _ in model.named_modules()]
                 raise ValueError(
@@ -237,8 +257,22 @@ class BaseTuner(nn.Module):
 
         check_layers_to_transform(config, [n for n, _ in named])
         matched, excluded = self._match(config, named)
-        if not matched:
+        parameters = match_parameter_targets(getattr(config, "target_parameters", None), named)
+        if not matched and not parameters:
             self._raise_nothing_matched(config, named, excluded)
+        if parameters and not matched and config.target_modules:
+            warnings.warn(
+                f"target_modules={config.target_modules!r} were set but no module was matched (only parameters "
+                f"from target_parameters are adapted).",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        if getattr(config, "target_parameters", None) and not parameters:
+            warnings.warn(
+                f"target_parameters={config.target_parameters!r} were set but no parameter was matched.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
         init_context = torch.device("meta") if low_cpu_mem_usage else contextlib.nullcontext()
         with init_context:
@@ -246,6 +280,13 @@ class BaseTuner(nn.Module):
                 parent_key, _, target_name = key.rpartition(".")
                 parent = by_name[parent_key]
                 self._create_and_replace(config, adapter_name, by_name[key], target_name, parent, current_key=key)
+            for holder_key, parameter_name, key in parameters:
+                if not holder_key:
+                    raise ConfigError(
+                        f"target_parameters selected {key!r}, a parameter of the top-level model itself; only "
+                        f"parameters of submodules can be adapted."
+                    )
+                self._create_and_replace_parameter(config, adapter_name, holder_key, parameter_name, current_key=key)
 
         targets = config.target_modules
         if (
@@ -300,6 +341,13 @@ class BaseTuner(nn.Module):
             hint = f" with layers_to_transform={config.layers_to_transform!r}"
             if getattr(config, "layers_pattern", None):
                 hint += f" and layers_pattern={config.layers_pattern!r}"
+        if not config.target_modules and not getattr(config, "target_parameters", None):
+            raise ConfigError(
+                f"{type(config).__name__} has neither target_modules nor target_parameters; set one of them. "
+                f"Module names that exist: {describe_candidates(names)}."
+            )
+        if getattr(config, "target_parameters", None):
+            hint += f", and target_parameters={config.target_parameters!r} matched no parameter"
         raise ConfigError(
             f"Target modules {config.target_modules!r}{hint} not found in the base model "
             f"({type(self.model).__name__}). A list entry must equal a module name or its dotted suffix; a string "
@@ -488,8 +536,11 @@ class BaseTuner(nn.Module):
             if isinstance(child, ModulesToSaveWrapper):
                 setattr(parent, child_name, child.unwrapped())
                 continue
-            if merge:
-                child.merge(safe_merge=safe_merge, adapter_names=adapter_names)
+            if merge:  # a layer may wrap further adapter layers (one per adapted parameter): merge them all
+                layer: nn.Module = child
+                while isinstance(layer, BaseTunerLayer):
+                    layer.merge(safe_merge=safe_merge, adapter_names=adapter_names)
+                    layer = layer._modules["base_layer"]
             setattr(parent, child_name, child.get_base_layer())
         self._unload_tuner_state()
         if "peft_config" in self.model.__dict__:
