@@ -122,7 +122,11 @@ def get_peft_model_state_dict(
         prefix = _base_model_prefix(model)
         for key, tensor in tuner.extra_tensors_to_save(adapter_name).items():
             result[_join(prefix, key)] = tensor
-        if save_embedding_layers in ("auto", True) and adapter_name in tuner.peft_config:
+        if (
+            save_embedding_layers in ("auto", True)
+            and adapter_name in tuner.peft_config
+            and tuner.saves_targeted_embedding_weights(adapter_name)
+        ):
             config = tuner.peft_config[adapter_name]
             result.update(_targeted_embedding_weights(model, config, adapter_name, prefix))
     return result

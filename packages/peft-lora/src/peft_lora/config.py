@@ -81,7 +81,11 @@ class LoraConfig(PeftConfig):
     megatron_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (Megatron layers)."})
     megatron_core: Optional[str] = field(default="megatron.core", metadata={"help": "Megatron module (unused)."})
     trainable_token_indices: Optional[Union[list[int], dict[str, list[int]]]] = field(
-        default=None, metadata={"help": "Not supported (trainable tokens)."}
+        default=None,
+        metadata={
+            "help": "Embedding rows (token ids) to train next to LoRA: a list (the input embedding) or "
+            "{layer name: ids}; the file holds those rows only."
+        },
     )
     loftq_config: Union[dict, None] = field(default_factory=dict, metadata={"help": "Not supported (LoftQ)."})
     eva_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (EVA)."})
@@ -89,12 +93,22 @@ class LoraConfig(PeftConfig):
     lora_ga_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (LoRA-GA)."})
     use_dora: bool = field(default=False, metadata={"help": "Weight-decomposed LoRA (DoRA)."})
     velora_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (VeLoRA)."})
-    alora_invocation_tokens: Optional[list[int]] = field(default=None, metadata={"help": "Not supported (aLoRA)."})
+    alora_invocation_tokens: Optional[list[int]] = field(
+        default=None,
+        metadata={
+            "help": "Activated LoRA: token ids of the invocation sequence; the adapter acts only from its last "
+            "occurrence in the input onward (causal LMs)."
+        },
+    )
     use_qalora: bool = field(default=False, metadata={"help": "Not supported (QALoRA)."})
     qalora_group_size: int = field(default=16, metadata={"help": "QALoRA pooling group size (unused)."})
     monteclora_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (MonteCLoRA)."})
     layer_replication: Optional[list[tuple[int, int]]] = field(
-        default=None, metadata={"help": "Not supported (layer replication)."}
+        default=None,
+        metadata={
+            "help": "Build a deeper model from repeated layers sharing base weights: [[start, end), ...] ranges "
+            "of the original layers, each copy with its own LoRA."
+        },
     )
     lora_bias: bool = field(default=False, metadata={"help": "Give lora_B a (trainable) bias."})
     target_parameters: Optional[list[str]] = field(
@@ -107,15 +121,20 @@ class LoraConfig(PeftConfig):
     use_bdlora: Optional[dict] = field(default=None, metadata={"help": "Not supported (block-diagonal LoRA)."})
     arrow_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (Arrow routing)."})
     kasa_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (KaSA)."})
-    ensure_weight_tying: bool = field(default=False, metadata={"help": "Not supported (tying adapters)."})
+    ensure_weight_tying: bool = field(
+        default=False,
+        metadata={
+            "help": "Tied input/output embeddings: refuse trainable_token_indices that would untie them (tied "
+            "layers always follow the input embedding's rows when their ids agree)."
+        },
+    )
 
     set_fields: ClassVar[tuple[str, ...]] = ("target_modules", "exclude_modules")
     not_implemented: ClassVar[Mapping[str, Any]] = {
-        "use_qalora": False,
-        "use_bdlora": None,
         "alora_invocation_tokens": None,
         "layer_replication": None,
-        "trainable_token_indices": None,
+        "use_qalora": False,
+        "use_bdlora": None,
         "megatron_config": None,
         "eva_config": None,
         "corda_config": None,
@@ -124,7 +143,6 @@ class LoraConfig(PeftConfig):
         "kasa_config": None,
         "monteclora_config": None,
         "velora_config": None,
-        "ensure_weight_tying": False,
     }
 
     def __post_init__(self) -> None:

@@ -12,9 +12,7 @@ What LoRA adds to the shared tuner:
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
-
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import torch
 from peft_core import BaseTuner, BaseTunerLayer, pattern_value
@@ -24,9 +22,10 @@ from peft_core.tuners.matching import ALL_LINEAR
 from peft_core.tuners.walk import named_modules as walk_named_modules
 from torch import nn
 
-from . import moe_conversion
+from . import moe_conversion, token_indices
 
 from .config import LoraConfig
+from .conversion import convert_to_plain_lora
 from .layers import (
     SUPPORTED_LAYERS,
     Linear,
@@ -59,6 +58,7 @@ class LoraModel(BaseTuner):
         config = self.peft_config[adapter_name]
         moe_conversion.convert_config(config, model, lambda: self._all_linear_names(model, walk_named_modules(model), config))
         check_same_parameter_targets(self.peft_config, config)
+        token_indices.check_token_config(model, config)
         all_linear = isinstance(config.target_modules, str) and config.target_modules.lower() == ALL_LINEAR
         super().inject_adapter(
             model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
@@ -143,6 +143,20 @@ class LoraModel(BaseTuner):
                 stacklevel=4,
             )
             config.fan_in_fan_out = False
+
+    def _add_auxiliary_layers(self, config: LoraConfig, adapter_name: str, low_cpu_mem_usage: bool) -> None:
+        """`trainable_token_indices`: the embedding rows trained next to LoRA (see `token_indices`)."""
+        token_indices.add_token_layers(self.model, config, adapter_name)
+
+    def saves_targeted_embedding_weights(self, adapter_name: str) -> bool:
+        # Hugging Face PEFT never saves whole embeddings for "targeted" layers when rows are trained
+        return self.peft_config[adapter_name].trainable_token_indices is None
+
+    def convert_adapter_for_saving(
+        self, adapter_name: str, config: LoraConfig, state: dict[str, torch.Tensor], initial_adapter_path: str
+    ) -> tuple[LoraConfig, dict[str, torch.Tensor]]:
+        """PiSSA / OLoRA / CorDA / LoRA-GA -> a plain rank-2r LoRA for the original base (see `conversion`)."""
+        return convert_to_plain_lora(config, state, initial_adapter_path)
 
     # -- loading ----------------------------------------------------------------------------
     def remap_state_dict_for_load(

@@ -93,6 +93,8 @@ class BaseTuner(nn.Module):
     - `tuner_tensors(adapter_name)`: tensors owned by the tuner itself (`base_model.<name>` keys).
     - `_create_and_replace_parameter(...)`: adapt one `nn.Parameter` selected by the config's
       `target_parameters` (methods that support parameter targets).
+    - `_add_auxiliary_layers(config, adapter_name, low_cpu_mem_usage)`: layers added besides the targets.
+    - `saves_targeted_embedding_weights(adapter_name)`: the `save_embedding_layers="auto"` rule.
     """
 
     prefix: ClassVar[str] = ""
@@ -162,6 +164,16 @@ class BaseTuner(nn.Module):
             f"{type(self).__name__} does not support target_parameters (adapting nn.Parameters directly); "
             f"target modules with target_modules instead."
         )
+
+    def _add_auxiliary_layers(self, config: PeftConfig, adapter_name: str, low_cpu_mem_usage: bool) -> None:
+        """Hook: adapter layers a config adds besides its targets (e.g. trainable rows of an embedding),
+        put into `self.model` after the targets; they are then frozen, cast and activated like the rest."""
+        return None
+
+    def saves_targeted_embedding_weights(self, adapter_name: str) -> bool:
+        """Hook: whether a targeted `embed_tokens` / `lm_head` saves its full base weight with the adapter
+        (Hugging Face PEFT's `save_embedding_layers="auto"` rule); methods that train only some rows say no."""
+        return True
 
     def _check_new_adapter_config(self, config: PeftConfig) -> None:
         """Default: at most one adapter may use a `bias` mode (see tuners.bias)."""
@@ -297,6 +309,7 @@ class BaseTuner(nn.Module):
             config.target_modules = compact_target_names(set(matched), [n for n, _ in named])
 
         self._wrap_modules_to_save(config, adapter_name, named)
+        self._add_auxiliary_layers(config, adapter_name, low_cpu_mem_usage)
         adapter_modules = self._freeze_base()  # one walk: freeze everything, collect the adapter modules
         for module in adapter_modules:
             if module.has_adapter(adapter_name):
