@@ -18,6 +18,7 @@ from .errors import (
     PeftError,
     RegistrationError,
     UnknownPeftTypeError,
+    UnsupportedLayerError,
 )
 from .mapping import get_peft_model, inject_adapter_in_model
 from .peft_model import PeftModel, load_peft_weights
@@ -31,6 +32,13 @@ from .task_models import (
     PeftModelForSequenceClassification,
     PeftModelForTokenClassification,
 )
+from .tuners.dispatch import (
+    DispatchRequest,
+    dispatch_layer,
+    layer_dispatchers,
+    register_layer_dispatcher,
+    unregister_layer_dispatcher,
+)
 from .tuners.layer import AdapterTensor, BaseTunerLayer
 from .tuners.matching import pattern_value
 from .tuners.mixed_batch import BASE_ADAPTER_NAME, BatchPlan, current_batch_plan
@@ -39,6 +47,7 @@ from .tuners.tuner import BaseTuner
 
 if TYPE_CHECKING:
     from .discovery import InstalledMethod, installed_methods, load_all_methods
+    from .kbit import prepare_model_for_kbit_training
     from .tuners.prompt_learning import (
         PROMPT_EMBEDDINGS_KEY,
         PromptEncoderBase,
@@ -53,6 +62,7 @@ _LAZY = {
     "InstalledMethod": ".discovery",
     "installed_methods": ".discovery",
     "load_all_methods": ".discovery",
+    "prepare_model_for_kbit_training": ".kbit",
     "PROMPT_EMBEDDINGS_KEY": ".tuners.prompt_learning",
     "PromptEncoderBase": ".tuners.prompt_learning",
     "PromptEncoderDict": ".tuners.prompt_learning",
@@ -71,6 +81,7 @@ __all__ = [
     "BaseTunerLayer",
     "BatchPlan",
     "ConfigError",
+    "DispatchRequest",
     "IncompatibleMethodError",
     "InstalledMethod",
     "ModulesToSaveWrapper",
@@ -93,18 +104,24 @@ __all__ = [
     "RegistrationError",
     "TaskType",
     "UnknownPeftTypeError",
+    "UnsupportedLayerError",
     "current_batch_plan",
+    "dispatch_layer",
     "get_peft_method",
     "get_peft_model",
     "get_peft_model_state_dict",
     "inject_adapter_in_model",
+    "layer_dispatchers",
     "installed_methods",
     "load_all_methods",
     "load_peft_weights",
     "pattern_value",
+    "prepare_model_for_kbit_training",
+    "register_layer_dispatcher",
     "register_peft_method",
     "registered_methods",
     "set_peft_model_state_dict",
+    "unregister_layer_dispatcher",
 ]
 
 

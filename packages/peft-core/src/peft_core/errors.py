@@ -36,3 +36,8 @@ class AdapterNotFoundError(PeftError, FileNotFoundError):
 
 class AdapterNameError(PeftError, ValueError):
     """An adapter name would break parameter keys, folder names or module attributes."""
+
+
+class UnsupportedLayerError(PeftError, ValueError):
+    """A targeted module is of a type the method has no adapter layer for (e.g. a quantized layer
+    whose library no installed dispatcher handles)."""

@@ -94,7 +94,7 @@ class LoraModel(BaseTuner):
                 f"Target module {current_key!r} is already a {type(target).__name__} of another method; one model "
                 f"holds adapters of a single method."
             )
-        layer_cls = layer_class_for(target)
+        layer_cls = layer_class_for(target, key=current_key, config=config, model=self.model)
         if layer_cls is None:
             raise ValueError(
                 f"Target module {current_key!r} ({type(target).__name__}) is not supported by LoRA. Supported layer "

@@ -26,6 +26,7 @@ from .bias import (
     mark_biases_trainable,
     renamed_bias_tensors,
 )
+from .dispatch import check_quantized_target
 from .layer import AdapterTensor, BaseTunerLayer
 from .matching import (
     ALL_LINEAR,
@@ -286,12 +287,17 @@ class BaseTuner(nn.Module):
                 stacklevel=3,
             )
 
+        method = str(getattr(config, "peft_type", "") or "").lower()
         init_context = torch.device("meta") if low_cpu_mem_usage else contextlib.nullcontext()
         with init_context:
             for key in matched:
                 parent_key, _, target_name = key.rpartition(".")
                 parent = by_name[parent_key]
-                self._create_and_replace(config, adapter_name, by_name[key], target_name, parent, current_key=key)
+                target = by_name[key]
+                if not isinstance(target, BaseTunerLayer):
+                    # a quantized module no dispatcher of this method handles is refused, never wrapped as plain
+                    check_quantized_target(method, target, key=key, config=config, model=model)
+                self._create_and_replace(config, adapter_name, target, target_name, parent, current_key=key)
             for holder_key, parameter_name, key in parameters:
                 if not holder_key:
                     raise ConfigError(
