@@ -68,8 +68,6 @@ def test_unknown_field_warns_and_is_ignored(tmp_path):
     [
         {"use_qalora": True},
         {"use_bdlora": {"target_modules_bd_a": ["o_proj"]}},
-        {"alora_invocation_tokens": [1, 2]},
-        {"layer_replication": [[0, 2], [1, 2]]},
         {"megatron_config": {"tensor_model_parallel_size": 2}},
         {"eva_config": {"rho": 2.0}},
         {"corda_config": {"corda_method": "kpm"}},

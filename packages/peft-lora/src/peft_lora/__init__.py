@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from peft_core import register_peft_method
 
-from .config import LoraConfig
-from .layers import Conv1d, Conv2d, Conv3d, Embedding, Linear, LoraLayer
+from .config import LoraConfig, LoraRuntimeConfig
+from .layers import Conv1d, Conv2d, Conv3d, Embedding, Linear, LoraLayer, MultiheadAttention
 from .layers.param import ParamWrapper
 from .model import LoraModel
 from .targets import DEFAULT_TARGET_MODULES
@@ -40,6 +40,8 @@ __all__ = [
     "LoraConfig",
     "LoraLayer",
     "LoraModel",
+    "LoraRuntimeConfig",
+    "MultiheadAttention",
     "ParamWrapper",
     "__version__",
 ]

@@ -28,6 +28,19 @@ BIAS_MODES = ("none", "all", "lora_only")
 
 
 @dataclass
+class LoraRuntimeConfig:
+    """Settings that affect how an adapter runs, never what it computes; not saved (Hugging Face PEFT's)."""
+
+    ephemeral_gpu_offload: bool = field(
+        default=False,
+        metadata={
+            "help": "Hugging Face PEFT moves offloaded (CPU) base weights to the GPU for DoRA's initial norms. "
+            "Accepted for compatibility; a no-op here: norms are computed where the weights are."
+        },
+    )
+
+
+@dataclass
 class LoraConfig(PeftConfig):
     """Configuration of a LoRA adapter; the same fields and defaults as Hugging Face PEFT 0.21.2.
 
@@ -121,6 +134,9 @@ class LoraConfig(PeftConfig):
     use_bdlora: Optional[dict] = field(default=None, metadata={"help": "Not supported (block-diagonal LoRA)."})
     arrow_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (Arrow routing)."})
     kasa_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (KaSA)."})
+    runtime_config: LoraRuntimeConfig = field(
+        default_factory=LoraRuntimeConfig, metadata={"help": "Runtime settings, not saved (see LoraRuntimeConfig)."}
+    )
     ensure_weight_tying: bool = field(
         default=False,
         metadata={
@@ -131,8 +147,6 @@ class LoraConfig(PeftConfig):
 
     set_fields: ClassVar[tuple[str, ...]] = ("target_modules", "exclude_modules")
     not_implemented: ClassVar[Mapping[str, Any]] = {
-        "alora_invocation_tokens": None,
-        "layer_replication": None,
         "use_qalora": False,
         "use_bdlora": None,
         "megatron_config": None,
@@ -146,6 +160,8 @@ class LoraConfig(PeftConfig):
     }
 
     def __post_init__(self) -> None:
+        if isinstance(self.runtime_config, dict):
+            self.runtime_config = LoraRuntimeConfig(**self.runtime_config)
         # HF ignores loftq_config unless init_lora_weights == "loftq" (which is refused below):
         # clear it with HF's warning instead of refusing a value that changes nothing.
         if self.loftq_config and self.init_lora_weights != "loftq":
@@ -196,6 +212,15 @@ class LoraConfig(PeftConfig):
                 )
             if self.use_dora:
                 raise ConfigError(f"{name}: lora_bias=True is not supported with DoRA; set use_dora=False.")
+        if self.alora_invocation_tokens is not None:
+            tokens = self.alora_invocation_tokens
+            if not tokens or any(isinstance(t, bool) or not isinstance(t, int) or t < 0 for t in tokens):
+                raise ConfigError(
+                    f"{name}.alora_invocation_tokens must be a non-empty list of token ids (the tokenized invocation "
+                    f"string), got {tokens!r}."
+                )
+            if self.task_type != "CAUSAL_LM":
+                warnings.warn("aLoRA is currently only supported for CAUSAL_LM task.")
         if self.use_dora and init_family(self.init_lora_weights) == "mica":
             raise ConfigError(f"{name}: init_lora_weights='mica' can't be combined with use_dora=True.")
         if (

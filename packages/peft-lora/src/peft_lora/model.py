@@ -12,10 +12,10 @@ What LoRA adds to the shared tuner:
 from __future__ import annotations
 
 import warnings
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
-from peft_core import BaseTuner, BaseTunerLayer, pattern_value
+from peft_core import BaseTuner, BaseTunerLayer, current_batch_plan, pattern_value
 from peft_core.errors import ConfigError
 from peft_core.tuners.construction import register_module
 from peft_core.tuners.matching import ALL_LINEAR
@@ -33,8 +33,10 @@ from .layers import (
     is_transformers_conv1d,
     layer_class_for,
 )
+from .layer_replication import MERGE_REFUSAL, check_replication, replicate_layers
 from .layers.param import ParamWrapper
 from .param_targets import check_same_parameter_targets, create_param_layer, warn_uncovered_experts
+from .variants.alora import activation_offsets
 from .weighted import CombinationType, add_weighted_adapter
 
 
@@ -60,9 +62,19 @@ class LoraModel(BaseTuner):
         check_same_parameter_targets(self.peft_config, config)
         token_indices.check_token_config(model, config)
         all_linear = isinstance(config.target_modules, str) and config.target_modules.lower() == ALL_LINEAR
-        super().inject_adapter(
-            model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
-        )
+        undo_replication = None
+        if check_replication(self.__dict__.get("_replicated_layers"), config):
+            undo_replication = replicate_layers(model, config.layer_replication)
+        try:
+            super().inject_adapter(
+                model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
+            )
+        except BaseException:
+            if undo_replication is not None:
+                undo_replication()
+            raise
+        if undo_replication is not None:
+            self.__dict__["_replicated_layers"] = [list(map(int, pair)) for pair in config.layer_replication]
         config = self.peft_config[adapter_name]
         if all_linear:
             warn_uncovered_experts(model, adapter_name)
@@ -157,6 +169,32 @@ class LoraModel(BaseTuner):
     ) -> tuple[LoraConfig, dict[str, torch.Tensor]]:
         """PiSSA / OLoRA / CorDA / LoRA-GA -> a plain rank-2r LoRA for the original base (see `conversion`)."""
         return convert_to_plain_lora(config, state, initial_adapter_path)
+
+    def _check_merge_allowed(self) -> None:
+        super()._check_merge_allowed()
+        if self.__dict__.get("_replicated_layers") is not None:
+            raise ValueError(f"Can't merge: {MERGE_REFUSAL}.")
+
+    # -- calls ------------------------------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._uses_alora():
+            return self.model.forward(*args, **kwargs)
+        with self._alora_offsets(args, kwargs):
+            return self.model.forward(*args, **kwargs)
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._uses_alora():
+            return self.model.generate(*args, **kwargs)
+        with self._alora_offsets(args, kwargs):  # found once, in the prompt (see variants.alora)
+            return self.model.generate(*args, **kwargs)
+
+    def _uses_alora(self) -> bool:
+        return any(getattr(c, "alora_invocation_tokens", None) for c in self.peft_config.values())
+
+    def _alora_offsets(self, args: tuple, kwargs: dict) -> Any:
+        plan = current_batch_plan()
+        names = plan.adapter_names if plan is not None else None
+        return activation_offsets(self.peft_config, self.active_adapters[0], args, kwargs, names)
 
     # -- loading ----------------------------------------------------------------------------
     def remap_state_dict_for_load(

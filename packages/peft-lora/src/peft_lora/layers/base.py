@@ -24,6 +24,7 @@ from peft_core.tuners.construction import new_module, register_module
 from torch import nn
 
 from ..config import init_family
+from ..variants import variant_for
 from .dora import DoraMagnitude
 
 MAGNITUDE = "lora_magnitude_vector"
@@ -98,6 +99,7 @@ class LoraLayer(BaseTunerLayer):
         "lora_bias",
         "lora_init",
         "_dora_norms",
+        "lora_variant",
     )
     supports_mixed_batch = True
     # Unsafe (in-place) merges: whether the delta is cast to the weight dtype first (HF: Embedding yes,
@@ -117,6 +119,7 @@ class LoraLayer(BaseTunerLayer):
             lora_bias={},  # dict[str, bool]
             lora_init={},  # init family per adapter ("default", "pissa", "mica", ...)
             _dora_norms={},  # weight norms of merged DoRA adapters (for unmerge)
+            lora_variant={},  # adapter -> LoraVariant for adapters that are not plain LoRA (see variants/)
         )
         register_module(self, "lora_dropout", new_module(nn.ModuleDict))
         register_module(self, "lora_A", new_module(nn.ModuleDict))
@@ -160,6 +163,11 @@ class LoraLayer(BaseTunerLayer):
         self.lora_init[name] = init_family(config.init_lora_weights) or "default"
         p = config.lora_dropout
         register_module(self.lora_dropout, name, nn.Dropout(p=p) if p > 0.0 else new_module(nn.Identity))
+        variant = variant_for(config, self)
+        if variant is not None:
+            self.lora_variant[name] = variant
+        else:
+            self.lora_variant.pop(name, None)
 
     def _finish_update(self, name: str) -> None:
         """Common tail of `update_layer`: device/dtype of the base layer, DoRA magnitude, trainable flags."""
@@ -227,6 +235,8 @@ class LoraLayer(BaseTunerLayer):
 
     def _apply_adapter(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
         """`result + delta`, in place when that is safe (same values as the out-of-place sum)."""
+        if self.lora_variant and name in self.lora_variant:
+            return self.lora_variant[name].apply(self, name, x, result)
         if not self.use_dora[name] and self._accumulate_delta(name, x, result):
             return result
         delta = self._delta(name, x, result)
@@ -253,6 +263,11 @@ class LoraLayer(BaseTunerLayer):
             if name not in factors:
                 continue
             rows = plan.rows(name, x.device)
+            if self.lora_variant and name in self.lora_variant:
+                result[rows] = self.lora_variant[name].apply(
+                    self, name, plan.take(x, name), result[rows], rows=plan.groups[name]
+                )
+                continue
             if isinstance(rows, slice) and not self.use_dora[name]:
                 if self._accumulate_delta(name, plan.take(x, name), result[rows]):
                     continue
@@ -286,6 +301,9 @@ class LoraLayer(BaseTunerLayer):
         return new_bias.to(base.weight.dtype).detach()
 
     def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
+        variant = self.lora_variant.get(adapter_name)
+        if variant is not None and variant.merge_refusal:
+            raise ValueError(f"Can't merge adapter {adapter_name!r}: {variant.merge_refusal}.")
         self._check_mergeable(adapter_name)
         base = self.get_base_layer()
         weight = base.weight
