@@ -94,6 +94,17 @@ def test_unimplemented_options_at_their_defaults_load():
     LoraConfig(target_parameters=[], alora_invocation_tokens=None, use_bdlora=None, loftq_config={}, megatron_core="x")
 
 
+@pytest.mark.parametrize("option", ["kasa_config", "velora_config", "monteclora_config", "arrow_config", "use_bdlora"])
+def test_an_empty_variant_config_is_not_unset(option, tmp_path):
+    """Hugging Face PEFT turns a variant on for any non-None sub-config, `{}` included (its defaults)."""
+    with pytest.raises(ConfigError, match=f"{option}=.*does not implement"):
+        LoraConfig(**{option: {}})
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", option: {}}))
+    with pytest.raises(ConfigError, match=option):
+        PeftConfig.from_pretrained(tmp_path)
+    assert LoraConfig(**{option: None}) and LoraConfig(megatron_config={})  # megatron_config={} is falsy in HF too
+
+
 def test_loftq_config_without_loftq_is_ignored_like_hf():
     with pytest.warns(UserWarning, match="loftq_config"):
         config = LoraConfig(loftq_config={"loftq_bits": 4})

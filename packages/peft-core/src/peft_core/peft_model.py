@@ -289,6 +289,7 @@ class PeftModel(nn.Module):
                     state = get_peft_model_state_dict(
                         self, state_dict=state_dict, adapter_name=name, save_embedding_layers=save_embedding_layers
                     )
+                    self.base_model.check_adapter_state(name, state)
                     config = copy.deepcopy(self.peft_config[name])
                     if config.base_model_name_or_path is None:
                         config.base_model_name_or_path = base_model_name_or_path(self.get_base_model())

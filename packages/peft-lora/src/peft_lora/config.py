@@ -159,6 +159,33 @@ class LoraConfig(PeftConfig):
         "velora_config": None,
     }
 
+    # Variant sub-configs Hugging Face PEFT turns on whenever they are not None: `{}` means "this variant with
+    # its default settings", never "unset". Why each is refused here (also in the README).
+    refused_variants: ClassVar[Mapping[str, str]] = {
+        "use_qalora": "QALoRA runs only on GPTQ-quantized layers in Hugging Face PEFT, and this package adapts no "
+        "GPTQ layers",
+        "use_bdlora": "block-diagonal LoRA (BD-LoRA) is not implemented",
+        "arrow_config": "Arrow routing (a learned mixture of several task adapters per token) is not implemented",
+        "kasa_config": "KaSA (SVD truncation of the base weight plus a learned singular-value diagonal and its "
+        "regularisation loss) is not implemented",
+        "monteclora_config": "MonteCLoRA (Monte Carlo sampled adapter weights with a variational loss) is not "
+        "implemented",
+        "velora_config": "VeLoRA (compressed activations for the backward pass) is not implemented",
+        "megatron_config": "Megatron tensor-parallel LoRA layers are not implemented",
+    }
+
+    def _refuse_not_implemented(self) -> None:
+        for option, reason in self.refused_variants.items():
+            value = getattr(self, option, None)
+            unset = value is None or value is False or (option == "megatron_config" and not value)
+            if option in self.not_implemented and not unset:
+                raise ConfigError(
+                    f"{type(self).__name__}.{option}={value!r} asks for a LoRA variant peft-lora does not implement: "
+                    f"{reason}. Refusing it rather than computing different outputs than Hugging Face PEFT; remove "
+                    f"the option (an empty dict also turns the variant on)."
+                )
+        super()._refuse_not_implemented()
+
     def __post_init__(self) -> None:
         if isinstance(self.runtime_config, dict):
             self.runtime_config = LoraRuntimeConfig(**self.runtime_config)

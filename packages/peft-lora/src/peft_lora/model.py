@@ -164,6 +164,25 @@ class LoraModel(BaseTuner):
         # Hugging Face PEFT never saves whole embeddings for "targeted" layers when rows are trained
         return self.peft_config[adapter_name].trainable_token_indices is None
 
+    def check_adapter_state(self, adapter_name: str, state: Mapping[str, torch.Tensor]) -> None:
+        """Also refuse LoRA factors that are not whole 2-D matrices: an empty or 1-D `lora_A`/`lora_B` is
+        what a ZeRO-3 / FSDP shard looks like when the parameters were not gathered before saving."""
+        super().check_adapter_state(adapter_name, state)
+        bad = [
+            f"{key} {tuple(t.shape)}"
+            for key, t in state.items()
+            if key.endswith((".lora_A.weight", ".lora_B.weight")) and (t.dim() < 2 or t.numel() == 0)
+        ]
+        if bad:
+            raise ValueError(
+                f"Adapter {adapter_name!r}: LoRA factors {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} are empty "
+                f"or 1-D, which means DeepSpeed ZeRO-3 / FSDP shards were not gathered before saving; nothing was "
+                f"written. Gather them first: `with deepspeed.zero.GatheredParameters(list(model.parameters()), "
+                f"modifier_rank=None): model.save_pretrained(...)` (ZeRO-3), or pass the full state dict "
+                f"(`state_dict=get_model_state_dict(model, options=StateDictOptions(full_state_dict=True))`, FSDP2) "
+                f"and save on one rank. See docs/distributed.md."
+            )
+
     def convert_adapter_for_saving(
         self, adapter_name: str, config: LoraConfig, state: dict[str, torch.Tensor], initial_adapter_path: str
     ) -> tuple[LoraConfig, dict[str, torch.Tensor]]:

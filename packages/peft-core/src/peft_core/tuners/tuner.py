@@ -231,6 +231,24 @@ class BaseTuner(nn.Module):
         """Hook: load a file written by `adapter_state_dict`; return False to use the structural default."""
         return False
 
+    def check_adapter_state(self, adapter_name: str, state: Mapping[str, torch.Tensor]) -> None:
+        """Hook: refuse to save a state that can't be the adapter (called before anything is written).
+        Default: tensors of parameters partitioned by DeepSpeed ZeRO-3 (`ds_shape` differs from the local
+        shard's shape) are refused with the recipe, since the file would hold empty shards."""
+        partitioned = [
+            f"{key} {tuple(t.shape)} (full {tuple(t.ds_shape)})"
+            for key, t in state.items()
+            if getattr(t, "ds_shape", None) is not None and tuple(t.shape) != tuple(t.ds_shape)
+        ]
+        if partitioned:
+            raise ValueError(
+                f"Adapter {adapter_name!r}: {len(partitioned)} tensor(s) are DeepSpeed ZeRO-3 partitions, not whole "
+                f"tensors ({', '.join(partitioned[:3])}{' ...' if len(partitioned) > 3 else ''}); saving them would "
+                f"write an empty adapter. Nothing was written. Gather them first: `with deepspeed.zero.GatheredParameters("
+                f"list(model.parameters()), modifier_rank=None): model.save_pretrained(path, is_main_process=rank == 0)`, or "
+                f"let the Trainer / accelerate save (`accelerator.get_state_dict(model)` passed as state_dict=...)."
+            )
+
     def convert_adapter_for_saving(
         self,
         adapter_name: str,
