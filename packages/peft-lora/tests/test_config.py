@@ -69,17 +69,10 @@ def test_unknown_field_warns_and_is_ignored(tmp_path):
         {"use_qalora": True},
         {"use_bdlora": {"target_modules_bd_a": ["o_proj"]}},
         {"megatron_config": {"tensor_model_parallel_size": 2}},
-        {"eva_config": {"rho": 2.0}},
-        {"corda_config": {"corda_method": "kpm"}},
-        {"lora_ga_config": {"direction": "ArB2r"}},
         {"arrow_config": {"top_k": 2}},
         {"kasa_config": {"lambda": 1}},
         {"monteclora_config": {"num_samples": 2}},
         {"velora_config": {"num_groups": 2}},
-        {"init_lora_weights": "loftq"},
-        {"init_lora_weights": "eva"},
-        {"init_lora_weights": "corda"},
-        {"init_lora_weights": "lora_ga"},
     ],
 )
 def test_unimplemented_options_are_refused(kwargs, tmp_path):

@@ -14,6 +14,7 @@ from __future__ import annotations
 from peft_core import register_peft_method
 
 from .config import LoraConfig, LoraRuntimeConfig
+from .inits.configs import CordaConfig, EvaConfig, LoftQConfig, LoraGAConfig
 from .layers import Conv1d, Conv2d, Conv3d, Embedding, Linear, LoraLayer, MultiheadAttention
 from .layers.param import ParamWrapper
 from .model import LoraModel
@@ -30,7 +31,30 @@ register_peft_method(
     plugin_api=">=1,<2",
 )
 
+# data-driven initialisation entry points, imported on first use (see peft_lora.inits)
+_LAZY_INITS = (
+    "get_eva_state_dict",
+    "initialize_lora_eva_weights",
+    "preprocess_corda",
+    "preprocess_loraga",
+    "replace_lora_weights_loftq",
+)
+
+
+def __getattr__(name: str):
+    if name in _LAZY_INITS:
+        from . import inits
+
+        return getattr(inits, name)
+    raise AttributeError(f"module 'peft_lora' has no attribute {name!r}")
+
+
 __all__ = [
+    "CordaConfig",
+    "EvaConfig",
+    "LoftQConfig",
+    "LoraGAConfig",
+    *_LAZY_INITS,
     "Conv1d",
     "Conv2d",
     "Conv3d",

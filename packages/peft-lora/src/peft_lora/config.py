@@ -8,6 +8,7 @@ because silently ignoring them would compute different outputs than HF.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -15,14 +16,8 @@ from typing import Any, ClassVar, Literal, Mapping, Optional, Union
 
 from peft_core import ConfigError, PeftConfig
 
-# init_lora_weights values that need data, a quantizer or extra packages (HF: scipy for loftq,
-# a data loader for eva/corda/lora_ga). They are refused with the reason.
-_REFUSED_INITS = {
-    "loftq": "LoftQ quantises the base weights (needs scipy and a quantiser)",
-    "eva": "EVA needs a data loader to initialise A from activations (initialize_lora_eva_weights)",
-    "corda": "CorDA needs a preprocessing pass over data (preprocess_corda)",
-    "lora_ga": "LoRA-GA needs gradients from a preprocessing pass over data (preprocess_loraga)",
-}
+from .inits.configs import CordaConfig, EvaConfig, LoftQConfig, LoraGAConfig, as_subconfig
+
 _PISSA_RE = re.compile(r"^pissa(_niter_\d+)?$")
 BIAS_MODES = ("none", "all", "lora_only")
 
@@ -100,10 +95,16 @@ class LoraConfig(PeftConfig):
             "{layer name: ids}; the file holds those rows only."
         },
     )
-    loftq_config: Union[dict, None] = field(default_factory=dict, metadata={"help": "Not supported (LoftQ)."})
-    eva_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (EVA)."})
-    corda_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (CorDA)."})
-    lora_ga_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (LoRA-GA)."})
+    loftq_config: Union[dict, None] = field(
+        default_factory=dict, metadata={"help": "LoftQ settings (LoftQConfig as a dict) for init_lora_weights='loftq'."}
+    )
+    eva_config: Optional[EvaConfig] = field(default=None, metadata={"help": "EVA settings (init_lora_weights='eva')."})
+    corda_config: Optional[CordaConfig] = field(
+        default=None, metadata={"help": "CorDA settings (init_lora_weights='corda')."}
+    )
+    lora_ga_config: Optional[LoraGAConfig] = field(
+        default=None, metadata={"help": "LoRA-GA settings (init_lora_weights='lora_ga')."}
+    )
     use_dora: bool = field(default=False, metadata={"help": "Weight-decomposed LoRA (DoRA)."})
     velora_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (VeLoRA)."})
     alora_invocation_tokens: Optional[list[int]] = field(
@@ -150,9 +151,6 @@ class LoraConfig(PeftConfig):
         "use_qalora": False,
         "use_bdlora": None,
         "megatron_config": None,
-        "eva_config": None,
-        "corda_config": None,
-        "lora_ga_config": None,
         "arrow_config": None,
         "kasa_config": None,
         "monteclora_config": None,
@@ -189,15 +187,37 @@ class LoraConfig(PeftConfig):
     def __post_init__(self) -> None:
         if isinstance(self.runtime_config, dict):
             self.runtime_config = LoraRuntimeConfig(**self.runtime_config)
-        # HF ignores loftq_config unless init_lora_weights == "loftq" (which is refused below):
-        # clear it with HF's warning instead of refusing a value that changes nothing.
-        if self.loftq_config and self.init_lora_weights != "loftq":
-            warnings.warn("`loftq_config` specified but will be ignored when `init_lora_weights` is not 'loftq'.")
-            self.loftq_config = {}
-        if self.loftq_config is None:
-            self.loftq_config = {}
+        self._prepare_init_configs()
         super().__post_init__()
         self._validate()
+
+    def _prepare_init_configs(self) -> None:
+        """Sub-configs of the data-driven inits as Hugging Face PEFT keeps them (warnings included)."""
+        name = type(self).__name__
+        self.eva_config = as_subconfig(self.eva_config, EvaConfig, f"{name}.eva_config")
+        self.corda_config = as_subconfig(self.corda_config, CordaConfig, f"{name}.corda_config")
+        self.lora_ga_config = as_subconfig(self.lora_ga_config, LoraGAConfig, f"{name}.lora_ga_config")
+        if self.loftq_config is None:
+            self.loftq_config = {}
+        if self.init_lora_weights == "loftq":
+            if not self.loftq_config:
+                raise ConfigError(f"{name}: init_lora_weights='loftq' needs loftq_config (e.g. LoftQConfig(loftq_bits=4)).")
+            if isinstance(self.loftq_config, LoftQConfig):
+                self.loftq_config = dataclasses.asdict(self.loftq_config)
+            as_subconfig(dict(self.loftq_config), LoftQConfig, f"{name}.loftq_config")  # validates the fields
+        elif self.loftq_config:
+            warnings.warn("`loftq_config` specified but will be ignored when `init_lora_weights` is not 'loftq'.")
+            self.loftq_config = {}
+        elif self.init_lora_weights == "eva" and self.eva_config is None:
+            warnings.warn("`init_lora_weights` is 'eva' but `eva_config` is not specified. Using default EVA config.")
+            self.eva_config = EvaConfig()
+        elif self.init_lora_weights != "eva" and self.eva_config is not None:
+            warnings.warn("`eva_config` specified but will be ignored when `init_lora_weights` is not 'eva'.")
+        elif self.init_lora_weights == "corda" and self.corda_config is None:
+            warnings.warn("`init_lora_weights` is 'corda' but `corda_config` is not specified. Using default CorDA config.")
+            self.corda_config = CordaConfig()
+        elif self.init_lora_weights != "corda" and self.corda_config is not None:
+            warnings.warn("`corda_config` specified but will be ignored when `init_lora_weights` is not 'corda'.")
 
     # -- validation -----------------------------------------------------------------------------
     def _validate(self) -> None:
@@ -268,15 +288,11 @@ class LoraConfig(PeftConfig):
             return
         if not isinstance(value, str):
             raise ConfigError(f"{name}.init_lora_weights must be a bool or a string, got {value!r}.")
-        if value in _REFUSED_INITS:
-            raise ConfigError(
-                f"{name}.init_lora_weights={value!r} is not implemented by peft-lora ({_REFUSED_INITS[value]}). "
-                f"Use True, False, 'gaussian', 'pissa', 'pissa_niter_<k>', 'olora', 'orthogonal' or 'mica'."
-            )
         if init_family(value) is None:
             raise ConfigError(
                 f"Unknown initialization {name}.init_lora_weights={value!r}; use True, False, 'gaussian', 'pissa', "
-                f"'pissa_niter_<k>' (k >= 0 subspace iterations), 'olora', 'orthogonal' or 'mica'."
+                f"'pissa_niter_<k>' (k >= 0 subspace iterations), 'olora', 'orthogonal', 'mica', 'loftq', 'eva', "
+                f"'corda' or 'lora_ga'."
             )
 
     def _validate_patterns(self) -> None:
@@ -309,6 +325,8 @@ def init_family(value: object) -> str | None:
     lowered = value.lower()
     if lowered in ("gaussian", "olora", "mica"):
         return lowered
+    if value in ("loftq", "eva", "corda", "lora_ga"):
+        return value
     if value == "orthogonal":
         return "orthogonal"
     if _PISSA_RE.match(value):

@@ -14,6 +14,7 @@ from peft_core.tuners.construction import register_module
 from torch import nn
 
 from .. import init as lora_init
+from ..inits.layer import DATA_DRIVEN, init_from_data
 from .base import (
     LoraLayer,
     _scaled,
@@ -61,10 +62,10 @@ class Linear(LoraLayer):
             lora_b = lora_init.new_linear(r, self.out_features, bias=config.lora_bias)
         register_module(self.lora_A, adapter_name, lora_a)
         register_module(self.lora_B, adapter_name, lora_b)
-        self._init_lora_factors(adapter_name, config.init_lora_weights)
+        self._init_lora_factors(adapter_name, config)
         self._finish_update(adapter_name)
 
-    def _init_lora_factors(self, name: str, init: object) -> None:
+    def _init_lora_factors(self, name: str, config: Any) -> None:
         family = self.lora_init[name]
         lora_a, lora_b = self.lora_A[name], self.lora_B[name]
         if family in ("random", "default"):  # default: drawn by default_lora_factors
@@ -84,7 +85,7 @@ class Linear(LoraLayer):
                 return
             weight = _t(base.weight, self.fan_in_fan_out)
             if family == "pissa":
-                a, b, residual = lora_init.pissa(weight, r, scaling, str(init))
+                a, b, residual = lora_init.pissa(weight, r, scaling, str(config.init_lora_weights))
             else:
                 a, b, residual = lora_init.olora(weight, r, scaling)
             lora_a.weight = nn.Parameter(a)
@@ -102,6 +103,8 @@ class Linear(LoraLayer):
             a, b = lora_init.mica(_t(base.weight, self.fan_in_fan_out), r)
             lora_a.weight.data = a
             lora_b.weight.data = b
+        elif family in DATA_DRIVEN:
+            init_from_data(self, name, config)
 
     def _initial_magnitude(self, name: str) -> torch.Tensor:
         return magnitude_for_linear(
