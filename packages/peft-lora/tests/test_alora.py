@@ -88,7 +88,7 @@ def test_mixed_batch_uses_each_rows_invocation():
 
 
 def test_refusals():
-    with pytest.raises(ConfigError, match="DoRA"):
+    with pytest.raises(ConfigError, match="can't be combined"):
         peft_core.get_peft_model(tiny_llama(), LoraConfig(**{**CONFIG, "use_dora": True}))
     with pytest.raises(ConfigError, match="non-empty list"):
         LoraConfig(alora_invocation_tokens=[])

@@ -67,12 +67,10 @@ def test_unknown_field_warns_and_is_ignored(tmp_path):
     "kwargs",
     [
         {"use_qalora": True},
-        {"use_bdlora": {"target_modules_bd_a": ["o_proj"]}},
         {"megatron_config": {"tensor_model_parallel_size": 2}},
         {"arrow_config": {"top_k": 2}},
         {"kasa_config": {"lambda": 1}},
         {"monteclora_config": {"num_samples": 2}},
-        {"velora_config": {"num_groups": 2}},
     ],
 )
 def test_unimplemented_options_are_refused(kwargs, tmp_path):
@@ -83,11 +81,22 @@ def test_unimplemented_options_are_refused(kwargs, tmp_path):
         PeftConfig.from_pretrained(tmp_path)
 
 
+def test_implemented_variant_configs_load_from_json(tmp_path):
+    """BD-LoRA and VeLoRA sub-configs round-trip through adapter_config.json; `{}` means "on, with defaults"."""
+    (tmp_path / "adapter_config.json").write_text(
+        json.dumps({"peft_type": "LORA", "velora_config": {}, "use_bdlora": None, "target_modules": ["q"]})
+    )
+    config = PeftConfig.from_pretrained(tmp_path)
+    assert config.velora_config.num_groups == 64 and config.to_dict()["velora_config"]["init_type"] == "batch_average"
+    with pytest.raises(ConfigError, match="num_groups"):
+        LoraConfig(velora_config={"num_groups": 0})
+
+
 def test_unimplemented_options_at_their_defaults_load():
     LoraConfig(target_parameters=[], alora_invocation_tokens=None, use_bdlora=None, loftq_config={}, megatron_core="x")
 
 
-@pytest.mark.parametrize("option", ["kasa_config", "velora_config", "monteclora_config", "arrow_config", "use_bdlora"])
+@pytest.mark.parametrize("option", ["kasa_config", "monteclora_config", "arrow_config"])
 def test_an_empty_variant_config_is_not_unset(option, tmp_path):
     """Hugging Face PEFT turns a variant on for any non-None sub-config, `{}` included (its defaults)."""
     with pytest.raises(ConfigError, match=f"{option}=.*does not implement"):

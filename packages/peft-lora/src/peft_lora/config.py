@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal, Mapping, Optional, Union
 from peft_core import ConfigError, PeftConfig
 
 from .inits.configs import CordaConfig, EvaConfig, LoftQConfig, LoraGAConfig, as_subconfig
+from .variants.configs import BdLoraConfig, VeloraConfig
 
 _PISSA_RE = re.compile(r"^pissa(_niter_\d+)?$")
 BIAS_MODES = ("none", "all", "lora_only")
@@ -106,7 +107,9 @@ class LoraConfig(PeftConfig):
         default=None, metadata={"help": "LoRA-GA settings (init_lora_weights='lora_ga')."}
     )
     use_dora: bool = field(default=False, metadata={"help": "Weight-decomposed LoRA (DoRA)."})
-    velora_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (VeLoRA)."})
+    velora_config: Optional[VeloraConfig] = field(
+        default=None, metadata={"help": "VeLoRA: compressed activations for A's gradient (VeloraConfig)."}
+    )
     alora_invocation_tokens: Optional[list[int]] = field(
         default=None,
         metadata={
@@ -132,7 +135,9 @@ class LoraConfig(PeftConfig):
             "['experts.gate_up_proj', 'experts.down_proj']."
         },
     )
-    use_bdlora: Optional[dict] = field(default=None, metadata={"help": "Not supported (block-diagonal LoRA)."})
+    use_bdlora: Optional[BdLoraConfig] = field(
+        default=None, metadata={"help": "BD-LoRA: block-diagonal A or B per module name (BdLoraConfig)."}
+    )
     arrow_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (Arrow routing)."})
     kasa_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (KaSA)."})
     runtime_config: LoraRuntimeConfig = field(
@@ -149,12 +154,10 @@ class LoraConfig(PeftConfig):
     set_fields: ClassVar[tuple[str, ...]] = ("target_modules", "exclude_modules")
     not_implemented: ClassVar[Mapping[str, Any]] = {
         "use_qalora": False,
-        "use_bdlora": None,
         "megatron_config": None,
         "arrow_config": None,
         "kasa_config": None,
         "monteclora_config": None,
-        "velora_config": None,
     }
 
     # Variant sub-configs Hugging Face PEFT turns on whenever they are not None: `{}` means "this variant with
@@ -162,13 +165,11 @@ class LoraConfig(PeftConfig):
     refused_variants: ClassVar[Mapping[str, str]] = {
         "use_qalora": "QALoRA runs only on GPTQ-quantized layers in Hugging Face PEFT, and this package adapts no "
         "GPTQ layers",
-        "use_bdlora": "block-diagonal LoRA (BD-LoRA) is not implemented",
         "arrow_config": "Arrow routing (a learned mixture of several task adapters per token) is not implemented",
         "kasa_config": "KaSA (SVD truncation of the base weight plus a learned singular-value diagonal and its "
         "regularisation loss) is not implemented",
         "monteclora_config": "MonteCLoRA (Monte Carlo sampled adapter weights with a variational loss) is not "
         "implemented",
-        "velora_config": "VeLoRA (compressed activations for the backward pass) is not implemented",
         "megatron_config": "Megatron tensor-parallel LoRA layers are not implemented",
     }
 
@@ -197,6 +198,8 @@ class LoraConfig(PeftConfig):
         self.eva_config = as_subconfig(self.eva_config, EvaConfig, f"{name}.eva_config")
         self.corda_config = as_subconfig(self.corda_config, CordaConfig, f"{name}.corda_config")
         self.lora_ga_config = as_subconfig(self.lora_ga_config, LoraGAConfig, f"{name}.lora_ga_config")
+        self.use_bdlora = as_subconfig(self.use_bdlora, BdLoraConfig, f"{name}.use_bdlora")
+        self.velora_config = as_subconfig(self.velora_config, VeloraConfig, f"{name}.velora_config")
         if self.loftq_config is None:
             self.loftq_config = {}
         if self.init_lora_weights == "loftq":

@@ -98,6 +98,7 @@ class LoraModel(BaseTuner):
     ) -> None:
         r, alpha = self._rank_and_alpha(config, current_key)
         if isinstance(target, LoraLayer):
+            target.__dict__["target_key"] = current_key  # read by variants that depend on the name (BD-LoRA)
             self._sync_fan_in_fan_out(config, target.get_base_layer())
             target.update_layer(adapter_name, r, alpha, config)
             return
@@ -115,6 +116,7 @@ class LoraModel(BaseTuner):
         if layer_cls is Linear:
             self._sync_fan_in_fan_out(config, target)
         layer = layer_cls(target)
+        layer.__dict__["target_key"] = current_key
         layer.update_layer(adapter_name, r, alpha, config)
         if target_name in parent._modules:
             register_module(parent, target_name, layer)  # replaces the child, as setattr would (faster)

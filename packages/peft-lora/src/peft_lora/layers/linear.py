@@ -63,6 +63,9 @@ class Linear(LoraLayer):
         register_module(self.lora_A, adapter_name, lora_a)
         register_module(self.lora_B, adapter_name, lora_b)
         self._init_lora_factors(adapter_name, config)
+        variant = self.lora_variant.get(adapter_name)
+        if variant is not None:
+            variant.init(self, adapter_name, config)
         self._finish_update(adapter_name)
 
     def _init_lora_factors(self, name: str, config: Any) -> None:
@@ -117,6 +120,10 @@ class Linear(LoraLayer):
 
     # -- math -------------------------------------------------------------------------------
     def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
+        variant = self.lora_variant.get(adapter_name) if self.lora_variant else None
+        delta = variant.delta_weight(self, adapter_name) if variant is not None else None
+        if delta is not None:
+            return delta
         weight_a, weight_b = self.lora_A[adapter_name].weight, self.lora_B[adapter_name].weight
         dtype = weight_b.dtype
         cast = weight_b.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)
@@ -184,6 +191,8 @@ class Linear(LoraLayer):
 
     def _merge_delta_(self, name: str, weight: torch.Tensor) -> bool:
         """`weight += s·B@A` (Conv1D storage: `+= (s·B@A)ᵀ`) as one `addmm_` into the weight."""
+        if self.lora_variant and name in self.lora_variant:
+            return False
         weight_a = self.lora_A[name].weight
         if weight.dtype != weight_a.dtype or weight.device != weight_a.device:
             return False

@@ -1,0 +1,48 @@
+"""Sub-configs of the LoRA variants implemented here (Hugging Face PEFT 0.21.2's fields and defaults)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+from peft_core.errors import ConfigError
+
+
+@dataclass
+class BdLoraConfig:
+    """BD-LoRA: block-diagonal A (row-sharded layers) or B (column-sharded layers) for multi-LoRA serving
+    with tensor parallelism; a pattern matches when it is a substring of the module name."""
+
+    target_modules_bd_a: Optional[list[str]] = field(default=None, metadata={"help": "Modules with a block-diagonal A."})
+    target_modules_bd_b: Optional[list[str]] = field(default=None, metadata={"help": "Modules with a block-diagonal B."})
+    nblocks: int = field(default=1, metadata={"help": "Number of diagonal blocks."})
+    match_strict: bool = field(default=True, metadata={"help": "Every target must match one of the two lists."})
+
+    def __post_init__(self) -> None:
+        if isinstance(self.nblocks, bool) or not isinstance(self.nblocks, int) or self.nblocks <= 0:
+            raise ConfigError(f"BdLoraConfig.nblocks must be a positive integer, got {self.nblocks!r}.")
+        overlap = set(self.target_modules_bd_a or []) & set(self.target_modules_bd_b or [])
+        if overlap:
+            raise ConfigError(f"BdLoraConfig: {sorted(overlap)} are in both target_modules_bd_a and target_modules_bd_b.")
+
+
+@dataclass
+class VeloraConfig:
+    """VeLoRA: the LoRA A input is kept for the backward pass as one number per feature group (its
+    projection on a unit vector), which saves activation memory; the forward pass is LoRA's."""
+
+    num_groups: int = field(default=64, metadata={"help": "Feature groups the input is split into."})
+    scale: float = field(default=1.0, metadata={"help": "Scale of the reconstructed activations (backward)."})
+    init_type: Literal["batch_average", "batch_average_once", "random"] = field(
+        default="batch_average", metadata={"help": "How the projection vector is set."}
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.num_groups, bool) or not isinstance(self.num_groups, int) or self.num_groups <= 0:
+            raise ConfigError(f"VeloraConfig.num_groups must be a positive integer, got {self.num_groups!r}.")
+        if not self.scale > 0:
+            raise ConfigError(f"VeloraConfig.scale must be positive, got {self.scale!r}.")
+        if self.init_type not in ("batch_average", "batch_average_once", "random"):
+            raise ConfigError(
+                f"VeloraConfig.init_type must be 'batch_average', 'batch_average_once' or 'random', got {self.init_type!r}."
+            )
