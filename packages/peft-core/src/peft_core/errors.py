@@ -36,3 +36,8 @@ class AdapterNotFoundError(PeftError, FileNotFoundError):
 
 class AdapterNameError(PeftError, ValueError):
     """An adapter name would break parameter keys, folder names or module attributes."""
+
+
+class UnsupportedOperationError(PeftError, NotImplementedError):
+    """The model or method does not support the requested operation (e.g. hotswapping a method that
+    declares no hotswap support, or weighted adapters in a mixed-method model)."""

@@ -100,6 +100,8 @@ class LoraLayer(BaseTunerLayer):
         "_dora_norms",
     )
     supports_mixed_batch = True
+    # The method whose tuner adds adapters to this layer (subclasses of other methods, e.g. AdaLoRA, set theirs).
+    owner_method = "lora"
     # Unsafe (in-place) merges: whether the delta is cast to the weight dtype first (HF: Embedding yes,
     # Linear/Conv no: the in-place add then rounds once, from the promoted dtype).
     _cast_delta_in_unsafe_merge = False
