@@ -40,6 +40,7 @@ class AdaLoraModel(LoraModel):
         optimizer.zero_grad()
     """
 
+    hotswap_support = None  # LoRA's hotswapping does not cover AdaLoRA's SVD layers (nor does Hugging Face PEFT)
     trainable_adapter_name: str | None = None
     rankallocator: RankAllocator | None = None
 

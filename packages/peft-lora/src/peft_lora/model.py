@@ -19,6 +19,7 @@ from peft_core.tuners.construction import register_module
 from torch import nn
 
 from .config import LoraConfig
+from .hotswap import LoraHotswap
 from .layers import (
     SUPPORTED_LAYERS,
     Linear,
@@ -33,6 +34,7 @@ class LoraModel(BaseTuner):
     """Creates LoRA adapters in a model; see `LoraConfig` for the options."""
 
     prefix = "lora_"
+    hotswap_support = LoraHotswap()  # peft_core.hotswap: swap adapters in place, also under torch.compile
 
     # -- injection --------------------------------------------------------------------------
     def inject_adapter(

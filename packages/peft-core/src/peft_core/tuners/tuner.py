@@ -102,6 +102,8 @@ class BaseTuner(nn.Module):
     # Whether targets that are other methods' adapter layers may be wrapped (set on the per-method
     # tuners of a mixed-method model, see `attached` and peft_core.mixed).
     allow_nesting: bool = False
+    # A `peft_core.hotswap.HotswapSupport` if the method's adapters can be replaced in place (hotswap).
+    hotswap_support: ClassVar[Any] = None
 
     def __init__(
         self,

@@ -397,7 +397,10 @@ def needs_autograd(*tensors: torch.Tensor) -> bool:
 def exact_scale(scaling: float) -> bool:
     """Whether multiplying by `scaling` is exact in binary floating point: a power of two >= 1 (2, 4,
     ...; `lora_alpha = 2 * r` gives 2). Scaling one factor of a product by it then scales every
-    partial sum exactly, so `(s·B) @ A` has the same bits as `(B @ A) · s` (barring overflow to inf)."""
+    partial sum exactly, so `(s·B) @ A` has the same bits as `(B @ A) · s` (barring overflow to inf).
+    False for a tensor scaling (see peft_lora.hotswap): its value is never branched on."""
+    if isinstance(scaling, torch.Tensor):
+        return False
     return scaling > 1 and math.frexp(scaling)[0] == 0.5
 
 
@@ -421,6 +424,8 @@ def scaled_product(b: torch.Tensor, a: torch.Tensor, scaling: float) -> torch.Te
     """`(b @ a) * scaling` with Hugging Face PEFT's bits, in one pass over the (out, in) result instead
     of three (product, scaled copy, ...): the scale goes onto the small factor when that is exact,
     else it is applied in place."""
+    if isinstance(scaling, torch.Tensor):
+        return (b @ a) * scaling
     if scaling == 1:
         return b @ a
     if exact_scale(scaling):
@@ -430,6 +435,8 @@ def scaled_product(b: torch.Tensor, a: torch.Tensor, scaling: float) -> torch.Te
 
 def _scaled(t: torch.Tensor, scaling: float) -> torch.Tensor:
     """`t * scaling` in place (t is a fresh activation); multiplying by 1 is skipped (exact anyway)."""
+    if isinstance(scaling, torch.Tensor):  # compiled hotswap: one graph whatever the value
+        return t * scaling
     return t if scaling == 1 else t.mul_(scaling)
 
 
