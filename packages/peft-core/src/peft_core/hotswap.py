@@ -29,7 +29,7 @@ from .errors import HotswapError
 from .registry import method_for_config
 from .state_dict import (
     _accept_nested_keys,
-    _adapter_layers,
+    adapter_layers,
     _assign,
     _base_model_prefix,
     _dtype_kind,
@@ -181,7 +181,7 @@ def hotswap_adapter_from_state_dict(
     del parameter_prefix
     root = _unwrap(model)
     support = _support_for(config)
-    layers = [(key, model_key, m) for key, model_key, m in _adapter_layers(root) if m.has_adapter(adapter_name)]
+    layers = [(key, model_key, m) for key, model_key, m in adapter_layers(root) if m.has_adapter(adapter_name)]
     if not layers:
         raise HotswapError(f"The model has no adapter named {adapter_name!r} to hotswap; load it first (load_adapter).")
     if any(adapter_name in getattr(m, "merged_adapters", ()) for _, _, m in layers):

@@ -60,7 +60,7 @@ def _adapter_modules(root: nn.Module) -> Iterator[tuple[str, BaseTunerLayer | Mo
                 stack.append((child_key, child))
 
 
-def _adapter_layers(root: nn.Module) -> Iterator[tuple[str, str, BaseTunerLayer | ModulesToSaveWrapper]]:
+def adapter_layers(root: nn.Module) -> Iterator[tuple[str, str, BaseTunerLayer | ModulesToSaveWrapper]]:
     """(saved path, model path, module) for every adapter layer and wrapper under `root`, nested ones
     included (a mixed-method model wraps one method's layer in another's): a nested layer's tensors are
     saved under the outer path, as in a file written by a model holding that method alone."""
@@ -76,7 +76,7 @@ def _adapter_layers(root: nn.Module) -> Iterator[tuple[str, str, BaseTunerLayer 
 def adapter_key_map(root: nn.Module, adapter_name: str) -> dict[str, tuple[str, torch.Tensor]]:
     """saved key -> (model key, live tensor) for every tensor of `adapter_name` under `root`."""
     out: dict[str, tuple[str, torch.Tensor]] = {}
-    for key, model_key, module in _adapter_layers(root):
+    for key, model_key, module in adapter_layers(root):
         for t in module.adapter_tensors(adapter_name):
             out[_join(key, t.saved_key)] = (_join(model_key, t.model_key), t.tensor)
     found = _find_tuner(root)
@@ -329,7 +329,7 @@ def set_peft_model_state_dict(
             else:
                 _copy_in(incoming, key, dest)
     if assigned:  # tensors came from the file's device: follow the base layers (as HF does)
-        for _, _, module in _adapter_layers(model):
+        for _, _, module in adapter_layers(model):
             if isinstance(module, BaseTunerLayer) and module.has_adapter(adapter_name):
                 module.move_adapter_to_base_device(adapter_name)
     return report

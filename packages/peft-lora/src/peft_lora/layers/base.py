@@ -203,6 +203,10 @@ class LoraLayer(BaseTunerLayer):
                 frozen = self.lora_B[name].weight if name in self.lora_B else self.lora_embedding_B[name]
                 frozen.requires_grad_(False)
 
+    def supports_delta_weight(self, adapter_name: str) -> bool:
+        """Plain LoRA adds `get_delta_weight`; DoRA rescales the sum and `lora_bias` also changes the bias."""
+        return self.has_lora(adapter_name) and not (self.use_dora.get(adapter_name) or self.lora_bias.get(adapter_name))
+
     def adapter_tensors(self, adapter_name: str) -> list[AdapterTensor]:
         """As saved by HF: the DoRA magnitude is `lora_magnitude_vector` in the file (no `.weight`)."""
         out = []
