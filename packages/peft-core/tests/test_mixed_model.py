@@ -81,6 +81,11 @@ def test_only_adapters_of_the_active_set_run(mlp):
         assert torch.equal(model(x), both)
     with torch.no_grad():
         assert not torch.allclose(only_add, base(x))
+    model.set_adapter(["default", "scale"])
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("toyadd" in n or "toyscale" in n for n in trainable)
+    model.set_adapter(["default", "scale"], inference_mode=True)
+    assert not any(p.requires_grad for p in model.parameters())
 
 
 def test_methods_that_did_not_opt_in_are_refused(mlp, toy):
