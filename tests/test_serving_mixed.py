@@ -232,3 +232,28 @@ def test_adalora_and_lora_on_one_module_nest_and_match_hf(tmp_path):
     model.save_pretrained(tmp_path)
     theirs = _logits(_hf_mixed_from_folders(copy.deepcopy(base), [("default", tmp_path), ("lora", tmp_path / "lora")]), ids)
     assert torch.equal(ours, theirs)
+
+
+def test_a_lora_adapter_nested_in_a_mixed_model_can_be_hotswapped(tmp_path):
+    from peft_core.hotswap import hotswap_adapter
+    from peft_loha import LoHaConfig
+
+    base = _tiny_llama()
+    ids = _ids()
+    paths = []
+    for seed, (r, alpha) in enumerate([(4, 8), (2, 6)]):
+        torch.manual_seed(20 + seed)
+        single = get_peft_model(copy.deepcopy(base), LoraConfig(r=r, lora_alpha=alpha, target_modules=["q_proj"], init_lora_weights=False))
+        single.save_pretrained(tmp_path / f"lora{seed}")
+        paths.append(tmp_path / f"lora{seed}")
+    torch.manual_seed(30)
+    loha = LoHaConfig(r=2, target_modules=["q_proj"], init_weights=False)
+    swapped = PeftMixedModel.from_pretrained(copy.deepcopy(base), paths[0])
+    swapped.add_adapter("loha", copy.deepcopy(loha))
+    swapped.save_pretrained(tmp_path / "mixed", selected_adapters=["loha"])
+    swapped.set_adapter(["default", "loha"])
+    assert type(swapped.base_model.model.model.layers[0].self_attn.q_proj.base_layer).__module__.startswith("peft_lora")
+    hotswap_adapter(swapped, paths[1], adapter_name="default")  # the LoRA layer sits inside the LoHa one
+
+    expected = _ours_from_folders(copy.deepcopy(base), [("default", paths[1]), ("loha", tmp_path / "mixed" / "loha")])
+    torch.testing.assert_close(_logits(swapped.eval(), ids), _logits(expected, ids), atol=1e-5, rtol=1e-5)
