@@ -14,6 +14,7 @@ from __future__ import annotations
 from peft_core import register_peft_method
 
 from .config import LoraConfig, LoraRuntimeConfig
+from .conversion import ConversionReport, LoraConversionError, convert_to_lora, save_as_lora
 from .inits.configs import CordaConfig, EvaConfig, LoftQConfig, LoraGAConfig
 from .layers import Conv1d, Conv2d, Conv3d, Embedding, Linear, LoraLayer, MultiheadAttention
 from .layers.param import ParamWrapper
@@ -51,6 +52,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "CordaConfig",
+    "ConversionReport",
     "EvaConfig",
     "LoftQConfig",
     "LoraGAConfig",
@@ -62,10 +64,13 @@ __all__ = [
     "Embedding",
     "Linear",
     "LoraConfig",
+    "LoraConversionError",
     "LoraLayer",
     "LoraModel",
     "LoraRuntimeConfig",
     "MultiheadAttention",
     "ParamWrapper",
     "__version__",
+    "convert_to_lora",
+    "save_as_lora",
 ]

@@ -15,7 +15,7 @@ import warnings
 from typing import Any, Mapping, Sequence
 
 import torch
-from peft_core import BaseTuner, BaseTunerLayer, current_batch_plan, pattern_value
+from peft_core import BaseTuner, current_batch_plan, pattern_value
 from peft_core.errors import ConfigError
 from peft_core.tuners.construction import register_module
 from peft_core.tuners.matching import ALL_LINEAR
@@ -25,7 +25,8 @@ from torch import nn
 from . import moe_conversion, token_indices
 
 from .config import LoraConfig
-from .conversion import convert_to_plain_lora
+from .hotswap import LoraHotswap
+from .weight_conversion import convert_to_plain_lora
 from .layers import (
     SUPPORTED_LAYERS,
     Linear,
@@ -44,6 +45,7 @@ class LoraModel(BaseTuner):
     """Creates LoRA adapters in a model; see `LoraConfig` for the options."""
 
     prefix = "lora_"
+    hotswap_support = LoraHotswap()  # peft_core.hotswap: swap adapters in place, also under torch.compile
 
     # -- injection --------------------------------------------------------------------------
     def inject_adapter(
@@ -97,24 +99,25 @@ class LoraModel(BaseTuner):
         current_key: str,
     ) -> None:
         r, alpha = self._rank_and_alpha(config, current_key)
-        if isinstance(target, LoraLayer):
+        if isinstance(target, LoraLayer) and target.owner_method == "lora":
             target.__dict__["target_key"] = current_key  # read by variants that depend on the name (BD-LoRA)
             self._sync_fan_in_fan_out(config, target.get_base_layer())
             target.update_layer(adapter_name, r, alpha, config)
             return
-        if isinstance(target, BaseTunerLayer):
-            raise ValueError(
-                f"Target module {current_key!r} is already a {type(target).__name__} of another method; one model "
-                f"holds adapters of a single method."
-            )
-        layer_cls = layer_class_for(target, key=current_key, config=config, model=self.model)
+        base = self.wrapped_base(target, current_key)  # another method's layer: wrap it (mixed models only)
+        layer_cls = layer_class_for(base, key=current_key, config=config, model=self.model)
         if layer_cls is None:
             raise ValueError(
-                f"Target module {current_key!r} ({type(target).__name__}) is not supported by LoRA. Supported layer "
+                f"Target module {current_key!r} ({type(base).__name__}) is not supported by LoRA. Supported layer "
                 f"types: {SUPPORTED_LAYERS}. Change target_modules (or exclude_modules) to skip it."
             )
+        if base is not target and config.use_dora:
+            raise ValueError(
+                f"Target module {current_key!r} already holds a {type(target).__name__}; DoRA normalises the base "
+                f"weight alone, so it can't wrap another method's layer. Use plain LoRA here or add the DoRA adapter first."
+            )
         if layer_cls is Linear:
-            self._sync_fan_in_fan_out(config, target)
+            self._sync_fan_in_fan_out(config, base)
         layer = layer_cls(target)
         layer.__dict__["target_key"] = current_key
         layer.update_layer(adapter_name, r, alpha, config)

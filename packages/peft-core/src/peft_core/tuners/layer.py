@@ -36,6 +36,10 @@ class BaseTunerLayer(nn.Module):
     other_param_names: tuple[str, ...] = ()
     # Whether `forward` honours mixed-adapter batches (see tuners.mixed_batch).
     supports_mixed_batch: bool = False
+    # Whether this layer, nested inside another adapter layer, saves its tensors under its own path
+    # (`<module>.base_layer.<key>`: one layer per adapted parameter of a module) instead of the outer
+    # layer's path (a mixed-method model, where each method's file looks like a single-method one).
+    saves_nested_path: bool = False
 
     def __init__(self, base_layer: nn.Module) -> None:
         if _plain_module_init(type(self)):
@@ -219,6 +223,12 @@ class BaseTunerLayer(nn.Module):
             f"{type(self).__name__} can't be merged: implement get_delta_weight (additive adapters) or "
             f"merge_adapter_weights / unmerge_adapter_weights."
         )
+
+    def supports_delta_weight(self, adapter_name: str) -> bool:
+        """Whether adapter `adapter_name`'s whole effect on this layer is `W + get_delta_weight(...)`: the
+        layer then computes what its base layer would with that weight. Methods whose adapters are such
+        deltas opt in; conversion to another additive format (e.g. a low-rank SVD) relies on it."""
+        return False
 
     def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
         """Fold one adapter into the base weights. Default: `weight += get_delta_weight(...)`."""

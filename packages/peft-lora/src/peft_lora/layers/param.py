@@ -67,6 +67,7 @@ class ParamWrapper(LoraLayer):
     """LoRA for one parameter (`parameter_name`) of the wrapped module; see the module docstring."""
 
     supports_mixed_batch = False
+    saves_nested_path = True  # an inner wrapper's keys are `<module>.base_layer.lora_A.weight`, as in HF
 
     def __init__(self, base_layer: nn.Module, parameter_name: str) -> None:
         self.__dict__["parameter_name"] = parameter_name  # read by _in_out_features during __init__
