@@ -15,6 +15,7 @@ OVERRIDES = {
     "fourierft": {"n_frequency": 20},
     "ia3": {"feedforward_modules": ["lin1"]},
     "miss": {"r": 4},
+    "trainable_tokens": {"token_indices": [1, 3]},
     "vera": {"r": 4},
 }
 

@@ -73,7 +73,10 @@ def scheme_for(model: nn.Module) -> _Scheme | None:
 def convert_config(
     config: Any, model: nn.Module, all_linear_names: Callable[[], set[str]]
 ) -> None:
-    """Rewrite `config` in place for a fused-expert model (no-op for other models)."""
+    """Rewrite `config` in place for a fused-expert model (no-op for other models and, as in Hugging Face
+    PEFT, for methods other than plain LoRA)."""
+    if getattr(config, "peft_type", None) != "LORA":
+        return
     scheme = scheme_for(model)
     if scheme is None:
         return
@@ -152,6 +155,9 @@ def convert_state_dict(
 
     `param_key(holder, parameter, factor)` gives the file key of a factor ("A"/"B") of the wrapper
     adapting `holder.parameter` in the model (None if the model does not adapt it)."""
+    peft_types = {getattr(c, "peft_type", None) for c in getattr(model, "peft_config", {}).values()}
+    if peft_types and peft_types != {"LORA"}:
+        return state
     scheme = scheme_for(model)
     if scheme is None:
         return state
