@@ -172,6 +172,32 @@ class PeftConfig:
         path = os.path.join(save_directory, CONFIG_NAME)
         atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True), kwargs.get("write_batch"))
 
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        commit_message: str | None = None,
+        commit_description: str | None = None,
+        private: bool | None = None,
+        token: bool | str | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+    ) -> Any:
+        """Upload `adapter_config.json` alone to Hub repo `repo_id`; returns huggingface_hub's `CommitInfo`."""
+        from .hub import push_to_hub
+
+        return push_to_hub(
+            self.save_pretrained,
+            repo_id,
+            what="adapter config",
+            commit_message=commit_message,
+            commit_description=commit_description,
+            private=private,
+            token=token,
+            revision=revision,
+            create_pr=create_pr,
+        )
+
     @classmethod
     def from_pretrained(
         cls,

@@ -321,6 +321,11 @@ class PeftModel(nn.Module):
 
     def _write_model_card(self, save_directory: str, names: Sequence[str], batch: WriteBatch | None = None) -> None:
         os.makedirs(save_directory, exist_ok=True)
+        write_model_card(save_directory, **self._model_card_fields(names), batch=batch)
+
+    _pipeline_tag: str | None = None
+
+    def _model_card_fields(self, names: Sequence[str]) -> dict[str, Any]:
         base = self.get_base_model()
         base_name = base_model_name_or_path(base)
         tags: list[str] = []
@@ -330,9 +335,55 @@ class PeftModel(nn.Module):
         if base_name:
             tags.append(f"base_model:adapter:{base_name}")
         tags += list(getattr(base, "model_tags", None) or [])
-        write_model_card(save_directory, base_model=base_name, tags=tags, pipeline_tag=self._pipeline_tag, batch=batch)
+        return {"base_model": base_name, "tags": tags, "pipeline_tag": self._pipeline_tag}
 
-    _pipeline_tag: str | None = None
+    def create_or_update_model_card(self, output_dir: str | os.PathLike, tags: Sequence[str] = ()) -> None:
+        """Write `README.md` in `output_dir`, or merge this adapter's Hub metadata into the existing one."""
+        from .model_card import create_or_update_model_card
+
+        fields = self._model_card_fields(list(self.peft_config))
+        fields["tags"] = [*fields["tags"], *tags]
+        create_or_update_model_card(output_dir, **fields)
+
+    # -- the Hub ----------------------------------------------------------------------------
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        commit_message: str | None = None,
+        commit_description: str | None = None,
+        private: bool | None = None,
+        token: bool | str | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+        safe_serialization: bool = True,
+        selected_adapters: Sequence[str] | None = None,
+        tags: Sequence[str] | None = None,
+        max_shard_size: int | str | None = None,
+    ) -> Any:
+        """Upload the adapter files (`save_pretrained`'s output and model card) to Hub repo `repo_id`.
+
+        Only the adapter goes up, never the base model's weights. `max_shard_size` is accepted for
+        transformers' `push_to_hub` signature; adapter files are never sharded. Returns the `CommitInfo`.
+        """
+        from .hub import push_to_hub
+
+        def write(folder: str) -> None:
+            self.save_pretrained(folder, safe_serialization=safe_serialization, selected_adapters=selected_adapters)
+            if tags:
+                self.create_or_update_model_card(folder, tags=tags)
+
+        return push_to_hub(
+            write,
+            repo_id,
+            what="adapter",
+            commit_message=commit_message,
+            commit_description=commit_description,
+            private=private,
+            token=token,
+            revision=revision,
+            create_pr=create_pr,
+        )
 
     # -- loading ----------------------------------------------------------------------------
     @classmethod
