@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Mapping
 
 from .errors import AdapterNotFoundError, ConfigError
+from .peft_types import PeftTypeName
 from .serialization import CONFIG_NAME, atomic_write_text
 
 # The Hugging Face PEFT release whose adapter format this core writes. HF reads `peft_version`
@@ -87,8 +88,8 @@ class PeftConfig:
         expected = _declared_peft_type(type(self))
         if self.peft_type is None:
             self.peft_type = expected
-        elif isinstance(self.peft_type, str):
-            self.peft_type = self.peft_type.upper()
+        if isinstance(self.peft_type, str):
+            self.peft_type = PeftTypeName(self.peft_type)  # also has `.value`, like HF's enum member
         if expected is not None and self.peft_type != expected:
             raise ConfigError(
                 f"{type(self).__name__} has peft_type {expected!r}, got {self.peft_type!r}. "

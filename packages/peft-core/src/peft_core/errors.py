@@ -36,3 +36,7 @@ class AdapterNotFoundError(PeftError, FileNotFoundError):
 
 class AdapterNameError(PeftError, ValueError):
     """An adapter name would break parameter keys, folder names or module attributes."""
+
+
+class PeftWarning(UserWarning):
+    """Base class of warnings issued on purpose by peft-core and method packages."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
+import types
 import os
 import warnings
 from typing import Any, Iterator, Mapping, Sequence
@@ -23,7 +25,7 @@ from .serialization import (
     save_weights,
     write_model_card,
 )
-from .state_dict import get_peft_model_state_dict, set_peft_model_state_dict
+from .state_dict import LoadReport, get_peft_model_state_dict, set_peft_model_state_dict
 from .tuners.mixed_batch import batch_plan, current_batch_plan, follow_expanded_batches
 from .tuners.tuner import BaseTuner, ModelSnapshot, validate_adapter_name
 from .tuners.walk import modules as walk_modules
@@ -98,6 +100,7 @@ class PeftModel(nn.Module):
             low_cpu_mem_usage=low_cpu_mem_usage,
             autocast_adapter_dtype=autocast_adapter_dtype,
         )
+        expose_forward_signature(self)
 
     def _prepare_task_config(self, peft_config: PeftConfig) -> PeftConfig:
         """Hook for task wrappers (e.g. classification heads become `modules_to_save`)."""
@@ -127,6 +130,27 @@ class PeftModel(nn.Module):
     @property
     def peft_type(self) -> str:
         return self.peft_config[self.active_adapters[0]].peft_type
+
+    @property
+    def active_peft_config(self) -> PeftConfig:
+        """The config of the (first) active adapter."""
+        return self.peft_config[self.active_adapters[0]]
+
+    def set_requires_grad(self, adapter_names: str | Sequence[str], requires_grad: bool = True) -> None:
+        """Turn gradients of the given adapters on or off (e.g. to train an inactive adapter too)."""
+        from .functional import set_requires_grad
+
+        set_requires_grad(self.base_model.model, adapter_names, requires_grad=requires_grad)
+
+    def get_layer_status(self) -> list[Any]:
+        from .status import get_layer_status
+
+        return get_layer_status(self)
+
+    def get_model_status(self) -> Any:
+        from .status import get_model_status
+
+        return get_model_status(self)
 
     def get_base_model(self) -> nn.Module:
         return self.base_model.model
@@ -442,7 +466,7 @@ class PeftModel(nn.Module):
     def load_adapter(
         self,
         model_id: str | os.PathLike,
-        adapter_name: str,
+        adapter_name: str = "default",
         is_trainable: bool = False,
         config: PeftConfig | None = None,
         autocast_adapter_dtype: bool = True,
@@ -452,20 +476,33 @@ class PeftModel(nn.Module):
         subfolder: str | None = None,
         revision: str | None = None,
         **hub_kwargs: Any,
-    ) -> None:
-        """Add an adapter from disk or the Hub without activating it (use `set_adapter`)."""
+    ) -> LoadReport:
+        """Load an adapter from disk or the Hub as `adapter_name`, without activating it (use `set_adapter`).
+
+        An adapter of that name that exists already gets the file's weights (as in Hugging Face PEFT,
+        which is how transformers' Trainer resumes and loads the best checkpoint); its config stays.
+        Returns the missing / unexpected keys (`LoadReport`, empty when the file fits exactly).
+        """
         validate_adapter_name(adapter_name)
-        if adapter_name in self.peft_config:
-            raise ValueError(f"Adapter {adapter_name!r} already exists; delete it first or choose another name.")
         if config is None:
             config = PeftConfig.from_pretrained(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
-        config.inference_mode = not is_trainable
         weights = _open_peft_weights(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
+        if adapter_name in self.peft_config:
+            existing = self.peft_config[adapter_name]
+            if config.peft_type != existing.peft_type:
+                raise ValueError(
+                    f"Adapter {adapter_name!r} is a {existing.peft_type} adapter but {os.fspath(model_id)!r} holds a "
+                    f"{config.peft_type} adapter; load it under another name."
+                )
+            return self._load_weights(
+                adapter_name, weights, is_trainable, strict, ignore_mismatched_sizes, low_cpu_mem_usage, autocast_adapter_dtype
+            )
+        config.inference_mode = not is_trainable
         self.add_adapter(
             adapter_name, config, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
         )
         try:
-            self._load_weights(
+            return self._load_weights(
                 adapter_name,
                 weights,
                 is_trainable,
@@ -487,8 +524,8 @@ class PeftModel(nn.Module):
         ignore_mismatched_sizes: bool,
         low_cpu_mem_usage: bool,
         autocast_adapter_dtype: bool,
-    ) -> None:
-        set_peft_model_state_dict(
+    ) -> LoadReport:
+        report = set_peft_model_state_dict(
             self,
             weights,
             adapter_name=adapter_name,
@@ -504,6 +541,7 @@ class PeftModel(nn.Module):
                 for param in module.adapter_parameters(adapter_name):
                     param.requires_grad_(False)
             self.eval()
+        return report
 
 
 def _warn_if_already_adapted(model: nn.Module) -> None:
@@ -514,3 +552,21 @@ def _warn_if_already_adapted(model: nn.Module) -> None:
             UserWarning,
             stacklevel=3,
         )
+
+
+def expose_forward_signature(peft_model: PeftModel) -> None:
+    """Give `peft_model.forward` the wrapped model's signature (an instance attribute, as each wrapped model
+    differs), so tools that read the accepted arguments from it (transformers' Trainer keeps only the dataset
+    columns `forward` names) see `input_ids`, `labels`, ... instead of `*args, **kwargs`."""
+    try:
+        signature = inspect.signature(peft_model.get_base_model().forward)
+    except (TypeError, ValueError):
+        return
+
+    def forward(self: PeftModel, *args: Any, **kwargs: Any) -> Any:
+        return type(self).forward(self, *args, **kwargs)
+
+    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    forward.__signature__ = signature.replace(parameters=[self_param, *signature.parameters.values()])  # type: ignore[attr-defined]
+    forward.__doc__ = type(peft_model).forward.__doc__
+    peft_model.__dict__["forward"] = types.MethodType(forward, peft_model)
