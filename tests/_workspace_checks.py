@@ -264,6 +264,14 @@ class Workspace:
         return {mod: (pkg, path) for pkg in self.packages for mod, path in pkg.modules().items()}
 
 
+def excluded_packages(root: Path | str) -> list[Path]:
+    """Folders under the members' globs that the root's `[tool.uv.workspace] exclude` leaves out."""
+    root = Path(root).resolve()
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    ws = config.get("tool", {}).get("uv", {}).get("workspace", {}) or {}
+    return sorted(p.resolve() for pattern in ws.get("exclude", []) for p in root.glob(pattern) if p.is_dir())
+
+
 def discover_workspace(root: Path | str) -> Workspace:
     """Every member matched by the root's `[tool.uv.workspace] members` globs (default `packages/*`)."""
     root = Path(root).resolve()
