@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainingArguments
 
 import peft
-from compat_models import tiny_llama, tiny_t5, token_rows
+from compat_models import tiny_llama, tiny_t5, token_rows, word_tokenizer
 from peft import LoraConfig, TaskType, get_peft_model
 
 ADAPTER_FILES = {"adapter_config.json", "adapter_model.safetensors"}
@@ -103,8 +103,7 @@ def test_seq2seq_trainer_trains_evaluates_and_checkpoints_adapter_only(tmp_path)
         save_steps=2, eval_strategy="steps", eval_steps=2, load_best_model_at_end=True, report_to=[], use_cpu=True,
         disable_tqdm=True, learning_rate=5e-2, dataloader_num_workers=0, predict_with_generate=False,
     )
-    collator = DataCollatorForSeq2Seq(tokenizer=None, model=model, label_pad_token_id=-100)
-    collator.tokenizer = _PadOnly()
+    collator = DataCollatorForSeq2Seq(tokenizer=word_tokenizer(100), model=model, label_pad_token_id=-100)
     trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows(16, 0)),
                              eval_dataset=Dataset.from_list(rows(8, 1)), data_collator=collator)
     trainer.train()
@@ -113,14 +112,3 @@ def test_seq2seq_trainer_trains_evaluates_and_checkpoints_adapter_only(tmp_path)
         files = set(os.listdir(tmp_path / "s2s" / f"checkpoint-{step}"))
         assert ADAPTER_FILES <= files and not FULL_MODEL_FILES & files, files
     assert trainer.state.best_model_checkpoint is not None
-
-
-class _PadOnly:
-    """The padding a seq2seq collator needs from a tokenizer, for rows of equal length (no vocabulary)."""
-
-    padding_side = "right"
-    pad_token_id = 0
-
-    def pad(self, features, padding=True, max_length=None, pad_to_multiple_of=None, return_tensors="pt"):
-        keys = features[0].keys()
-        return {k: torch.tensor([f[k] for f in features]) for k in keys}
