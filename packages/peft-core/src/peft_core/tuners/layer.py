@@ -117,7 +117,9 @@ class BaseTunerLayer(nn.Module):
                 for param in _entry_parameters(entry):
                     if param.requires_grad != trainable:
                         param.requires_grad_(trainable)
-        self.__dict__["_active_adapter"] = [n for n in names if self.has_adapter(n)]
+        # Every name is kept, also those this layer lacks (as in Hugging Face PEFT): code that asks one layer for
+        # the model's active adapters (transformers' `active_adapters()`) must see them. Forwards skip absent ones.
+        self.__dict__["_active_adapter"] = names
 
     def enable_adapters(self, enabled: bool) -> None:
         self._disable_adapters = not enabled

@@ -106,7 +106,10 @@ class BaseTuner(nn.Module):
     ) -> None:
         super().__init__()
         self.model = model
-        self.peft_config: dict[str, PeftConfig] = {}
+        # A model with adapters injected in place already (inject_adapter_in_model, transformers' add_adapter)
+        # keeps one `peft_config` dict for all of them, as in Hugging Face PEFT.
+        existing = model.__dict__.get("peft_config")
+        self.peft_config: dict[str, PeftConfig] = existing if isinstance(existing, dict) else {}
         self.active_adapter: str | list[str] = adapter_name
         if isinstance(peft_config, PeftConfig):
             self.peft_config[adapter_name] = peft_config
@@ -523,6 +526,7 @@ class ModelSnapshot:
         }
         self._requires_grad = [(p, p.requires_grad) for p in walk_parameters(model)]
         self._peft_config = model.__dict__.get("peft_config", _MISSING)
+        self._peft_config_items = dict(self._peft_config) if isinstance(self._peft_config, dict) else None
 
     def restore(self, model: nn.Module) -> None:
         for _, parent in list(BaseTuner._walk_outer(model)):
@@ -536,6 +540,9 @@ class ModelSnapshot:
         if self._peft_config is _MISSING:
             model.__dict__.pop("peft_config", None)
         else:
+            if self._peft_config_items is not None:  # the same dict may have been added to: put its entries back
+                self._peft_config.clear()
+                self._peft_config.update(self._peft_config_items)
             model.__dict__["peft_config"] = self._peft_config
 
 
