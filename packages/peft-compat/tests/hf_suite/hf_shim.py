@@ -115,6 +115,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config._hf_unshipped = [n for n in path.read_text().split() if n]
 
 
+def _type_names(value, depth: int = 0) -> list[str]:
+    """Class names in a test's parameters, also inside the dicts / lists / tuples they hold (config kwargs
+    such as `{"use_bdlora": BdLoraConfig(...)}` name a method too)."""
+    if depth > 4:
+        return []
+    if isinstance(value, type):
+        return [value.__name__]
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _type_names(v, depth + 1)]
+    if isinstance(value, (list, tuple, set)):
+        return [n for v in value for n in _type_names(v, depth + 1)]
+    return [type(value).__name__]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     names = config._hf_unshipped
     if not names:
@@ -123,8 +137,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     keep, drop = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        names_in_params = [v.__name__ if isinstance(v, type) else type(v).__name__ for v in params.values()]
-        text = item.nodeid + " " + " ".join(names_in_params)
+        text = item.nodeid + " " + " ".join(_type_names(params))
         (drop if pattern.search(text) else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
