@@ -16,6 +16,7 @@ from peft_core import register_peft_method
 from .config import LoraConfig
 from .layers import Conv1d, Conv2d, Conv3d, Embedding, Linear, LoraLayer
 from .model import LoraModel
+from .quantized import dispatch_quantized_layer  # noqa: F401  (registers the quantized-layer dispatcher)
 from .targets import DEFAULT_TARGET_MODULES
 
 __version__ = "0.1.0"
