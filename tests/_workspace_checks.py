@@ -2294,7 +2294,7 @@ def isolated_run(ws: Workspace, pkg: Package, wheels: dict[str, Path], workdir: 
         ini.write_text("[pytest]\nmarkers =\n" + "".join(f"    {m}\n" for m in markers))
         cmd = [
             str(python), "-m", "pytest", str(tests), "-c", str(ini), "--rootdir", str(pkg.path),
-            "-p", "no:cacheprovider", "--import-mode=importlib", "-q", "-m", "not bench and not isolation",
+            "-p", "no:cacheprovider", "--import-mode=importlib", "-q", "-m", "not bench and not isolation and not quantized",
         ]
         proc = _run(cmd, env=env, timeout=1800, cwd=workdir)
         log.append(f"$ {' '.join(cmd)}\n{proc.stdout[-6000:]}{proc.stderr[-3000:]}")

@@ -19,6 +19,14 @@ VOCAB = 96
 BACKENDS = ("nf4", "fp4-bf16", "int8", "torchao", "hqq")
 
 
+def backend_params():
+    """BACKENDS for pytest.mark.parametrize: NF4 (the QLoRA recipe) runs by default, the others under the
+    `quantized` marker (`pytest -m quantized`, run by .ci/run) to keep the default suite quick."""
+    import pytest
+
+    return [b if b == "nf4" else pytest.param(b, marks=pytest.mark.quantized) for b in BACKENDS]
+
+
 @functools.lru_cache(maxsize=None)
 def _checkpoint(seed: int = 0) -> str:
     from transformers import LlamaConfig, LlamaForCausalLM

@@ -11,7 +11,7 @@ import peft
 import peft_core
 import pytest
 import torch
-from _quantized_models import BACKENDS, VOCAB, layer_class_name, quantized_llama
+from _quantized_models import VOCAB, backend_params, layer_class_name, quantized_llama
 from peft_core import PeftModel, get_peft_model, prepare_model_for_kbit_training
 from peft_lora import LoraConfig
 from peft_lora.quantized.base import QuantizedLinear
@@ -57,7 +57,7 @@ def _q_proj(model):
     return model.base_model.model.model.layers[0].self_attn.q_proj
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", backend_params())
 @pytest.mark.parametrize("use_dora", [False, True])
 def test_same_layers_tensors_and_outputs_as_hugging_face(backend, use_dora):
     ours, hf = _ours(backend, use_dora=use_dora), _hf(backend, use_dora=use_dora)
@@ -71,7 +71,7 @@ def test_same_layers_tensors_and_outputs_as_hugging_face(backend, use_dora):
     assert torch.equal(_logits(ours, ids), _logits(hf, ids))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", backend_params())
 def test_adapter_files_load_both_ways_with_identical_outputs(backend, tmp_path):
     ids = _ids()
     ours = _ours(backend)
@@ -107,7 +107,7 @@ def _train(model, steps: int = 15) -> list[float]:
     return losses
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", backend_params())
 def test_qlora_training_lowers_the_loss_and_reloads(backend, tmp_path):
     """prepare_model_for_kbit_training (gradient checkpointing, input grads) + all-linear LoRA."""
     base = prepare_model_for_kbit_training(quantized_llama(backend))
@@ -155,7 +155,7 @@ def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a.float() - b.float()).norm() / b.float().norm()).item()
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", backend_params())
 @pytest.mark.parametrize("use_dora", [False, True])
 def test_merge_requantizes_like_hugging_face(backend, use_dora):
     ids = _ids()
@@ -198,7 +198,7 @@ def _exact_merged_weight(layer, use_dora: bool) -> torch.Tensor:
     return merged
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", backend_params())
 def test_safe_merge_refuses_a_broken_adapter_and_leaves_the_base_as_it_was(backend):
     ours = _ours(backend)
     layer = _q_proj(ours)
@@ -210,7 +210,7 @@ def test_safe_merge_refuses_a_broken_adapter_and_leaves_the_base_as_it_was(backe
     assert not layer.merged and torch.equal(_q_proj(ours).dequantize_weight(), before)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", backend_params())
 def test_mixed_adapter_batch_rows_match_single_adapter_runs(backend):
     model = _ours(backend)
     torch.manual_seed(5)
