@@ -68,7 +68,21 @@ def test_same_layers_tensors_and_outputs_as_hugging_face(backend, use_dora):
     mine = {k: v for k, v in ours.state_dict().items() if "lora_" in k}
     assert sorted(mine) == sorted(theirs) and all(torch.equal(mine[k], theirs[k]) for k in theirs)
     ids = _ids()
-    assert torch.equal(_logits(ours, ids), _logits(hf, ids))
+    if backend not in ("nf4", "fp4-bf16"):
+        assert torch.equal(_logits(ours, ids), _logits(hf, ids))
+        return
+    # 4-bit: train mode first. At its first inference forward bitsandbytes repacks a 4-bit weight for its
+    # AVX512-BF16 CPU kernel, and HF's DoRA then dequantizes that layout as if it were the plain one.
+    ours.train()
+    hf.train()
+    expected = _logits(hf, ids)
+    assert torch.equal(_logits(ours, ids), expected)
+    ours.eval()
+    hf.eval()
+    if not use_dora:
+        assert torch.equal(_logits(ours, ids), _logits(hf, ids))
+    else:  # ours unpacks a copy of the repacked weight for DoRA's norms: close to the train-mode output
+        torch.testing.assert_close(_logits(ours, ids), expected, rtol=0.05, atol=0.02)
 
 
 @pytest.mark.parametrize("backend", backend_params())
