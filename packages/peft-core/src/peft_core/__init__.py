@@ -19,6 +19,7 @@ from .errors import (
     RegistrationError,
     UnknownPeftTypeError,
     UnsupportedLayerError,
+    UnsupportedOperationError,
 )
 from .mapping import get_peft_model, inject_adapter_in_model
 from .peft_model import PeftModel, load_peft_weights
@@ -48,6 +49,7 @@ from .tuners.tuner import BaseTuner
 if TYPE_CHECKING:
     from .discovery import InstalledMethod, installed_methods, load_all_methods
     from .kbit import prepare_model_for_kbit_training
+    from .mixed import PeftMixedModel
     from .tuners.prompt_learning import (
         PROMPT_EMBEDDINGS_KEY,
         PromptEncoderBase,
@@ -63,6 +65,7 @@ _LAZY = {
     "installed_methods": ".discovery",
     "load_all_methods": ".discovery",
     "prepare_model_for_kbit_training": ".kbit",
+    "PeftMixedModel": ".mixed",
     "PROMPT_EMBEDDINGS_KEY": ".tuners.prompt_learning",
     "PromptEncoderBase": ".tuners.prompt_learning",
     "PromptEncoderDict": ".tuners.prompt_learning",
@@ -89,6 +92,7 @@ __all__ = [
     "PeftError",
     "PeftMethod",
     "PeftModel",
+    "PeftMixedModel",
     "PeftModelForCausalLM",
     "PeftModelForFeatureExtraction",
     "PeftModelForQuestionAnswering",
@@ -105,6 +109,7 @@ __all__ = [
     "TaskType",
     "UnknownPeftTypeError",
     "UnsupportedLayerError",
+    "UnsupportedOperationError",
     "current_batch_plan",
     "dispatch_layer",
     "get_peft_method",

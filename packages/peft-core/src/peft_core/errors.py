@@ -41,3 +41,13 @@ class AdapterNameError(PeftError, ValueError):
 class UnsupportedLayerError(PeftError, ValueError):
     """A targeted module is of a type the method has no adapter layer for (e.g. a quantized layer
     whose library no installed dispatcher handles)."""
+
+
+class UnsupportedOperationError(PeftError, NotImplementedError):
+    """The model or method does not support the requested operation (e.g. hotswapping a method that
+    declares no hotswap support, or weighted adapters in a mixed-method model)."""
+
+
+class HotswapError(PeftError, ValueError, RuntimeError):
+    """An adapter can't replace another in place (different method or settings, other targets, a larger
+    rank than the model was prepared for, a merged adapter)."""
