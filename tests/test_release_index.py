@@ -117,8 +117,8 @@ def release_packages(ws: Path, url: str, dists: list[str], part: str, message: s
     for dist in dists:
         ok(ws, "bump", dist, part, "--date", "2026-01-02")
     commit_all(ws, message)
+    ok(ws, "build", *dists)  # verified in parallel
     for dist in dists:
-        ok(ws, "build", dist)
         ok(ws, "tag", dist)
         ok(ws, "publish", dist, "--publish-url", f"{url}/", "--check-url", f"{url}/simple/")
 
@@ -140,7 +140,10 @@ def run_py(py: Path, cwd: Path, *args: str) -> str:
     return proc.stdout
 
 
-def test_release_through_a_package_index(index: str, tmp_path: Path) -> None:
+def test_release_through_a_package_index(index: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # pypiserver runs without authentication (-a . -P .), but uv publish wants credentials
+    monkeypatch.setenv("UV_PUBLISH_USERNAME", "release-test")
+    monkeypatch.setenv("UV_PUBLISH_PASSWORD", "unused")
     timings: dict[str, float] = {}
     start = time.perf_counter()
     ws = copy_workspace(tmp_path / "ws")

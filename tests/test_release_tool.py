@@ -1,6 +1,7 @@
 """End-to-end tests of tools/release.py on small throwaway git workspaces (see _release_workspace.py):
-plan, bump, tag, build basics and lowest-core. Verification, stamps and publishing:
-test_release_verify.py; releasing through a real index: test_release_index.py (-m release).
+plan, bump, tag (refused without a verified build), build and lowest-core. Verification by
+package kind, stamps and publishing: test_release_verify.py; releasing through a real index:
+test_release_index.py (both in the release job, -m release).
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
 """`tools/release.py build` (verification in a fresh venv by package kind, the stamp), `tag`'s refusal
 of unverified builds, and `publish`'s checks, on throwaway workspaces (see _release_workspace.py).
 
-The fake packages have no third-party dependencies, so every venv here is a few files; releasing
-through a real index with the real packages is test_release_index.py (-m release).
+The fake packages have no third-party dependencies, so every venv here is a few files, but each
+test builds and verifies several times (a minute or two in all), so they run with the release job
+(`uv run pytest -m release tests`, which .ci/run runs) next to test_release_index.py, which releases
+the real packages through a real index. test_release_tool.py (default suite) keeps a build and the
+refused tag.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from _release_workspace import add_entry, commit_all, git, make_workspace, release, set_version, write
+
+pytestmark = pytest.mark.release
 
 
 @pytest.fixture
@@ -229,7 +234,7 @@ def test_build_refuses_a_package_it_cannot_check(ws: Path) -> None:
 def test_build_all_verifies_every_package_in_parallel(ws: Path) -> None:
     proc = release(ws, "build", "--all", "--jobs", "2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "build --all: 2 of 2 packages verified" in proc.stdout
+    assert "build: 2 of 2 packages verified" in proc.stdout
     for dist in ("peft-core", "peft-foo"):
         assert stamp_of(ws, dist)["dirty"] == []
     src = ws / "packages/peft-foo/src/peft_foo/__init__.py"
@@ -299,3 +304,16 @@ def test_publish_needs_the_tag_and_the_verified_files(ws: Path) -> None:
     sdist.unlink()
     proc = release(ws, "publish", "peft-foo", "--dry-run")
     assert proc.returncode == 1 and "peft_foo-0.1.1.tar.gz is missing" in proc.stderr
+
+
+def test_lowest_core_gives_a_dependent_method_its_members_wheels(ws: Path) -> None:
+    # peft-bar needs peft-foo (like peft-adalora -> peft-lora), which no index has
+    bar = add_package(ws, "peft-bar", deps=["peft-core>=0.1,<0.2", "peft-foo>=0.1,<0.2"],
+                      extra_toml='[project.entry-points."peft.methods"]\nbar = "peft_bar"\n\n'
+                                 '[dependency-groups]\ndev = ["pytest>=8"]\n',
+                      body="import peft_foo\n\nNAME = 'bar'\n")
+    write(bar / "tests/test_bar.py", "import peft_bar\n\n\ndef test_bar():\n    assert peft_bar.peft_foo.make_model()\n")
+    commit_all(ws, "add peft-bar")
+    proc = release(ws, "lowest-core", "peft-bar")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "tests passed against peft-core 0.1.0 (tag peft-core-v0.1.0)" in proc.stdout

@@ -13,6 +13,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import traceback
 import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -180,6 +181,8 @@ def _verify_one(root: Path, pkgs: list[Package], pkg: Package, files: list[Path]
         outcome = verify(pkgs, pkg, wheels, workdir, python=python, venv=venv, pycache=tmp / "pycache")
     except ReleaseError as exc:
         outcome = Outcome(problems=[str(exc)])
+    except Exception:  # noqa: BLE001 - one package's crash must not hide the other packages' results
+        outcome = Outcome(problems=["the release tool crashed while verifying it:\n" + traceback.format_exc()])
     finally:
         if keep_venv:
             kept = Path(tempfile.mkdtemp(prefix=f"release-venv-{pkg.name}-"))
@@ -232,16 +235,16 @@ def _print_result(root: Path, r: _Result) -> None:
         print(f"  note: the working tree was dirty ({len(data['dirty'])} paths), so `tag` will refuse this build")
 
 
-def cmd_build(root: Path, ident: str | None, *, all_pkgs: bool = False, python: str | None = None,
+def cmd_build(root: Path, idents: list[str], *, all_pkgs: bool = False, python: str | None = None,
               venv: str | None = None, keep_venv: bool = False, skip_verify: bool = False,
               jobs: int | None = None) -> int:
     pkgs = discover(root)
-    if all_pkgs == bool(ident):
-        raise ReleaseError("give a package or --all", code=EXIT_USAGE)
-    if all_pkgs and venv:
-        raise ReleaseError("--venv reuses one venv, so it works with one package, not --all", code=EXIT_USAGE)
-    targets = pkgs if all_pkgs else [find_package(pkgs, ident or "")]
-    for pkg in pkgs if all_pkgs else targets:
+    if all_pkgs == bool(idents):
+        raise ReleaseError("give packages or --all", code=EXIT_USAGE)
+    if venv and (all_pkgs or len(idents) > 1):
+        raise ReleaseError("--venv reuses one venv, so it works with one package", code=EXIT_USAGE)
+    targets = pkgs if all_pkgs else list({p.name: p for p in (find_package(pkgs, i) for i in idents)}.values())
+    for pkg in pkgs if len(targets) > 1 else targets:
         if pkg.load_problems:
             raise ReleaseError(f"{pkg.rel}: " + "; ".join(pkg.load_problems))
     state = stamp.current_state(root)
@@ -250,7 +253,7 @@ def cmd_build(root: Path, ident: str | None, *, all_pkgs: bool = False, python: 
     tmp = Path(tempfile.mkdtemp(prefix="release-build-"))
     started = time.perf_counter()
     try:
-        if all_pkgs:
+        if len(targets) > 1:  # every member in one go (uv builds them in parallel, ~10 s in all)
             built = _build_all(root, pkgs, tmp)
             dists = {p.name: _copy_into_dist(root, p, list(built[p.name])) for p in targets}
             wheels = {name: files[0] for name, files in built.items()}
@@ -286,8 +289,8 @@ def cmd_build(root: Path, ident: str | None, *, all_pkgs: bool = False, python: 
     finally:
         _delete_now(tmp)
     failed = [r for r in results if r.problems]
-    if all_pkgs:
-        print(f"\nbuild --all: {len(results) - len(failed)} of {len(results)} packages verified "
+    if len(targets) > 1:
+        print(f"\nbuild: {len(results) - len(failed)} of {len(results)} packages verified "
               f"in {time.perf_counter() - started:.0f} s ({n_jobs} at a time)")
         for r in sorted(results, key=lambda r: r.pkg.name):
             print(f"  {'ok    ' if not r.problems else 'FAILED'} {r.pkg.dist} {r.pkg.version}  {r.seconds:.1f} s")

@@ -14,7 +14,7 @@ Independent per-package releases for the workspace (see docs/releasing.md).
 
   plan                      what each package would release next; fails on problems
   bump PKG PART             PART: major|minor|patch|auto|current; uv version + CHANGELOG
-  build PKG|--all           uv build into dist/PKG, verify in a fresh venv, stamp the verified files
+  build PKG...|--all        uv build into dist/PKG, verify in a fresh venv, stamp the verified files
   tag PKG                   annotated tag PKG-vVERSION (clean tree, verified build of HEAD)
   publish PKG               uv publish the verified files of the tagged version
   lowest-core PKG|--all     PKG's tests against the lowest peft-core release it admits
@@ -45,9 +45,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="do not re-lock (uv version --frozen); by default uv.lock is updated with --no-sync")
 
     sp = sub.add_parser("build", parents=[common], help="build wheel+sdist and verify them")
-    sp.add_argument("package", nargs="?")
+    sp.add_argument("packages", nargs="*", metavar="package")
     sp.add_argument("--all", action="store_true", help="every package (one uv build, verified in parallel)")
-    sp.add_argument("--jobs", type=int, help="packages verified at a time with --all (default: CPU count)")
+    sp.add_argument("--jobs", type=int, help="packages verified at a time (default: the CPU count)")
     sp.add_argument("--python", help="interpreter for the verification venv (uv venv --python)")
     sp.add_argument("--venv", help="reuse (or create) this venv for verification instead of a fresh temp one")
     sp.add_argument("--keep-venv", action="store_true", help="keep the temporary verification venv")
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_bump(root, args.package, args.part, date=args.date, force=args.force, frozen=args.frozen)
         if args.cmd == "build":
             from .build import cmd_build
-            return cmd_build(root, args.package, all_pkgs=args.all, python=args.python, venv=args.venv,
+            return cmd_build(root, args.packages, all_pkgs=args.all, python=args.python, venv=args.venv,
                              keep_venv=args.keep_venv, skip_verify=args.no_verify, jobs=args.jobs)
         if args.cmd == "tag":
             from .tag import cmd_tag

@@ -26,6 +26,7 @@ class ProbeReport:
     registered: list[str] = field(default_factory=list)
     cases: list[dict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    kit: bool = False  # run by peft_core.testing's conformance kit (else smoke_test)
 
     def pending_requirements(self) -> list[str]:
         """What the cases left pending ask for (installed before the ``extra`` phase)."""
@@ -35,19 +36,25 @@ class ProbeReport:
                 out += [r for r in case["requires"] if r not in out]
         return out
 
+    def pending(self) -> list[tuple[str, str]]:
+        return [(c["method"], c["id"]) for c in self.cases if c["status"] == "pending"]
+
     def merge_extra(self, extra: ProbeReport) -> None:
         """Take the results of the ``extra`` phase for the cases the ``bare`` phase left pending."""
         done = {(c["method"], c["id"]): c for c in extra.cases if c["status"] != "pending"}
-        self.cases = [done.get((c["method"], c["id"]), c) for c in self.cases]
+        self.cases = [{**done[(c["method"], c["id"])], "requires": c["requires"]} if (c["method"], c["id"]) in done
+                      else c for c in self.cases]
         self.errors += [e for e in extra.errors if e not in self.errors]
 
 
 def check_installed(py: Path, dist: str, import_name: str, phase: str, cwd: Path,
-                    pycache: Path | None = None) -> ProbeReport:
+                    pycache: Path | None = None, only: list[tuple[str, str]] = ()) -> ProbeReport:
     """Probe the installed distribution ``dist`` in the venv of ``py`` (see venv_probe.py).
 
+    ``phase``: "bare" (the cases that need nothing beyond the declared dependencies) or "extra"
+    (the cases ``only`` names: (method, case id) pairs the bare phase left pending).
     ``pycache``: where the interpreter keeps bytecode (``-X pycache_prefix``), see ``verify``."""
-    request = json.dumps({"dist": dist, "import_name": import_name, "phase": phase})
+    request = json.dumps({"dist": dist, "import_name": import_name, "phase": phase, "only": [list(o) for o in only]})
     options = ["-X", f"pycache_prefix={pycache}"] if pycache else []
     proc = run([str(py), "-I", *options, str(PROBE), request], cwd, check=False)
     report = None

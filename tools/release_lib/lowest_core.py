@@ -18,7 +18,7 @@ from .gitinfo import release_tags
 from .plan import CMD
 from .proc import git, run, uv
 from .venvs import make_venv
-from .workspace import CORE_DIST, Package, core_package, discover, find_package
+from .workspace import CORE_DIST, Package, core_package, discover, find_package, member_closure
 
 
 def lowest_admitted(tags: list[tuple[Version, str]], req: Requirement) -> tuple[Version, str] | None:
@@ -90,14 +90,17 @@ def run_one(root: Path, pkgs: list[Package], pkg: Package, *, python: str | None
         wheels = tmp / "wheels"
         uv(root, "build", "--wheel", "-o", str(wheels), str(src / core.rel), what=f"building {CORE_DIST} from {tag}")
         core_wheel = _pick(wheels, core.name, str(version), "wheel")
-        # 2. the method package from the working tree
-        uv(root, "build", "--package", pkg.dist, "--wheel", "-o", str(wheels))
-        assert pkg.version is not None
-        pkg_wheel = _pick(wheels, pkg.name, pkg.version, "wheel")
-        # 3. a fresh venv with both wheels and the package's test dependencies; 4. the tests
+        # 2. the method package, and the other members it needs (peft-lora for peft-adalora), from
+        #    the working tree
+        items = [str(core_wheel)]
+        for member in [pkg, *(m for m in member_closure(pkgs, pkg) if not m.is_core)]:
+            uv(root, "build", "--package", member.dist, "--wheel", "-o", str(wheels))
+            assert member.version is not None
+            items.insert(0, str(_pick(wheels, member.name, member.version, "wheel")))
+        # 3. a fresh venv with the wheels and the package's test dependencies; 4. the tests
         py = make_venv(tmp, tmp / "venv", python)
-        return _install_and_test(root, pkgs, pkg, py, tmp, [str(pkg_wheel), str(core_wheel)], [], version,
-                                 extra, pytest_args, where=f"tag {tag}")
+        return _install_and_test(root, pkgs, pkg, py, tmp, items, [], version, extra, pytest_args,
+                                 where=f"tag {tag}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

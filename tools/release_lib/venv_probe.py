@@ -10,15 +10,19 @@ It checks one installed distribution and prints one line ``@@RELEASE-PROBE@@{jso
   the declared dependencies and lists the others as pending; ``extra`` runs only those others,
   after the tool installed what they ask for).
 
-Cases, until the conformance kit of ``peft_core.testing`` lands: ``peft_core.testing.smoke_test``
-with the keyword arguments the method package declares through a ``peft.smoke_cases`` entry point
-of the same name (a callable returning a list of dicts; optional keys ``id`` and ``requires``, a
-list of requirements the case needs, e.g. transformers for a tiny Llama). A method that declares
-none gets one case, ``smoke_test(name)``.
+Cases: where ``peft_core.testing`` has the conformance kit (``run_conformance``) and the method
+declares its cases through a ``peft.conformance`` entry point, the kit runs them (without the
+Hugging Face PEFT comparisons); a case whose tiny model needs a module the venv lacks (e.g.
+transformers) is pending in the ``bare`` phase, with that module as its requirement. Otherwise
+``peft_core.testing.smoke_test`` runs with the keyword arguments the method declares through a
+``peft.smoke_cases`` entry point of the same name (a callable returning a list of dicts; optional
+keys ``id`` and ``requires``, requirements the case needs); a method that declares neither gets
+one case, ``smoke_test(name)``.
 """
 
 import importlib
 import importlib.metadata as md
+import importlib.util
 import json
 import os
 import re
@@ -30,6 +34,7 @@ import warnings
 MARK = "@@RELEASE-PROBE@@"
 METHODS_GROUP = "peft.methods"
 CASES_GROUP = "peft.smoke_cases"
+KIT_GROUP = "peft.conformance"
 
 
 def canon(name):
@@ -100,18 +105,68 @@ def declared_cases(dist, method, rep):
     return cases
 
 
-def run_cases(dist, methods, phase, rep):
+def selected(method, case_id, entry, phase, only):
+    """bare: the cases that need nothing more; extra: the cases the bare phase left pending."""
+    if phase == "extra":
+        return [method, case_id] in only
+    return not entry["requires"]
+
+
+def run_kit(testing, dist, method, phase, only, rep):
+    """The conformance kit's checks, case by case (see the module docstring)."""
     try:
-        from peft_core.testing import smoke_test
+        suite, _ = testing.load_suite(method)
+    except Exception:
+        rep["errors"].append(f"loading {method!r}'s {KIT_GROUP} declaration failed:\n" + traceback.format_exc())
+        return
+    entries = {}
+    for case in suite.cases:
+        missing = [m for m in getattr(case.model, "requires", ()) if importlib.util.find_spec(m) is None]
+        entries[case.name] = {"method": method, "id": case.name, "requires": missing, "status": "pending",
+                              "seconds": None, "warnings": [], "checks": {}}
+    rep["cases"] += entries.values()
+    chosen = [name for name, e in entries.items() if selected(method, name, e, phase, only)]
+    if phase == "extra" and not chosen:
+        return
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            report = testing.run_conformance(method, cases=chosen, hf=False)
+        except Exception:
+            rep["errors"].append(f"run_conformance({method!r}) crashed:\n" + traceback.format_exc())
+            return
+    seconds = round(time.perf_counter() - start, 2)
+    for name in chosen:
+        entries[name]["status"] = "passed"
+        entries[name]["seconds"] = seconds
+    for result in report.results:
+        targets = [entries[result.case]] if result.case in entries else [entries[n] for n in chosen]
+        for entry in targets:
+            entry["checks"][result.status] = entry["checks"].get(result.status, 0) + 1
+            if result.status == "failed":
+                entry["status"] = "failed"
+        if result.status == "failed":
+            rep["errors"].append(f"conformance check {result.label} of {method!r} failed: {result.message}")
+
+
+def run_cases(dist, methods, phase, only, rep):
+    try:
+        testing = importlib.import_module("peft_core.testing")
+        smoke_test = testing.smoke_test
     except Exception:
         rep["errors"].append("import peft_core.testing failed:\n" + traceback.format_exc())
         return
     for method in methods:
+        if hasattr(testing, "run_conformance") and [ep for ep in own_entry_points(KIT_GROUP, dist) if ep.name == method]:
+            rep["kit"] = True
+            run_kit(testing, dist, method, phase, only, rep)
+            continue
         for case_id, requires, kwargs in declared_cases(dist, method, rep):
             entry = {"method": method, "id": case_id, "requires": requires, "status": "pending",
                      "seconds": None, "warnings": []}
             rep["cases"].append(entry)
-            if bool(requires) != (phase == "extra"):
+            if not selected(method, case_id, entry, phase, only):
                 continue
             start = time.perf_counter()
             with warnings.catch_warnings(record=True) as caught:
@@ -129,12 +184,12 @@ def run_cases(dist, methods, phase, rep):
 
 def main():
     req = json.loads(sys.argv[1])
-    rep = {"module_file": None, "entry_points": [], "registered": [], "cases": [], "errors": []}
+    rep = {"module_file": None, "entry_points": [], "registered": [], "cases": [], "errors": [], "kit": False}
     try:
         check_import(req["import_name"], rep)
         methods = load_methods(req["dist"], rep) if not rep["errors"] else []
         if methods:
-            run_cases(req["dist"], methods, req["phase"], rep)
+            run_cases(req["dist"], methods, req["phase"], req.get("only", []), rep)
     except Exception:
         rep["errors"].append("probe crashed:\n" + traceback.format_exc())
     print(MARK + json.dumps(rep), flush=True)

@@ -21,6 +21,9 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
 from .conformance import ProbeReport, check_installed
 from .errors import ReleaseError
 from .proc import clean_env
@@ -97,7 +100,11 @@ def verify(pkgs: list[Package], pkg: Package, wheels: dict[str, Path], workdir: 
     # 3. what the remaining cases and the commands ask for, then those cases
     extra = list(spec.requires)
     for report in reports:
-        extra += [r for r in report.pending_requirements() if r not in extra]
+        owner = next(p for p in pkgs if p.name == report.dist)
+        for raw in report.pending_requirements():
+            req = _pinned(raw, owner, pkgs)
+            if req not in extra:
+                extra.append(req)
     if extra:
         proc = pip_install(py, workdir, extra)
         if proc.returncode != 0:
@@ -108,13 +115,33 @@ def verify(pkgs: list[Package], pkg: Package, wheels: dict[str, Path], workdir: 
         for report in reports:
             if report.pending_requirements():
                 member = by_name[report.dist]
-                report.merge_extra(check_installed(py, member.name, member.import_name, "extra", scratch, pycache))
+                report.merge_extra(check_installed(py, member.name, member.import_name, "extra", scratch, pycache,
+                                                   only=report.pending()))
     for report in reports:
         _report_lines(out, report, own=report.dist == pkg.name)
     # 4. the package's own commands
     for command in spec.commands:
         _command(out, py, scratch, command, pycache)
     return out
+
+
+def _pinned(raw: str, pkg: Package, pkgs: list[Package]) -> str:
+    """A case's requirement as written, or, when it is a bare name (the kit names importable
+    modules, e.g. "transformers"), the range the package's (else any member's) dev group gives it."""
+    try:
+        req = Requirement(raw)
+    except InvalidRequirement:
+        return raw
+    if req.specifier or req.url or req.extras:
+        return raw
+    for source in [pkg, *pkgs]:
+        for candidate in source.dependency_group("dev"):
+            try:
+                if canonicalize_name(Requirement(candidate).name) == canonicalize_name(req.name):
+                    return candidate
+            except InvalidRequirement:
+                continue
+    return raw
 
 
 def _install(out: Outcome, py: Path, cwd: Path, pkg: Package, members: list[Package], *, reinstall: bool) -> bool:
@@ -147,10 +174,13 @@ def _report_lines(out: Outcome, report: ProbeReport, *, own: bool) -> None:
         mark = {"passed": "passed", "failed": "FAILED", "pending": "NOT RUN"}[case["status"]]
         needs = f" (needs {', '.join(case['requires'])})" if case["requires"] else ""
         secs = f", {case['seconds']} s" if case["seconds"] is not None else ""
-        out.lines.append(f"{prefix}smoke case {case['method']}/{case['id']}{needs}: {mark}{secs}")
+        kind = "conformance case" if report.kit else "smoke case"
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(case.get("checks", {}).items()))
+        detail = f" ({counts} checks)" if counts else ""
+        out.lines.append(f"{prefix}{kind} {case['method']}/{case['id']}{needs}: {mark}{detail}{secs}")
         out.lines += [f"    warning: {w}" for w in case.get("warnings", [])]
         if case["status"] == "pending":
-            out.problems.append(f"{prefix}smoke case {case['method']}/{case['id']} was not run")
+            out.problems.append(f"{prefix}{kind} {case['method']}/{case['id']} was not run")
 
 
 def _command(out: Outcome, py: Path, scratch: Path, command: str, pycache: Path | None) -> None:
