@@ -46,6 +46,7 @@ def test_plan_released_workspace_is_up_to_date(ws: Path) -> None:
         assert pkgs[name]["changed"] is False
         assert pkgs[name]["state"] == "up to date"
     assert pkgs["peft-foo"]["core_in_range"] is True
+    assert (pkgs["peft-core"]["kind"], pkgs["peft-foo"]["kind"]) == ("core", "method")  # how build verifies them
     assert data["plugin_api_version"] == 1
     text = release(ws, "plan")
     assert text.returncode == 0
@@ -354,3 +355,6 @@ def test_plan_runs_on_the_real_workspace() -> None:
     assert proc.returncode in (0, 1), proc.stderr
     data = json.loads(proc.stdout)
     assert "peft-core" in by_name(data)
+    # every member is something `build` knows how to verify (a new kind of package says how)
+    assert {p["name"]: p["kind"] for p in data["packages"] if p["kind"] not in ("core", "method", "app")} == {}
+    assert by_name(data)["peft-cli"]["kind"] == "app"
