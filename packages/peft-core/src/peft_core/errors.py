@@ -36,3 +36,13 @@ class AdapterNotFoundError(PeftError, FileNotFoundError):
 
 class AdapterNameError(PeftError, ValueError):
     """An adapter name would break parameter keys, folder names or module attributes."""
+
+
+class UnsupportedOperationError(PeftError, NotImplementedError):
+    """The model or method does not support the requested operation (e.g. hotswapping a method that
+    declares no hotswap support, or weighted adapters in a mixed-method model)."""
+
+
+class HotswapError(PeftError, ValueError, RuntimeError):
+    """An adapter can't replace another in place (different method or settings, other targets, a larger
+    rank than the model was prepared for, a merged adapter)."""
