@@ -18,6 +18,7 @@ from .errors import (
     PeftError,
     RegistrationError,
     UnknownPeftTypeError,
+    UnsupportedOperationError,
 )
 from .mapping import get_peft_model, inject_adapter_in_model
 from .peft_model import PeftModel, load_peft_weights
@@ -93,6 +94,7 @@ __all__ = [
     "RegistrationError",
     "TaskType",
     "UnknownPeftTypeError",
+    "UnsupportedOperationError",
     "current_batch_plan",
     "get_peft_method",
     "get_peft_model",

@@ -36,3 +36,9 @@ class AdapterNotFoundError(PeftError, FileNotFoundError):
 
 class AdapterNameError(PeftError, ValueError):
     """An adapter name would break parameter keys, folder names or module attributes."""
+
+
+class UnsupportedOperationError(PeftError, ValueError):
+    """The method can't do what was asked (merge learned virtual tokens, run a mixed-adapter batch ...).
+
+    Raised before anything changes, so the model is left as it was."""

@@ -1,18 +1,31 @@
 """A tiny low-rank method used only by peft-core's tests (not shipped).
 
+Its conformance cases are in `peft_toy.conformance`; `peft_toy.mutants` breaks it on purpose
+(selected by the PEFT_TOY_MUTANT environment variable, so a fresh interpreter gets the same
+mutant) to show the conformance kit catches each kind of broken method.
+
 It exercises both container kinds (module-backed `toy_A`/`toy_B`, parameter-backed `toy_scale`),
 merging, mixed batches, default targets and a refused not-implemented field.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 import torch
 from torch import nn
 
-from peft_core import BaseTuner, BaseTunerLayer, PeftConfig, current_batch_plan, pattern_value, register_peft_method
+from peft_core import (
+    BaseTuner,
+    BaseTunerLayer,
+    ConfigError,
+    PeftConfig,
+    current_batch_plan,
+    pattern_value,
+    register_peft_method,
+)
 
 
 @dataclass
@@ -34,7 +47,7 @@ class ToyConfig(PeftConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.r > 64:  # a method's own semantic check (core already refuses r <= 0)
-            raise ValueError(f"r must be at most 64, got {self.r}")
+            raise ConfigError(f"ToyConfig.r must be at most 64, got {self.r}")
 
 
 class ToyLinear(BaseTunerLayer):
@@ -63,6 +76,7 @@ class ToyLinear(BaseTunerLayer):
         self._move_adapter_to_device_of_base_layer(adapter_name)
 
     def _delta(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        x = x.to(self.toy_A[name].weight.dtype)  # fp32 adapters on a half-precision base
         return self.toy_B[name](self.toy_A[name](x)) * self.toy_scale[name]
 
     def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
@@ -79,11 +93,11 @@ class ToyLinear(BaseTunerLayer):
             for name in plan.adapter_groups():
                 if name in self.toy_A:
                     rows = plan.rows(name, x.device)
-                    result[rows] += self._delta(x[rows], name)
+                    result[rows] += self._delta(x[rows], name).to(result.dtype)
             return result
         for name in self.active_adapters:
             if name in self.toy_A:
-                result = result + self._delta(x, name)
+                result = result + self._delta(x, name).to(result.dtype)
         return result
 
 
@@ -109,3 +123,8 @@ register_peft_method(
     default_target_modules={"llama": ["q_proj", "v_proj"]},
     plugin_api=">=1,<2",
 )
+
+if os.environ.get("PEFT_TOY_MUTANT"):
+    from .mutants import apply
+
+    apply(os.environ["PEFT_TOY_MUTANT"])

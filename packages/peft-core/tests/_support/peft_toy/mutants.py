@@ -1,0 +1,101 @@
+"""Deliberately broken variants of the toy method, for the conformance kit's mutation tests.
+
+Each mutant replaces one behaviour of `ToyLinear` (`patches(name)` lists the replacements;
+`apply(name)` installs them, as `peft_toy` does at import when PEFT_TOY_MUTANT is set). The first
+eight are the kinds of broken method the kit must catch (issue 16); `forgets_a_tensor` breaks saving.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+from peft_core import current_batch_plan
+
+
+def _forward(self, x: torch.Tensor, *, adapter: bool = True, disable: bool = True, plan: bool = True) -> torch.Tensor:
+    """ToyLinear.forward with one part switched off (`adapter`, honouring `disable`, or the row `plan`)."""
+    if (disable and self._unmerge_if_disabled()) or self.merged or not adapter:
+        return self.base_layer(x)
+    result = self.base_layer(x)
+    batch = current_batch_plan() if plan else None
+    if batch is not None:
+        result = result.clone()
+        for name in batch.adapter_groups():
+            if name in self.toy_A:
+                rows = batch.rows(name, x.device)
+                result[rows] += self._delta(x[rows], name).to(result.dtype)
+        return result
+    for name in self.active_adapters:
+        if name in self.toy_A:
+            result = result + self._delta(x, name).to(result.dtype)
+    return result
+
+
+def _forward_ignores_adapter(self, x: torch.Tensor) -> torch.Tensor:
+    return _forward(self, x, adapter=False)
+
+
+def _forward_ignores_disable(self, x: torch.Tensor) -> torch.Tensor:
+    return _forward(self, x, disable=False)
+
+
+def _forward_ignores_row_plan(self, x: torch.Tensor) -> torch.Tensor:
+    return _forward(self, x, plan=False)  # every row gets the active adapter, whatever adapter_names says
+
+
+def _wrong_delta(self, adapter_name: str) -> torch.Tensor:
+    a, b = self.toy_A[adapter_name].weight, self.toy_B[adapter_name].weight
+    return b @ a  # forgets the per-output scale that the forward applies
+
+
+def _merge_nothing(self, adapter_name: str, safe_merge: bool) -> None:
+    return None
+
+
+def _unmerge_twice(self, adapter_name: str) -> None:
+    self.get_base_layer().weight.data -= 2 * self.get_delta_weight(adapter_name)
+
+
+def _unmerge_nothing(self, adapter_name: str) -> None:
+    return None
+
+
+def _original_update_layer() -> Callable[..., None]:
+    from peft_toy import ToyLinear
+
+    return ToyLinear.update_layer
+
+
+_UPDATE_LAYER = _original_update_layer()  # captured when this module is imported, before any patch
+
+
+def _update_ignores_init(self, adapter_name: str, r: int, init_weights: bool) -> None:
+    _UPDATE_LAYER(self, adapter_name, r, True)
+
+
+MUTANTS: dict[str, dict[str, Callable[..., Any]]] = {
+    "forward_ignores_adapter": {"forward": _forward_ignores_adapter},
+    "forward_ignores_disable": {"forward": _forward_ignores_disable},
+    "wrong_merge": {"get_delta_weight": _wrong_delta},
+    "missing_merge": {"merge_adapter_weights": _merge_nothing},
+    "wrong_unmerge": {"unmerge_adapter_weights": _unmerge_twice},
+    "missing_unmerge": {"unmerge_adapter_weights": _unmerge_nothing},
+    "mixed_batch_ignores_row_plan": {"forward": _forward_ignores_row_plan},
+    "init_weights_ignored": {"update_layer": _update_ignores_init},
+}
+
+
+def patches(name: str) -> dict[str, Any]:
+    """attribute of ToyLinear -> replacement for mutant `name` (also `forgets_a_tensor`)."""
+    if name == "forgets_a_tensor":
+        return {"adapter_layer_names": ("toy_A", "toy_B")}  # toy_scale is neither saved nor loaded
+    return dict(MUTANTS[name])
+
+
+def apply(name: str) -> None:
+    from peft_toy import ToyLinear
+
+    for attr, value in patches(name).items():
+        setattr(ToyLinear, attr, value)
