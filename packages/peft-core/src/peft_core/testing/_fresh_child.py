@@ -30,7 +30,7 @@ def _check(spec: dict[str, Any], problems: list[str]) -> None:
         problems.append(f"{package} was imported before anything asked for it")
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(spec["threads"])
     from peft_core import PeftConfig, PeftModel, registered_methods
 
     if method in registered_methods():

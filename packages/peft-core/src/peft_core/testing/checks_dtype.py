@@ -16,8 +16,13 @@ def _cast_inputs(case: Case, dtype: torch.dtype, device: torch.device | str = "c
     }
 
 
-def _adapter_params(model, adapter_name: str = "default") -> dict[str, torch.Tensor]:
-    return {n: p for n, p in model.named_parameters() if adapter_name in n.split(".")}
+def _adapter_params(model, adapter_name: str = "default", copies: bool = True) -> dict[str, torch.Tensor]:
+    """Tensors of one adapter; `copies=False` leaves out modules_to_save copies (they keep the base's
+    dtype, as in Hugging Face PEFT: autocast_adapter_dtype applies to adapter layers)."""
+    return {
+        n: p for n, p in model.named_parameters()
+        if adapter_name in n.split(".") and (copies or "modules_to_save" not in n.split("."))
+    }
 
 
 def _relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
@@ -39,7 +44,7 @@ def check_dtypes(ctx: Context, case: Case) -> None:
     for autocast, want in ((True, torch.float32), (False, torch.bfloat16)):
         base = case.model.build().to(torch.bfloat16)
         model = quiet(lambda b=base, a=autocast: get_peft_model(b, config, autocast_adapter_dtype=a)).eval()
-        wrong = sorted(n for n, p in _adapter_params(model).items() if p.is_floating_point() and p.dtype != want)
+        wrong = sorted(n for n, p in _adapter_params(model, copies=False).items() if p.is_floating_point() and p.dtype != want)
         if wrong:
             raise CheckFailed(f"on a bf16 base with autocast_adapter_dtype={autocast}, adapter tensors {wrong[:3]} are not {want}")
         quiet(lambda m=model: set_peft_model_state_dict(m, state))

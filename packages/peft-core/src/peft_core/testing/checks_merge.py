@@ -11,7 +11,6 @@ from .harness import (
     adapter_modules,
     assert_close,
     assert_same,
-    base_output,
     base_tensors,
     changed_tensors,
     expect_refusal,
@@ -85,10 +84,24 @@ def check_merge_and_unload(ctx: Context, case: Case) -> None:
 
 
 def check_unload(ctx: Context, case: Case) -> None:
-    """`unload()` returns the base model without adapter layers, giving the base output."""
+    """`unload()` returns the base model without adapter layers, giving the base output (with the
+    active modules_to_save copies in place of the originals, as in Hugging Face PEFT)."""
     model = adapted(ctx.suite, case)
+    expected = run(_base_with_saved_copies(model, case), case)
     plain = quiet(model.unload)
     left = adapter_modules(plain)
     if left:
         raise CheckFailed(f"unload() left adapter layers in the model: {left[:5]}")
-    assert_same(run(plain, case), base_output(case), case, "output of the model returned by unload()")
+    assert_same(run(plain, case), expected, case, "output of the model returned by unload()")
+
+
+def _base_with_saved_copies(model, case: Case):
+    """The base model with each modules_to_save original replaced by the wrapper's active copy."""
+    from ..tuners.modules_to_save import ModulesToSaveWrapper
+
+    base = case.model.build()
+    inner = model.get_base_model()
+    for path, module in inner.named_modules():
+        if isinstance(module, ModulesToSaveWrapper):
+            base.get_submodule(path).load_state_dict(module.unwrapped().state_dict())
+    return base

@@ -52,6 +52,7 @@ def check_fresh_interpreter(ctx: Context) -> None:
         "config_class": f"{method.config_cls.__module__}.{method.config_cls.__qualname__}",
         "sys_path": [os.path.abspath(p) for p in (*ctx.extra_paths, *sys.path) if p],
         "cases": cases,
+        "threads": torch.get_num_threads(),  # kernels (e.g. convolutions) may round differently with other counts
     }
     spec_path = ctx.tmp("fresh") / "spec.json"
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
