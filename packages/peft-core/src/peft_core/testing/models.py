@@ -51,16 +51,17 @@ class ConvModule(nn.Module):
 
 
 class EmbeddingModule(nn.Module):
-    """An embedding (padding row 0) followed by linear layers."""
+    """An embedding (padding row 0), linear layers (`lin1` without a bias) and a `head`."""
 
     def __init__(self) -> None:
         super().__init__()
         self.emb = nn.Embedding(VOCAB, 16, padding_idx=0)
         self.lin0 = nn.Linear(16, 32)
-        self.lin1 = nn.Linear(32, 16)
+        self.lin1 = nn.Linear(32, 16, bias=False)
+        self.head = nn.Linear(16, 4)
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.lin1(torch.relu(self.lin0(self.emb(input_ids))))
+        return self.head(torch.relu(self.lin1(torch.relu(self.lin0(self.emb(input_ids))))))
 
 
 def _token_inputs(decoder: bool = False) -> dict[str, Any]:
