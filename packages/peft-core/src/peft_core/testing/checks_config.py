@@ -47,7 +47,7 @@ def check_bad_config(ctx: Context, case: Case) -> None:
     cls = type(config)
     fields = {f.name for f in dataclasses.fields(config) if f.init}
     good = {k: v for k, v in config.to_dict().items() if k in fields}
-    for bad in [*generic_bad_values(config), *ctx.suite.bad_values]:
+    for bad in [*generic_bad_values(config), *ctx.suite.bad_values, *case.bad_values]:
         _expect_config_error(lambda b=bad: dataclasses.replace(config, **b), f"{cls.__name__} with {bad}")
         _expect_config_error(lambda b=bad: cls.from_dict({**good, **b}), f"{cls.__name__}.from_dict with {bad} (a file)")
     wrong_type = _wrong_type(config)

@@ -95,6 +95,7 @@ class Case:
     exact: bool = True
     atol: float = 1e-5
     rtol: float = 1e-4
+    bad_values: Sequence[Mapping[str, Any]] = ()
 
     def second_config(self) -> PeftConfig:
         return (self.second or self.config)()
