@@ -25,6 +25,13 @@ def _adapter_params(model, adapter_name: str = "default", copies: bool = True) -
     }
 
 
+def _layer_params(model, adapter_name: str = "default") -> dict[str, torch.Tensor]:
+    """Tensors of one adapter held by adapter layers (`BaseTunerLayer`)."""
+    from .harness import tuner_layers
+
+    return {f"{type(layer).__name__}#{i}": p for layer in tuner_layers(model) for i, p in enumerate(layer.adapter_parameters(adapter_name))}
+
+
 def _relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
     expected = expected.double().cpu()
     return float((actual.double().cpu() - expected).norm() / max(1e-12, float(expected.norm())))
@@ -44,7 +51,10 @@ def check_dtypes(ctx: Context, case: Case) -> None:
     for autocast, want in ((True, torch.float32), (False, torch.bfloat16)):
         base = case.model.build().to(torch.bfloat16)
         model = quiet(lambda b=base, a=autocast: get_peft_model(b, config, autocast_adapter_dtype=a)).eval()
-        wrong = sorted(n for n, p in _adapter_params(model, copies=False).items() if p.is_floating_point() and p.dtype != want)
+        # autocast: every adapter tensor is fp32; without it, adapter layers follow the base's dtype (prompt
+        # encoders are made in fp32 either way, as in Hugging Face PEFT)
+        params = _adapter_params(model, copies=False) if autocast else _layer_params(model)
+        wrong = sorted(n for n, p in params.items() if p.is_floating_point() and p.dtype != want)
         if wrong:
             raise CheckFailed(f"on a bf16 base with autocast_adapter_dtype={autocast}, adapter tensors {wrong[:3]} are not {want}")
         quiet(lambda m=model: set_peft_model_state_dict(m, state))
@@ -81,10 +91,8 @@ def check_to(ctx: Context, case: Case) -> None:
             out = output_of(quiet(lambda m=moved, d=device: m(**_cast_inputs(case, torch.float64, d))))
         assert_close(out.cpu(), expected, case, f"output after .to({label}, float64)", loosen=10.0)
         quiet(lambda m=moved: m.add_adapter(OTHER, config_for(ctx.suite, case, second=True)))
-        strays = sorted(
-            n for n, p in _adapter_params(moved, OTHER).items()
-            if p.device.type != device.type or (p.is_floating_point() and p.dtype != torch.float64)
-        )
+        strays = sorted(n for n, p in _adapter_params(moved, OTHER).items() if p.device.type != device.type)
+        strays += sorted(n for n, p in _layer_params(moved, OTHER).items() if p.is_floating_point() and p.dtype != torch.float64)
         if strays:
             raise CheckFailed(f"an adapter added after .to({label}, float64) is not on that device/dtype: {strays[:5]}")
         quiet(lambda m=moved: m.delete_adapter(OTHER))

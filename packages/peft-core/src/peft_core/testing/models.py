@@ -96,15 +96,22 @@ def make_gpt2() -> nn.Module:
     return model
 
 
-def make_bert() -> nn.Module:
-    """A BERT sequence classifier (3 labels): task SEQ_CLS makes its `classifier` a modules_to_save."""
-    from transformers import BertConfig, BertForSequenceClassification
+def make_bert(task: str = "SEQ_CLS") -> nn.Module:
+    """A BERT for `task`: a sequence classifier (3 labels; task SEQ_CLS makes its `classifier` a
+    modules_to_save), a token classifier, a question-answering head or the bare encoder."""
+    import transformers
 
-    config = BertConfig(
+    classes = {
+        "SEQ_CLS": transformers.BertForSequenceClassification,
+        "TOKEN_CLS": transformers.BertForTokenClassification,
+        "QUESTION_ANS": transformers.BertForQuestionAnswering,
+        "FEATURE_EXTRACTION": transformers.BertModel,
+    }
+    config = transformers.BertConfig(
         vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        max_position_embeddings=64, num_labels=3,
+        max_position_embeddings=64, num_labels=2 if task == "QUESTION_ANS" else 3,
     )
-    return BertForSequenceClassification(config)
+    return classes[task](config)
 
 
 def make_t5() -> nn.Module:
@@ -113,6 +120,7 @@ def make_t5() -> nn.Module:
     config = T5Config(
         vocab_size=VOCAB, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=4,
         decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+        initializer_factor=10.0,  # larger weights: greedy decoding is not stuck on one token
     )
     return T5ForConditionalGeneration(config)
 

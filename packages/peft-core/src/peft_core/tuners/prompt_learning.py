@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..config import PeftConfig, TaskType
-from ..errors import AdapterLoadError, UnsupportedOperationError
+from ..errors import AdapterLoadError, ConfigError, UnsupportedOperationError
 from .modules_to_save import ModulesToSaveWrapper
 from .tuner import BaseTuner, validate_adapter_name
 
@@ -61,7 +61,7 @@ class PromptLearningConfig(PeftConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.num_virtual_tokens is not None and self.num_virtual_tokens <= 0:
-            raise ValueError(f"num_virtual_tokens must be a positive integer, got {self.num_virtual_tokens}.")
+            raise ConfigError(f"num_virtual_tokens must be a positive integer, got {self.num_virtual_tokens}.")
 
     @property
     def is_prompt_learning(self) -> bool:
