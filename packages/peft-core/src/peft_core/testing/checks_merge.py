@@ -30,17 +30,24 @@ def _refuses(model, case: Case, action, what: str) -> None:
     assert_same(run(model, case), before_out, case, f"output after the refused {what}")
 
 
+def _merged_models(ctx: Context, case: Case, call: str):
+    """For safe_merge False and True: (description, fresh adapted model, its output, the merge call);
+    for a method declared unable to merge, checks instead that the call is refused."""
+    for safe in (False, True):
+        what = f"{call}(safe_merge={safe})"
+        model = adapted(ctx.suite, case)
+        action = lambda m=model, s=safe: getattr(m, call)(safe_merge=s)  # noqa: E731
+        if not ctx.suite.merge:
+            _refuses(model, case, action, what)
+            continue
+        yield what, model, run(model, case), action
+
+
 def check_merge(ctx: Context, case: Case) -> None:
     """`merge_adapter()` and `merge_adapter(safe_merge=True)` give the unmerged output and change base weights."""
-    for safe in (False, True):
-        what = f"merge_adapter(safe_merge={safe})"
-        model = adapted(ctx.suite, case)
-        if not ctx.suite.merge:
-            _refuses(model, case, lambda m=model, s=safe: m.merge_adapter(safe_merge=s), what)
-            continue
-        expected = run(model, case)
+    for what, model, expected, action in _merged_models(ctx, case, "merge_adapter"):
         before = base_tensors(model)
-        quiet(lambda m=model, s=safe: m.merge_adapter(safe_merge=s))
+        quiet(action)
         if not any(layer.merged for layer in tuner_layers(model)):
             raise CheckFailed(f"after {what} no adapter layer reports merged")
         if not changed_tensors(before, model, case):
@@ -69,14 +76,8 @@ def check_unmerge(ctx: Context, case: Case) -> None:
 
 def check_merge_and_unload(ctx: Context, case: Case) -> None:
     """`merge_and_unload()` (also with safe_merge) returns a plain model giving the adapted output."""
-    for safe in (False, True):
-        what = f"merge_and_unload(safe_merge={safe})"
-        model = adapted(ctx.suite, case)
-        if not ctx.suite.merge:
-            _refuses(model, case, lambda m=model, s=safe: m.merge_and_unload(safe_merge=s), what)
-            continue
-        expected = run(model, case)
-        merged = quiet(lambda m=model, s=safe: m.merge_and_unload(safe_merge=s))
+    for what, _, expected, action in _merged_models(ctx, case, "merge_and_unload"):
+        merged = quiet(action)
         left = adapter_modules(merged)
         if left:
             raise CheckFailed(f"{what} left adapter layers in the model: {left[:5]}")

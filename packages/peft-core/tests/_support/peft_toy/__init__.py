@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 import torch
 from torch import nn
@@ -83,16 +83,20 @@ class ToyLinear(BaseTunerLayer):
         a, b = self.toy_A[adapter_name].weight, self.toy_B[adapter_name].weight
         return (b @ a) * self.toy_scale[adapter_name][:, None]
 
-    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        result = self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.compute(x)
+
+    def compute(self, x: torch.Tensor, *, adapter: bool = True, disable: bool = True, plan: bool = True) -> torch.Tensor:
+        """The forward pass; the mutants (peft_toy.mutants) switch one of its parts off."""
+        if (disable and self._unmerge_if_disabled()) or self.merged or not adapter:
+            return self.base_layer(x)
+        result = self.base_layer(x)
+        batch = current_batch_plan() if plan else None
+        if batch is not None:
             result = result.clone()
-            for name in plan.adapter_groups():
+            for name in batch.adapter_groups():
                 if name in self.toy_A:
-                    rows = plan.rows(name, x.device)
+                    rows = batch.rows(name, x.device)
                     result[rows] += self._delta(x[rows], name).to(result.dtype)
             return result
         for name in self.active_adapters:

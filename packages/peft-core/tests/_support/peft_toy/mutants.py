@@ -11,38 +11,17 @@ from typing import Any, Callable
 
 import torch
 
-from peft_core import current_batch_plan
-
-
-def _forward(self, x: torch.Tensor, *, adapter: bool = True, disable: bool = True, plan: bool = True) -> torch.Tensor:
-    """ToyLinear.forward with one part switched off (`adapter`, honouring `disable`, or the row `plan`)."""
-    if (disable and self._unmerge_if_disabled()) or self.merged or not adapter:
-        return self.base_layer(x)
-    result = self.base_layer(x)
-    batch = current_batch_plan() if plan else None
-    if batch is not None:
-        result = result.clone()
-        for name in batch.adapter_groups():
-            if name in self.toy_A:
-                rows = batch.rows(name, x.device)
-                result[rows] += self._delta(x[rows], name).to(result.dtype)
-        return result
-    for name in self.active_adapters:
-        if name in self.toy_A:
-            result = result + self._delta(x, name).to(result.dtype)
-    return result
-
 
 def _forward_ignores_adapter(self, x: torch.Tensor) -> torch.Tensor:
-    return _forward(self, x, adapter=False)
+    return self.compute(x, adapter=False)
 
 
 def _forward_ignores_disable(self, x: torch.Tensor) -> torch.Tensor:
-    return _forward(self, x, disable=False)
+    return self.compute(x, disable=False)
 
 
 def _forward_ignores_row_plan(self, x: torch.Tensor) -> torch.Tensor:
-    return _forward(self, x, plan=False)  # every row gets the active adapter, whatever adapter_names says
+    return self.compute(x, plan=False)  # every row gets the active adapter, whatever adapter_names says
 
 
 def _wrong_delta(self, adapter_name: str) -> torch.Tensor:
