@@ -1,8 +1,8 @@
 """A tiny low-rank method used only by peft-core's tests (not shipped).
 
-Its conformance cases are in `peft_toy.conformance`; `peft_toy.mutants` breaks it on purpose
-(selected by the PEFT_TOY_MUTANT environment variable, so a fresh interpreter gets the same
-mutant) to show the conformance kit catches each kind of broken method.
+Its conformance cases are in `peft_toy.conformance`; `peft_toy.mutants` breaks it on purpose to
+show the conformance kit catches each kind of broken method (`peft_toy.installed`, what its test
+entry point imports, applies the mutant named by PEFT_TOY_MUTANT in a fresh interpreter).
 
 It exercises both container kinds (module-backed `toy_A`/`toy_B`, parameter-backed `toy_scale`),
 merging, mixed batches, default targets and a refused not-implemented field.
@@ -10,7 +10,6 @@ merging, mixed batches, default targets and a refused not-implemented field.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
@@ -63,6 +62,9 @@ class ToyLinear(BaseTunerLayer):
         self.toy_r: dict[str, int] = {}
 
     def update_layer(self, adapter_name: str, r: int, init_weights: bool) -> None:
+        self.make_adapter(adapter_name, r, init_weights)
+
+    def make_adapter(self, adapter_name: str, r: int, init_weights: bool) -> None:
         base = self.get_base_layer()
         self.toy_r[adapter_name] = r
         self.toy_A[adapter_name] = nn.Linear(base.in_features, r, bias=False)
@@ -127,8 +129,3 @@ register_peft_method(
     default_target_modules={"llama": ["q_proj", "v_proj"]},
     plugin_api=">=1,<2",
 )
-
-if os.environ.get("PEFT_TOY_MUTANT"):
-    from .mutants import apply
-
-    apply(os.environ["PEFT_TOY_MUTANT"])
