@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from .declare import Case
-from .harness import OTHER, CheckFailed, Context, adapted, assert_close, config_for, quiet, run
+from .harness import OTHER, CheckFailed, Context, adapted, assert_close, config_for, load_target_config, quiet, run
 
 
 def _cast_inputs(case: Case, dtype: torch.dtype, device: torch.device | str = "cpu") -> dict:
@@ -52,7 +52,7 @@ def check_dtypes(ctx: Context, case: Case) -> None:
     base_error = _relative_error(base_bf16, run(case.model.build(), case))
     allowed = max(0.05, 3 * base_error)
     state = get_peft_model_state_dict(reference)
-    config = config_for(ctx.suite, case, random=False)
+    config = load_target_config(case)
     for autocast, want in ((True, torch.float32), (False, torch.bfloat16)):
         base = case.model.build().to(torch.bfloat16)
         model = quiet(lambda b=base, a=autocast: get_peft_model(b, config, autocast_adapter_dtype=a)).eval()
