@@ -40,6 +40,7 @@ from .tuners.tuner import BaseTuner
 
 if TYPE_CHECKING:
     from .discovery import InstalledMethod, installed_methods, load_all_methods
+    from .mixed import PeftMixedModel
     from .tuners.prompt_learning import (
         PROMPT_EMBEDDINGS_KEY,
         PromptEncoderBase,
@@ -54,6 +55,7 @@ _LAZY = {
     "InstalledMethod": ".discovery",
     "installed_methods": ".discovery",
     "load_all_methods": ".discovery",
+    "PeftMixedModel": ".mixed",
     "PROMPT_EMBEDDINGS_KEY": ".tuners.prompt_learning",
     "PromptEncoderBase": ".tuners.prompt_learning",
     "PromptEncoderDict": ".tuners.prompt_learning",
@@ -79,6 +81,7 @@ __all__ = [
     "PeftError",
     "PeftMethod",
     "PeftModel",
+    "PeftMixedModel",
     "PeftModelForCausalLM",
     "PeftModelForFeatureExtraction",
     "PeftModelForQuestionAnswering",

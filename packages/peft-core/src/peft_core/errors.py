@@ -38,7 +38,13 @@ class AdapterNameError(PeftError, ValueError):
     """An adapter name would break parameter keys, folder names or module attributes."""
 
 
-class UnsupportedOperationError(PeftError, ValueError):
-    """The method can't do what was asked (merge learned virtual tokens, run a mixed-adapter batch ...).
+class UnsupportedOperationError(PeftError, ValueError, NotImplementedError):
+    """The model or method can't do what was asked (merge learned virtual tokens, run a mixed-adapter batch,
+    hotswap a method that declares no hotswap support, weighted adapters in a mixed-method model ...).
 
     Raised before anything changes, so the model is left as it was."""
+
+
+class HotswapError(PeftError, ValueError, RuntimeError):
+    """An adapter can't replace another in place (different method or settings, other targets, a larger
+    rank than the model was prepared for, a merged adapter)."""
