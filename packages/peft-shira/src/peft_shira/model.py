@@ -53,8 +53,13 @@ class ShiraModel(BaseTuner):
         kwargs = {"bias": base.bias is not None}
         if config.mask_type == "random":
             kwargs["random_seed"] = config.random_seed
-        mask = call_mask_fn(mask_fn, base, config.r, **kwargs)
         count = shira_parameter_count(config.r, base.in_features, base.out_features)
+        if count > base.in_features * base.out_features:
+            raise ConfigError(
+                f"SHiRA r={config.r} asks for r*(in+out) = {count} trained entries of {key!r}, which has only "
+                f"{base.in_features * base.out_features} weights; lower r."
+            )
+        mask = call_mask_fn(mask_fn, base, config.r, **kwargs)
         if isinstance(mask, torch.Tensor) and tuple(mask.shape) != (base.out_features, base.in_features):
             raise ConfigError(
                 f"SHiRA mask for {key!r} has shape {tuple(mask.shape)}; it must match the weight "
