@@ -20,7 +20,7 @@ class RandLoraConfig(PeftConfig):
 
     - `projection_prng_key`: seed of the CPU generator drawing the bases.
     - `save_projection`: save the bases with the adapter (default) or regenerate them from the key.
-    - `sparse` / `very_sparse`: ternary (−1, 0, 1) bases with zero probability 2/3, or 1 − 2/√min_dim.
+    - `sparse` / `very_sparse`: ternary (−1, 0, 1) bases with zero probability 2/3, or 1 − 1/√min_dim.
     - `randlora_alpha`: scaling numerator (`alpha / r`), typically 20·r.
     - `bias`: `"none"`, `"all"` or `"randlora_only"`.
     """
@@ -33,7 +33,7 @@ class RandLoraConfig(PeftConfig):
     projection_prng_key: int = field(default=0, metadata={"help": "Seed of the generator drawing the bases."})
     save_projection: bool = field(default=True, metadata={"help": "Save the bases (else regenerate them on load)."})
     sparse: bool = field(default=False, metadata={"help": "Ternary sparse bases (zero with probability 2/3)."})
-    very_sparse: bool = field(default=False, metadata={"help": "Very sparse ternary bases (1 - 2/sqrt(min_dim) zeros)."})
+    very_sparse: bool = field(default=False, metadata={"help": "Very sparse ternary bases (1 - 1/sqrt(min_dim) zeros)."})
     randlora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the adapter branch's input."})
     fan_in_fan_out: bool = field(default=False, metadata={"help": "Weights stored (in, out) (GPT-2 Conv1D); set automatically."})
     randlora_alpha: Union[int, float] = field(default=640, metadata={"help": "Scaling numerator: alpha / r."})
