@@ -33,7 +33,7 @@ def random_mask(base_layer: nn.Module, r: int, random_seed: Optional[int] = None
     if random_seed is not None:
         generator.manual_seed(random_seed)
     device = base_layer.weight.device
-    chosen = torch.randperm(out_features * in_features, generator=generator)[:count].to(device)
+    chosen = torch.randperm(out_features * in_features, generator=generator, device="cpu")[:count].to(device)
     mask = torch.zeros(out_features * in_features, dtype=torch.bool, device=device)
     mask[chosen] = True
     return mask.view(out_features, in_features)

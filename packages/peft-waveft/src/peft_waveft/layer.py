@@ -25,7 +25,7 @@ from .idwt import inverse_dwt2
 def coefficient_positions(out_features: int, in_features: int, count: int, seed: int) -> torch.Tensor:
     """`[2, count]` (row, column) positions: a seeded CPU permutation of the `out·in` cells, as HF draws it."""
     generator = torch.Generator().manual_seed(seed)
-    flat = torch.randperm(out_features * in_features, generator=generator)[:count]
+    flat = torch.randperm(out_features * in_features, generator=generator, device="cpu")[:count]
     return torch.stack([flat // in_features, flat % in_features], dim=0)
 
 
