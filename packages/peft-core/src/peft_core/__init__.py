@@ -18,6 +18,8 @@ from .errors import (
     PeftError,
     RegistrationError,
     UnknownPeftTypeError,
+    UnsupportedLayerError,
+    UnsupportedOperationError,
 )
 from .mapping import get_peft_model, inject_adapter_in_model
 from .peft_model import PeftModel, load_peft_weights
@@ -31,6 +33,13 @@ from .task_models import (
     PeftModelForSequenceClassification,
     PeftModelForTokenClassification,
 )
+from .tuners.dispatch import (
+    DispatchRequest,
+    dispatch_layer,
+    layer_dispatchers,
+    register_layer_dispatcher,
+    unregister_layer_dispatcher,
+)
 from .tuners.layer import AdapterTensor, BaseTunerLayer
 from .tuners.matching import pattern_value
 from .tuners.mixed_batch import BASE_ADAPTER_NAME, BatchPlan, current_batch_plan
@@ -39,6 +48,8 @@ from .tuners.tuner import BaseTuner
 
 if TYPE_CHECKING:
     from .discovery import InstalledMethod, installed_methods, load_all_methods
+    from .kbit import prepare_model_for_kbit_training
+    from .mixed import PeftMixedModel
     from .tuners.prompt_learning import (
         PROMPT_EMBEDDINGS_KEY,
         PromptEncoderBase,
@@ -72,6 +83,8 @@ _LAZY = {
     "InstalledMethod": ".discovery",
     "installed_methods": ".discovery",
     "load_all_methods": ".discovery",
+    "prepare_model_for_kbit_training": ".kbit",
+    "PeftMixedModel": ".mixed",
     "PROMPT_EMBEDDINGS_KEY": ".tuners.prompt_learning",
     "PromptEncoderBase": ".tuners.prompt_learning",
     "PromptEncoderDict": ".tuners.prompt_learning",
@@ -109,6 +122,7 @@ __all__ = [
     "BaseTunerLayer",
     "BatchPlan",
     "ConfigError",
+    "DispatchRequest",
     "IncompatibleMethodError",
     "InstalledMethod",
     "ModulesToSaveWrapper",
@@ -116,6 +130,7 @@ __all__ = [
     "PeftError",
     "PeftMethod",
     "PeftModel",
+    "PeftMixedModel",
     "PeftModelForCausalLM",
     "PeftModelForFeatureExtraction",
     "PeftModelForQuestionAnswering",
@@ -131,18 +146,25 @@ __all__ = [
     "RegistrationError",
     "TaskType",
     "UnknownPeftTypeError",
+    "UnsupportedLayerError",
+    "UnsupportedOperationError",
     "current_batch_plan",
+    "dispatch_layer",
     "get_peft_method",
     "get_peft_model",
     "get_peft_model_state_dict",
     "inject_adapter_in_model",
+    "layer_dispatchers",
     "installed_methods",
     "load_all_methods",
     "load_peft_weights",
     "pattern_value",
+    "prepare_model_for_kbit_training",
+    "register_layer_dispatcher",
     "register_peft_method",
     "registered_methods",
     "set_peft_model_state_dict",
+    "unregister_layer_dispatcher",
 ]
 
 

@@ -40,3 +40,20 @@ class AdapterNameError(PeftError, ValueError):
 
 class PeftWarning(UserWarning):
     """Base class of warnings issued on purpose by peft-core and method packages."""
+
+
+class UnsupportedLayerError(PeftError, ValueError):
+    """A targeted module is of a type the method has no adapter layer for (e.g. a quantized layer
+    whose library no installed dispatcher handles)."""
+
+
+class UnsupportedOperationError(PeftError, ValueError, NotImplementedError):
+    """The model or method can't do what was asked (merge learned virtual tokens, run a mixed-adapter batch,
+    hotswap a method that declares no hotswap support, weighted adapters in a mixed-method model ...).
+
+    Raised before anything changes, so the model is left as it was."""
+
+
+class HotswapError(PeftError, ValueError, RuntimeError):
+    """An adapter can't replace another in place (different method or settings, other targets, a larger
+    rank than the model was prepared for, a merged adapter)."""

@@ -123,10 +123,15 @@ def pattern_value(patterns: Mapping[str, Any] | None, key: str, default: Any) ->
 
 
 def is_linear_like(module: nn.Module) -> bool:
-    """nn.Linear, transformers' GPT-2 `Conv1D`, or an existing adapter layer wrapping a linear layer."""
+    """nn.Linear, a quantized linear layer, transformers' GPT-2 `Conv1D`, or an adapter layer wrapping one."""
     if isinstance(module, nn.Linear):
         return True
     cls = type(module)
+    if hasattr(module, "in_features") and hasattr(module, "out_features"):
+        from .quantization import is_quantized
+
+        if is_quantized(module):  # a quantized linear that is no nn.Linear subclass (HQQ's HQQLinear)
+            return True
     if cls.__name__ == "Conv1D" and cls.__module__.startswith("transformers"):
         return True
     from .layer import BaseTunerLayer
