@@ -93,6 +93,7 @@ class PeftModel(nn.Module):
         validate_adapter_name(adapter_name)
         peft_config = self._prepare_task_config(peft_config)
         self.base_model = self._create_tuner(model, peft_config, adapter_name, autocast_adapter_dtype, low_cpu_mem_usage)
+        expose_forward_signature(self)
 
     def _create_tuner(
         self,
@@ -112,7 +113,6 @@ class PeftModel(nn.Module):
             low_cpu_mem_usage=low_cpu_mem_usage,
             autocast_adapter_dtype=autocast_adapter_dtype,
         )
-        expose_forward_signature(self)
 
     def _prepare_task_config(self, peft_config: PeftConfig) -> PeftConfig:
         """Hook for task wrappers (e.g. classification heads become `modules_to_save`)."""
