@@ -165,12 +165,16 @@ class PeftConfig:
         if os.path.isfile(save_directory):
             raise ConfigError(f"save_pretrained needs a directory, but {save_directory!r} is a file.")
         os.makedirs(save_directory, exist_ok=True)
+        data = self.to_saved_dict(auto_mapping_dict=kwargs.get("auto_mapping_dict"))
+        write_config_file(save_directory, data, kwargs.get("write_batch"))
+
+    def to_saved_dict(self, auto_mapping_dict: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The JSON object `save_pretrained` writes (`inference_mode` saved as true, as Hugging Face PEFT does)."""
         data = self.to_dict()
         data["inference_mode"] = True
-        if kwargs.get("auto_mapping_dict") is not None:
-            data["auto_mapping"] = kwargs["auto_mapping_dict"]
-        path = os.path.join(save_directory, CONFIG_NAME)
-        atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True), kwargs.get("write_batch"))
+        if auto_mapping_dict is not None:
+            data["auto_mapping"] = dict(auto_mapping_dict)
+        return data
 
     @classmethod
     def from_pretrained(
@@ -194,7 +198,9 @@ class PeftConfig:
     @classmethod
     def from_json_file_to_config(cls, path: str) -> PeftConfig:
         data = cls.from_json_file(path)
-        return cls.from_peft_type(_source=path, **data)
+        config = cls.from_peft_type(_source=path, **data)
+        config._loaded_from = (os.fspath(path), data)  # what the weights file's recorded config is checked against
+        return config
 
     @staticmethod
     def from_json_file(path: str | os.PathLike) -> dict[str, Any]:
@@ -265,6 +271,16 @@ class PeftConfig:
     def __repr__(self) -> str:
         fields = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self) if f.repr)
         return f"{type(self).__name__}({fields})"
+
+
+def write_config_file(directory: str, data: Mapping[str, Any], batch: Any = None) -> None:
+    """Write `data` as `<directory>/adapter_config.json` in Hugging Face PEFT's form (staged in `batch` if given)."""
+    atomic_write_text(os.path.join(directory, CONFIG_NAME), json.dumps(data, indent=2, sort_keys=True), batch)
+
+
+def loaded_config_source(config: PeftConfig) -> tuple[str, dict[str, Any]] | None:
+    """(path, JSON object) of the file `config` was read from, or None for a config built in code."""
+    return config.__dict__.get("_loaded_from")
 
 
 def _missing_config(where: str) -> AdapterNotFoundError:

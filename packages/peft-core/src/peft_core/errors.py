@@ -36,3 +36,11 @@ class AdapterNotFoundError(PeftError, FileNotFoundError):
 
 class AdapterNameError(PeftError, ValueError):
     """An adapter name would break parameter keys, folder names or module attributes."""
+
+
+class InconsistentAdapterError(AdapterLoadError):
+    """An adapter folder mixes files of two saves (e.g. a save killed between two renames)."""
+
+
+class AdapterStateError(PeftError, ValueError):
+    """An operation would leave the model's adapters in an inconsistent state (e.g. deleting a merged adapter)."""

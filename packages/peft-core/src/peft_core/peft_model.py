@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import os
 import warnings
 from typing import Any, Iterator, Mapping, Sequence
@@ -11,7 +12,9 @@ from typing import Any, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
-from .config import PeftConfig
+from .atomic_files import folder_lock, remove_stale_temp_files
+from .config import PeftConfig, loaded_config_source, write_config_file
+from .config_binding import check_weights_match_config, config_metadata
 from .errors import AdapterNotFoundError
 from .registry import method_for_config
 from .serialization import (
@@ -57,6 +60,15 @@ def _open_peft_weights(
     """`load_peft_weights` for loading into a model: a safetensors file is read lazily, tensor by tensor
     into the adapter's parameters, so loading never holds a second copy of the adapter."""
     return open_weights_file(_weights_path(model_id, subfolder, revision, **hub_kwargs))
+
+
+def _check_same_save(weights: Mapping[str, torch.Tensor], config: PeftConfig, loaded: bool) -> None:
+    """Refuse weights saved with another config than the one just read (a half-finished save)."""
+    source = loaded_config_source(config) if loaded else None
+    if source is not None:
+        path = getattr(weights, "path", "adapter weights")
+        fields = [f.name for f in dataclasses.fields(config)]
+        check_weights_match_config(getattr(weights, "metadata", None), source[1], path, source[0], fields)
 
 
 def _weights_path(model_id: str | os.PathLike, subfolder: str | None, revision: str | None, **hub_kwargs: Any) -> str:
@@ -282,9 +294,15 @@ class PeftModel(nn.Module):
         # Every file of every adapter is staged next to its target and renamed into place only once
         # all were written: a failure part-way (full disk, interrupted process) leaves the previous
         # adapters readable, with no mix of old and new files.
-        created = [d for d in dict.fromkeys([save_directory, *targets.values()]) if not os.path.isdir(d)]
+        folders = list(dict.fromkeys([save_directory, *targets.values()]))
+        created = [d for d in folders if not os.path.isdir(d)]
         try:
-            with WriteBatch() as batch:
+            for directory in folders:
+                os.makedirs(directory, exist_ok=True)
+            # Concurrent savers into these folders wait for each other; temp files of killed saves go.
+            with folder_lock(folders), WriteBatch() as batch:
+                for directory in folders:
+                    remove_stale_temp_files(directory)
                 for name, directory in targets.items():
                     state = get_peft_model_state_dict(
                         self, state_dict=state_dict, adapter_name=name, save_embedding_layers=save_embedding_layers
@@ -300,9 +318,12 @@ class PeftModel(nn.Module):
                         config, state = self.base_model.convert_adapter_for_saving(
                             name, config, state, os.fspath(path_initial_model_for_weight_conversion)
                         )
-                    os.makedirs(directory, exist_ok=True)
-                    save_weights(state, directory, safe_serialization=safe_serialization, batch=batch)
-                    config.save_pretrained(directory, auto_mapping_dict=auto_mapping, write_batch=batch)
+                    data = config.to_saved_dict(auto_mapping_dict=auto_mapping)
+                    # the weights record their config: a crash between the two renames is refused on load
+                    save_weights(
+                        state, directory, safe_serialization=safe_serialization, batch=batch, metadata=config_metadata(data)
+                    )
+                    write_config_file(directory, data, batch)
                 self._write_model_card(save_directory, names, batch)
         except BaseException:
             for directory in reversed(created):  # folders this call created, if still empty
@@ -357,6 +378,7 @@ class PeftModel(nn.Module):
         `is_trainable=False` (the default) freezes the adapter and puts the model in eval mode.
         """
         validate_adapter_name(adapter_name)
+        loaded = config is None
         if config is None:
             config = PeftConfig.from_pretrained(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
         if is_trainable and config.is_prompt_learning:
@@ -366,6 +388,7 @@ class PeftModel(nn.Module):
             )
         config.inference_mode = not is_trainable
         weights = _open_peft_weights(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
+        _check_same_save(weights, config, loaded)
         wrapper = cls
         if cls is PeftModel:
             from .task_models import wrapper_for_task
@@ -406,10 +429,12 @@ class PeftModel(nn.Module):
         validate_adapter_name(adapter_name)
         if adapter_name in self.peft_config:
             raise ValueError(f"Adapter {adapter_name!r} already exists; delete it first or choose another name.")
+        loaded = config is None
         if config is None:
             config = PeftConfig.from_pretrained(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
         config.inference_mode = not is_trainable
         weights = _open_peft_weights(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
+        _check_same_save(weights, config, loaded)
         self.add_adapter(
             adapter_name, config, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
         )
