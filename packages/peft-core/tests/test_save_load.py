@@ -221,14 +221,6 @@ def test_pickle_that_runs_code_is_refused(toy, mlp, tmp_path):
         PeftModel.from_pretrained(_fresh(MLP), tmp_path)
 
 
-def test_legacy_bias_key_goes_to_base_layer(toy, mlp):
-    model = _trained(toy, mlp)
-    state = get_peft_model_state_dict(model)
-    state["base_model.model.lin0.bias"] = torch.full((16,), 7.0)  # PEFT <= 0.6 naming
-    set_peft_model_state_dict(model, state)
-    assert torch.all(model.base_model.model.lin0.base_layer.bias == 7.0)
-
-
 def test_plain_model_injection_and_prefixless_state_dict(toy, mlp):
     model = inject_adapter_in_model(toy.ToyConfig(target_modules=["lin0"], init_weights=False), mlp)
     assert type(model.lin0).__name__ == "ToyLinear"

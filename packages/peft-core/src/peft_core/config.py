@@ -10,6 +10,7 @@ import dataclasses
 import enum
 import functools
 import json
+import math
 import os
 import types
 import typing
@@ -101,9 +102,47 @@ class PeftConfig:
             if isinstance(value, (list, tuple)):
                 setattr(self, name, set(value))
         self._check_common_ranges()
+        self._check_numbers()
+        self._check_patterns()
         self._refuse_not_implemented()
 
     # -- validation helpers ---------------------------------------------------------------------
+    def _check_numbers(self) -> None:
+        """No field holds NaN, an infinity or an integer beyond 64 bits (nested values included): such a
+        value is never a valid scale, rank or seed, and would surface later as NaN outputs or a torch error."""
+        for f in dataclasses.fields(self):
+            problem = _absurd_number(getattr(self, f.name, None), f.name)
+            if problem is not None:
+                where, value = problem
+                raise ConfigError(
+                    f"{type(self).__name__}.{where} must be a finite number of reasonable size, got {_short(value)}. "
+                    f"Fix the value in the config (adapter_config.json)."
+                )
+
+    def _check_patterns(self) -> None:
+        """Fields Hugging Face PEFT matches as regular expressions must compile (see `peft_core.patterns`)."""
+        from . import patterns
+        from .tuners.matching import LAYERS_PATTERN_TEMPLATE, MODULES_TO_SAVE_TEMPLATE, PATTERN_KEY_TEMPLATE
+
+        name = type(self).__name__
+        for field_name in ("target_modules", "exclude_modules"):
+            value = getattr(self, field_name, None)
+            if isinstance(value, str):
+                patterns.compile_pattern(value, f"{name}.{field_name}")
+        layers_pattern = getattr(self, "layers_pattern", None)
+        for value in [layers_pattern] if isinstance(layers_pattern, str) else (layers_pattern or []):
+            if isinstance(value, str):
+                patterns.compile_pattern(value, f"{name}.layers_pattern", LAYERS_PATTERN_TEMPLATE)
+        for value in getattr(self, "modules_to_save", None) or []:
+            if isinstance(value, str):
+                patterns.compile_pattern(value, f"{name}.modules_to_save", MODULES_TO_SAVE_TEMPLATE)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name, None)
+            if f.name.endswith("_pattern") and isinstance(value, dict):
+                for key in value:
+                    if isinstance(key, str):
+                        patterns.compile_pattern(key, f"{name}.{f.name}", PATTERN_KEY_TEMPLATE)
+
     def _check_common_ranges(self) -> None:
         """Checks every method shares, by Hugging Face PEFT's field-naming conventions.
 
@@ -206,7 +245,7 @@ class PeftConfig:
     def from_json_file(path: str | os.PathLike) -> dict[str, Any]:
         try:
             with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
+                data = json.load(fh, parse_int=_parse_json_int)
         except json.JSONDecodeError as exc:
             raise ConfigError(
                 f"{os.fspath(path)} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
@@ -214,6 +253,15 @@ class PeftConfig:
             ) from exc
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{os.fspath(path)} is not UTF-8 text; it is not an adapter_config.json.") from exc
+        except RecursionError:
+            raise ConfigError(
+                f"{os.fspath(path)} nests JSON arrays/objects too deeply to be an adapter_config.json; "
+                f"save the adapter again."
+            ) from None
+        except IsADirectoryError:
+            raise ConfigError(f"{os.fspath(path)} is a folder, not an adapter_config.json file.") from None
+        except (ValueError, OverflowError) as exc:
+            raise ConfigError(f"{os.fspath(path)} is not a readable adapter_config.json ({exc}).") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"{os.fspath(path)} must hold a JSON object, found {type(data).__name__}.")
         return data
@@ -258,6 +306,13 @@ class PeftConfig:
             )
             for k in unknown:
                 kwargs.pop(k)
+        for key, value in kwargs.items():
+            problem = _absurd_number(value, key)
+            if problem is not None:
+                raise ConfigError(
+                    f"{cls.__name__}.{problem[0]}{where} must be a finite number of reasonable size, got "
+                    f"{_short(problem[1])}. Fix the value in adapter_config.json."
+                )
         check_field_types(cls, kwargs, where)
         try:
             return cls(**kwargs)
@@ -281,6 +336,50 @@ def write_config_file(directory: str, data: Mapping[str, Any], batch: Any = None
 def loaded_config_source(config: PeftConfig) -> tuple[str, dict[str, Any]] | None:
     """(path, JSON object) of the file `config` was read from, or None for a config built in code."""
     return config.__dict__.get("_loaded_from")
+
+
+_INT_LIMIT = 2**64  # torch sizes are int64 and generator seeds uint64
+
+
+def _absurd_number(value: Any, where: str, depth: int = 0) -> tuple[str, Any] | None:
+    """(path, value) of the first NaN / infinite float or oversized integer in `value`, else None."""
+    if isinstance(value, OversizedInteger):
+        return (where, value)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (where, value)
+    if isinstance(value, int):
+        return None if -_INT_LIMIT < value < _INT_LIMIT else (where, value)
+    if depth > 20:
+        return None
+    if isinstance(value, dict):
+        items = [(f"{where}[{k!r}]", v) for k, v in value.items()]
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = [(f"{where}[{i}]", v) for i, v in enumerate(value)]
+    else:
+        return None
+    for path, item in items:
+        found = _absurd_number(item, path, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+class OversizedInteger(str):
+    """An integer literal of a JSON file too long to be any size or seed (kept as its digits)."""
+
+
+def _parse_json_int(text: str) -> Any:
+    return OversizedInteger(text) if len(text) > 40 else int(text)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, OversizedInteger):
+        return f"an integer with {len(value.lstrip('-'))} digits"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _INT_LIMIT:
+        return f"an integer of {value.bit_length()} bits"
+    return repr(value)
 
 
 def _missing_config(where: str) -> AdapterNotFoundError:

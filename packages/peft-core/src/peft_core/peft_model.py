@@ -370,12 +370,16 @@ class PeftModel(nn.Module):
         ignore_mismatched_sizes: bool = False,
         subfolder: str | None = None,
         revision: str | None = None,
+        load_embedding_layers: bool = False,
         **hub_kwargs: Any,
     ) -> PeftModel:
         """Load an adapter saved by this library or by Hugging Face PEFT onto `model`.
 
         The wrapper class follows the config's `task_type` when called on `PeftModel` itself.
         `is_trainable=False` (the default) freezes the adapter and puts the model in eval mode.
+        The file may change only the adapter (see `set_peft_model_state_dict`);
+        `load_embedding_layers=True` also lets it write the model's input/output embedding weights
+        (Hugging Face PEFT saves them after a vocabulary resize).
         """
         validate_adapter_name(adapter_name)
         loaded = config is None
@@ -404,7 +408,14 @@ class PeftModel(nn.Module):
         )
         try:
             peft_model._load_weights(
-                adapter_name, weights, is_trainable, strict, ignore_mismatched_sizes, low_cpu_mem_usage, autocast_adapter_dtype
+                adapter_name,
+                weights,
+                is_trainable,
+                strict,
+                ignore_mismatched_sizes,
+                low_cpu_mem_usage,
+                autocast_adapter_dtype,
+                load_embedding_layers=load_embedding_layers,
             )
         except BaseException:
             pristine.restore(model)  # the weights don't fit: hand the base model back without adapter layers
@@ -423,6 +434,7 @@ class PeftModel(nn.Module):
         ignore_mismatched_sizes: bool = False,
         subfolder: str | None = None,
         revision: str | None = None,
+        load_embedding_layers: bool = False,
         **hub_kwargs: Any,
     ) -> None:
         """Add an adapter from disk or the Hub without activating it (use `set_adapter`)."""
@@ -447,6 +459,7 @@ class PeftModel(nn.Module):
                 ignore_mismatched_sizes,
                 low_cpu_mem_usage,
                 autocast_adapter_dtype,
+                load_embedding_layers=load_embedding_layers,
             )
         except BaseException:
             self._discard_adapter(adapter_name)
@@ -461,6 +474,7 @@ class PeftModel(nn.Module):
         ignore_mismatched_sizes: bool,
         low_cpu_mem_usage: bool,
         autocast_adapter_dtype: bool,
+        load_embedding_layers: bool = False,
     ) -> None:
         set_peft_model_state_dict(
             self,
@@ -469,6 +483,7 @@ class PeftModel(nn.Module):
             ignore_mismatched_sizes=ignore_mismatched_sizes,
             low_cpu_mem_usage=low_cpu_mem_usage,
             strict=strict,
+            load_embedding_layers=load_embedding_layers,
         )
         for module in self.base_model.adapter_modules():
             if module.has_adapter(adapter_name):

@@ -8,7 +8,6 @@ saved with (`config_binding`), so a folder left half-saved by a crash is refused
 from __future__ import annotations
 
 import collections
-import json
 import os
 import pickle
 import sys
@@ -19,6 +18,7 @@ import torch
 from .atomic_files import WriteBatch, atomic_write, atomic_write_text  # noqa: F401  (re-exported)
 from .config_binding import BIN_METADATA_ATTR
 from .errors import AdapterLoadError
+from .lazy_weights import LazyWeights, UnsupportedWeights, unreadable  # noqa: F401  (LazyWeights re-exported)
 
 CONFIG_NAME = "adapter_config.json"
 SAFETENSORS_WEIGHTS_NAME = "adapter_model.safetensors"
@@ -113,119 +113,6 @@ def read_weights_file(path: str, device: str | torch.device = "cpu") -> dict[str
     return data
 
 
-_SAFETENSORS_DTYPES = {
-    "F64": torch.float64,
-    "F32": torch.float32,
-    "F16": torch.float16,
-    "BF16": torch.bfloat16,
-    "I64": torch.int64,
-    "I32": torch.int32,
-    "I16": torch.int16,
-    "I8": torch.int8,
-    "U8": torch.uint8,
-    "BOOL": torch.bool,
-}
-_MAX_HEADER = 100 * 1024 * 1024
-
-
-class LazyWeights(Mapping[str, torch.Tensor]):
-    """The tensors of a local `.safetensors` file, each read from disk only when it is used.
-
-    Names, dtypes and shapes come from the file's header, so a loader can check every tensor against
-    the model before reading any, then read them one at a time, straight into the parameter that
-    receives them where dtype and layout match (`read_into`). Loading an adapter this way never holds
-    the file's tensors next to the adapter's own: peak memory is the adapter plus nothing (plus one
-    tensor where a dtype changes), instead of twice the adapter. Plain reads (`pread`), not a memory
-    map: no file pages join the process's resident memory.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.metadata: dict[str, str] = {}
-        self._specs: dict[str, tuple[torch.dtype, tuple[int, ...], int, int]] = {}
-        try:
-            with open(path, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                header_len = int.from_bytes(fh.read(8), "little")
-                if not 0 < header_len <= min(_MAX_HEADER, size - 8):
-                    raise ValueError(f"header length {header_len} does not fit a {size}-byte file")
-                header = json.loads(fh.read(header_len))
-            start = 8 + header_len
-            for name, info in header.items():
-                if name == "__metadata__":
-                    self.metadata = dict(info or {})
-                    continue
-                dtype = _SAFETENSORS_DTYPES.get(info.get("dtype"))
-                if dtype is None:
-                    raise _Unsupported(f"{name}: dtype {info.get('dtype')!r}")
-                shape = tuple(int(d) for d in info["shape"])
-                begin, end = (int(o) for o in info["data_offsets"])
-                numel = 1
-                for d in shape:
-                    numel *= d
-                if not (0 <= begin <= end and start + end <= size and end - begin == numel * _itemsize(dtype)):
-                    raise ValueError(f"tensor {name!r} ({info}) lies outside the file or does not match its shape")
-                self._specs[name] = (dtype, shape, start + begin, end - begin)
-        except _Unsupported:
-            raise
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise _unreadable(path, exc) from exc
-
-    def __getitem__(self, key: str) -> torch.Tensor:
-        dtype, shape, offset, nbytes = self._specs[key]
-        out = torch.empty(shape, dtype=dtype)
-        self._read(offset, nbytes, out)
-        return out
-
-    def __iter__(self):
-        return iter(self._specs)
-
-    def __len__(self) -> int:
-        return len(self._specs)
-
-    def spec(self, key: str) -> tuple[torch.dtype, tuple[int, ...]]:
-        """(dtype, shape) of a tensor, from the header (nothing is read)."""
-        dtype, shape, _, _ = self._specs[key]
-        return dtype, shape
-
-    def read_into(self, key: str, dest: torch.Tensor) -> bool:
-        """Read a tensor straight into `dest` when it is a contiguous CPU tensor of the same dtype and
-        shape; False (nothing read) otherwise."""
-        dtype, shape, offset, nbytes = self._specs[key]
-        if dest.device.type != "cpu" or dest.dtype != dtype or tuple(dest.shape) != shape or not dest.is_contiguous():
-            return False
-        self._read(offset, nbytes, dest)
-        return True
-
-    def _read(self, offset: int, nbytes: int, out: torch.Tensor) -> None:
-        if nbytes == 0:
-            return
-        view = memoryview(out.detach().reshape(-1).view(torch.uint8).numpy()).cast("B")
-        with open(self.path, "rb", buffering=0) as fh:
-            fh.seek(offset)
-            done = 0
-            while done < nbytes:
-                n = fh.readinto(view[done:])
-                if not n:
-                    raise _unreadable(self.path, "it ended early")
-                done += n
-
-
-def _unreadable(path: str, detail: object) -> AdapterLoadError:
-    return AdapterLoadError(
-        f"{path} is not a readable safetensors file ({detail}). It may be truncated or corrupted: download or save "
-        f"the adapter again."
-    )
-
-
-class _Unsupported(Exception):
-    """A file `LazyWeights` can't read itself (a dtype it does not know); read it eagerly instead."""
-
-
-def _itemsize(dtype: torch.dtype) -> int:
-    return torch.empty((), dtype=dtype).element_size()
-
-
 class LoadedWeights(dict):
     """Tensors read at once, with the file's `path` and its `metadata` (see `weights_metadata`)."""
 
@@ -242,7 +129,7 @@ def weights_metadata(path: str, data: Mapping[str, torch.Tensor] | None = None) 
             with safe_open(path, framework="pt") as fh:
                 return dict(fh.metadata() or {})
         except (SafetensorError, OSError, ValueError) as exc:
-            raise _unreadable(path, exc) from exc
+            raise unreadable(path, exc) from exc
     found = getattr(data, BIN_METADATA_ATTR, None)
     return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
@@ -254,7 +141,7 @@ def open_weights_file(path: str) -> Mapping[str, torch.Tensor]:
     if path.endswith(".safetensors") and sys.byteorder == "little":
         try:
             return LazyWeights(path)
-        except _Unsupported:
+        except UnsupportedWeights:
             pass
     data = read_weights_file(path)
     loaded = LoadedWeights(data)

@@ -8,7 +8,6 @@ exact position the layer reports, and put back the same way on load.
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Iterator, Mapping
@@ -16,6 +15,7 @@ from typing import Iterator, Mapping
 import torch
 from torch import nn
 
+from . import patterns
 from .errors import AdapterLoadError
 from .tuners.layer import BaseTunerLayer
 from .tuners.modules_to_save import ModulesToSaveWrapper
@@ -32,6 +32,8 @@ class LoadReport:
     missing_keys: list[str] = field(default_factory=list)
     unexpected_keys: list[str] = field(default_factory=list)
     mismatched_keys: list[str] = field(default_factory=list)
+    # Keys naming base-model tensors an adapter file may not change (also in `unexpected_keys`).
+    refused_keys: list[str] = field(default_factory=list)
 
 
 def _join(prefix: str, key: str) -> str:
@@ -136,13 +138,60 @@ def _targeted_embedding_weights(
             continue
         if isinstance(targets, str):
             relative = key[len(prefix) + 1 :] if prefix and key.startswith(prefix + ".") else key
-            if not re.fullmatch(targets, relative):
+            if not patterns.fullmatch(targets, relative, patterns.field_label(config, "target_modules")):
                 continue
         elif leaf not in targets:
             continue
         for pname, tensor in module.get_base_layer().state_dict(keep_vars=True).items():
             out[f"{key}.base_layer.{pname}"] = tensor
     return out
+
+
+def writable_base_keys(root: nn.Module, adapter_name: str, load_embedding_layers: bool = False) -> set[str]:
+    """Model keys of base-model tensors a file of `adapter_name` may write (everything else it may not).
+
+    - the base tensors the adapter's own config saves with it (`BaseTuner.extra_tensors_to_save`,
+      e.g. the biases of a `bias` mode);
+    - the base weights of embedding layers the adapter targets (Hugging Face PEFT's
+      `save_embedding_layers`, which saves `<embedding>.base_layer.weight`);
+    - with `load_embedding_layers=True`, the weights of the model's input and output embeddings
+      even where not targeted (Hugging Face PEFT saves those after a vocabulary resize).
+    """
+    found = _find_tuner(root)
+    if found is None:
+        return set()
+    _, tuner = found
+    prefix = _base_model_prefix(root)
+    allowed = {_join(prefix, key) for key in tuner.extra_tensors_to_save(adapter_name)}
+    embeddings = _embedding_module_ids(tuner.model)
+    for key, module in _adapter_modules(root):
+        if isinstance(module, BaseTunerLayer) and module.has_adapter(adapter_name):
+            if id(module) in embeddings or id(module.get_base_layer()) in embeddings or _is_embedding_name(key):
+                allowed.update(f"{key}.base_layer.{name}" for name, _ in module.get_base_layer().named_parameters())
+    if load_embedding_layers:
+        named = dict(tuner.model.named_modules())
+        for name, module in named.items():
+            if id(module) in embeddings or (_is_embedding_name(name) and not isinstance(module, BaseTunerLayer)):
+                allowed.update(_join(_join(prefix, name), p) for p, _ in module.named_parameters())
+    return allowed
+
+
+def _embedding_module_ids(model: nn.Module) -> set[int]:
+    ids = set()
+    for getter in ("get_input_embeddings", "get_output_embeddings"):
+        fn = getattr(model, getter, None)
+        if callable(fn):
+            try:
+                module = fn()
+            except (NotImplementedError, AttributeError):
+                module = None
+            if isinstance(module, nn.Module):
+                ids.add(id(module))
+    return ids
+
+
+def _is_embedding_name(key: str) -> bool:
+    return key.rsplit(".", 1)[-1] in EMBEDDING_LAYER_NAMES
 
 
 def _normalise_prefix(
@@ -211,12 +260,16 @@ def set_peft_model_state_dict(
     ignore_mismatched_sizes: bool = False,
     low_cpu_mem_usage: bool = False,
     strict: bool = True,
+    load_embedding_layers: bool = False,
 ) -> LoadReport:
     """Load saved adapter tensors into adapter `adapter_name` of `model`.
 
     Missing or unexpected keys raise `AdapterLoadError` (Hugging Face PEFT would silently load a file
-    with misnamed keys as an untrained adapter); with `strict=False` they are reported as a warning.
-    Keys naming base-model tensors (saved `bias` / embedding extras) are loaded into the base model.
+    with misnamed keys as an untrained adapter); with `strict=False` they are reported as a warning
+    and skipped. A file may write only the adapter's own tensors, its `modules_to_save` copies and
+    the base tensors its config saves with it (`writable_base_keys`: `bias` modes, targeted
+    embeddings); a key naming any other base-model tensor (`lm_head.weight`, ...) is refused
+    (`strict`) or skipped with a warning, never loaded.
     """
     found = _find_tuner(model)
     if found is not None:
@@ -228,6 +281,7 @@ def set_peft_model_state_dict(
         raise AdapterLoadError(f"The model has no adapter named {adapter_name!r} to load weights into.")
     incoming = _normalise_prefix(keymap, peft_model_state_dict, _base_model_prefix(model))
     base: dict[str, torch.Tensor] | None = None
+    writable: set[str] = set()
     report = LoadReport()
     assignments: list[tuple[str, torch.Tensor, str]] = []  # (model key, destination, key in `incoming`)
     wrong_dtype: list[str] = []
@@ -239,9 +293,14 @@ def set_peft_model_state_dict(
             if base is None:
                 base = dict(model.named_parameters())
                 base.update(model.named_buffers())
+                writable = writable_base_keys(model, adapter_name, load_embedding_layers)
             model_key = key if key in base else _legacy_base_layer_key(key, base)
             if model_key is None:
                 report.unexpected_keys.append(key)
+                continue
+            if model_key not in writable:  # a base-model tensor this adapter does not own
+                report.unexpected_keys.append(key)
+                report.refused_keys.append(key)
                 continue
             dest = base[model_key]
         if not torch.is_tensor(value):
@@ -275,16 +334,24 @@ def set_peft_model_state_dict(
     problems = []
     if report.missing_keys:
         problems.append(f"missing keys {_preview(report.missing_keys)}")
-    if report.unexpected_keys:
-        problems.append(f"unexpected keys {_preview(report.unexpected_keys)}")
+    if report.refused_keys:
+        problems.append(
+            f"keys that would overwrite base-model tensors outside the adapter {_preview(report.refused_keys)} (an "
+            f"adapter file may only change the adapter, its modules_to_save copies and the base tensors its config "
+            f"saves: bias modes, targeted embeddings; load_embedding_layers=True also accepts the model's input/output "
+            f"embedding weights, as Hugging Face PEFT saves them after a vocabulary resize)"
+        )
+    others = [k for k in report.unexpected_keys if k not in set(report.refused_keys)]
+    if others:
+        problems.append(f"unexpected keys {_preview(others)}")
     if problems:
         msg = (
             f"Adapter {adapter_name!r}: the weights file does not fit the model: {'; '.join(problems)}. "
             f"Was it saved for another base model, method or config?"
         )
         if strict:
-            raise AdapterLoadError(msg + " Pass strict=False to load the matching keys anyway.")
-        warnings.warn(msg, UserWarning, stacklevel=2)
+            raise AdapterLoadError(msg + " Pass strict=False to load the matching keys anyway (the others are skipped).")
+        warnings.warn(msg + " Those keys were skipped.", UserWarning, stacklevel=2)
 
     assigned = False
     with torch.no_grad():

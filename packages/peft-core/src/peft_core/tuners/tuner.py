@@ -18,6 +18,7 @@ from torch import nn
 
 from ..config import PeftConfig
 from ..errors import AdapterNameError, ConfigError
+from ..patterns import field_label
 from .bias import (
     base_bias_tensors,
     bias_entries,
@@ -26,6 +27,7 @@ from .bias import (
     mark_biases_trainable,
     renamed_bias_tensors,
 )
+from .creation_guard import guard_adapter_creation
 from .layer import AdapterTensor, BaseTunerLayer
 from .matching import (
     ALL_LINEAR,
@@ -241,8 +243,10 @@ class BaseTuner(nn.Module):
             self._raise_nothing_matched(config, named, excluded)
 
         init_context = torch.device("meta") if low_cpu_mem_usage else contextlib.nullcontext()
-        with init_context:
+        target_layers = [by_name[key] for key in matched]
+        with init_context, guard_adapter_creation(config, adapter_name, target_layers, low_cpu_mem_usage) as site:
             for key in matched:
+                site.key = key
                 parent_key, _, target_name = key.rpartition(".")
                 parent = by_name[parent_key]
                 self._create_and_replace(config, adapter_name, by_name[key], target_name, parent, current_key=key)
@@ -269,6 +273,7 @@ class BaseTuner(nn.Module):
         excluded = 0
         exclude = getattr(config, "exclude_modules", None)
         to_save = getattr(config, "modules_to_save", None)
+        exclude_field, to_save_field = field_label(config, "exclude_modules"), field_label(config, "modules_to_save")
         for key, module in named:
             if not key:
                 continue
@@ -278,11 +283,11 @@ class BaseTuner(nn.Module):
                 continue
             if isinstance(module, (BaseTunerLayer, ModulesToSaveWrapper)):
                 containers.add(key)
-            if isinstance(module, ModulesToSaveWrapper) or is_in_modules_to_save(to_save, key):
+            if isinstance(module, ModulesToSaveWrapper) or is_in_modules_to_save(to_save, key, to_save_field):
                 continue
             if not matches_target(config, key):
                 continue
-            if is_excluded(exclude, key):
+            if is_excluded(exclude, key, exclude_field):
                 excluded += 1
                 continue
             matched.append(key)
