@@ -196,7 +196,8 @@ class PeftConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
-        """Write `adapter_config.json` atomically; `inference_mode` is always saved as true.
+        """Write `adapter_config.json` atomically, with the fields as they are set (as Hugging Face
+        PEFT's `PeftConfig.save_pretrained` does; `PeftModel.save_pretrained` saves `inference_mode` as true).
 
         `write_batch=` (a `serialization.WriteBatch`) stages the file instead of renaming it now.
         """
@@ -204,13 +205,17 @@ class PeftConfig:
         if os.path.isfile(save_directory):
             raise ConfigError(f"save_pretrained needs a directory, but {save_directory!r} is a file.")
         os.makedirs(save_directory, exist_ok=True)
-        data = self.to_saved_dict(auto_mapping_dict=kwargs.get("auto_mapping_dict"))
+        data = self.to_saved_dict(auto_mapping_dict=kwargs.get("auto_mapping_dict"), inference_mode=None)
         write_config_file(save_directory, data, kwargs.get("write_batch"))
 
-    def to_saved_dict(self, auto_mapping_dict: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The JSON object `save_pretrained` writes (`inference_mode` saved as true, as Hugging Face PEFT does)."""
+    def to_saved_dict(
+        self, auto_mapping_dict: Mapping[str, Any] | None = None, inference_mode: bool | None = True
+    ) -> dict[str, Any]:
+        """The JSON object written for this config. `PeftModel.save_pretrained` saves `inference_mode`
+        as true (Hugging Face PEFT does); `inference_mode=None` keeps the value as set."""
         data = self.to_dict()
-        data["inference_mode"] = True
+        if inference_mode is not None:
+            data["inference_mode"] = inference_mode
         if auto_mapping_dict is not None:
             data["auto_mapping"] = dict(auto_mapping_dict)
         return data
@@ -297,6 +302,14 @@ class PeftConfig:
         if "runtime_config" in kwargs and "runtime_config" not in names:
             kwargs.pop("runtime_config")
         unknown = sorted(k for k in kwargs if k not in names)
+        if _source and "peft_type" not in kwargs and (unknown or not kwargs):
+            # Hugging Face PEFT refuses such a file too (it needs at least `peft_type` then)
+            raise ConfigError(
+                f"{_source} is not an adapter config: it has no 'peft_type'"
+                + (f" and fields {cls.__name__} does not know ({unknown[:5]})" if unknown else " and no field at all")
+                + ". Point to the folder that save_pretrained wrote (its adapter_config.json names the method, e.g. "
+                f"\"peft_type\": \"LORA\")."
+            )
         if unknown:
             warnings.warn(
                 f"Ignoring unknown {cls.__name__} fields{where}: {unknown}. They were probably written by a newer "

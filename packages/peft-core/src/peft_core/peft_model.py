@@ -214,6 +214,12 @@ class PeftModel(nn.Module):
             module.delete_adapter(adapter_name)
 
     def set_adapter(self, adapter_name: str | Sequence[str]) -> None:
+        """Make `adapter_name` (or several) the active adapter(s).
+
+        Thread safety: don't call this (or any other method that changes the adapters) while other
+        threads run forward passes on this model; they could compute some layers with the old adapter
+        and some with the new one. Use `adapter_names=[...]` per call, or a lock (docs: Concepts, Threads).
+        """
         self.base_model.set_adapter(adapter_name)
 
     def delete_adapter(self, adapter_name: str) -> None:
@@ -221,12 +227,10 @@ class PeftModel(nn.Module):
 
     @contextlib.contextmanager
     def disable_adapter(self) -> Iterator[None]:
-        """Run the base model alone inside the block."""
-        self.base_model.disable_adapter_layers()
-        try:
+        """Run the base model alone inside the block (adapter parameters don't require grad there);
+        leaving it restores exactly the previous state."""
+        with self.base_model.adapters_disabled():
             yield
-        finally:
-            self.base_model.enable_adapter_layers()
 
     def merge_adapter(self, adapter_names: Sequence[str] | None = None, safe_merge: bool = False) -> None:
         self.base_model.merge_adapter(adapter_names=adapter_names, safe_merge=safe_merge)
@@ -487,6 +491,11 @@ class PeftModel(nn.Module):
         )
         for module in self.base_model.adapter_modules():
             if module.has_adapter(adapter_name):
+                if low_cpu_mem_usage and not autocast_adapter_dtype:
+                    # tensors assigned from the file keep its dtype: follow the base layer's, as created ones do
+                    follow_base = getattr(module, "_move_adapter_to_device_of_base_layer", None)
+                    if follow_base is not None:
+                        follow_base(adapter_name)
                 module.cast_adapter_dtype(adapter_name, autocast_adapter_dtype)
         if not is_trainable:
             for module in self.base_model.adapter_modules():

@@ -36,8 +36,28 @@ class LoadReport:
     refused_keys: list[str] = field(default_factory=list)
 
 
+# Module names that distributed / checkpointing wrappers insert (FSDP1, torch's checkpoint_wrapper); their
+# state dicts drop them, and so do saved keys.
+WRAPPER_MODULE_NAMES = ("_fsdp_wrapped_module", "_checkpoint_wrapped_module")
+
+
 def _join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
+
+
+def _unwrapped(root: nn.Module) -> nn.Module:
+    """`root` without the FSDP1 / checkpoint wrappers around it."""
+    while True:
+        inner = next((root._modules.get(n) for n in WRAPPER_MODULE_NAMES if root._modules.get(n) is not None), None)
+        if inner is None:
+            return root
+        root = inner
+
+
+def _clean_key(key: str) -> str:
+    if "_wrapped_module" not in key:
+        return key
+    return ".".join(part for part in key.split(".") if part not in WRAPPER_MODULE_NAMES)
 
 
 def _find_tuner(root: nn.Module) -> tuple[str, BaseTuner] | None:
@@ -55,7 +75,7 @@ def _adapter_modules(root: nn.Module) -> Iterator[tuple[str, BaseTunerLayer | Mo
     while stack:
         key, module = stack.pop()
         for name, child in module.named_children():
-            child_key = _join(key, name)
+            child_key = key if name in WRAPPER_MODULE_NAMES else _join(key, name)
             if isinstance(child, (BaseTunerLayer, ModulesToSaveWrapper)):
                 yield child_key, child
             else:
@@ -91,9 +111,13 @@ def get_peft_model_state_dict(
 ) -> dict[str, torch.Tensor]:
     """The tensors saved for `adapter_name`, under Hugging Face PEFT's file keys.
 
-    `model` is a `PeftModel`, a tuner, or a plain model with injected adapter layers.
+    `model` is a `PeftModel`, a tuner, or a plain model with injected adapter layers, possibly wrapped
+    by FSDP1 or a checkpoint wrapper (their `_fsdp_wrapped_module.` components are not part of the keys).
     `state_dict`, when given (e.g. gathered by a distributed wrapper), supplies the values.
     """
+    model = _unwrapped(model)
+    if state_dict is not None and any("_wrapped_module" in k for k in state_dict):
+        state_dict = {_clean_key(k): v for k, v in state_dict.items()}
     found = _find_tuner(model)
     if found is not None:
         custom = found[1].adapter_state_dict(adapter_name)
@@ -116,11 +140,38 @@ def get_peft_model_state_dict(
         _, tuner = found
         prefix = _base_model_prefix(model)
         for key, tensor in tuner.extra_tensors_to_save(adapter_name).items():
-            result[_join(prefix, key)] = tensor
-        if save_embedding_layers in ("auto", True) and adapter_name in tuner.peft_config:
+            result[_join(prefix, _clean_key(key))] = tensor
+        if save_embedding_layers == "auto" and adapter_name in tuner.peft_config:
             config = tuner.peft_config[adapter_name]
             result.update(_targeted_embedding_weights(model, config, adapter_name, prefix))
+        elif save_embedding_layers is True:
+            targets = getattr(tuner.peft_config.get(adapter_name), "target_modules", None) or ()
+            # HF: when the config names an embedding layer, only embeddings wrapped by an adapter layer are saved
+            only_wrapped = any(name in targets for name in EMBEDDING_LAYER_NAMES)
+            result.update(_input_output_embedding_weights(tuner.model, prefix, only_wrapped))
     return result
+
+
+def _input_output_embedding_weights(base: nn.Module, prefix: str, only_wrapped: bool = False) -> dict[str, torch.Tensor]:
+    """Hugging Face PEFT's `save_embedding_layers=True`: the full weights of the model's input and output
+    embeddings, as `<emb>.weight`, or `<emb>.base_layer.weight` where an adapter layer wraps them."""
+    ids = _embedding_module_ids(base)
+    out: dict[str, torch.Tensor] = {}
+    for name, module in base.named_modules():
+        inner = module.get_base_layer() if isinstance(module, BaseTunerLayer) else module
+        if (id(module) not in ids and id(inner) not in ids) or (only_wrapped and inner is module):
+            continue
+        path = f"{name}.base_layer" if inner is not module else name
+        for pname, tensor in inner.named_parameters():
+            out[_join(_join(prefix, path), pname)] = tensor
+    if not out:
+        warnings.warn(
+            "save_embedding_layers=True, but the model has no input/output embeddings to save "
+            "(get_input_embeddings / get_output_embeddings); nothing extra was saved.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return out
 
 
 def _targeted_embedding_weights(
@@ -271,6 +322,7 @@ def set_peft_model_state_dict(
     embeddings); a key naming any other base-model tensor (`lm_head.weight`, ...) is refused
     (`strict`) or skipped with a warning, never loaded.
     """
+    model = _unwrapped(model)
     found = _find_tuner(model)
     if found is not None:
         peft_model_state_dict = found[1].remap_state_dict_for_load(adapter_name, peft_model_state_dict)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..config import PeftConfig
-from ..errors import AdapterNameError, ConfigError
+from ..errors import AdapterNameError, AdapterStateError, ConfigError
 from ..patterns import field_label
 from .bias import (
     base_bias_tensors,
@@ -403,6 +403,11 @@ class BaseTuner(nn.Module):
     def delete_adapter(self, adapter_name: str) -> None:
         if adapter_name not in self.peft_config:
             raise ValueError(f"Adapter {adapter_name!r} does not exist; existing adapters: {list(self.peft_config)}.")
+        if any(adapter_name in layer.merged_adapters for layer in self.tuner_layers()):
+            raise AdapterStateError(
+                f"Adapter {adapter_name!r} is merged into the base weights; deleting it would leave its change there "
+                f"for good. Call unmerge_adapter() first (or merge_and_unload() to keep the merged model)."
+            )
         del self.peft_config[adapter_name]
         for module in list(self.adapter_modules()):
             module.delete_adapter(adapter_name)
@@ -412,8 +417,28 @@ class BaseTuner(nn.Module):
             self._refresh_trainable(freeze_base=False)
 
     def enable_adapter_layers(self) -> None:
+        """Enable every adapter layer; the active adapters' parameters train again (unless in inference mode)."""
         for module in self.adapter_modules():
             module.enable_adapters(True)
+        self._refresh_trainable(freeze_base=False)
+
+    @contextlib.contextmanager
+    def adapters_disabled(self) -> Iterator[None]:
+        """Run the base model alone inside the block, with no adapter parameter requiring grad; on
+        leaving, every layer's enabled flag and every parameter's `requires_grad` are exactly as before
+        (layers that were disabled stay disabled)."""
+        modules = list(self.adapter_modules())
+        flags = [(m, m._disable_adapters) for m in modules]
+        grads = [(p, p.requires_grad) for p in walk_parameters(self.model)]
+        self.disable_adapter_layers()
+        try:
+            yield
+        finally:
+            for module, disabled in flags:
+                module.enable_adapters(not disabled)
+            for param, flag in grads:
+                if param.requires_grad != flag:
+                    param.requires_grad_(flag)
 
     def disable_adapter_layers(self) -> None:
         for name in self.active_adapters:
@@ -427,6 +452,10 @@ class BaseTuner(nn.Module):
                 )
         for module in self.adapter_modules():
             module.enable_adapters(False)
+            for name in _adapter_names_of(module):
+                for param in module.adapter_parameters(name):
+                    if param.requires_grad:
+                        param.requires_grad_(False)  # a disabled adapter does not train (as in Hugging Face PEFT)
 
     # -- mixed batches ----------------------------------------------------------------------
     def check_adapter_names(self, adapter_names: Sequence[str]) -> None:
@@ -456,7 +485,11 @@ class BaseTuner(nn.Module):
 
     def merge_adapter(self, adapter_names: Sequence[str] | None = None, safe_merge: bool = False) -> None:
         self._check_merge_allowed()
-        for layer in self.tuner_layers():
+        layers = list(self.tuner_layers())
+        if safe_merge:  # all or nothing: every layer is checked before any base weight changes
+            for layer in layers:
+                layer.check_safe_merge(adapter_names)
+        for layer in layers:
             layer.merge(safe_merge=safe_merge, adapter_names=adapter_names)
 
     def unmerge_adapter(self) -> None:
@@ -488,6 +521,10 @@ class BaseTuner(nn.Module):
             for child_name, child in parent.named_children():
                 if isinstance(child, (BaseTunerLayer, ModulesToSaveWrapper)):
                     outermost.append((parent, child_name, child))
+        if merge and safe_merge:  # all or nothing: check every layer before unloading any
+            for _, _, child in outermost:
+                if isinstance(child, BaseTunerLayer):
+                    child.check_safe_merge(adapter_names)
         desc = "Unloading and merging model" if merge else "Unloading model"
         for parent, child_name, child in tqdm(outermost, disable=not progressbar, desc=desc):
             if isinstance(child, ModulesToSaveWrapper):
@@ -515,6 +552,16 @@ class BaseTuner(nn.Module):
             for name, child in module.named_children():
                 if not isinstance(child, (BaseTunerLayer, ModulesToSaveWrapper)):
                     stack.append((f"{key}.{name}" if key else name, child))
+
+
+def _adapter_names_of(module: Any) -> list[str]:
+    """Adapter names held by an adapter module (tuner layer, modules_to_save wrapper, prompt encoders)."""
+    names = getattr(module, "adapter_names", None)
+    if callable(names):
+        return list(names())
+    if isinstance(module, ModulesToSaveWrapper):
+        return list(module.modules_to_save)
+    return list(module.keys()) if isinstance(module, nn.ModuleDict) else []
 
 
 class ModelSnapshot:
