@@ -98,3 +98,23 @@ def test_quickstart_page_code_runs(tmp_path, monkeypatch):
         torch.set_num_threads(threads)
     assert (tmp_path / "my-adapter" / "adapter_model.safetensors").is_file()
     assert (tmp_path / "merged-model" / "config.json").is_file()
+
+
+def test_serving_page_code_runs(tmp_path, monkeypatch):
+    """The serving page's examples run in order in one namespace. `torch.compile` is replaced by the identity
+    here (compiling costs a minute); peft-lora's test_hotswap_compile.py compiles for real with inductor."""
+    pytest.importorskip("transformers")
+    for package in ("peft_lora", "peft_loha", "peft_lokr"):
+        pytest.importorskip(package)
+    import torch
+
+    page = (ROOT / "docs" / "serving.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", page, re.DOTALL)
+    assert len(blocks) >= 5, "the serving page lost its examples"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(torch, "compile", lambda model, **kwargs: model)
+    namespace = {"__name__": "__docs__"}
+    for code in blocks:
+        exec(compile(code, "docs/serving.md", "exec"), namespace)
+    assert namespace["report"].max_relative_error < 1e-5  # rank 16 covers a rank-4 LoHa's deltas (rank <= 16)
+    assert set(namespace["result"].report.modules) == {f"model.layers.{i}.self_attn.{m}" for i in (0, 1) for m in ("q_proj", "v_proj")}

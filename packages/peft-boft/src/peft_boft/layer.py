@@ -176,10 +176,11 @@ class BOFTLayer(BaseTunerLayer):
 class Linear(BOFTLayer):
     """BOFT on an `nn.Linear`."""
 
-    def __init__(self, base_layer: nn.Linear) -> None:
+    def __init__(self, base_layer: nn.Module) -> None:
         super().__init__(base_layer)
-        self.in_features = base_layer.in_features
-        self.out_features = base_layer.out_features
+        base = self.get_base_layer()  # `base_layer` may be another method's layer (mixed models)
+        self.in_features = base.in_features
+        self.out_features = base.out_features
 
     @property
     def rotated_features(self) -> int:

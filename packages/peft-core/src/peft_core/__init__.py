@@ -20,6 +20,7 @@ from .errors import (
     PeftError,
     RegistrationError,
     UnknownPeftTypeError,
+    UnsupportedOperationError,
 )
 from .mapping import get_peft_model, inject_adapter_in_model
 from .peft_model import PeftModel, load_peft_weights
@@ -41,6 +42,7 @@ from .tuners.tuner import BaseTuner
 
 if TYPE_CHECKING:
     from .discovery import InstalledMethod, installed_methods, load_all_methods
+    from .mixed import PeftMixedModel
     from .tuners.prompt_learning import (
         PROMPT_EMBEDDINGS_KEY,
         PromptEncoderBase,
@@ -55,6 +57,7 @@ _LAZY = {
     "InstalledMethod": ".discovery",
     "installed_methods": ".discovery",
     "load_all_methods": ".discovery",
+    "PeftMixedModel": ".mixed",
     "PROMPT_EMBEDDINGS_KEY": ".tuners.prompt_learning",
     "PromptEncoderBase": ".tuners.prompt_learning",
     "PromptEncoderDict": ".tuners.prompt_learning",
@@ -82,6 +85,7 @@ __all__ = [
     "PeftError",
     "PeftMethod",
     "PeftModel",
+    "PeftMixedModel",
     "PeftModelForCausalLM",
     "PeftModelForFeatureExtraction",
     "PeftModelForQuestionAnswering",
@@ -97,6 +101,7 @@ __all__ = [
     "RegistrationError",
     "TaskType",
     "UnknownPeftTypeError",
+    "UnsupportedOperationError",
     "current_batch_plan",
     "get_peft_method",
     "get_peft_model",

@@ -44,3 +44,13 @@ class InconsistentAdapterError(AdapterLoadError):
 
 class AdapterStateError(PeftError, ValueError):
     """An operation would leave the model's adapters in an inconsistent state (e.g. deleting a merged adapter)."""
+
+
+class UnsupportedOperationError(PeftError, NotImplementedError):
+    """The model or method does not support the requested operation (e.g. hotswapping a method that
+    declares no hotswap support, or weighted adapters in a mixed-method model)."""
+
+
+class HotswapError(PeftError, ValueError, RuntimeError):
+    """An adapter can't replace another in place (different method or settings, other targets, a larger
+    rank than the model was prepared for, a merged adapter)."""

@@ -102,8 +102,20 @@ class PeftModel(nn.Module):
         super().__init__()
         validate_adapter_name(adapter_name)
         peft_config = self._prepare_task_config(peft_config)
+        self.base_model = self._create_tuner(model, peft_config, adapter_name, autocast_adapter_dtype, low_cpu_mem_usage)
+
+    def _create_tuner(
+        self,
+        model: nn.Module,
+        peft_config: PeftConfig,
+        adapter_name: str,
+        autocast_adapter_dtype: bool,
+        low_cpu_mem_usage: bool,
+    ) -> BaseTuner:
+        """Hook: the tuner that injects the first adapter (the method's own; `PeftMixedModel` uses one
+        that holds several methods)."""
         method = method_for_config(peft_config)
-        self.base_model = method.model_cls(
+        return method.model_cls(
             model,
             {adapter_name: peft_config},
             adapter_name,
@@ -114,6 +126,15 @@ class PeftModel(nn.Module):
     def _prepare_task_config(self, peft_config: PeftConfig) -> PeftConfig:
         """Hook for task wrappers (e.g. classification heads become `modules_to_save`)."""
         return peft_config
+
+    def _check_adapter_method(self, peft_config: PeftConfig) -> None:
+        """Hook: refuse a new adapter of a method this model can't hold (one method per PeftModel)."""
+        current = self.peft_config[next(iter(self.peft_config))].peft_type if self.peft_config else None
+        if current is not None and peft_config.peft_type != current:
+            raise ValueError(
+                f"Cannot add a {peft_config.peft_type} adapter to a model holding {current} adapters; "
+                f"one PeftModel holds adapters of a single method (get_peft_model(..., mixed=True) combines methods)."
+            )
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -188,12 +209,7 @@ class PeftModel(nn.Module):
         validate_adapter_name(adapter_name)
         if adapter_name in self.peft_config:
             raise ValueError(f"Adapter {adapter_name!r} already exists; delete it first or choose another name.")
-        current = self.peft_config[next(iter(self.peft_config))].peft_type if self.peft_config else None
-        if current is not None and peft_config.peft_type != current:
-            raise ValueError(
-                f"Cannot add a {peft_config.peft_type} adapter to a model holding {current} adapters; "
-                f"one PeftModel holds adapters of a single method."
-            )
+        self._check_adapter_method(peft_config)
         peft_config = self._prepare_task_config(peft_config)
         self.base_model.peft_config[adapter_name] = peft_config
         try:

@@ -67,7 +67,11 @@ def register_peft_method(
         config_cls: the method's `PeftConfig` subclass; its `peft_type` default must be `name.upper()`.
         model_cls: the method's tuner class; its `prefix` attribute must equal `prefix`.
         prefix: start of the method's parameter names (default `name + "_"`).
-        is_mixed_compatible: whether the method can be combined with others in one model.
+        is_mixed_compatible: whether the method's adapters can be combined with other methods' in one
+            `PeftMixedModel` (`get_peft_model(..., mixed=True)`). Declaring it promises that the tuner
+            wraps a target that is already another method's layer (it asks `BaseTuner.wrapped_base` for
+            the module to dispatch on) and that its layers compute on top of what they wrap (through
+            `self.base_layer(...)`); the mixed model refuses other methods.
         shares_prefix_with: another method whose parameter naming this one reuses on purpose
             (AdaLoRA saves LoRA's `lora_A`/`lora_B` keys). Without it a taken prefix is a conflict.
         default_target_modules: model_type -> target module names (or one regex string) used when

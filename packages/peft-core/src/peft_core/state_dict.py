@@ -19,7 +19,7 @@ from . import patterns
 from .errors import AdapterLoadError
 from .tuners.layer import BaseTunerLayer
 from .tuners.modules_to_save import ModulesToSaveWrapper
-from .tuners.tuner import BaseTuner
+from .tuners.tuner import BaseTuner, nested_layers
 
 # Embedding layers whose full base weight is saved when they are targeted (HF's rule).
 EMBEDDING_LAYER_NAMES = ("embed_tokens", "lm_head")
@@ -82,12 +82,25 @@ def _adapter_modules(root: nn.Module) -> Iterator[tuple[str, BaseTunerLayer | Mo
                 stack.append((child_key, child))
 
 
+def adapter_layers(root: nn.Module) -> Iterator[tuple[str, str, BaseTunerLayer | ModulesToSaveWrapper]]:
+    """(saved path, model path, module) for every adapter layer and wrapper under `root`, nested ones
+    included (a mixed-method model wraps one method's layer in another's): a nested layer's tensors are
+    saved under the outer path, as in a file written by a model holding that method alone."""
+    for key, module in _adapter_modules(root):
+        yield key, key, module
+        if isinstance(module, BaseTunerLayer):
+            model_key = key
+            for inner in nested_layers(module)[1:]:
+                model_key = f"{model_key}.base_layer"
+                yield key, model_key, inner
+
+
 def adapter_key_map(root: nn.Module, adapter_name: str) -> dict[str, tuple[str, torch.Tensor]]:
     """saved key -> (model key, live tensor) for every tensor of `adapter_name` under `root`."""
     out: dict[str, tuple[str, torch.Tensor]] = {}
-    for key, module in _adapter_modules(root):
+    for key, model_key, module in adapter_layers(root):
         for t in module.adapter_tensors(adapter_name):
-            out[_join(key, t.saved_key)] = (_join(key, t.model_key), t.tensor)
+            out[_join(key, t.saved_key)] = (_join(model_key, t.model_key), t.tensor)
     found = _find_tuner(root)
     if found is not None:
         tuner_key, tuner = found
@@ -185,7 +198,7 @@ def _targeted_embedding_weights(
         leaf = key.rsplit(".", 1)[-1]
         if leaf not in EMBEDDING_LAYER_NAMES or not isinstance(module, BaseTunerLayer):
             continue
-        if not module.has_adapter(adapter_name):
+        if not any(layer.has_adapter(adapter_name) for layer in nested_layers(module)):
             continue
         if isinstance(targets, str):
             relative = key[len(prefix) + 1 :] if prefix and key.startswith(prefix + ".") else key
@@ -283,6 +296,26 @@ class _Renamed(Mapping[str, torch.Tensor]):
         return read_into(self._names[key], dest) if read_into is not None else False
 
 
+_NESTING = re.compile(r"(?:\.base_layer)+\.")
+
+
+def _accept_nested_keys(
+    keys: Mapping[str, object], incoming: Mapping[str, torch.Tensor]
+) -> Mapping[str, torch.Tensor]:
+    """Also accept adapter tensors under a nested layer's path (`q_proj.base_layer.lora_A.weight`, what
+    Hugging Face PEFT's `get_peft_model_state_dict` gives for a mixed model), whatever the nesting in
+    this model: a key that names no adapter tensor but does once its `.base_layer` steps are dropped."""
+    renames = {}
+    for key in incoming:
+        if key not in keys and ".base_layer." in key:
+            canonical = _NESTING.sub(".", key)
+            if canonical in keys and canonical not in incoming:
+                renames[key] = canonical
+    if not renames:
+        return incoming
+    return _Renamed(incoming, {renames.get(k, k): k for k in incoming})
+
+
 def _peek(incoming: Mapping[str, torch.Tensor], key: str) -> object:
     """The value under `key`, or for a lazily read file a meta tensor of its dtype and shape (the
     checks need no data, and nothing is read before every tensor was checked)."""
@@ -332,6 +365,7 @@ def set_peft_model_state_dict(
     if not keymap:
         raise AdapterLoadError(f"The model has no adapter named {adapter_name!r} to load weights into.")
     incoming = _normalise_prefix(keymap, peft_model_state_dict, _base_model_prefix(model))
+    incoming = _accept_nested_keys(keymap, incoming)
     base: dict[str, torch.Tensor] | None = None
     writable: set[str] = set()
     report = LoadReport()
@@ -414,7 +448,7 @@ def set_peft_model_state_dict(
             else:
                 _copy_in(incoming, key, dest)
     if assigned:  # tensors came from the file's device: follow the base layers (as HF does)
-        for _, module in _adapter_modules(model):
+        for _, _, module in adapter_layers(model):
             if isinstance(module, BaseTunerLayer) and module.has_adapter(adapter_name):
                 module.move_adapter_to_base_device(adapter_name)
     return report

@@ -14,6 +14,7 @@ from __future__ import annotations
 from peft_core import register_peft_method
 
 from .config import LoraConfig
+from .conversion import ConversionReport, LoraConversionError, convert_to_lora, save_as_lora
 from .layers import Conv1d, Conv2d, Conv3d, Embedding, Linear, LoraLayer
 from .model import LoraModel
 from .targets import DEFAULT_TARGET_MODULES
@@ -30,6 +31,7 @@ register_peft_method(
 )
 
 __all__ = [
+    "ConversionReport",
     "Conv1d",
     "Conv2d",
     "Conv3d",
@@ -37,7 +39,10 @@ __all__ = [
     "Embedding",
     "Linear",
     "LoraConfig",
+    "LoraConversionError",
     "LoraLayer",
     "LoraModel",
     "__version__",
+    "convert_to_lora",
+    "save_as_lora",
 ]

@@ -220,6 +220,12 @@ class BaseTunerLayer(nn.Module):
             f"merge_adapter_weights / unmerge_adapter_weights."
         )
 
+    def supports_delta_weight(self, adapter_name: str) -> bool:
+        """Whether adapter `adapter_name`'s whole effect on this layer is `W + get_delta_weight(...)`: the
+        layer then computes what its base layer would with that weight. Methods whose adapters are such
+        deltas opt in; conversion to another additive format (e.g. a low-rank SVD) relies on it."""
+        return False
+
     def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
         """Fold one adapter into the base weights. Default: `weight += get_delta_weight(...)`."""
         base = self.get_base_layer()

@@ -92,11 +92,20 @@ class BaseTuner(nn.Module):
     - `_mark_extra_trainable(adapter_name)`: extra trainable parameters (e.g. LoRA's `bias` modes).
     - `extra_tensors_to_save(adapter_name)`: base-model tensors saved with the adapter (bias modes).
     - `tuner_tensors(adapter_name)`: tensors owned by the tuner itself (`base_model.<name>` keys).
+
+    A target that is already another method's adapter layer is wrapped (nested) only in a
+    mixed-method model: `_create_and_replace` asks `wrapped_base(target, key)` for the module whose
+    type decides the new layer, and wraps `target` itself.
     """
 
     prefix: ClassVar[str] = ""
     compact_large_target_lists: ClassVar[bool] = True
     supports_merge: ClassVar[bool] = True
+    # Whether targets that are other methods' adapter layers may be wrapped (set on the per-method
+    # tuners of a mixed-method model, see `attached` and peft_core.mixed).
+    allow_nesting: bool = False
+    # A `peft_core.hotswap.HotswapSupport` if the method's adapters can be replaced in place (hotswap).
+    hotswap_support: ClassVar[Any] = None
 
     def __init__(
         self,
@@ -124,6 +133,21 @@ class BaseTuner(nn.Module):
             raise
         self.model.peft_config = self.peft_config
 
+    @classmethod
+    def attached(
+        cls, model: nn.Module, peft_config: dict[str, PeftConfig], active_adapter: str | list[str]
+    ) -> BaseTuner:
+        """A tuner of this method for `model` that injects nothing yet and shares `peft_config` (the same
+        dict object): a mixed-method model keeps one per method and lets each add its own adapters
+        (`inject_adapter`), wrapping other methods' layers (`allow_nesting`). It is not a submodule of anything."""
+        tuner = cls.__new__(cls)
+        nn.Module.__init__(tuner)
+        tuner.model = model
+        tuner.peft_config = peft_config
+        tuner.active_adapter = active_adapter
+        tuner.allow_nesting = True
+        return tuner
+
     def __getattr__(self, name: str) -> Any:
         try:
             return super().__getattr__(name)
@@ -146,6 +170,20 @@ class BaseTuner(nn.Module):
         current_key: str,
     ) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement _create_and_replace")
+
+    def wrapped_base(self, target: nn.Module, current_key: str) -> nn.Module:
+        """The module whose type decides which layer wraps `target`: `target` itself, or, when it is
+        already another method's adapter layer, the module that layer wraps (the new layer then wraps
+        `target`, nesting the two). Nesting is refused outside a mixed-method model."""
+        if not isinstance(target, BaseTunerLayer):
+            return target
+        if not self.allow_nesting:
+            raise ConfigError(
+                f"Target module {current_key!r} is already a {type(target).__name__} of another method; a "
+                f"{type(self).__name__} model holds adapters of a single method. To combine methods in one model "
+                f"use get_peft_model(..., mixed=True) (PeftMixedModel), or exclude this module."
+            )
+        return target.get_base_layer()
 
     def _check_new_adapter_config(self, config: PeftConfig) -> None:
         """Default: at most one adapter may use a `bias` mode (see tuners.bias)."""
@@ -531,7 +569,8 @@ class BaseTuner(nn.Module):
                 setattr(parent, child_name, child.unwrapped())
                 continue
             if merge:
-                child.merge(safe_merge=safe_merge, adapter_names=adapter_names)
+                for layer in reversed(nested_layers(child)):  # innermost first
+                    layer.merge(safe_merge=safe_merge, adapter_names=adapter_names)
             setattr(parent, child_name, child.get_base_layer())
         self._unload_tuner_state()
         if "peft_config" in self.model.__dict__:
@@ -581,7 +620,9 @@ class ModelSnapshot:
             for name, child in list(parent.named_children()):
                 if not isinstance(child, (BaseTunerLayer, ModulesToSaveWrapper)) or id(child) in self._adapter_modules:
                     continue
-                base = child.unwrapped() if isinstance(child, ModulesToSaveWrapper) else child.get_base_layer()
+                base = child  # peel only the layers added since the snapshot (a mixed model nests new on old)
+                while isinstance(base, (BaseTunerLayer, ModulesToSaveWrapper)) and id(base) not in self._adapter_modules:
+                    base = base.unwrapped() if isinstance(base, ModulesToSaveWrapper) else base._modules["base_layer"]
                 setattr(parent, name, base)
         for param, flag in self._requires_grad:
             param.requires_grad_(flag)
@@ -592,6 +633,16 @@ class ModelSnapshot:
 
 
 _MISSING = object()
+
+
+def nested_layers(layer: BaseTunerLayer) -> list[BaseTunerLayer]:
+    """`layer` and the adapter layers nested inside it (a mixed-method model), outermost first."""
+    chain = [layer]
+    inner = layer._modules.get("base_layer")
+    while isinstance(inner, BaseTunerLayer):
+        chain.append(inner)
+        inner = inner._modules.get("base_layer")
+    return chain
 
 
 def _ancestors(by_name: Mapping[str, nn.Module], key: str) -> Iterator[nn.Module]:

@@ -153,6 +153,8 @@ class Linear(LoraLayer):
             or not is_plain_linear(lora_b)
         ):
             return None
+        if isinstance(scaling, torch.Tensor):  # compiled hotswap: the plain path, no branching on the value
+            return None
         if scaling == 1:
             return weight_b
         return weight_b * scaling if exact_scale(scaling) else None
