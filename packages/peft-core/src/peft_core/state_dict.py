@@ -8,6 +8,7 @@ exact position the layer reports, and put back the same way on load.
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Iterator, Mapping
