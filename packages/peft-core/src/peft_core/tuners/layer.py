@@ -268,7 +268,10 @@ class BaseTunerLayer(nn.Module):
             p.data = p.data.clone()
         try:
             for name in names:
-                self.merge_adapter_weights(name, True)
+                try:
+                    self.merge_adapter_weights(name, True)
+                except NotImplementedError:  # a layer with a merge of its own (it checks safe_merge itself)
+                    return
                 for p in params:
                     self._check_finite(p.data, name)
         finally:
