@@ -47,6 +47,14 @@ class UnsupportedLayerError(PeftError, ValueError):
     whose library no installed dispatcher handles)."""
 
 
+class InconsistentAdapterError(AdapterLoadError):
+    """An adapter folder mixes files of two saves (e.g. a save killed between two renames)."""
+
+
+class AdapterStateError(PeftError, ValueError):
+    """An operation would leave the model's adapters in an inconsistent state (e.g. deleting a merged adapter)."""
+
+
 class UnsupportedOperationError(PeftError, ValueError, NotImplementedError):
     """The model or method can't do what was asked (merge learned virtual tokens, run a mixed-adapter batch,
     hotswap a method that declares no hotswap support, weighted adapters in a mixed-method model ...).

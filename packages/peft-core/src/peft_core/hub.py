@@ -25,7 +25,14 @@ def resolve_adapter_file(
     local_dir = os.path.join(base, subfolder) if subfolder else base
     if os.path.isdir(local_dir):
         candidate = os.path.join(local_dir, filename)
+        if os.path.isdir(candidate):
+            raise AdapterNotFoundError(f"{candidate!r} is a folder, not a file; the adapter folder is damaged.")
         return candidate if os.path.isfile(candidate) else None
+    if os.path.isfile(local_dir):
+        raise AdapterNotFoundError(
+            f"{local_dir!r} is a file, not an adapter folder. Pass the folder that holds {filename} and the weights "
+            f"(here probably {os.path.dirname(os.path.abspath(local_dir))!r})."
+        )
     if os.path.exists(base) or not _looks_like_repo_id(base):
         raise AdapterNotFoundError(
             f"Adapter folder {local_dir!r} does not exist. Pass the folder that save_pretrained wrote, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import inspect
 import types
 import os
@@ -13,7 +14,9 @@ from typing import Any, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
-from .config import PeftConfig
+from .atomic_files import folder_lock, remove_stale_temp_files
+from .config import PeftConfig, loaded_config_source, write_config_file
+from .config_binding import check_weights_match_config, config_metadata
 from .errors import AdapterNotFoundError, UnsupportedOperationError
 from .registry import method_for_config
 from .serialization import (
@@ -59,6 +62,15 @@ def _open_peft_weights(
     """`load_peft_weights` for loading into a model: a safetensors file is read lazily, tensor by tensor
     into the adapter's parameters, so loading never holds a second copy of the adapter."""
     return open_weights_file(_weights_path(model_id, subfolder, revision, **hub_kwargs))
+
+
+def _check_same_save(weights: Mapping[str, torch.Tensor], config: PeftConfig, loaded: bool) -> None:
+    """Refuse weights saved with another config than the one just read (a half-finished save)."""
+    source = loaded_config_source(config) if loaded else None
+    if source is not None:
+        path = getattr(weights, "path", "adapter weights")
+        fields = [f.name for f in dataclasses.fields(config)]
+        check_weights_match_config(getattr(weights, "metadata", None), source[1], path, source[0], fields)
 
 
 def _weights_path(model_id: str | os.PathLike, subfolder: str | None, revision: str | None, **hub_kwargs: Any) -> str:
@@ -242,6 +254,12 @@ class PeftModel(nn.Module):
             module.delete_adapter(adapter_name)
 
     def set_adapter(self, adapter_name: str | Sequence[str]) -> None:
+        """Make `adapter_name` (or several) the active adapter(s).
+
+        Thread safety: don't call this (or any other method that changes the adapters) while other
+        threads run forward passes on this model; they could compute some layers with the old adapter
+        and some with the new one. Use `adapter_names=[...]` per call, or a lock (docs: Concepts, Threads).
+        """
         self.base_model.set_adapter(adapter_name)
 
     def delete_adapter(self, adapter_name: str) -> None:
@@ -249,12 +267,10 @@ class PeftModel(nn.Module):
 
     @contextlib.contextmanager
     def disable_adapter(self) -> Iterator[None]:
-        """Run the base model alone inside the block."""
-        self.base_model.disable_adapter_layers()
-        try:
+        """Run the base model alone inside the block (adapter parameters don't require grad there);
+        leaving it restores exactly the previous state."""
+        with self.base_model.adapters_disabled():
             yield
-        finally:
-            self.base_model.enable_adapter_layers()
 
     def merge_adapter(self, adapter_names: Sequence[str] | None = None, safe_merge: bool = False) -> None:
         self.base_model.merge_adapter(adapter_names=adapter_names, safe_merge=safe_merge)
@@ -322,9 +338,15 @@ class PeftModel(nn.Module):
         # Every file of every adapter is staged next to its target and renamed into place only once
         # all were written: a failure part-way (full disk, interrupted process) leaves the previous
         # adapters readable, with no mix of old and new files.
-        created = [d for d in dict.fromkeys([save_directory, *targets.values()]) if not os.path.isdir(d)]
+        folders = list(dict.fromkeys([save_directory, *targets.values()]))
+        created = [d for d in folders if not os.path.isdir(d)]
         try:
-            with WriteBatch() as batch:
+            for directory in folders:
+                os.makedirs(directory, exist_ok=True)
+            # Concurrent savers into these folders wait for each other; temp files of killed saves go.
+            with folder_lock(folders), WriteBatch() as batch:
+                for directory in folders:
+                    remove_stale_temp_files(directory)
                 for name, directory in targets.items():
                     state = get_peft_model_state_dict(
                         self, state_dict=state_dict, adapter_name=name, save_embedding_layers=save_embedding_layers
@@ -340,9 +362,12 @@ class PeftModel(nn.Module):
                         config, state = self.base_model.convert_adapter_for_saving(
                             name, config, state, os.fspath(path_initial_model_for_weight_conversion)
                         )
-                    os.makedirs(directory, exist_ok=True)
-                    save_weights(state, directory, safe_serialization=safe_serialization, batch=batch)
-                    config.save_pretrained(directory, auto_mapping_dict=auto_mapping, write_batch=batch)
+                    data = config.to_saved_dict(auto_mapping_dict=auto_mapping)
+                    # the weights record their config: a crash between the two renames is refused on load
+                    save_weights(
+                        state, directory, safe_serialization=safe_serialization, batch=batch, metadata=config_metadata(data)
+                    )
+                    write_config_file(directory, data, batch)
                 self._write_model_card(save_directory, names, batch)
         except BaseException:
             for directory in reversed(created):  # folders this call created, if still empty
@@ -440,14 +465,19 @@ class PeftModel(nn.Module):
         ignore_mismatched_sizes: bool = False,
         subfolder: str | None = None,
         revision: str | None = None,
+        load_embedding_layers: bool = False,
         **hub_kwargs: Any,
     ) -> PeftModel:
         """Load an adapter saved by this library or by Hugging Face PEFT onto `model`.
 
         The wrapper class follows the config's `task_type` when called on `PeftModel` itself.
         `is_trainable=False` (the default) freezes the adapter and puts the model in eval mode.
+        The file may change only the adapter (see `set_peft_model_state_dict`);
+        `load_embedding_layers=True` also lets it write the model's input/output embedding weights
+        (Hugging Face PEFT saves them after a vocabulary resize).
         """
         validate_adapter_name(adapter_name)
+        loaded = config is None
         if config is None:
             config = PeftConfig.from_pretrained(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
         if is_trainable and config.is_prompt_learning:
@@ -457,6 +487,7 @@ class PeftModel(nn.Module):
             )
         config.inference_mode = not is_trainable
         weights = _open_peft_weights(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
+        _check_same_save(weights, config, loaded)
         wrapper = cls
         if cls is PeftModel:
             from .task_models import wrapper_for_task
@@ -472,7 +503,14 @@ class PeftModel(nn.Module):
         )
         try:
             peft_model._load_weights(
-                adapter_name, weights, is_trainable, strict, ignore_mismatched_sizes, low_cpu_mem_usage, autocast_adapter_dtype
+                adapter_name,
+                weights,
+                is_trainable,
+                strict,
+                ignore_mismatched_sizes,
+                low_cpu_mem_usage,
+                autocast_adapter_dtype,
+                load_embedding_layers=load_embedding_layers,
             )
         except BaseException:
             pristine.restore(model)  # the weights don't fit: hand the base model back without adapter layers
@@ -491,6 +529,7 @@ class PeftModel(nn.Module):
         ignore_mismatched_sizes: bool = False,
         subfolder: str | None = None,
         revision: str | None = None,
+        load_embedding_layers: bool = False,
         **hub_kwargs: Any,
     ) -> LoadReport:
         """Load an adapter from disk or the Hub as `adapter_name`, without activating it (use `set_adapter`).
@@ -500,9 +539,11 @@ class PeftModel(nn.Module):
         Returns the missing / unexpected keys (`LoadReport`, empty when the file fits exactly).
         """
         validate_adapter_name(adapter_name)
+        loaded = config is None
         if config is None:
             config = PeftConfig.from_pretrained(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
         weights = _open_peft_weights(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
+        _check_same_save(weights, config, loaded)
         if adapter_name in self.peft_config:
             existing = self.peft_config[adapter_name]
             if config.peft_type != existing.peft_type:
@@ -511,7 +552,14 @@ class PeftModel(nn.Module):
                     f"{config.peft_type} adapter; load it under another name."
                 )
             return self._load_weights(
-                adapter_name, weights, is_trainable, strict, ignore_mismatched_sizes, low_cpu_mem_usage, autocast_adapter_dtype
+                adapter_name,
+                weights,
+                is_trainable,
+                strict,
+                ignore_mismatched_sizes,
+                low_cpu_mem_usage,
+                autocast_adapter_dtype,
+                load_embedding_layers=load_embedding_layers,
             )
         config.inference_mode = not is_trainable
         self.add_adapter(
@@ -526,6 +574,7 @@ class PeftModel(nn.Module):
                 ignore_mismatched_sizes,
                 low_cpu_mem_usage,
                 autocast_adapter_dtype,
+                load_embedding_layers=load_embedding_layers,
             )
         except BaseException:
             self._discard_adapter(adapter_name)
@@ -540,6 +589,7 @@ class PeftModel(nn.Module):
         ignore_mismatched_sizes: bool,
         low_cpu_mem_usage: bool,
         autocast_adapter_dtype: bool,
+        load_embedding_layers: bool = False,
     ) -> LoadReport:
         report = set_peft_model_state_dict(
             self,
@@ -548,9 +598,15 @@ class PeftModel(nn.Module):
             ignore_mismatched_sizes=ignore_mismatched_sizes,
             low_cpu_mem_usage=low_cpu_mem_usage,
             strict=strict,
+            load_embedding_layers=load_embedding_layers,
         )
         for module in self.base_model.adapter_modules():
             if module.has_adapter(adapter_name):
+                if low_cpu_mem_usage and not autocast_adapter_dtype:
+                    # tensors assigned from the file keep its dtype: follow the base layer's, as created ones do
+                    follow_base = getattr(module, "_move_adapter_to_device_of_base_layer", None)
+                    if follow_base is not None:
+                        follow_base(adapter_name)
                 module.cast_adapter_dtype(adapter_name, autocast_adapter_dtype)
         if not is_trainable:
             for module in self.base_model.adapter_modules():
