@@ -47,10 +47,33 @@ def test_mkdocs_build_strict(tmp_path):
     index = (site / "packages" / "index.html").read_text(encoding="utf-8")
     assert "peft-lora" in index and "peft-cli" in index
     tutorial = (site / "write-a-method" / "index.html").read_text(encoding="utf-8")
-    assert "<!-- scaffold:" not in tutorial and "ScaledLowrankLinear" in tutorial and "smoke_test" in tutorial
+    assert "ScaledLowrankLinear" in tutorial and "ConformanceTests" in tutorial and "run_conformance" in tutorial
     api = (site / "api" / "index.html").read_text(encoding="utf-8")
     assert "register_peft_method" in api and "from_pretrained" in api
     assert (site / "releasing" / "index.html").is_file()
+
+
+def _new_method_module():
+    spec = importlib.util.spec_from_file_location("_peft_new_method", ROOT / "tools" / "new_method.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tutorial_shows_the_scaffolders_files_and_every_check():
+    """write-a-method.md is a plain file: its listings are the scaffolder's output (fix: `uv run
+    tools/new_method.py --sync-docs`), and its table lists every check of the conformance kit."""
+    new_method = _new_method_module()
+    page = (ROOT / "docs" / "write-a-method.md").read_text(encoding="utf-8")
+    files = new_method.tutorial_files(ROOT)
+    assert new_method.synced_tutorial(page, files) == page, "run `uv run tools/new_method.py --sync-docs`"
+    shown = set(re.findall(r"<!-- scaffold: (\S+) -->", page))
+    assert shown == set(files) - {"README.md", "CHANGELOG.md", "src/peft_scaled_lowrank/py.typed"}
+    from peft_core.testing import CHECKS
+
+    for name in CHECKS:
+        assert f"| `{name}` |" in page, f"check {name!r} is not described in docs/write-a-method.md"
 
 
 def test_a_new_package_gets_a_page_without_docs_edits(tmp_path):
@@ -98,6 +121,31 @@ def test_quickstart_page_code_runs(tmp_path, monkeypatch):
         torch.set_num_threads(threads)
     assert (tmp_path / "my-adapter" / "adapter_model.safetensors").is_file()
     assert (tmp_path / "merged-model" / "config.json").is_file()
+
+
+def test_qlora_page_code_runs(tmp_path):
+    """The page's ten lines, on a tiny Llama checkpoint written here (as `model_id`), quantized to NF4 on CPU."""
+    pytest.importorskip("bitsandbytes")
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    page = (ROOT / "docs" / "qlora.md").read_text(encoding="utf-8")
+    code = re.findall(r"```python\n(.*?)```", page, re.DOTALL)[0]
+    assert len([line for line in code.splitlines() if line.strip()]) <= 10
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(vocab_size=96, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                      num_attention_heads=4, num_key_value_heads=2)
+    transformers.LlamaForCausalLM(config).save_pretrained(tmp_path / "tiny")
+    scope = {"__name__": "__docs__", "model_id": str(tmp_path / "tiny")}
+    exec(compile(code, "docs/qlora.md", "exec"), scope)
+    model = scope["model"]
+    q_proj = model.base_model.model.model.layers[0].self_attn.q_proj
+    assert type(q_proj).__name__ == "Linear4bit" and type(q_proj.get_base_layer()).__module__.startswith("bitsandbytes")
+    assert all("lora_" in n for n, p in model.named_parameters() if p.requires_grad)
+    ids = torch.randint(0, 96, (2, 8))
+    loss = model(input_ids=ids, labels=ids).loss
+    loss.backward()
+    assert q_proj.lora_A["default"].weight.grad is not None
 
 
 def test_serving_page_code_runs(tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ from .inits.configs import CordaConfig, EvaConfig, LoftQConfig, LoraGAConfig
 from .layers import Conv1d, Conv2d, Conv3d, Embedding, Linear, LoraLayer, MultiheadAttention
 from .layers.param import ParamWrapper
 from .model import LoraModel
+from .quantized import dispatch_quantized_layer  # noqa: F401  (registers the quantized-layer dispatcher)
 from .targets import DEFAULT_TARGET_MODULES
 
 __version__ = "0.1.0"

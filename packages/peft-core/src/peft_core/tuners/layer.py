@@ -121,7 +121,9 @@ class BaseTunerLayer(nn.Module):
                 for param in _entry_parameters(entry):
                     if param.requires_grad != trainable:
                         param.requires_grad_(trainable)
-        self.__dict__["_active_adapter"] = [n for n in names if self.has_adapter(n)]
+        # Every name is kept, also those this layer lacks (as in Hugging Face PEFT): code that asks one layer for
+        # the model's active adapters (transformers' `active_adapters()`) must see them. Forwards skip absent ones.
+        self.__dict__["_active_adapter"] = names
 
     def enable_adapters(self, enabled: bool) -> None:
         self._disable_adapters = not enabled
@@ -176,10 +178,8 @@ class BaseTunerLayer(nn.Module):
             elif entry.device != ref.device or (ref.is_floating_point() and entry.dtype != ref.dtype):
                 if entry.device.type == "meta":
                     continue
-                dtype = ref.dtype if ref.is_floating_point() else entry.dtype
-                container[adapter_name] = nn.Parameter(
-                    entry.data.to(device=ref.device, dtype=dtype), requires_grad=entry.requires_grad
-                )
+                dtype = ref.dtype if ref.is_floating_point() and not _is_index(entry) else entry.dtype
+                container[adapter_name] = _moved(entry, ref.device, dtype)
 
     def move_adapter_to_base_device(self, adapter_name: str) -> None:
         """Put an adapter's tensors on the base weight's device, keeping their dtype (after loading)."""
@@ -194,7 +194,7 @@ class BaseTunerLayer(nn.Module):
             if isinstance(entry, nn.Module):
                 entry.to(device=ref.device)
             elif entry.device != ref.device:
-                container[adapter_name] = nn.Parameter(entry.data.to(ref.device), requires_grad=entry.requires_grad)
+                container[adapter_name] = _moved(entry, ref.device, entry.dtype)
 
     def cast_adapter_dtype(self, adapter_name: str, autocast: bool = True) -> None:
         """Keep fp16/bf16 adapter weights in fp32 (HF's `autocast_adapter_dtype=True`)."""
@@ -259,15 +259,40 @@ class BaseTunerLayer(nn.Module):
             self.merge_adapter_weights(name, safe_merge)
             self.merged_adapters.append(name)
 
+    def check_safe_merge(self, adapter_names: Sequence[str] | None = None) -> None:
+        """safe_merge's first pass: merge into copies of the base parameters, check that they stay finite,
+        and put the originals back (bit for bit). Raises like `merge(safe_merge=True)` would."""
+        names = self.active_adapters if adapter_names is None else list(adapter_names)
+        names = [n for n in names if self.has_adapter(n) and n not in self.merged_adapters]
+        if not names:
+            return
+        params = [p for p in self.get_base_layer().parameters() if p.is_floating_point()]
+        originals = [(p, p.data) for p in params]
+        for p in params:
+            p.data = p.data.clone()
+        try:
+            for name in names:
+                try:
+                    self.merge_adapter_weights(name, True)
+                except NotImplementedError:  # a layer with a merge of its own (it checks safe_merge itself)
+                    return
+                for p in params:
+                    self._check_finite(p.data, name)
+        finally:
+            for p, data in originals:
+                p.data = data
+
     def unmerge(self) -> None:
         while self.merged_adapters:
             self.unmerge_adapter_weights(self.merged_adapters.pop())
 
     def _check_finite(self, tensor: torch.Tensor, adapter_name: str) -> None:
         if not torch.isfinite(tensor).all():
-            raise ValueError(
+            from ..errors import AdapterStateError
+
+            raise AdapterStateError(
                 f"safe_merge: merging adapter {adapter_name!r} into {type(self.get_base_layer()).__name__} would "
-                f"produce non-finite weights (NaN/inf); the base weights were left unchanged. The adapter is "
+                f"produce non-finite weights (NaN/inf); no base weight of the model was changed. The adapter is "
                 f"probably broken (check its training)."
             )
 
@@ -304,6 +329,18 @@ def _entry_parameters(entry: nn.Module | nn.Parameter) -> Iterable[nn.Parameter]
         return entry.parameters()
     params = [p for p in entry._parameters.values() if p is not None]
     return params if len(params) < 2 or len({id(p) for p in params}) == len(params) else entry.parameters()
+
+
+def _is_index(entry: torch.Tensor) -> bool:
+    """Integer or boolean tensors (index lists, masks) never take a float dtype."""
+    return not (entry.is_floating_point() or entry.is_complex())
+
+
+def _moved(entry: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """`entry` on `device` in `dtype`: a parameter stays a parameter, a buffer (BufferDict entry) a buffer."""
+    if isinstance(entry, nn.Parameter):
+        return nn.Parameter(entry.data.to(device=device, dtype=dtype), requires_grad=entry.requires_grad)
+    return entry.to(device=device, dtype=dtype)
 
 
 def _reference_parameter(base: nn.Module) -> nn.Parameter | None:
