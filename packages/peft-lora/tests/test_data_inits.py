@@ -224,10 +224,27 @@ def test_loftq_shrinks_the_quantization_error(bits, iterations):
         peft_lora.LoraConfig(target_modules=["q_proj"], init_lora_weights="loftq")
 
 
+def test_base_rewriting_inits_and_alora_are_refused_on_quantized_layers():
+    bnb = pytest.importorskip("bitsandbytes")
+    model = tiny_llama()
+    linear = model.model.layers[0].self_attn.q_proj
+    q4 = bnb.nn.Linear4bit(linear.in_features, linear.out_features, bias=False, quant_type="nf4")
+    q4.weight = bnb.nn.Params4bit(linear.weight.data.clone(), requires_grad=False, quant_type="nf4")
+    model.model.layers[0].self_attn.q_proj = q4.to("cpu")
+    with pytest.raises(ValueError, match="float precision"):
+        peft_core.get_peft_model(
+            copy.deepcopy(model),
+            peft_lora.LoraConfig(target_modules=["q_proj"], init_lora_weights="loftq", loftq_config=LoftQConfig()),
+        )
+    with pytest.raises(ConfigError, match="unquantized"):
+        peft_core.get_peft_model(
+            copy.deepcopy(model), _quiet(peft_lora.LoraConfig, target_modules=["q_proj"], alora_invocation_tokens=[3])
+        )
+
+
 def test_replace_lora_weights_loftq_on_a_4bit_model(tmp_path):
     bnb = pytest.importorskip("bitsandbytes")
-    from peft_core import register_layer_dispatcher, unregister_layer_dispatcher
-    from peft_lora.layers.linear import Linear
+    from peft_lora.quantized.bnb import Linear4bit
 
     original = tiny_llama()
     original.save_pretrained(tmp_path / "base")
@@ -237,17 +254,11 @@ def test_replace_lora_weights_loftq_on_a_4bit_model(tmp_path):
         q4 = bnb.nn.Linear4bit(linear.in_features, linear.out_features, bias=False, quant_type="nf4")
         q4.weight = bnb.nn.Params4bit(linear.weight.data.clone(), requires_grad=False, quant_type="nf4")
         layer.self_attn.q_proj = q4.to("cpu")
-    # the plain LoRA Linear computes correctly on a Linear4bit (its forward dequantizes); claim it for this test
-    register_layer_dispatcher(
-        "lora", "test-bnb4", lambda r: Linear if isinstance(r.module, bnb.nn.Linear4bit) else None, quantized=True
-    )
-    try:
-        model = peft_core.get_peft_model(quantized, peft_lora.LoraConfig(r=8, lora_alpha=8, target_modules=["q_proj"]))
-        calls = []
-        replace_lora_weights_loftq(model, model_path=str(tmp_path / "base"), callback=lambda m, name: calls.append(name) or True)
-    finally:
-        unregister_layer_dispatcher("lora", "test-bnb4")
+    model = peft_core.get_peft_model(quantized, peft_lora.LoraConfig(r=8, lora_alpha=8, target_modules=["q_proj"]))
+    calls = []
+    replace_lora_weights_loftq(model, model_path=str(tmp_path / "base"), callback=lambda m, name: calls.append(name) or True)
     assert calls == ["model.layers.0.self_attn.q_proj", "model.layers.1.self_attn.q_proj"]
+    assert isinstance(model.base_model.model.model.layers[0].self_attn.q_proj, Linear4bit)
     for index in range(2):
         layer = model.base_model.model.model.layers[index].self_attn.q_proj
         base = layer.get_base_layer()

@@ -36,10 +36,10 @@ class ALoraVariant(LoraVariant):
     def for_layer(cls, config: Any, layer: Any) -> ALoraVariant:
         from ..layers.linear import Linear
 
-        if not isinstance(layer, Linear) or type(layer).__name__ == "ParamWrapper":
+        if type(layer) is not Linear:
             raise ConfigError(
-                f"aLoRA (alora_invocation_tokens) works on linear layers only, not on {type(layer).__name__}; "
-                f"restrict target_modules to linear layers."
+                f"aLoRA (alora_invocation_tokens) works on plain (unquantized) linear layers only, not on "
+                f"{type(layer).__name__}; restrict target_modules to nn.Linear / Conv1D layers."
             )
         if config.use_dora:
             raise ConfigError("aLoRA (alora_invocation_tokens) can't be combined with DoRA; set use_dora=False.")
