@@ -1,4 +1,7 @@
-"""Trainable tokens: only the chosen rows train and are saved; tied output layers follow; merging; errors."""
+"""Trainable tokens: only the chosen rows train and are saved; tied output layers follow; errors.
+
+Merging, disabling, several adapters, mixed batches, saving and Hugging Face files are checked by the
+conformance kit (test_conformance.py); these tests cover what is particular to trainable tokens."""
 
 from __future__ import annotations
 
@@ -64,20 +67,6 @@ def test_tied_output_layer_follows_the_trained_rows(llama, ids):
     assert merged.lm_head.weight is merged.model.embed_tokens.weight  # still tied
     torch.testing.assert_close(logits(merged, ids), expected)
     assert not torch.equal(merged.model.embed_tokens.weight[ROWS], base.model.embed_tokens.weight[ROWS])
-
-
-def test_merge_unmerge_and_disable(llama, ids):
-    base = llama()
-    model = get_peft_model(llama(), TrainableTokensConfig(token_indices=ROWS))
-    perturb(model, 4)
-    adapted = logits(model, ids)
-    with model.disable_adapter():
-        assert torch.equal(logits(model, ids), logits(base, ids))
-    model.merge_adapter()
-    assert torch.equal(logits(model, ids), adapted)
-    model.unmerge_adapter()
-    assert torch.equal(model.get_base_model().model.embed_tokens.get_base_layer().weight, base.model.embed_tokens.weight)
-    assert torch.equal(logits(model, ids), adapted)
 
 
 def test_two_adapters_disjoint_rows_mixed_batch_and_overlap(llama, ids):

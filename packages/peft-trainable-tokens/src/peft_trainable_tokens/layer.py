@@ -15,39 +15,14 @@ standalone method saves the shared rows under both paths, as Hugging Face PEFT d
 from __future__ import annotations
 
 import warnings
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 from peft_core import AdapterTensor, BaseTunerLayer, BatchPlan, current_batch_plan
 from peft_core.errors import ConfigError
+from peft_core.tuners.buffers import BufferDict
 from torch import nn
-
-
-class BufferDict(nn.Module):
-    """Non-persistent buffers keyed by adapter name (they follow `.to()` but are not in `state_dict()`)."""
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._buffers
-
-    def __getitem__(self, key: str) -> torch.Tensor:
-        return self._buffers[key]  # type: ignore[return-value]
-
-    def __setitem__(self, key: str, value: torch.Tensor) -> None:
-        self.register_buffer(key, value, persistent=False)
-
-    def __delitem__(self, key: str) -> None:
-        del self._buffers[key]
-        self._non_persistent_buffers_set.discard(key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._buffers))
-
-    def __len__(self) -> int:
-        return len(self._buffers)
-
-    def keys(self) -> list[str]:
-        return list(self._buffers)
 
 
 class TrainableTokensLayer(BaseTunerLayer):
@@ -77,7 +52,7 @@ class TrainableTokensLayer(BaseTunerLayer):
         self.__dict__.update(_tied=[tied_to] if tied_to is not None else [], saved_prefix=saved_prefix, save_tied=save_tied)
         if tied_to is None:
             self.trainable_tokens_delta = nn.ParameterDict()
-            self.trainable_tokens_original = BufferDict()
+            self.trainable_tokens_original = BufferDict(persistent=False)  # kept to unmerge, never saved
             self.__dict__["token_indices"] = {}
         else:  # the source's containers (registered here too, as in Hugging Face PEFT: one tensor, two names)
             self.trainable_tokens_delta = tied_to.trainable_tokens_delta

@@ -84,35 +84,6 @@ class _OptionalContainer:
         return _NO_ENTRIES if found is None else found
 
 
-class VariantBuffers(nn.Module):
-    """Saved (persistent) buffers keyed by adapter name, for variants that keep tensors that are not
-    trained (VeLoRA's projection vector)."""
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._buffers
-
-    def __getitem__(self, key: str) -> torch.Tensor:
-        return self._buffers[key]  # type: ignore[return-value]
-
-    def __setitem__(self, key: str, value: torch.Tensor) -> None:
-        self.register_buffer(key, value, persistent=True)
-
-    def __delitem__(self, key: str) -> None:
-        del self._buffers[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._buffers))
-
-    def __len__(self) -> int:
-        return len(self._buffers)
-
-    def keys(self) -> list[str]:
-        return list(self._buffers)
-
-    def items(self) -> list[tuple[str, torch.Tensor]]:
-        return [(k, v) for k, v in self._buffers.items() if v is not None]
-
-
 class LoraLayer(BaseTunerLayer):
     adapter_layer_names = ("lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B", MAGNITUDE, "lora_velora_embed")
     lora_embedding_A = _OptionalContainer()

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 from peft_core.errors import ConfigError
+from peft_core.tuners.buffers import BufferDict
 
 from . import LoraVariant
 
@@ -87,15 +88,13 @@ class VeloraVariant(LoraVariant):
         return cls(config.velora_config)
 
     def init(self, layer: Any, name: str, config: Any) -> None:
-        from ..layers.base import VariantBuffers
-
         base = layer.get_base_layer().weight
         size = group_dim(layer.in_features, self.settings.num_groups)
         if self.settings.init_type == "random":
             embed = unit(torch.randn(size, device=base.device, dtype=base.dtype)).to(dtype=base.dtype)
         else:
             embed = torch.zeros(size, device=base.device, dtype=base.dtype)
-        layer._own_container(EMBED, VariantBuffers)[name] = embed
+        layer._own_container(EMBED, BufferDict)[name] = embed  # saved (persistent) buffers
 
     def _update_embed(self, layer: Any, name: str, x: torch.Tensor) -> None:
         if self.settings.init_type == "random" or (self.settings.init_type == "batch_average_once" and self.initialized):
