@@ -1,16 +1,13 @@
 """Round trips against Hugging Face PEFT 0.21.2 for the newer LoRA options (put on sys.path by conftest.py).
 
-`roundtrip` adapts the same base with the same config in both libraries, makes each adapter
-non-trivial, saves it, loads it with the other library onto a fresh copy of the base and requires
-bit-identical outputs; the two libraries' files must have the same keys, shapes and dtypes and the
-same config (as parsed JSON, set-valued fields compared as sets).
+The file helpers are the conformance kit's (`peft_core.testing.hf`); `roundtrip` adds what these tests
+need on top of the kit's `both_ways`: LoRA kwargs given once for both libraries, a check that the adapter
+is not trivial, and the two adapted models returned for further checks.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import os
 import warnings
 from typing import Any, Callable
 
@@ -18,43 +15,28 @@ import peft_core
 import peft_lora
 import torch
 from _lora_test_models import randomize_lora
-from safetensors.torch import load_file
+from peft_core.testing import hf as kit_hf
+from peft_core.testing.hf import compare_saved
 
-SET_FIELDS = ("target_modules", "exclude_modules", "modules_to_save", "target_parameters")
+config_json = kit_hf.read_adapter_config  # parsed, set-valued fields as sets, the writer's version dropped
+tensors = kit_hf.saved_tensor_specs  # key -> (shape, dtype)
 
 
 def hf_peft():
+    """Hugging Face's `peft` 0.21.2, or skip the test saying why."""
     import pytest
 
-    peft = pytest.importorskip("peft")
+    peft = kit_hf.hf_peft()
+    if peft is None:
+        pytest.skip(kit_hf.hf_peft_status())
     if peft.__version__ != "0.21.2":
         pytest.skip(f"needs Hugging Face peft 0.21.2, found {peft.__version__}")
     return peft
 
 
-def config_json(directory) -> dict:
-    with open(os.path.join(directory, "adapter_config.json"), encoding="utf-8") as fh:
-        data = json.load(fh)
-    for key in SET_FIELDS:
-        if isinstance(data.get(key), list):
-            data[key] = sorted(set(data[key]))
-    data.pop("peft_version")
-    return data
-
-
-def tensors(directory) -> dict:
-    state = load_file(os.path.join(directory, "adapter_model.safetensors"))
-    return {k: (tuple(v.shape), v.dtype) for k, v in state.items()}
-
-
 def load_in_hf(base, directory, **kwargs):
-    peft = hf_peft()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model = peft.PeftModel.from_pretrained(base, directory, **kwargs)
-    unexpected = [str(w.message) for w in caught if "Unexpected keyword" in str(w.message)]
-    assert not unexpected, unexpected
-    return model.eval()
+    hf_peft()
+    return kit_hf.load_in_hf(base, directory, **kwargs)
 
 
 def assert_same(actual: torch.Tensor, expected: torch.Tensor) -> None:
@@ -94,6 +76,5 @@ def roundtrip(
     assert_same(run(hf_loaded), expected)
 
     if compare_files:
-        assert config_json(our_dir) == config_json(hf_dir)
-        assert tensors(our_dir) == tensors(hf_dir)
+        assert compare_saved(our_dir, hf_dir) == []
     return hf_model, our_model
