@@ -36,6 +36,7 @@ def test_extends_lora_config_and_has_hf_fields_and_defaults():
         {"alora_invocation_tokens": [1, 2]},
         {"layer_replication": [[0, 1]]},
         {"velora_config": {}},
+        {"kasa_config": {}},
         {"use_bdlora": {}},
         {"init_lora_weights": "eva"},
         {"init_lora_weights": "corda"},

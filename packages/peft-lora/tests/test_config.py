@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 from peft_core import ConfigError, PeftConfig, get_peft_method
-from peft_lora import DEFAULT_TARGET_MODULES, LoraConfig, LoraModel
+from peft_lora import DEFAULT_TARGET_MODULES, KasaConfig, LoraConfig, LoraModel
 
 
 def test_defaults_match_hf_0_21_2():
@@ -69,7 +69,6 @@ def test_unknown_field_warns_and_is_ignored(tmp_path):
         {"use_qalora": True},
         {"megatron_config": {"tensor_model_parallel_size": 2}},
         {"arrow_config": {"top_k": 2}},
-        {"kasa_config": {"lambda": 1}},
         {"monteclora_config": {"num_samples": 2}},
     ],
 )
@@ -82,12 +81,19 @@ def test_unimplemented_options_are_refused(kwargs, tmp_path):
 
 
 def test_implemented_variant_configs_load_from_json(tmp_path):
-    """BD-LoRA and VeLoRA sub-configs round-trip through adapter_config.json; `{}` means "on, with defaults"."""
+    """BD-LoRA, VeLoRA and KaSA sub-configs round-trip through adapter_config.json; `{}` means "on, with defaults"."""
     (tmp_path / "adapter_config.json").write_text(
         json.dumps({"peft_type": "LORA", "velora_config": {}, "use_bdlora": None, "target_modules": ["q"]})
     )
     config = PeftConfig.from_pretrained(tmp_path)
     assert config.velora_config.num_groups == 64 and config.to_dict()["velora_config"]["init_type"] == "batch_average"
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "kasa_config": {}, "target_modules": ["q"]}))
+    config = PeftConfig.from_pretrained(tmp_path)
+    assert config.kasa_config == KasaConfig() and config.to_dict()["kasa_config"] == {"beta": 1e-4, "gamma": 1e-3}
+    with pytest.raises(ConfigError, match="beta"):
+        LoraConfig(kasa_config={"beta": -1.0})
+    with pytest.raises(ConfigError, match="kasa_config"):
+        LoraConfig(kasa_config={"lambda": 1})
     with pytest.raises(ConfigError, match="num_groups"):
         LoraConfig(velora_config={"num_groups": 0})
 
@@ -96,7 +102,7 @@ def test_unimplemented_options_at_their_defaults_load():
     LoraConfig(target_parameters=[], alora_invocation_tokens=None, use_bdlora=None, loftq_config={}, megatron_core="x")
 
 
-@pytest.mark.parametrize("option", ["kasa_config", "monteclora_config", "arrow_config"])
+@pytest.mark.parametrize("option", ["monteclora_config", "arrow_config"])
 def test_an_empty_variant_config_is_not_unset(option, tmp_path):
     """Hugging Face PEFT turns a variant on for any non-None sub-config, `{}` included (its defaults)."""
     with pytest.raises(ConfigError, match=f"{option}=.*does not implement"):

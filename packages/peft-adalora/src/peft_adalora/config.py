@@ -54,6 +54,7 @@ class AdaLoraConfig(LoraConfig):
         "layer_replication": None,
         "use_bdlora": None,
         "velora_config": None,
+        "kasa_config": None,
         "eva_config": None,
         "corda_config": None,
         "lora_ga_config": None,

@@ -21,6 +21,7 @@ from .layers.param import ParamWrapper
 from .model import LoraModel
 from .quantized import dispatch_quantized_layer  # noqa: F401  (registers the quantized-layer dispatcher)
 from .targets import DEFAULT_TARGET_MODULES
+from .variants.configs import BdLoraConfig, KasaConfig, VeloraConfig
 
 __version__ = "0.1.0"
 
@@ -52,9 +53,11 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "BdLoraConfig",
     "CordaConfig",
     "ConversionReport",
     "EvaConfig",
+    "KasaConfig",
     "LoftQConfig",
     "LoraGAConfig",
     *_LAZY_INITS,
@@ -71,6 +74,7 @@ __all__ = [
     "LoraRuntimeConfig",
     "MultiheadAttention",
     "ParamWrapper",
+    "VeloraConfig",
     "__version__",
     "convert_to_lora",
     "save_as_lora",

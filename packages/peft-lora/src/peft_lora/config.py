@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal, Mapping, Optional, Union
 from peft_core import ConfigError, PeftConfig
 
 from .inits.configs import CordaConfig, EvaConfig, LoftQConfig, LoraGAConfig, as_subconfig
-from .variants.configs import BdLoraConfig, VeloraConfig
+from .variants.configs import BdLoraConfig, KasaConfig, VeloraConfig
 
 _PISSA_RE = re.compile(r"^pissa(_niter_\d+)?$")
 BIAS_MODES = ("none", "all", "lora_only")
@@ -139,7 +139,10 @@ class LoraConfig(PeftConfig):
         default=None, metadata={"help": "BD-LoRA: block-diagonal A or B per module name (BdLoraConfig)."}
     )
     arrow_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (Arrow routing)."})
-    kasa_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (KaSA)."})
+    kasa_config: Optional[KasaConfig] = field(
+        default=None,
+        metadata={"help": "KaSA: drop the r smallest singular components of each base weight, learn a diagonal (KasaConfig)."},
+    )
     runtime_config: LoraRuntimeConfig = field(
         default_factory=LoraRuntimeConfig, metadata={"help": "Runtime settings, not saved (see LoraRuntimeConfig)."}
     )
@@ -156,7 +159,6 @@ class LoraConfig(PeftConfig):
         "use_qalora": False,
         "megatron_config": None,
         "arrow_config": None,
-        "kasa_config": None,
         "monteclora_config": None,
     }
 
@@ -166,8 +168,6 @@ class LoraConfig(PeftConfig):
         "use_qalora": "QALoRA runs only on GPTQ-quantized layers in Hugging Face PEFT, and this package adapts no "
         "GPTQ layers",
         "arrow_config": "Arrow routing (a learned mixture of several task adapters per token) is not implemented",
-        "kasa_config": "KaSA (SVD truncation of the base weight plus a learned singular-value diagonal and its "
-        "regularisation loss) is not implemented",
         "monteclora_config": "MonteCLoRA (Monte Carlo sampled adapter weights with a variational loss) is not "
         "implemented",
         "megatron_config": "Megatron tensor-parallel LoRA layers are not implemented",
@@ -200,6 +200,7 @@ class LoraConfig(PeftConfig):
         self.lora_ga_config = as_subconfig(self.lora_ga_config, LoraGAConfig, f"{name}.lora_ga_config")
         self.use_bdlora = as_subconfig(self.use_bdlora, BdLoraConfig, f"{name}.use_bdlora")
         self.velora_config = as_subconfig(self.velora_config, VeloraConfig, f"{name}.velora_config")
+        self.kasa_config = as_subconfig(self.kasa_config, KasaConfig, f"{name}.kasa_config")
         if self.loftq_config is None:
             self.loftq_config = {}
         if self.init_lora_weights == "loftq":

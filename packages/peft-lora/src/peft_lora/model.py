@@ -38,6 +38,7 @@ from .layer_replication import MERGE_REFUSAL, check_replication, replicate_layer
 from .layers.param import ParamWrapper
 from .param_targets import check_same_parameter_targets, create_param_layer, warn_uncovered_experts
 from .variants.alora import activation_offsets
+from .variants.kasa import check_kasa_mix, kasa_loss, truncate_pending
 from .weighted import CombinationType, add_weighted_adapter
 
 
@@ -62,6 +63,7 @@ class LoraModel(BaseTuner):
         config = self.peft_config[adapter_name]
         moe_conversion.convert_config(config, model, lambda: self._all_linear_names(model, walk_named_modules(model), config))
         check_same_parameter_targets(self.peft_config, config)
+        check_kasa_mix(self.peft_config, adapter_name)
         token_indices.check_token_config(model, config)
         all_linear = isinstance(config.target_modules, str) and config.target_modules.lower() == ALL_LINEAR
         undo_replication = None
@@ -75,6 +77,7 @@ class LoraModel(BaseTuner):
             if undo_replication is not None:
                 undo_replication()
             raise
+        truncate_pending(model.modules())
         if undo_replication is not None:
             self.__dict__["_replicated_layers"] = [list(map(int, pair)) for pair in config.layer_replication]
         config = self.peft_config[adapter_name]
@@ -283,6 +286,15 @@ class LoraModel(BaseTuner):
             density=density,
             majority_sign_method=majority_sign_method,  # type: ignore[arg-type]
         )
+
+    def _get_kasa_loss(self, adapter_names: str | Sequence[str] | None = None) -> torch.Tensor | float:
+        """KaSA's regularisation (Hugging Face PEFT's name): add it to the task loss when training KaSA adapters
+        (`beta`/`gamma` of each adapter's KasaConfig); 0.0 when none of `adapter_names` (default: the active
+        adapters) uses KaSA."""
+        if adapter_names is None:
+            adapter_names = self.active_adapters
+        names = [adapter_names] if isinstance(adapter_names, str) else list(adapter_names)
+        return kasa_loss(self.model.modules(), self.peft_config, names)
 
     def set_scale(self, adapter: str, scale: float) -> None:
         """Scale adapter `adapter`'s contribution by `scale` relative to its configured alpha/r."""

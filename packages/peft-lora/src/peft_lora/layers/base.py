@@ -85,11 +85,12 @@ class _OptionalContainer:
 
 
 class LoraLayer(BaseTunerLayer):
-    adapter_layer_names = ("lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B", MAGNITUDE, "lora_velora_embed")
+    adapter_layer_names = ("lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B", MAGNITUDE, "lora_velora_embed", "lora_diag")
     lora_embedding_A = _OptionalContainer()
     lora_embedding_B = _OptionalContainer()
     lora_magnitude_vector = _OptionalContainer()
     lora_velora_embed = _OptionalContainer()
+    lora_diag = _OptionalContainer()  # KaSA
     other_param_names = (
         "r",
         "lora_alpha",

@@ -42,6 +42,7 @@ def variant_for(config: Any, layer: Any) -> LoraVariant | None:
             ("alora_invocation_tokens", getattr(config, "alora_invocation_tokens", None) is not None),
             ("use_bdlora", getattr(config, "use_bdlora", None) is not None),
             ("velora_config", getattr(config, "velora_config", None) is not None),
+            ("kasa_config", getattr(config, "kasa_config", None) is not None),
         )
         if on
     ]
@@ -61,6 +62,10 @@ def variant_for(config: Any, layer: Any) -> LoraVariant | None:
         from .velora import VeloraVariant
 
         return VeloraVariant.for_layer(config, layer)
+    if "kasa_config" in requested:
+        from .kasa import KasaVariant
+
+        return KasaVariant.for_layer(config, layer)
     return None
 
 

@@ -46,3 +46,19 @@ class VeloraConfig:
             raise ConfigError(
                 f"VeloraConfig.init_type must be 'batch_average', 'batch_average_once' or 'random', got {self.init_type!r}."
             )
+
+
+@dataclass
+class KasaConfig:
+    """KaSA: the `r` smallest singular components of each targeted base weight are dropped (once, in place)
+    and the update is `scaling · B diag(ΔΣ) A` with a learned diagonal `lora_diag`. `beta` and `gamma` weigh
+    the paper's two regularisers, which only act when the training loop adds `LoraModel._get_kasa_loss()`."""
+
+    beta: float = field(default=1e-4, metadata={"help": "Weight of the L2 penalty sum(lora_diag ** 2)."})
+    gamma: float = field(default=1e-3, metadata={"help": "Weight of the orthogonality penalty on A and B."})
+
+    def __post_init__(self) -> None:
+        for name in ("beta", "gamma"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ConfigError(f"KasaConfig.{name} must be a non-negative number, got {value!r}.")
