@@ -107,3 +107,14 @@ def test_kasa_and_plain_adapters_cannot_share_a_model():
     with pytest.raises(ConfigError, match="can't share a model"):
         plain.add_adapter("kasa", LoraConfig(r=2, target_modules=["v_proj"], kasa_config={}))
     assert all(torch.equal(v, weights[k]) for k, v in plain.get_base_model().state_dict().items())
+
+
+def test_weighted_combination_and_conversion_to_plain_lora_are_refused():
+    from peft_lora import LoraConversionError, convert_to_lora
+
+    model = peft_core.get_peft_model(tiny_llama(), LoraConfig(r=2, target_modules=["q_proj"], kasa_config={}))
+    with pytest.raises(ValueError, match="KaSA"):
+        model.add_weighted_adapter(["default"], [1.0], "mix", combination_type="linear")
+    assert "mix" not in model.peft_config
+    with pytest.raises(LoraConversionError, match="KaSA"):
+        convert_to_lora(model, 2)
