@@ -37,6 +37,7 @@ def test_extends_lora_config_and_has_hf_fields_and_defaults():
         {"layer_replication": [[0, 1]]},
         {"velora_config": {}},
         {"kasa_config": {}},
+        {"monteclora_config": {}},
         {"use_bdlora": {}},
         {"init_lora_weights": "eva"},
         {"init_lora_weights": "corda"},

@@ -69,7 +69,6 @@ def test_unknown_field_warns_and_is_ignored(tmp_path):
         {"use_qalora": True},
         {"megatron_config": {"tensor_model_parallel_size": 2}},
         {"arrow_config": {"top_k": 2}},
-        {"monteclora_config": {"num_samples": 2}},
     ],
 )
 def test_unimplemented_options_are_refused(kwargs, tmp_path):
@@ -94,6 +93,8 @@ def test_implemented_variant_configs_load_from_json(tmp_path):
         LoraConfig(kasa_config={"beta": -1.0})
     with pytest.raises(ConfigError, match="kasa_config"):
         LoraConfig(kasa_config={"lambda": 1})
+    config = LoraConfig(monteclora_config={"num_samples": 2})
+    assert config.to_dict()["monteclora_config"]["num_samples"] == 2 and config.monteclora_config.buffer_size == 150
     with pytest.raises(ConfigError, match="num_groups"):
         LoraConfig(velora_config={"num_groups": 0})
 
@@ -102,7 +103,7 @@ def test_unimplemented_options_at_their_defaults_load():
     LoraConfig(target_parameters=[], alora_invocation_tokens=None, use_bdlora=None, loftq_config={}, megatron_core="x")
 
 
-@pytest.mark.parametrize("option", ["monteclora_config", "arrow_config"])
+@pytest.mark.parametrize("option", ["arrow_config"])
 def test_an_empty_variant_config_is_not_unset(option, tmp_path):
     """Hugging Face PEFT turns a variant on for any non-None sub-config, `{}` included (its defaults)."""
     with pytest.raises(ConfigError, match=f"{option}=.*does not implement"):

@@ -55,6 +55,7 @@ class AdaLoraConfig(LoraConfig):
         "use_bdlora": None,
         "velora_config": None,
         "kasa_config": None,
+        "monteclora_config": None,
         "eva_config": None,
         "corda_config": None,
         "lora_ga_config": None,

@@ -21,7 +21,7 @@ from .layers.param import ParamWrapper
 from .model import LoraModel
 from .quantized import dispatch_quantized_layer  # noqa: F401  (registers the quantized-layer dispatcher)
 from .targets import DEFAULT_TARGET_MODULES
-from .variants.configs import BdLoraConfig, KasaConfig, VeloraConfig
+from .variants.configs import BdLoraConfig, KasaConfig, MontecloraConfig, VeloraConfig
 
 __version__ = "0.1.0"
 
@@ -72,6 +72,7 @@ __all__ = [
     "LoraLayer",
     "LoraModel",
     "LoraRuntimeConfig",
+    "MontecloraConfig",
     "MultiheadAttention",
     "ParamWrapper",
     "VeloraConfig",

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal, Mapping, Optional, Union
 from peft_core import ConfigError, PeftConfig
 
 from .inits.configs import CordaConfig, EvaConfig, LoftQConfig, LoraGAConfig, as_subconfig
-from .variants.configs import BdLoraConfig, KasaConfig, VeloraConfig
+from .variants.configs import BdLoraConfig, KasaConfig, MontecloraConfig, VeloraConfig
 
 _PISSA_RE = re.compile(r"^pissa(_niter_\d+)?$")
 BIAS_MODES = ("none", "all", "lora_only")
@@ -119,7 +119,9 @@ class LoraConfig(PeftConfig):
     )
     use_qalora: bool = field(default=False, metadata={"help": "Not supported (QALoRA)."})
     qalora_group_size: int = field(default=16, metadata={"help": "QALoRA pooling group size (unused)."})
-    monteclora_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (MonteCLoRA)."})
+    monteclora_config: Optional[MontecloraConfig] = field(
+        default=None, metadata={"help": "MonteCLoRA: Monte Carlo sampled A during training (MontecloraConfig)."}
+    )
     layer_replication: Optional[list[tuple[int, int]]] = field(
         default=None,
         metadata={
@@ -159,7 +161,6 @@ class LoraConfig(PeftConfig):
         "use_qalora": False,
         "megatron_config": None,
         "arrow_config": None,
-        "monteclora_config": None,
     }
 
     # Variant sub-configs Hugging Face PEFT turns on whenever they are not None: `{}` means "this variant with
@@ -168,8 +169,6 @@ class LoraConfig(PeftConfig):
         "use_qalora": "QALoRA runs only on GPTQ-quantized layers in Hugging Face PEFT, and this package adapts no "
         "GPTQ layers",
         "arrow_config": "Arrow routing (a learned mixture of several task adapters per token) is not implemented",
-        "monteclora_config": "MonteCLoRA (Monte Carlo sampled adapter weights with a variational loss) is not "
-        "implemented",
         "megatron_config": "Megatron tensor-parallel LoRA layers are not implemented",
     }
 
@@ -201,6 +200,7 @@ class LoraConfig(PeftConfig):
         self.use_bdlora = as_subconfig(self.use_bdlora, BdLoraConfig, f"{name}.use_bdlora")
         self.velora_config = as_subconfig(self.velora_config, VeloraConfig, f"{name}.velora_config")
         self.kasa_config = as_subconfig(self.kasa_config, KasaConfig, f"{name}.kasa_config")
+        self.monteclora_config = as_subconfig(self.monteclora_config, MontecloraConfig, f"{name}.monteclora_config")
         if self.loftq_config is None:
             self.loftq_config = {}
         if self.init_lora_weights == "loftq":

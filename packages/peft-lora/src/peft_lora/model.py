@@ -39,6 +39,7 @@ from .layers.param import ParamWrapper
 from .param_targets import check_same_parameter_targets, create_param_layer, warn_uncovered_experts
 from .variants.alora import activation_offsets
 from .variants.kasa import check_kasa_mix, kasa_loss, truncate_pending
+from .variants.monteclora import monteclora_loss
 from .weighted import CombinationType, add_weighted_adapter
 
 
@@ -295,6 +296,14 @@ class LoraModel(BaseTuner):
             adapter_names = self.active_adapters
         names = [adapter_names] if isinstance(adapter_names, str) else list(adapter_names)
         return kasa_loss(self.model.modules(), self.peft_config, names)
+
+    def _get_monteclora_loss(self, adapter_names: str | Sequence[str] | None = None) -> torch.Tensor | float:
+        """MonteCLoRA's variational loss (Hugging Face PEFT's name), the mean over its layers; add it to the task
+        loss when training. 0.0 in eval mode and when none of `adapter_names` (default: active) uses MonteCLoRA."""
+        if adapter_names is None:
+            adapter_names = self.active_adapters
+        names = [adapter_names] if isinstance(adapter_names, str) else list(adapter_names)
+        return monteclora_loss(self.model.modules(), names)
 
     def set_scale(self, adapter: str, scale: float) -> None:
         """Scale adapter `adapter`'s contribution by `scale` relative to its configured alpha/r."""

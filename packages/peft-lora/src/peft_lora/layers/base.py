@@ -85,12 +85,13 @@ class _OptionalContainer:
 
 
 class LoraLayer(BaseTunerLayer):
-    adapter_layer_names = ("lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B", MAGNITUDE, "lora_velora_embed", "lora_diag")
+    adapter_layer_names = ("lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B", MAGNITUDE, "lora_velora_embed", "lora_diag", "lora_monteclora_sampler")
     lora_embedding_A = _OptionalContainer()
     lora_embedding_B = _OptionalContainer()
     lora_magnitude_vector = _OptionalContainer()
     lora_velora_embed = _OptionalContainer()
     lora_diag = _OptionalContainer()  # KaSA
+    lora_monteclora_sampler = _OptionalContainer()  # MonteCLoRA
     other_param_names = (
         "r",
         "lora_alpha",

@@ -43,6 +43,7 @@ def variant_for(config: Any, layer: Any) -> LoraVariant | None:
             ("use_bdlora", getattr(config, "use_bdlora", None) is not None),
             ("velora_config", getattr(config, "velora_config", None) is not None),
             ("kasa_config", getattr(config, "kasa_config", None) is not None),
+            ("monteclora_config", getattr(config, "monteclora_config", None) is not None),
         )
         if on
     ]
@@ -66,6 +67,10 @@ def variant_for(config: Any, layer: Any) -> LoraVariant | None:
         from .kasa import KasaVariant
 
         return KasaVariant.for_layer(config, layer)
+    if "monteclora_config" in requested:
+        from .monteclora import MontecloraVariant
+
+        return MontecloraVariant.for_layer(config, layer)
     return None
 
 

@@ -62,3 +62,31 @@ class KasaConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise ConfigError(f"KasaConfig.{name} must be a non-negative number, got {value!r}.")
+
+
+@dataclass
+class MontecloraConfig:
+    """MonteCLoRA: during training A is replaced by a weighted average of `num_samples` noisy copies (Gaussian
+    noise with a learned Wishart-distributed variance, mixture weights from a learned Dirichlet); evaluation and
+    merging use plain LoRA. `LoraModel._get_monteclora_loss()` gives the variational (KL and entropy) terms."""
+
+    num_samples: int = field(default=8, metadata={"help": "Noisy copies of A averaged per training step."})
+    use_entropy: bool = field(default=False, metadata={"help": "Add sum(expert_weights²) to the loss."})
+    dirichlet_prior: float = field(default=0.1, metadata={"help": "Concentration of the Dirichlet prior."})
+    sample_scaler: float = field(default=1e-4, metadata={"help": "Scale of the sampled noise."})
+    kl_loss_weight: float = field(default=1e-5, metadata={"help": "Weight of the KL terms in the loss."})
+    buffer_size: int = field(
+        default=150, metadata={"help": "Hugging Face PEFT's pre-drawn sample count; here noise is drawn per step."}
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("num_samples", "buffer_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"MontecloraConfig.{name} must be a positive integer, got {value!r}.")
+        for name in ("dirichlet_prior", "sample_scaler", "kl_loss_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"MontecloraConfig.{name} must be a number, got {value!r}.")
+        if not self.dirichlet_prior > 0:
+            raise ConfigError(f"MontecloraConfig.dirichlet_prior must be positive, got {self.dirichlet_prior!r}.")
