@@ -168,7 +168,8 @@ class LoraConfig(PeftConfig):
     refused_variants: ClassVar[Mapping[str, str]] = {
         "use_qalora": "QALoRA runs only on GPTQ-quantized layers in Hugging Face PEFT, and this package adapts no "
         "GPTQ layers",
-        "arrow_config": "Arrow routing (a learned mixture of several task adapters per token) is not implemented",
+        "arrow_config": "Arrow routing (create_arrow_model: per-token top-k routing over several task LoRAs) is not "
+        "implemented; its task adapters are plain LoRA files that load here one by one",
         "megatron_config": "Megatron tensor-parallel LoRA layers are not implemented",
     }
 
