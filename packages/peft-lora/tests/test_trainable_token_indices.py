@@ -7,8 +7,6 @@ under `embed_tokens.token_adapter.trainable_tokens_delta`, never the whole embed
 
 from __future__ import annotations
 
-import copy
-import functools
 import warnings
 
 import peft_core
@@ -17,29 +15,14 @@ import torch
 from _hf_compat import roundtrip, tensors
 from _lora_test_models import input_ids, logits, tiny_gpt2
 from peft_core.errors import ConfigError
+from peft_core.testing import models
 from peft_lora import LoraConfig
 from peft_trainable_tokens import TrainableTokensLayer
 
 
-@functools.lru_cache(maxsize=None)
-def _llama(tied: bool):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=128,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        tie_word_embeddings=tied,
-    )
-    return LlamaForCausalLM(config).eval()
-
-
 def llama(tied: bool = False):
-    return copy.deepcopy(_llama(tied))
+    """The kit's tiny Llama, untied or with the LM head tied to the input embedding."""
+    return (models.LLAMA_TIED if tied else models.LLAMA).build()
 
 
 def _perturb(model, seed):

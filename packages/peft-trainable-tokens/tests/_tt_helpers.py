@@ -1,47 +1,22 @@
-"""Tiny random transformers models and helpers for peft-trainable-tokens' tests (put on sys.path by conftest.py)."""
+"""Tiny random transformers models (the conformance kit's) and helpers for peft-trainable-tokens' tests
+(put on sys.path by conftest.py)."""
 
 from __future__ import annotations
 
-import copy
-import functools
-
 import torch
+from peft_core.testing import models
+from peft_core.testing.models import VOCAB
 
-VOCAB = 64
-
-
-@functools.lru_cache(maxsize=None)
-def _llama(tied: bool):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=VOCAB,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=32,
-        tie_word_embeddings=tied,
-    )
-    return LlamaForCausalLM(config).eval()
-
-
-@functools.lru_cache(maxsize=None)
-def _gpt2():
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(0)
-    return GPT2LMHeadModel(GPT2Config(n_embd=16, n_layer=2, n_head=2, vocab_size=VOCAB, n_positions=32)).eval()
+__all__ = ["VOCAB", "logits", "perturb", "tiny_gpt2", "tiny_llama"]
 
 
 def tiny_llama(tied: bool = False):
-    return copy.deepcopy(_llama(tied))
+    """A fresh tiny Llama (hidden size 32), its LM head tied to the input embedding when `tied`."""
+    return (models.LLAMA_TIED if tied else models.LLAMA).build()
 
 
 def tiny_gpt2():
-    return copy.deepcopy(_gpt2())
+    return models.GPT2.build()
 
 
 def logits(model, ids):

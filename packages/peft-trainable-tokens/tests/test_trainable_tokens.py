@@ -21,7 +21,7 @@ def test_default_init_is_a_no_op_and_only_the_rows_train(llama, ids):
     model = get_peft_model(llama(), TrainableTokensConfig(token_indices=ROWS))
     assert torch.equal(logits(model, ids), logits(base, ids))
     trainable = [(n, tuple(p.shape)) for n, p in model.named_parameters() if p.requires_grad]
-    assert trainable == [("base_model.model.model.embed_tokens.trainable_tokens_delta.default", (3, 16))]
+    assert trainable == [("base_model.model.model.embed_tokens.trainable_tokens_delta.default", (3, 32))]
     model.train()
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
     for _ in range(2):
@@ -44,7 +44,7 @@ def test_file_holds_the_rows_not_the_embedding(tmp_path, llama, ids):
     model.save_pretrained(tmp_path)
     state = load_file(tmp_path / "adapter_model.safetensors")
     assert {k: tuple(v.shape) for k, v in state.items()} == {
-        "base_model.model.model.embed_tokens.trainable_tokens_delta": (3, 16)
+        "base_model.model.model.embed_tokens.trainable_tokens_delta": (3, 32)
     }
     loaded = PeftModel.from_pretrained(llama(), tmp_path)
     assert torch.equal(logits(loaded, ids), logits(model, ids))

@@ -74,12 +74,13 @@ def _token_inputs(decoder: bool = False) -> dict[str, Any]:
     return inputs
 
 
-def make_llama() -> nn.Module:
+def make_llama(tie_word_embeddings: bool = False) -> nn.Module:
+    """Llama; `tie_word_embeddings=True` shares the LM head's weight with the input embedding."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(
         vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=64,
+        num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=tie_word_embeddings,
     )
     return LlamaForCausalLM(config)
 
@@ -142,6 +143,7 @@ MLP = TinyModel("mlp", MLPModule, lambda: {"x": torch.randn(4, 16)})
 CONV = TinyModel("conv", ConvModule, lambda: {"x": torch.randn(4, 3, 8, 8)})
 EMBEDDING = TinyModel("embedding", EmbeddingModule, lambda: {"input_ids": torch.randint(1, VOCAB, (4, 6))})
 LLAMA = TinyModel("llama", make_llama, _token_inputs, requires=("transformers",))
+LLAMA_TIED = TinyModel("llama-tied", lambda: make_llama(tie_word_embeddings=True), _token_inputs, requires=("transformers",))
 GPT2 = TinyModel("gpt2", make_gpt2, _token_inputs, requires=("transformers",))
 BERT = TinyModel("bert", make_bert, _token_inputs, requires=("transformers",))
 T5 = TinyModel("t5", make_t5, lambda: _token_inputs(decoder=True), requires=("transformers",))
