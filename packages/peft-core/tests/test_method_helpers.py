@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from peft_core import AdapterLoadError, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
-from peft_core.tuners.mixed_batch import BatchPlan, run_per_group
+from peft_core import BaseTunerLayer
+from peft_core.tuners.mixed_batch import BatchPlan, batch_plan, run_per_group
 
 
 def test_run_per_group_routes_rows():
@@ -19,6 +20,52 @@ def test_run_per_group_routes_rows():
 
     out = run_per_group(plan, x, run, held={"a", "b"})
     assert out.squeeze(1).tolist() == [100.0, 1.0, 102.0, 203.0, 4.0]
+
+
+class _Shift(BaseTunerLayer):
+    """Adds its adapters' offsets to the base output; only `adapted_forward` is written (the rest is core's)."""
+
+    adapter_layer_names = ("shift",)
+
+    def __init__(self, base_layer):
+        super().__init__(base_layer)
+        self.shift = torch.nn.ParameterDict()
+        self.calls = []
+
+    def adapted_forward(self, x, adapter_names, *args, **kwargs):
+        self.calls.append(list(adapter_names))
+        out = self.base_layer(x, *args, **kwargs)
+        for name in adapter_names:
+            out = out + self.shift[name]
+        return out
+
+    def merge_adapter_weights(self, adapter_name, safe_merge):
+        self.get_base_layer().bias.data += self.shift[adapter_name].data
+
+    def unmerge_adapter_weights(self, adapter_name):
+        self.get_base_layer().bias.data -= self.shift[adapter_name].data
+
+
+def test_inherited_forward_calls_adapted_forward_with_the_right_adapters():
+    base = torch.nn.Linear(2, 2)
+    layer = _Shift(base)
+    layer.shift["a"] = torch.nn.Parameter(torch.full((2,), 10.0))
+    layer.shift["b"] = torch.nn.Parameter(torch.full((2,), 100.0))
+    x = torch.randn(4, 2)
+    with torch.no_grad():
+        plain = base(x)
+        layer.set_adapter(["a", "gone", "b"])  # a name this layer doesn't hold is left out
+        assert torch.allclose(layer(x), plain + 110.0) and layer.calls[-1] == ["a", "b"]
+        with batch_plan(["b", "__base__", "a", "zzz"]):
+            mixed = layer(x)
+        assert layer.calls[-4:] == [["b"], [], ["a"], []]  # one call per group; "zzz" isn't held: no adapter
+        assert torch.equal(mixed, plain + torch.tensor([[100.0], [0.0], [10.0], [0.0]]))
+        layer.set_adapter("a")
+        layer.merge()
+        calls = len(layer.calls)
+        assert torch.allclose(layer(x), plain + 10.0) and len(layer.calls) == calls  # merged: the base layer only
+        layer.enable_adapters(False)
+        assert torch.allclose(layer(x), plain) and not layer.merged and len(layer.calls) == calls  # disabled: unmerged
 
 
 def test_remap_hook_sees_the_file_before_matching(toy, mlp):
