@@ -13,8 +13,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from peft_core import BaseTunerLayer, current_batch_plan
-from peft_core.tuners.mixed_batch import run_per_group
+from peft_core import BaseTunerLayer
 
 from .butterfly import ButterflyPermutations, MultiplicativeDropout, butterfly_matrix, cayley
 from .config import BOFTConfig
@@ -82,9 +81,6 @@ class BOFTLayer(BaseTunerLayer):
 
     def _scale_shape(self) -> tuple[int, int]:
         """Shape of the stored `boft_s`."""
-        raise NotImplementedError
-
-    def _forward_adapters(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         raise NotImplementedError
 
     # -- adapters ---------------------------------------------------------------------------------
@@ -163,15 +159,6 @@ class BOFTLayer(BaseTunerLayer):
             scale = self.scale(name) * scale
         return rotation, scale
 
-    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
-            return run_per_group(plan, x, lambda xs, names: self._forward_adapters(xs, names, *args, **kwargs), self.boft_R)
-        names = [n for n in self.active_adapters if n in self.boft_R]
-        return self._forward_adapters(x, names, *args, **kwargs)
-
 
 class Linear(BOFTLayer):
     """BOFT on an `nn.Linear`."""
@@ -189,7 +176,7 @@ class Linear(BOFTLayer):
     def _scale_shape(self) -> tuple[int, int]:
         return (self.out_features, 1)
 
-    def _forward_adapters(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
+    def adapted_forward(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         previous_dtype = x.dtype
         if not names:
             return self.base_layer(x, *args, **kwargs)
@@ -231,7 +218,7 @@ class Conv2d(BOFTLayer):
     def scale(self, adapter_name: str) -> torch.Tensor:
         return self.boft_s[adapter_name].transpose(0, 1)  # stored [1, out] as in HF
 
-    def _forward_adapters(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
+    def adapted_forward(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         if not names:
             return self.base_layer(x, *args, **kwargs)
         base = self.get_base_layer()

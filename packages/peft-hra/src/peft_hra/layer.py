@@ -13,8 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import BaseTunerLayer, current_batch_plan
-from peft_core.tuners.mixed_batch import run_per_group
+from peft_core import BaseTunerLayer
 
 from .config import HRAConfig
 from .reflections import hra_matrix
@@ -41,7 +40,8 @@ class HRALayer(BaseTunerLayer):
         raise NotImplementedError
 
     # -- adapters ---------------------------------------------------------------------------------
-    def update_layer(self, adapter_name: str, r: int, config: HRAConfig) -> None:  # type: ignore[override]
+    def update_layer(self, adapter_name: str, config: HRAConfig) -> None:  # type: ignore[override]
+        r = config.r
         if r <= 0:
             raise ValueError(f"`r` should be a positive integer value but the value passed is {r}")
         n = self.reflected_features
@@ -84,7 +84,7 @@ class HRALayer(BaseTunerLayer):
     def unmerge_adapter_weights(self, adapter_name: str) -> None:
         self._apply_to_weight(self.get_delta_weight(adapter_name, reverse=True))
 
-    # -- forward ----------------------------------------------------------------------------------
+    # -- forward (BaseTunerLayer.forward handles disabling, merges and mixed batches) --------------
     def adapted_weight(self, names: Sequence[str], device: torch.device) -> torch.Tensor:
         """`W @ H_1 @ … @ H_k` for the adapters `names`, flattened to `[out, n]`."""
         product = torch.eye(self.reflected_features, device=device)
@@ -97,7 +97,7 @@ class HRALayer(BaseTunerLayer):
             flat = flat.to(product.dtype)
         return torch.mm(flat, product)
 
-    def _forward_adapters(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
+    def adapted_forward(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         if not names:
             return self.base_layer(x, *args, **kwargs)
         previous_dtype = x.dtype
@@ -105,15 +105,6 @@ class HRALayer(BaseTunerLayer):
         if x.is_floating_point() and x.dtype != weight.dtype:
             x = x.to(weight.dtype)
         return self._run_with_weight(x, weight).to(previous_dtype)
-
-    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
-            return run_per_group(plan, x, lambda xs, names: self._forward_adapters(xs, names, *args, **kwargs), self.hra_u)
-        names = [n for n in self.active_adapters if n in self.hra_u]
-        return self._forward_adapters(x, names, *args, **kwargs)
 
     def __repr__(self) -> str:
         return "hra." + super().__repr__()

@@ -22,8 +22,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from peft_core import BaseTunerLayer, current_batch_plan
-from peft_core.tuners.mixed_batch import run_per_group
+from peft_core import BaseTunerLayer
 
 from .config import OFTConfig
 from .rotation import OFTRotation
@@ -88,9 +87,6 @@ class OFTLayer(BaseTunerLayer):
 
     @property
     def rotated_features(self) -> int:
-        raise NotImplementedError
-
-    def _forward_adapters(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         raise NotImplementedError
 
     # -- adapters ---------------------------------------------------------------------------------
@@ -160,16 +156,6 @@ class OFTLayer(BaseTunerLayer):
         flat = self._flat_weight()
         self._set_flat_weight(torch.mm(inverse, flat.t().to(dtype)).t())
 
-    # -- forward ----------------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
-            return run_per_group(plan, x, lambda xs, names: self._forward_adapters(xs, names, *args, **kwargs), self.rotations)
-        names = [n for n in self.active_adapters if n in self.rotations]
-        return self._forward_adapters(x, names, *args, **kwargs)
-
 
 class Linear(OFTLayer):
     """OFT on an `nn.Linear`: `y = base(x @ R)` with `R` block-diagonal orthogonal."""
@@ -184,7 +170,7 @@ class Linear(OFTLayer):
     def rotated_features(self) -> int:
         return self.in_features
 
-    def _forward_adapters(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
+    def adapted_forward(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         previous_dtype = x.dtype
         for name in names:
             rotation: OFTRotation = self.rotations[name]  # type: ignore[assignment]
@@ -224,7 +210,7 @@ class Conv2d(OFTLayer):
             flat = torch.mm(rotation, flat.t().to(rotation.dtype)).t()
         return flat.reshape(base.weight.shape).contiguous().to(base.weight.dtype)
 
-    def _forward_adapters(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
+    def adapted_forward(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         if not names:
             return self.base_layer(x, *args, **kwargs)
         base = self.get_base_layer()
@@ -234,7 +220,6 @@ class Conv2d(OFTLayer):
 
     def __repr__(self) -> str:
         return "oft." + super().__repr__()
-
 
 
 class Embedding(OFTLayer):
@@ -252,7 +237,7 @@ class Embedding(OFTLayer):
     def rotated_features(self) -> int:
         return self.in_features
 
-    def _forward_adapters(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
+    def adapted_forward(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         result = self.base_layer(x, *args, **kwargs)
         out_dtype = result.dtype
         for name in names:

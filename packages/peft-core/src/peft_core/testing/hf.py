@@ -169,6 +169,38 @@ def both_ways(
     return problems
 
 
+def assert_both_ways(
+    model: Any,
+    ours_config: Any,
+    hf_config: Any,
+    workdir: str | os.PathLike,
+    run: Callable[[nn.Module], torch.Tensor] | None = None,
+    compare: Callable[[torch.Tensor, torch.Tensor, str], None] | None = None,
+    scale: float = 0.1,
+) -> None:
+    """`both_ways` on a kit `TinyModel` with its inputs, adapters given the kit's "as if trained" noise;
+    raises AssertionError with every problem, or if the adapter leaves the output unchanged (a
+    trivial adapter proves nothing). `run` defaults to the model's output on `model.make_inputs()`."""
+    from .harness import perturb
+    from .models import output_of
+
+    inputs = model.make_inputs()
+
+    def forward(m: nn.Module) -> torch.Tensor:
+        with torch.no_grad():
+            return output_of(m(**inputs))
+
+    run = run or forward
+    outputs: list[torch.Tensor] = []
+    problems = both_ways(
+        model.build, ours_config, hf_config, lambda m: outputs.append(run(m)) or outputs[-1], workdir,
+        prepare=lambda m: perturb(m, scale, seed=1), compare=compare,
+    )
+    if outputs and torch.allclose(outputs[0], run(model.build())):
+        problems.append("Hugging Face's adapter leaves the output unchanged: the comparison would prove nothing")
+    assert not problems, "\n".join(problems)
+
+
 def _compare_exact(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:
     if actual.shape != expected.shape or not torch.equal(actual, expected):
         diff = (actual.double() - expected.double()).abs().max() if actual.shape == expected.shape else "shape"
@@ -188,3 +220,26 @@ def missing_fields(ours: Iterable[str], hf_config_cls: type) -> set[str]:
     import dataclasses
 
     return {f.name for f in dataclasses.fields(hf_config_cls)} - set(ours)
+
+
+def config_differences(ours_cls: type, hf_config_cls: type) -> list[str]:
+    """How our config class differs from Hugging Face's: fields either lacks, and defaults that differ
+    (`peft_type` / `peft_version` aside). Empty when a user's config means the same in both."""
+    import dataclasses
+
+    def defaults(cls: type) -> dict[str, Any]:
+        return {
+            f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+            for f in dataclasses.fields(cls)
+            if f.name not in ("peft_type", "peft_version")
+        }
+
+    ours, theirs = defaults(ours_cls), defaults(hf_config_cls)
+    problems = [f"field {name!r} only in Hugging Face's" for name in sorted(set(theirs) - set(ours))]
+    problems += [f"field {name!r} only in ours" for name in sorted(set(ours) - set(theirs))]
+    problems += [
+        f"default of {name!r}: ours {ours[name]!r}, Hugging Face {theirs[name]!r}"
+        for name in sorted(set(ours) & set(theirs))
+        if ours[name] != theirs[name]
+    ]
+    return problems
