@@ -201,6 +201,27 @@ def assert_both_ways(
     assert not problems, "\n".join(problems)
 
 
+def twin_models(make_base: Callable[[], nn.Module], ours_config: Any, hf_config: Any, seed: int = 1) -> tuple[nn.Module, nn.Module]:
+    """(Hugging Face's, ours): the same adapter made by both libraries, in eval mode. Each starts from the
+    same seed (a random start drawn the same way is then the same); the libraries draw fresh
+    `modules_to_save` copies (a classifier head) differently, so Hugging Face's take ours' values."""
+    from ..mapping import get_peft_model
+
+    torch.manual_seed(seed)
+    theirs = hf_model(make_base(), hf_config)
+    torch.manual_seed(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = get_peft_model(make_base(), ours_config)
+    copies = {k: v for k, v in ours.state_dict().items() if ".modules_to_save." in k}
+    with torch.no_grad():
+        for key, tensor in theirs.state_dict().items():
+            if ".modules_to_save." in key:
+                tail = key.split("base_model.", 1)[-1]
+                tensor.copy_(next(v for k, v in copies.items() if k.endswith(tail)))
+    return theirs.eval(), ours.eval()
+
+
 def _compare_exact(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:
     if actual.shape != expected.shape or not torch.equal(actual, expected):
         diff = (actual.double() - expected.double()).abs().max() if actual.shape == expected.shape else "shape"
