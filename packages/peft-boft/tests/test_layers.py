@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 from peft_core.testing import models, output_of
+from peft_core.testing.stacking import assert_active_adapters_compose
 from torch import nn
 
 from peft_boft import BOFTConfig
@@ -90,28 +91,10 @@ def test_shapes_follow_hf_layout():
 
 
 def test_two_active_adapters_compose_and_merge():
+    """Rotations compose, scales multiply."""
     model = _boft(models.MLP.build(), target_modules=["lin0"], boft_block_size=4)
     model.add_adapter("other", BOFTConfig(target_modules=["lin0", "lin1"], boft_block_size=2, init_weights=False))
-    x = torch.randn(5, 16)
-    model.set_adapter(["default", "other"])  # rotations compose, scales multiply
-    both = _run(model, x)
-    for single in ("default", "other"):
-        model.set_adapter(single)
-        assert not torch.allclose(_run(model, x), both)
-    model.set_adapter(["default", "other"])
-    model.merge_adapter()
-    torch.testing.assert_close(_run(model, x), both, atol=1e-5, rtol=1e-5)
-
-
-def test_safe_merge_refuses_non_finite_weights():
-    model = _boft(models.MLP.build(), target_modules=["lin0"], boft_block_size=4)
-    layer = model.base_model.model.lin0
-    with torch.no_grad():
-        layer.boft_s["default"][0, 0] = float("inf")
-    before = layer.base_layer.weight.detach().clone()
-    with pytest.raises(ValueError, match="non-finite"):
-        model.merge_adapter(safe_merge=True)
-    assert torch.equal(layer.base_layer.weight, before) and not layer.merged
+    assert_active_adapters_compose(model, ["default", "other"], models.MLP.make_inputs())
 
 
 def test_dropout_only_in_training():

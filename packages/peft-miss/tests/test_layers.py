@@ -1,5 +1,5 @@
 """MiSS layers: the three variants' math against explicit formulas, the zero start of `bat` and `mini`,
-composed adapters, safe merges, dropout, bias modes, refusals.
+composed adapters, dropout, bias modes, refusals.
 
 Adapters, disabling, merging, mixed batches, save/load and dtypes are the conformance kit's checks
 (`tests/test_conformance.py`, both suites); these tests cover what is specific to MiSS.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 from peft_core.testing import models, output_of, perturb
+from peft_core.testing.stacking import assert_active_adapters_compose
 from torch import nn
 
 from peft_core import get_peft_model, get_peft_model_state_dict
@@ -78,30 +79,12 @@ def test_bat_and_mini_start_as_a_no_op(variant):
 
 
 def test_balanced_and_bat_adapters_apply_in_turn():
+    """W + ΔW first, then the 'bat' transform of that."""
     model = _miss(models.MLP.build(), target_modules=["lin0", "lin1"], r=4)
     model.add_adapter("bat", MissConfig(target_modules=["lin0", "lin1"], r=4, init_weights="bat"))
     model.set_adapter("bat")
     perturb(model, 0.1, seed=8)
-    x = torch.randn(5, 16)
-    model.set_adapter(["default", "bat"])  # applied in turn: W + ΔW, then the 'bat' transform
-    both = _run(model, x)
-    for single in ("default", "bat"):
-        model.set_adapter(single)
-        assert not torch.allclose(_run(model, x), both)
-    model.set_adapter(["default", "bat"])
-    model.merge_adapter()
-    torch.testing.assert_close(_run(model, x), both, atol=1e-5, rtol=1e-5)
-
-
-def test_safe_merge_refuses_non_finite_weights():
-    model = _miss(models.MLP.build(), target_modules=["lin0"], r=4)
-    layer = model.base_model.model.lin0
-    with torch.no_grad():
-        layer.miss_block["default"][0, 0] = float("nan")
-    before = layer.base_layer.weight.detach().clone()
-    with pytest.raises(ValueError, match="non-finite"):
-        model.merge_adapter(safe_merge=True)
-    assert torch.equal(layer.base_layer.weight, before) and not layer.merged
+    assert_active_adapters_compose(model, ["default", "bat"], models.MLP.make_inputs())
 
 
 def test_dropout_only_in_training():
