@@ -119,3 +119,16 @@ def test_generate_with_adapter_names_and_beams(toy, tiny_llama):
     model.set_adapter("default")
     second = model.generate(input_ids=ids[1:], **kwargs)
     assert torch.equal(mixed[0], first[0]) and torch.equal(mixed[1], second[0])
+
+
+def test_layer_class_for_picks_by_type_and_refuses_others_in_one_wording():
+    from peft_core.tuners.layer_classes import layer_class_for
+
+    classes = ((torch.nn.Linear, "linear layer"), (torch.nn.Conv2d, "conv layer"))
+    assert layer_class_for("M", "a.b", torch.nn.Linear(2, 2), classes) == "linear layer"
+    assert layer_class_for("M", "a.b", torch.nn.Conv2d(1, 1, 1), classes) == "conv layer"
+    with pytest.raises(TypeError, match=r"Target module 'a.b' \(Embedding\) is not supported by M: only torch.nn.Linear and "
+                       r"torch.nn.Conv2d are. Adjust target_modules."):
+        layer_class_for("M", "a.b", torch.nn.Embedding(3, 2), classes)
+    with pytest.raises(TypeError, match=r"only torch.nn.Linear is\."):
+        layer_class_for("M", "x", torch.nn.LayerNorm(2), classes[:1])
