@@ -12,7 +12,14 @@ from __future__ import annotations
 import pytest
 import torch
 from peft_core.testing import models, output_of, perturb
-from peft_core.testing.hf import assert_both_ways, hf_peft, hf_peft_status, read_adapter_config, saved_tensor_specs
+from peft_core.testing.hf import (
+    assert_both_ways,
+    assert_merges_like_hf,
+    hf_peft,
+    hf_peft_status,
+    read_adapter_config,
+    saved_tensor_specs,
+)
 
 import peft_core
 from peft_boft import BOFTConfig
@@ -93,8 +100,4 @@ def test_hf_file_without_cuda_extension_loads_with_one_factor(tmp_path):
 def test_merged_weights_match_hf(tmp_path):
     hf_model = peft.get_peft_model(models.LLAMA.build(), peft.BOFTConfig(target_modules=["q_proj", "o_proj"]))
     perturb(hf_model, 0.1, seed=4)
-    hf_model.save_pretrained(tmp_path)
-    hf_merged = hf_model.merge_and_unload()
-    ours = peft_core.PeftModel.from_pretrained(models.LLAMA.build(), tmp_path).merge_and_unload()
-    for (name, a), (_, b) in zip(hf_merged.named_parameters(), ours.named_parameters()):
-        assert torch.equal(a, b), name
+    assert_merges_like_hf(models.LLAMA.build, hf_model, tmp_path)

@@ -10,7 +10,13 @@ from __future__ import annotations
 import pytest
 import torch
 from peft_core.testing import models, output_of, perturb
-from peft_core.testing.hf import assert_both_ways, hf_peft, hf_peft_status, read_adapter_config, saved_tensor_specs
+from peft_core.testing.hf import (
+    assert_both_ways,
+    hf_peft,
+    hf_peft_status,
+    read_adapter_config,
+    saved_tensor_specs,
+)
 
 import peft_core
 from peft_hra import HRAConfig

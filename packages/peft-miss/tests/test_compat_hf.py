@@ -15,6 +15,7 @@ import torch
 from peft_core.testing import models, output_of, perturb
 from peft_core.testing.hf import (
     assert_both_ways,
+    assert_merges_like_hf,
     hf_peft,
     hf_peft_status,
     load_in_hf,
@@ -70,11 +71,7 @@ def test_merged_weights_match_hf(tmp_path, variant):
     config = {"r": 4, "mini_r": 4, "init_weights": variant, "target_modules": ["q_proj", "v_proj"]}
     hf_model = peft.get_peft_model(models.LLAMA.build(), peft.MissConfig(**config))
     perturb(hf_model, 0.1, seed=4)
-    hf_model.save_pretrained(tmp_path)
-    hf_merged = hf_model.merge_and_unload()
-    ours = peft_core.PeftModel.from_pretrained(models.LLAMA.build(), tmp_path).merge_and_unload()
-    for (name, a), (_, b) in zip(hf_merged.named_parameters(), ours.named_parameters()):
-        assert torch.equal(a, b), name
+    assert_merges_like_hf(models.LLAMA.build, hf_model, tmp_path)
 
 
 @pytest.mark.parametrize("init", [True, "bat"])

@@ -15,37 +15,24 @@ from peft_core.testing import Case, Conformance, HuggingFace, models
 from .config import BOFTConfig
 
 
+def _boft(*targets: str, **kwargs):
+    return lambda: BOFTConfig(target_modules=list(targets), **kwargs)
+
+
 def conformance() -> Conformance:
     return Conformance(
         method="boft",
         cases=(
-            Case(
-                "mlp",
-                models.MLP,
-                lambda: BOFTConfig(target_modules=["lin0", "lin1", "lin2"], boft_block_size=4),
-                second=lambda: BOFTConfig(target_modules=["lin1"], boft_block_size=0, boft_block_num=4),
-            ),
-            Case(
-                "mlp-butterfly-factors",
-                models.MLP,
-                # block_num with several factors: sizes were once read with Tensor.item(), which fails on meta
-                lambda: BOFTConfig(target_modules=["lin0", "lin1"], boft_block_size=0, boft_block_num=4, boft_n_butterfly_factor=2),
-                second=lambda: BOFTConfig(target_modules=["lin1", "lin2"], boft_block_size=2, boft_n_butterfly_factor=3),
-                hf=False,
-            ),
-            Case(
-                "conv",
-                models.CONV,
-                lambda: BOFTConfig(target_modules=["conv2d", "pointwise", "head"], boft_block_size=0, boft_block_num=1),
-                second=lambda: BOFTConfig(target_modules=["pointwise"], boft_block_size=2, boft_n_butterfly_factor=2),
-                hf=False,
-            ),
-            Case(
-                "llama",
-                models.LLAMA,
-                lambda: BOFTConfig(target_modules=["q_proj", "v_proj", "down_proj"], boft_block_size=4, task_type="CAUSAL_LM"),
-                second=lambda: BOFTConfig(target_modules=["o_proj"], boft_block_size=0, boft_block_num=4, task_type="CAUSAL_LM"),
-            ),
+            Case("mlp", models.MLP, _boft("lin0", "lin1", "lin2", boft_block_size=4),
+                 second=_boft("lin1", boft_block_size=0, boft_block_num=4)),
+            # block_num with several factors: sizes were once read with Tensor.item(), which fails on meta
+            Case("mlp-butterfly-factors", models.MLP,
+                 _boft("lin0", "lin1", boft_block_size=0, boft_block_num=4, boft_n_butterfly_factor=2),
+                 second=_boft("lin1", "lin2", boft_block_size=2, boft_n_butterfly_factor=3), hf=False),
+            Case("conv", models.CONV, _boft("conv2d", "pointwise", "head", boft_block_size=0, boft_block_num=1),
+                 second=_boft("pointwise", boft_block_size=2, boft_n_butterfly_factor=2), hf=False),
+            Case("llama", models.LLAMA, _boft("q_proj", "v_proj", "down_proj", boft_block_size=4, task_type="CAUSAL_LM"),
+                 second=_boft("o_proj", boft_block_size=0, boft_block_num=4, task_type="CAUSAL_LM")),
         ),
         random_init={"init_weights": False},
         hf=HuggingFace(),

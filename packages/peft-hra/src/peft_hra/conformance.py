@@ -13,29 +13,19 @@ from peft_core.testing import Case, Conformance, HuggingFace, models
 from .config import HRAConfig
 
 
+def _hra(*targets: str, **kwargs):
+    return lambda: HRAConfig(target_modules=list(targets), **kwargs)
+
+
 def conformance() -> Conformance:
     return Conformance(
         method="hra",
         cases=(
-            Case(
-                "mlp",
-                models.MLP,
-                lambda: HRAConfig(target_modules=["lin0", "lin1", "lin2"], r=2),
-                second=lambda: HRAConfig(target_modules=["lin1"], r=4, apply_GS=True),
-            ),
-            Case("mlp-modules-to-save", models.MLP, lambda: HRAConfig(target_modules=["lin0"], r=4, modules_to_save=["lin2"])),
-            Case(
-                "conv",
-                models.CONV,
-                lambda: HRAConfig(target_modules=["conv2d", "pointwise", "head"], r=4),
-                second=lambda: HRAConfig(target_modules=["conv2d"], r=2, apply_GS=True),
-            ),
-            Case(
-                "llama",
-                models.LLAMA,
-                lambda: HRAConfig(target_modules=["q_proj", "v_proj", "down_proj"], r=2, task_type="CAUSAL_LM"),
-                second=lambda: HRAConfig(target_modules=["o_proj"], r=4, apply_GS=True, task_type="CAUSAL_LM"),
-            ),
+            Case("mlp", models.MLP, _hra("lin0", "lin1", "lin2", r=2), second=_hra("lin1", r=4, apply_GS=True)),
+            Case("mlp-modules-to-save", models.MLP, _hra("lin0", r=4, modules_to_save=["lin2"])),
+            Case("conv", models.CONV, _hra("conv2d", "pointwise", "head", r=4), second=_hra("conv2d", r=2, apply_GS=True)),
+            Case("llama", models.LLAMA, _hra("q_proj", "v_proj", "down_proj", r=2, task_type="CAUSAL_LM"),
+                 second=_hra("o_proj", r=4, apply_GS=True, task_type="CAUSAL_LM")),
         ),
         random_init={"init_weights": False},
         hf=HuggingFace(),

@@ -23,24 +23,19 @@ _BAD_VALUES = (
 )
 
 
+def _miss(*targets: str, **kwargs):
+    return lambda: MissConfig(target_modules=list(targets), **kwargs)
+
+
 def conformance() -> Conformance:
     return Conformance(
         method="miss",
         cases=(
-            Case(
-                "mlp",
-                models.MLP,
-                lambda: MissConfig(target_modules=["lin0", "lin1", "lin2"], r=4),
-                second=lambda: MissConfig(target_modules=["lin1"], r=8),
-            ),
+            Case("mlp", models.MLP, _miss("lin0", "lin1", "lin2", r=4), second=_miss("lin1", r=8)),
             # 5 divides neither 16 nor 32 inputs: the input is padded to whole shards
-            Case("mlp-padded", models.MLP, lambda: MissConfig(target_modules=["lin0", "lin1"], r=5, modules_to_save=["lin2"])),
-            Case(
-                "llama",
-                models.LLAMA,
-                lambda: MissConfig(target_modules=["q_proj", "v_proj", "down_proj"], r=4, task_type="CAUSAL_LM"),
-                second=lambda: MissConfig(target_modules=["o_proj"], r=8, task_type="CAUSAL_LM"),
-            ),
+            Case("mlp-padded", models.MLP, _miss("lin0", "lin1", r=5, modules_to_save=["lin2"])),
+            Case("llama", models.LLAMA, _miss("q_proj", "v_proj", "down_proj", r=4, task_type="CAUSAL_LM"),
+                 second=_miss("o_proj", r=8, task_type="CAUSAL_LM")),
         ),
         random_init={"init_weights": False},
         hf=HuggingFace(),
@@ -53,22 +48,10 @@ def variants() -> Conformance:
     return Conformance(
         method="miss",
         cases=(
-            Case(
-                "mlp-bat",
-                models.MLP,
-                lambda: MissConfig(target_modules=["lin0", "lin1", "lin2"], r=4, init_weights="bat"),
-                second=lambda: MissConfig(target_modules=["lin1"], r=4),  # a balanced adapter beside a bat one
-            ),
-            Case(
-                "mlp-mini",
-                models.MLP,
-                lambda: MissConfig(target_modules=["lin0", "lin1", "lin2"], r=4, mini_r=2, init_weights="mini"),
-            ),
-            Case(
-                "llama-bat",
-                models.LLAMA,
-                lambda: MissConfig(target_modules=["q_proj", "v_proj", "o_proj"], r=4, init_weights="bat", task_type="CAUSAL_LM"),
-            ),
+            # a balanced adapter beside a bat one
+            Case("mlp-bat", models.MLP, _miss("lin0", "lin1", "lin2", r=4, init_weights="bat"), second=_miss("lin1", r=4)),
+            Case("mlp-mini", models.MLP, _miss("lin0", "lin1", "lin2", r=4, mini_r=2, init_weights="mini")),
+            Case("llama-bat", models.LLAMA, _miss("q_proj", "v_proj", "o_proj", r=4, init_weights="bat", task_type="CAUSAL_LM")),
         ),
         random_init={},  # the kit's "as if trained" noise makes them non-trivial
         hf=HuggingFace(),

@@ -20,35 +20,23 @@ from .config import OFTConfig
 LLAMA_TARGETS = ["q_proj", "v_proj", "down_proj"]
 
 
+def _oft(*targets: str, **kwargs):
+    return lambda: OFTConfig(target_modules=list(targets), **kwargs)
+
+
 def conformance() -> Conformance:
     return Conformance(
         method="oft",
         cases=(
-            Case(
-                "mlp",
-                models.MLP,
-                lambda: OFTConfig(target_modules=["lin0", "lin1", "lin2"], oft_block_size=4),
-                second=lambda: OFTConfig(target_modules=["lin1"], r=2, oft_block_size=0),
-            ),
-            Case(
-                "mlp-modules-to-save",
-                models.MLP,
-                lambda: OFTConfig(target_modules=["lin0", "lin1"], oft_block_size=4, modules_to_save=["lin2"]),
-            ),
+            Case("mlp", models.MLP, _oft("lin0", "lin1", "lin2", oft_block_size=4), second=_oft("lin1", r=2, oft_block_size=0)),
+            Case("mlp-modules-to-save", models.MLP, _oft("lin0", "lin1", oft_block_size=4, modules_to_save=["lin2"])),
             # 4 doesn't divide conv2d's 3*3*3 inputs: adjusted to 3 with a warning, as in HF
-            Case("conv", models.CONV, lambda: OFTConfig(target_modules=["conv2d", "pointwise", "head"], oft_block_size=4), hf=False),
-            Case("embedding", models.EMBEDDING, lambda: OFTConfig(target_modules=["emb", "lin0"], oft_block_size=4)),
-            Case(
-                "llama",
-                models.LLAMA,
-                lambda: OFTConfig(target_modules=LLAMA_TARGETS, oft_block_size=8, task_type="CAUSAL_LM"),
-                second=lambda: OFTConfig(target_modules=["v_proj", "o_proj"], r=2, oft_block_size=0, task_type="CAUSAL_LM"),
-            ),
-            Case(
-                "llama-exact-cayley-block-share",
-                models.LLAMA,
-                lambda: OFTConfig(target_modules=LLAMA_TARGETS, r=4, oft_block_size=0, use_cayley_neumann=False, block_share=True),
-            ),
+            Case("conv", models.CONV, _oft("conv2d", "pointwise", "head", oft_block_size=4), hf=False),
+            Case("embedding", models.EMBEDDING, _oft("emb", "lin0", oft_block_size=4)),
+            Case("llama", models.LLAMA, _oft(*LLAMA_TARGETS, oft_block_size=8, task_type="CAUSAL_LM"),
+                 second=_oft("v_proj", "o_proj", r=2, oft_block_size=0, task_type="CAUSAL_LM")),
+            Case("llama-exact-cayley-block-share", models.LLAMA,
+                 _oft(*LLAMA_TARGETS, r=4, oft_block_size=0, use_cayley_neumann=False, block_share=True)),
         ),
         random_init={"init_weights": False},
         hf=HuggingFace(),

@@ -222,6 +222,22 @@ def twin_models(make_base: Callable[[], nn.Module], ours_config: Any, hf_config:
     return theirs.eval(), ours.eval()
 
 
+def assert_merges_like_hf(make_base: Callable[[], nn.Module], theirs: Any, workdir: str | os.PathLike) -> None:
+    """Hugging Face PEFT's adapter `theirs`, saved to `workdir` and loaded here, merges (`merge_and_unload`)
+    into weights bit-identical to Hugging Face's own merge."""
+    from ..peft_model import PeftModel
+
+    theirs.save_pretrained(os.fspath(workdir))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hf_merged = theirs.merge_and_unload()
+        ours = PeftModel.from_pretrained(make_base(), os.fspath(workdir)).merge_and_unload()
+    hf_params, our_params = dict(hf_merged.named_parameters()), dict(ours.named_parameters())
+    assert hf_params.keys() == our_params.keys(), sorted(set(hf_params) ^ set(our_params))[:5]
+    differ = [name for name, tensor in hf_params.items() if not torch.equal(tensor, our_params[name])]
+    assert not differ, f"merged weights differ from Hugging Face's: {differ[:5]}"
+
+
 def _compare_exact(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:
     if actual.shape != expected.shape or not torch.equal(actual, expected):
         diff = (actual.double() - expected.double()).abs().max() if actual.shape == expected.shape else "shape"

@@ -65,14 +65,8 @@ class LayerClassTuner(BaseTuner):
     method_label: ClassVar[str] = ""
     no_nesting_types: ClassVar[tuple[type[nn.Module], ...]] = ()
 
-    def _create_and_replace(
-        self,
-        config: PeftConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
+    def _create_and_replace(  # noqa: D102 - BaseTuner's hook
+        self, config: PeftConfig, adapter_name: str, target: nn.Module, target_name: str, parent: nn.Module, current_key: str
     ) -> None:
         if isinstance(target, tuple(layer for _, layer in self.layer_classes)):
             target.update_layer(adapter_name, config)  # type: ignore[call-arg]
