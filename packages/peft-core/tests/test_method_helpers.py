@@ -132,3 +132,31 @@ def test_layer_class_for_picks_by_type_and_refuses_others_in_one_wording():
         layer_class_for("M", "a.b", torch.nn.Embedding(3, 2), classes)
     with pytest.raises(TypeError, match=r"only torch.nn.Linear is\."):
         layer_class_for("M", "x", torch.nn.LayerNorm(2), classes[:1])
+
+
+def test_check_layer_selection_and_bias_mode_follow_hf_rules():
+    from dataclasses import dataclass
+
+    from peft_core import ConfigError
+    from peft_core.tuners.bias import check_bias_mode
+    from peft_core.tuners.matching import check_layer_selection
+
+    @dataclass
+    class Cfg:
+        target_modules: object = None
+        layers_to_transform: object = None
+        layers_pattern: object = None
+        bias: object = "none"
+
+    check_layer_selection(Cfg(target_modules=["q"], layers_to_transform=[0], layers_pattern="layers"))
+    with pytest.raises(ConfigError, match=r"Cfg: `layers_to_transform` cannot be used when `target_modules` is a str"):
+        check_layer_selection(Cfg(target_modules=".*q", layers_to_transform=0))
+    check_layer_selection(Cfg(target_modules=".*q", layers_to_transform=0), regex_excludes_layers=False)
+    with pytest.raises(ConfigError, match=r"Cfg.layers_pattern needs layers_to_transform"):
+        check_layer_selection(Cfg(layers_pattern="layers"))
+    check_layer_selection(Cfg(layers_pattern="layers"), pattern_needs_layers=False)
+    for ok in ("none", "all", "x_only", "any_only"):
+        check_bias_mode(Cfg(bias=ok), "x_only")
+    for bad in ("some", None, 1):
+        with pytest.raises(ConfigError, match=r"Cfg.bias must be 'none', 'all' or 'x_only'"):
+            check_bias_mode(Cfg(bias=bad), "x_only")
