@@ -12,21 +12,12 @@ from __future__ import annotations
 import pytest
 import torch
 from peft_core.testing import models, output_of, perturb
-from peft_core.testing.hf import (
-    assert_both_ways,
-    assert_merges_like_hf,
-    hf_peft,
-    hf_peft_status,
-    read_adapter_config,
-    saved_tensor_specs,
-)
+from peft_core.testing.hf import assert_both_ways, assert_merges_like_hf, hf_peft_or_skip, read_adapter_config, saved_tensor_specs
 
 import peft_core
 from peft_boft import BOFTConfig
 
-peft = hf_peft()
-if peft is None:  # absent, or `import peft` is not Hugging Face's distribution
-    pytest.skip(hf_peft_status(), allow_module_level=True)
+peft = hf_peft_or_skip()
 boft_layer = pytest.importorskip("peft.tuners.boft.layer")
 pytestmark = [pytest.mark.compat, pytest.mark.filterwarnings("ignore:Failed to load the CUDA extension"),
               pytest.mark.filterwarnings("ignore:Setting boft_n_butterfly_factor to 1")]

@@ -10,20 +10,12 @@ from __future__ import annotations
 import pytest
 import torch
 from peft_core.testing import models, output_of, perturb
-from peft_core.testing.hf import (
-    assert_both_ways,
-    hf_peft,
-    hf_peft_status,
-    read_adapter_config,
-    saved_tensor_specs,
-)
+from peft_core.testing.hf import assert_both_ways, hf_peft_or_skip, read_adapter_config, saved_tensor_specs
 
 import peft_core
 from peft_hra import HRAConfig
 
-peft = hf_peft()
-if peft is None:  # absent, or `import peft` is not Hugging Face's distribution
-    pytest.skip(hf_peft_status(), allow_module_level=True)
+peft = hf_peft_or_skip()
 pytestmark = pytest.mark.compat
 
 

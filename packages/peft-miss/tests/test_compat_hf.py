@@ -13,23 +13,13 @@ import json
 import pytest
 import torch
 from peft_core.testing import models, output_of, perturb
-from peft_core.testing.hf import (
-    assert_both_ways,
-    assert_merges_like_hf,
-    hf_peft,
-    hf_peft_status,
-    load_in_hf,
-    read_adapter_config,
-    saved_tensor_specs,
-)
+from peft_core.testing.hf import assert_both_ways, assert_merges_like_hf, hf_peft_or_skip, load_in_hf, read_adapter_config, saved_tensor_specs
 from safetensors.torch import load_file, save_file
 
 import peft_core
 from peft_miss import MissConfig, convert_bone_adapter
 
-peft = hf_peft()
-if peft is None:  # absent, or `import peft` is not Hugging Face's distribution
-    pytest.skip(hf_peft_status(), allow_module_level=True)
+peft = hf_peft_or_skip()
 pytestmark = pytest.mark.compat
 
 

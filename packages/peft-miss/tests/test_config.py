@@ -1,13 +1,10 @@
 """MissConfig: the same fields and defaults as Hugging Face's (bad values are the kit's `bad_config` check)."""
 
-import pytest
-from peft_core.testing.hf import config_differences, hf_peft
+from peft_core.testing.hf import config_differences, hf_peft_or_skip
 
 from peft_miss import MissConfig
 
 
 def test_fields_and_defaults_equal_hf():
-    if hf_peft() is None:
-        pytest.skip("Hugging Face PEFT is not installed")
-    assert not config_differences(MissConfig, hf_peft().MissConfig)
+    assert not config_differences(MissConfig, hf_peft_or_skip().MissConfig)
     assert MissConfig().peft_type == "MISS"

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from peft_core.testing.hf import config_differences, hf_peft, hf_peft_status, twin_models
+from peft_core.testing.hf import config_differences, hf_peft_or_skip, twin_models
 from peft_core.testing.tasks import batch, greedy_by_forward, run, task_model
 from safetensors.torch import load_file
 
 from peft_core import PeftModel
 from peft_prefix_tuning import PrefixTuningConfig
 
-peft = hf_peft()
-if peft is None:  # absent, or `import peft` is not Hugging Face's distribution
-    pytest.skip(hf_peft_status(), allow_module_level=True)
+peft = hf_peft_or_skip()
 pytestmark = pytest.mark.compat
 
 CASES = [

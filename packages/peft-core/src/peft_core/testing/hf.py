@@ -59,6 +59,17 @@ def hf_peft_status() -> str:
     return _find_hf_peft()[1]
 
 
+def hf_peft_or_skip() -> ModuleType:
+    """Hugging Face's `peft` for a test module's top level; skips the whole module (pytest) where it is absent,
+    or where `import peft` is another distribution."""
+    peft = hf_peft()
+    if peft is None:
+        import pytest
+
+        pytest.skip(hf_peft_status(), allow_module_level=True)
+    return peft
+
+
 def read_adapter_config(directory: str | os.PathLike) -> dict[str, Any]:
     """adapter_config.json as compared between libraries: set fields as sets, the writer's version dropped."""
     with open(os.path.join(directory, "adapter_config.json"), encoding="utf-8") as fh:
