@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from peft_core import BaseTunerLayer
+from peft_core.tuners.weight_transform import conv_filter_features, flat_weight, set_flat_weight
 
 from .butterfly import ButterflyPermutations, MultiplicativeDropout, butterfly_matrix, cayley
 from .config import BOFTConfig
@@ -126,27 +127,19 @@ class BOFTLayer(BaseTunerLayer):
         return self.boft_s[adapter_name]
 
     # -- merging ----------------------------------------------------------------------------------
-    def _flat_weight(self) -> torch.Tensor:
-        weight = self.get_base_layer().weight
-        return weight.data.reshape(weight.shape[0], -1)
-
-    def _set_flat_weight(self, flat: torch.Tensor) -> None:
-        weight = self.get_base_layer().weight
-        weight.data = flat.reshape(weight.shape).contiguous().to(weight.dtype)
-
     def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
         rotation = self.rotation(adapter_name)
-        flat = self._flat_weight().clone()
+        flat = flat_weight(self.get_base_layer()).clone()
         merged = torch.mm(rotation, flat.t().to(rotation.dtype)).t() * self.scale(adapter_name)
         if safe_merge:
             self._check_finite(merged, adapter_name)
-        self._set_flat_weight(merged)
+        set_flat_weight(self.get_base_layer(), merged)
 
     def unmerge_adapter_weights(self, adapter_name: str) -> None:
         rotation = self.rotation(adapter_name)
-        flat = self._flat_weight().clone()
+        flat = flat_weight(self.get_base_layer()).clone()
         restored = torch.mm(rotation.t(), flat.t().to(rotation.dtype)).t()
-        self._set_flat_weight(restored * (1 / self.scale(adapter_name)))
+        set_flat_weight(self.get_base_layer(), restored * (1 / self.scale(adapter_name)))
 
     # -- forward ----------------------------------------------------------------------------------
     def combined(self, names: Sequence[str], like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -198,19 +191,13 @@ class Conv2d(BOFTLayer):
     """BOFT on an `nn.Conv2d` (groups=1): rotation and scale act on the flattened filter."""
 
     def __init__(self, base_layer: nn.Conv2d) -> None:
-        if base_layer.groups != 1:
-            raise ValueError(
-                f"BOFT does not support grouped convolutions (groups={base_layer.groups}): its rotation acts on "
-                f"in_channels * kernel_size, but a grouped filter holds only in_channels / groups channels."
-            )
         super().__init__(base_layer)
         self.in_features = base_layer.in_channels
         self.out_features = base_layer.out_channels
 
     @property
     def rotated_features(self) -> int:
-        base = self.get_base_layer()
-        return base.in_channels * base.kernel_size[0] * base.kernel_size[1]
+        return conv_filter_features(self.get_base_layer(), "BOFT")
 
     def _scale_shape(self) -> tuple[int, int]:
         return (1, self.out_features)

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from peft_core import BaseTunerLayer
+from peft_core.tuners.weight_transform import conv_filter_features, flat_weight, set_flat_weight
 
 from .config import OFTConfig
 from .rotation import OFTRotation
@@ -133,28 +134,20 @@ class OFTLayer(BaseTunerLayer):
         return module.matrix()
 
     # -- merging ----------------------------------------------------------------------------------
-    def _flat_weight(self) -> torch.Tensor:
-        weight = self.get_base_layer().weight
-        return weight.data.reshape(weight.shape[0], -1)
-
-    def _set_flat_weight(self, flat: torch.Tensor) -> None:
-        weight = self.get_base_layer().weight
-        weight.data = flat.reshape(weight.shape).contiguous().to(weight.dtype)
-
     def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
         rotation = self.rotation_matrix(adapter_name)
-        flat = self._flat_weight()
+        flat = flat_weight(self.get_base_layer())
         merged = torch.mm(rotation, flat.t().to(rotation.dtype)).t()
         if safe_merge:
             self._check_finite(merged, adapter_name)
-        self._set_flat_weight(merged)
+        set_flat_weight(self.get_base_layer(), merged)
 
     def unmerge_adapter_weights(self, adapter_name: str) -> None:
         rotation = self.rotation_matrix(adapter_name)
         dtype = rotation.dtype
         inverse = torch.linalg.inv(rotation.float()).to(dtype)
-        flat = self._flat_weight()
-        self._set_flat_weight(torch.mm(inverse, flat.t().to(dtype)).t())
+        flat = flat_weight(self.get_base_layer())
+        set_flat_weight(self.get_base_layer(), torch.mm(inverse, flat.t().to(dtype)).t())
 
 
 class Linear(OFTLayer):
@@ -187,19 +180,13 @@ class Conv2d(OFTLayer):
     """OFT on an `nn.Conv2d`: the flattened filter (`in_channels * kh * kw`) is rotated, `W <- W @ R^T`."""
 
     def __init__(self, base_layer: nn.Conv2d) -> None:
-        if base_layer.groups != 1:
-            raise ValueError(
-                f"OFT does not support grouped convolutions (groups={base_layer.groups}): its rotation acts on "
-                f"in_channels * kernel_size, but a grouped filter holds only in_channels / groups channels."
-            )
         super().__init__(base_layer)
         self.in_features = base_layer.in_channels
         self.out_features = base_layer.out_channels
 
     @property
     def rotated_features(self) -> int:
-        base = self.get_base_layer()
-        return base.in_channels * base.kernel_size[0] * base.kernel_size[1]
+        return conv_filter_features(self.get_base_layer(), "OFT")
 
     def rotated_weight(self, names: Sequence[str]) -> torch.Tensor:
         """The base filter with the adapters' rotations applied (in the order the inputs would be rotated)."""
