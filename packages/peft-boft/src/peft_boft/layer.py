@@ -84,6 +84,9 @@ class BOFTLayer(BaseTunerLayer):
         """Shape of the stored `boft_s`."""
         raise NotImplementedError
 
+    def __repr__(self) -> str:
+        return "boft." + super().__repr__()
+
     # -- adapters ---------------------------------------------------------------------------------
     def update_layer(self, adapter_name: str, config: BOFTConfig) -> None:  # type: ignore[override]
         n = self.rotated_features
@@ -183,9 +186,6 @@ class Linear(BOFTLayer):
             result = result + bias
         return result.to(previous_dtype)
 
-    def __repr__(self) -> str:
-        return "boft." + super().__repr__()
-
 
 class Conv2d(BOFTLayer):
     """BOFT on an `nn.Conv2d` (groups=1): rotation and scale act on the flattened filter."""
@@ -217,7 +217,4 @@ class Conv2d(BOFTLayer):
         rotated = rotated.reshape(weight.shape).contiguous()
         bias = base.bias.to(rotated.dtype) if base.bias is not None else None
         return base._conv_forward(x.to(rotated.dtype), rotated, bias).to(previous_dtype)
-
-    def __repr__(self) -> str:
-        return "boft." + super().__repr__()
 

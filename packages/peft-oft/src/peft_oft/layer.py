@@ -90,6 +90,9 @@ class OFTLayer(BaseTunerLayer):
     def rotated_features(self) -> int:
         raise NotImplementedError
 
+    def __repr__(self) -> str:
+        return "oft." + super().__repr__()
+
     # -- adapters ---------------------------------------------------------------------------------
     def update_layer(self, adapter_name: str, config: OFTConfig) -> None:  # type: ignore[override]
         r, block_size = resolve_blocks(self.rotated_features, config.r, config.oft_block_size)
@@ -172,9 +175,6 @@ class Linear(OFTLayer):
             x = rotation.rotate(x)
         return self.base_layer(x.to(previous_dtype), *args, **kwargs).to(previous_dtype)
 
-    def __repr__(self) -> str:
-        return "oft." + super().__repr__()
-
 
 class Conv2d(OFTLayer):
     """OFT on an `nn.Conv2d`: the flattened filter (`in_channels * kh * kw`) is rotated, `W <- W @ R^T`."""
@@ -204,9 +204,6 @@ class Conv2d(OFTLayer):
         previous_dtype = x.dtype
         weight = self.rotated_weight(names)
         return base._conv_forward(x.to(weight.dtype), weight, base.bias).to(previous_dtype)
-
-    def __repr__(self) -> str:
-        return "oft." + super().__repr__()
 
 
 class Embedding(OFTLayer):
@@ -247,6 +244,3 @@ class Embedding(OFTLayer):
         inverse = torch.linalg.inv(rotation.float()).to(rotation.dtype)
         weight = self.get_base_layer().weight
         weight.data = torch.mm(weight.data.to(inverse.dtype), inverse).to(weight.dtype)
-
-    def __repr__(self) -> str:
-        return "oft." + super().__repr__()
