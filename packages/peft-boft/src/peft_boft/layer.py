@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from peft_core import BaseTunerLayer
+from peft_core.tuners.linear_targets import linear_features
 from peft_core.tuners.weight_transform import conv_filter_features, flat_weight, set_flat_weight
 
 from .butterfly import ButterflyPermutations, MultiplicativeDropout, butterfly_matrix, cayley
@@ -76,7 +77,8 @@ class BOFTLayer(BaseTunerLayer):
     # -- to define per layer type ---------------------------------------------------------------
     @property
     def rotated_features(self) -> int:
-        raise NotImplementedError
+        """Length of the vectors the rotation acts on: the input features (a conv layer: its filter's length)."""
+        return self.in_features
 
     out_features: int
 
@@ -161,13 +163,8 @@ class Linear(BOFTLayer):
 
     def __init__(self, base_layer: nn.Module) -> None:
         super().__init__(base_layer)
-        base = self.get_base_layer()  # `base_layer` may be another method's layer (mixed models)
-        self.in_features = base.in_features
-        self.out_features = base.out_features
-
-    @property
-    def rotated_features(self) -> int:
-        return self.in_features
+        # the wrapped nn.Linear's sizes (`base_layer` may be another method's layer, in mixed models)
+        self.in_features, self.out_features = linear_features(self.get_base_layer())  # type: ignore[misc]
 
     def _scale_shape(self) -> tuple[int, int]:
         return (self.out_features, 1)

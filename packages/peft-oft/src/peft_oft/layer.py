@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from peft_core import BaseTunerLayer
+from peft_core.tuners.linear_targets import linear_features
 from peft_core.tuners.weight_transform import conv_filter_features, flat_weight, set_flat_weight
 
 from .config import OFTConfig
@@ -88,7 +89,8 @@ class OFTLayer(BaseTunerLayer):
 
     @property
     def rotated_features(self) -> int:
-        raise NotImplementedError
+        """Length of the vectors the rotation acts on: the input features (a conv layer: its filter's length)."""
+        return self.in_features
 
     def __repr__(self) -> str:
         return "oft." + super().__repr__()
@@ -158,13 +160,8 @@ class Linear(OFTLayer):
 
     def __init__(self, base_layer: nn.Module) -> None:
         super().__init__(base_layer)
-        base = self.get_base_layer()  # `base_layer` may be another method's layer (mixed models)
-        self.in_features = base.in_features
-        self.out_features = base.out_features
-
-    @property
-    def rotated_features(self) -> int:
-        return self.in_features
+        # the wrapped nn.Linear's sizes (`base_layer` may be another method's layer, in mixed models)
+        self.in_features, self.out_features = linear_features(self.get_base_layer())  # type: ignore[misc]
 
     def adapted_forward(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         previous_dtype = x.dtype
@@ -216,10 +213,6 @@ class Embedding(OFTLayer):
         base = self.get_base_layer()  # `base_layer` may be another method's layer (mixed models)
         self.in_features = base.embedding_dim
         self.out_features = base.num_embeddings
-
-    @property
-    def rotated_features(self) -> int:
-        return self.in_features
 
     def adapted_forward(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         result = self.base_layer(x, *args, **kwargs)

@@ -29,9 +29,7 @@ def conformance() -> Conformance:
             Case("bert-seq-cls", models.BERT, _config("SEQ_CLS")),
         ),
         random_init={},  # the encoder starts random
-        noop_init=None,
-        merge=False,
-        mixed_batches=False,
+        noop_init=None, merge=False, mixed_batches=False,  # virtual tokens: never a no-op, nothing to merge
         hf=HuggingFace(exact=False),
         bad_values=(
             {"num_virtual_tokens": 0},
