@@ -160,3 +160,61 @@ def test_check_layer_selection_and_bias_mode_follow_hf_rules():
     for bad in ("some", None, 1):
         with pytest.raises(ConfigError, match=r"Cfg.bias must be 'none', 'all' or 'x_only'"):
             check_bias_mode(Cfg(bias=bad), "x_only")
+
+
+class _Recorder(BaseTunerLayer):
+    """Records update_layer calls; the adapter's effect doesn't matter here."""
+
+    adapter_layer_names = ("rec",)
+
+    def __init__(self, base_layer):
+        super().__init__(base_layer)
+        self.rec = torch.nn.ParameterDict()
+        self.updates = []
+
+    def update_layer(self, adapter_name, config):
+        self.updates.append((adapter_name, config))
+        self.rec[adapter_name] = torch.nn.Parameter(torch.zeros(1))
+
+
+def _layer_class_tuner(nesting_refused):
+    from dataclasses import dataclass
+
+    from peft_core.tuners.layer_classes import LayerClassTuner
+
+    class Tuner(LayerClassTuner):
+        method_label = "Toy"
+        layer_classes = ((torch.nn.Linear, _Recorder),)
+        no_nesting_types = (torch.nn.Linear,) if nesting_refused else ()
+
+    @dataclass
+    class Config:
+        fan_in_fan_out: bool = True
+
+    tuner = Tuner.__new__(Tuner)  # only _create_and_replace is exercised: no model to adapt
+    torch.nn.Module.__init__(tuner)
+    tuner.allow_nesting = True
+    return tuner, Config()
+
+
+def test_layer_class_tuner_wraps_adds_reconciles_and_refuses_nesting_where_declared():
+    tuner, config = _layer_class_tuner(nesting_refused=False)
+    parent = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    with pytest.warns(UserWarning, match="Setting fan_in_fan_out to False"):
+        tuner._create_and_replace(config, "a", parent[0], "0", parent, "0")
+    layer = parent[0]
+    assert isinstance(layer, _Recorder) and layer.updates == [("a", config)] and config.fan_in_fan_out is False
+    tuner._create_and_replace(config, "b", layer, "0", parent, "0")  # a second adapter goes to the same layer
+    assert parent[0] is layer and [name for name, _ in layer.updates] == ["a", "b"]
+    with pytest.raises(TypeError, match=r"\(Embedding\) is not supported by Toy: only torch.nn.Linear is"):
+        tuner._create_and_replace(config, "a", torch.nn.Embedding(3, 2), "e", parent, "e")
+
+    other_method = _Shift(torch.nn.Linear(2, 2))  # another method's layer, as in a mixed-method model
+    holder = torch.nn.Sequential(other_method)
+    tuner._create_and_replace(config, "a", other_method, "0", holder, "0")
+    assert isinstance(holder[0], _Recorder) and holder[0].base_layer is other_method  # nested, newest outermost
+    refusing, config = _layer_class_tuner(nesting_refused=True)
+    holder = torch.nn.Sequential(_Shift(torch.nn.Linear(2, 2)))
+    with pytest.raises(TypeError, match="computes with the base weight itself, so it can't wrap another method's layer"):
+        refusing._create_and_replace(config, "a", holder[0], "0", holder, "0")
+    assert isinstance(holder[0], _Shift)
