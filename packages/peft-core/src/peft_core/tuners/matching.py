@@ -17,6 +17,7 @@ from torch import nn
 
 from .. import patterns
 from ..errors import ConfigError
+from .linear_targets import is_transformers_conv1d
 
 ALL_LINEAR = "all-linear"
 
@@ -139,13 +140,12 @@ def is_linear_like(module: nn.Module) -> bool:
     """nn.Linear, a quantized linear layer, transformers' GPT-2 `Conv1D`, or an adapter layer wrapping one."""
     if isinstance(module, nn.Linear):
         return True
-    cls = type(module)
     if hasattr(module, "in_features") and hasattr(module, "out_features"):
         from .quantization import is_quantized
 
         if is_quantized(module):  # a quantized linear that is no nn.Linear subclass (HQQ's HQQLinear)
             return True
-    if cls.__name__ == "Conv1D" and cls.__module__.startswith("transformers"):
+    if is_transformers_conv1d(module):
         return True
     from .layer import BaseTunerLayer
 
