@@ -56,7 +56,7 @@ def check_adapters(ctx: Context, case: Case) -> None:
     owners = _trainable_owners(model)
     if owners != {OTHER}:
         raise CheckFailed(f"after set_adapter({OTHER!r}) the trainable tensors belong to {sorted(owners)}")
-    perturb(model, ctx.suite.perturb_scale, seed=2)
+    perturb(model, ctx.suite.perturb_scale, seed=2, adapter=OTHER)
     other = run(model, case)
     assert_differs(other, first, case, f"set_adapter({OTHER!r}) did not change the output")
     model.set_adapter("default")
