@@ -1,4 +1,4 @@
-"""peft-adalora test setup: tiny random models from `_adalora_test_models.py` (no downloads)."""
+"""peft-adalora test setup: helpers from `_adalora_helpers.py` (the kit's tiny random models; no downloads)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,6 @@ def _seed():
 def trained_ours():
     """peft-adalora trained through a whole 20-step schedule on the tiny Llama: (model, kept ranks per step)."""
     import peft_core
-    from _adalora_test_models import tiny_llama, train_schedule
+    from _adalora_helpers import tiny_llama, train_schedule
 
     return train_schedule(peft_core, peft_adalora.AdaLoraConfig, tiny_llama(), target_modules=["q_proj", "v_proj"])

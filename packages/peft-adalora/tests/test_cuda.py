@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 import torch
-from _adalora_test_models import (
+from _adalora_helpers import (
     conv_net,
     images,
     input_ids,
@@ -30,7 +30,7 @@ CUDA = torch.device("cuda")
     [
         (tiny_llama, ["q_proj", "v_proj", "down_proj"], input_ids),
         (tiny_gpt2, ["c_attn", "c_fc"], input_ids),
-        (conv_net, ["conv", "pointwise", "head"], images),
+        (conv_net, ["conv2d", "pointwise", "head"], images),
     ],
 )
 def test_cuda_forward_mixed_batch_and_merge_match_cpu(make, targets, make_inputs):
@@ -40,7 +40,7 @@ def test_cuda_forward_mixed_batch_and_merge_match_cpu(make, targets, make_inputs
         model.add_adapter("b", AdaLoraConfig(total_step=10, init_r=2, target_modules=targets, inference_mode=True))
     randomize_adalora(model)
     model.eval()
-    inputs = make_inputs(batch=4)
+    inputs = make_inputs()
     names = ["b", "default", "__base__", "b"]
     expected = logits(model, inputs)
     expected_mixed = logits(model, inputs, adapter_names=names)
