@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-HERE = os.path.dirname(__file__)
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
-
-import peft_adalora  # noqa: E402,F401  (registers the "adalora" method)
-
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# pytest's importlib import mode puts no test folder on sys.path; the tests import _adalora_helpers
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(autouse=True)
@@ -28,4 +23,6 @@ def trained_ours():
     import peft_core
     from _adalora_helpers import tiny_llama, train_schedule
 
-    return train_schedule(peft_core, peft_adalora.AdaLoraConfig, tiny_llama(), target_modules=["q_proj", "v_proj"])
+    from peft_adalora import AdaLoraConfig
+
+    return train_schedule(peft_core, AdaLoraConfig, tiny_llama(), target_modules=["q_proj", "v_proj"])

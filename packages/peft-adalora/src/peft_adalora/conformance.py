@@ -23,7 +23,12 @@ def conformance() -> Conformance:
                 lambda: AdaLoraConfig(total_step=20, init_r=4, lora_alpha=6, target_modules=["lin0", "lin1", "lin2"]),
                 second=lambda: AdaLoraConfig(total_step=20, init_r=3, lora_alpha=5, target_modules=["lin1"], inference_mode=True),
             ),
-            Case("conv2d", models.CONV, lambda: AdaLoraConfig(total_step=20, init_r=3, target_modules=["conv2d", "pointwise", "head"])),
+            Case(
+                "conv2d",
+                models.CONV,
+                lambda: AdaLoraConfig(total_step=20, init_r=3, target_modules=["conv2d", "pointwise", "head"]),
+                second=lambda: AdaLoraConfig(total_step=20, init_r=2, target_modules=["conv2d"], inference_mode=True),
+            ),
             Case(
                 "gpt2-conv1d-bias",
                 models.GPT2,

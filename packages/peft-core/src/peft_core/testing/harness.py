@@ -107,6 +107,23 @@ def perturb(model: nn.Module, scale: float, seed: int = 0, adapter: str | None =
                 param.add_(noise.to(param.device, param.dtype) * scale)
 
 
+def perturb_active(model: nn.Module, scale: float, seed: int, adapter: str) -> None:
+    """`perturb` the tensors of `adapter`, the active adapter. One in inference mode (AdaLoRA's second
+    adapters; trained before it was loaded) is made trainable for the moment: its layers know which of
+    its tensors train."""
+    config = model.peft_config[adapter]
+    if not config.inference_mode:
+        perturb(model, scale, seed=seed, adapter=adapter)
+        return
+    config.inference_mode = False
+    try:
+        model.set_adapter(adapter)
+        perturb(model, scale, seed=seed, adapter=adapter)
+    finally:
+        config.inference_mode = True
+        model.set_adapter(adapter)
+
+
 def config_for(suite: Conformance, case: Case, second: bool = False, random: bool = True):
     config = case.second_config() if second else case.config()
     return with_overrides(config, suite.random_init) if random and suite.random_init is not None else config
@@ -134,7 +151,7 @@ def adapted(suite: Conformance, case: Case, perturbed: bool = True, second: bool
             model.add_adapter(OTHER, config_for(suite, case, second=True))
             model.set_adapter(OTHER)
             if perturbed:
-                perturb(model, suite.perturb_scale, seed=2, adapter=OTHER)
+                perturb_active(model, suite.perturb_scale, 2, OTHER)
             model.set_adapter("default")
     return model.eval()
 
