@@ -37,12 +37,15 @@ def conformance() -> Conformance:
                     task_type="CAUSAL_LM",
                 ),
             ),
+            # projections not saved: regenerated from the key when loaded, here and in Hugging Face PEFT
             Case(
-                "llama-prng-only",
-                models.LLAMA,
-                lambda: VeraConfig(r=6, target_modules=["k_proj", "up_proj"], save_projection=False, projection_prng_key=3),
+                "gpt2-conv1d-prng-only",
+                models.GPT2,
+                lambda: VeraConfig(
+                    r=4, target_modules=["c_attn", "mlp.c_proj"], save_projection=False, projection_prng_key=3,
+                    task_type="CAUSAL_LM",
+                ),
             ),
-            Case("gpt2-conv1d", models.GPT2, lambda: VeraConfig(r=4, target_modules=["c_attn", "mlp.c_proj"], task_type="CAUSAL_LM")),
         ),
         random_init={"init_weights": False},
         hf=HuggingFace(),
