@@ -172,7 +172,7 @@ def make_workspace(root: Path, *, released: bool = True, foo_range: str = "peft-
             return ep.load()(), ep.value
 
 
-        def run_conformance(method, cases=None, hf="auto"):
+        def run_conformance(method, cases=None, hf="auto", skip=()):
             suite, _ = load_suite(method)
             results = []
             for case in suite.cases:

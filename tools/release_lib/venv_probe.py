@@ -82,6 +82,18 @@ def selected(method, case_id, entry, phase, only):
     return not entry["requires"]
 
 
+def _ran_before(suite, phase):
+    """The once-per-suite checks the bare phase ran already: the declaration, and the fresh interpreter
+    where some case is on a plain module (the kit reloads those there, sparing a second interpreter
+    that imports transformers)."""
+    if phase != "extra":
+        return []
+    skip = ["declaration"]
+    if any(not getattr(case.model, "requires", ()) for case in suite.cases):
+        skip.append("fresh_interpreter")
+    return skip
+
+
 def run_kit(testing, dist, method, phase, only, rep):
     """The conformance kit's checks, case by case (see the module docstring)."""
     try:
@@ -102,7 +114,7 @@ def run_kit(testing, dist, method, phase, only, rep):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            report = testing.run_conformance(method, cases=chosen, hf=False)
+            report = testing.run_conformance(method, cases=chosen, hf=False, skip=_ran_before(suite, phase))
         except Exception:
             rep["errors"].append(f"run_conformance({method!r}) crashed:\n" + traceback.format_exc())
             return

@@ -10,15 +10,10 @@ import pytest
 import torch
 
 import peft_core
+from peft_core.testing import output_of
 from peft_fourierft import FourierFTConfig
 
 pytestmark = pytest.mark.compat
-
-
-def _out(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        out = model(x)
-    return out.logits if hasattr(out, "logits") else out
 
 
 def test_seeded_random_init_and_indices_match_hf(tiny_llama, input_ids):
@@ -31,4 +26,4 @@ def test_seeded_random_init_and_indices_match_hf(tiny_llama, input_ids):
     our_v = ours.base_model.model.model.layers[0].self_attn.v_proj
     assert torch.equal(hf_v.indices["default"], our_v.fourierft_indices["default"])
     assert torch.equal(hf_v.get_delta_weight("default"), our_v.get_delta_weight("default"))
-    assert torch.equal(_out(hf, input_ids), _out(ours, input_ids))
+    assert torch.equal(output_of(hf(input_ids)), output_of(ours(input_ids)))

@@ -14,15 +14,10 @@ import pytest
 import torch
 
 import peft_core
+from peft_core.testing import output_of
 from peft_vera import VeraConfig
 
 pytestmark = pytest.mark.compat
-
-
-def _out(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        out = model(x)
-    return out.logits if hasattr(out, "logits") else out
 
 
 def test_seeded_random_init_and_projections_match_hf(tiny_llama, input_ids):
@@ -33,7 +28,7 @@ def test_seeded_random_init_and_projections_match_hf(tiny_llama, input_ids):
     ours = peft_core.get_peft_model(copy.deepcopy(tiny_llama), VeraConfig(**kwargs))
     assert torch.equal(hf.base_model.vera_A["default"], ours.base_model.vera_A["default"])
     assert torch.equal(hf.base_model.vera_B["default"], ours.base_model.vera_B["default"])
-    assert torch.equal(_out(hf, input_ids), _out(ours, input_ids))
+    assert torch.equal(output_of(hf(input_ids)), output_of(ours(input_ids)))
 
 
 def test_several_adapters_both_directions(tiny_llama, input_ids, randomize):
@@ -53,7 +48,7 @@ def test_several_adapters_both_directions(tiny_llama, input_ids, randomize):
             model.eval()
             for name in ("default", "other"):
                 model.set_adapter(name)
-                expected[lib, name] = _out(model, x)
+                expected[lib, name] = output_of(model(x))
             model.save_pretrained(os.path.join(tmp, lib))
         for name in ("default", "other"):
             assert torch.equal(expected["hf", name], expected["ours", name])
@@ -64,5 +59,5 @@ def test_several_adapters_both_directions(tiny_llama, input_ids, randomize):
         for name in ("default", "other"):
             loaded_ours.set_adapter(name)
             loaded_hf.set_adapter(name)
-            assert torch.equal(_out(loaded_ours, x), expected["hf", name])
-            assert torch.equal(_out(loaded_hf, x), expected["ours", name])
+            assert torch.equal(output_of(loaded_ours(x)), expected["hf", name])
+            assert torch.equal(output_of(loaded_hf(x)), expected["ours", name])
