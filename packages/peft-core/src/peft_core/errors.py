@@ -38,9 +38,11 @@ class AdapterNameError(PeftError, ValueError):
     """An adapter name would break parameter keys, folder names or module attributes."""
 
 
-class UnsupportedOperationError(PeftError, NotImplementedError):
-    """The model or method does not support the requested operation (e.g. hotswapping a method that
-    declares no hotswap support, or weighted adapters in a mixed-method model)."""
+class UnsupportedOperationError(PeftError, ValueError, NotImplementedError):
+    """The model or method can't do what was asked (merge learned virtual tokens, run a mixed-adapter batch,
+    hotswap a method that declares no hotswap support, weighted adapters in a mixed-method model ...).
+
+    Raised before anything changes, so the model is left as it was."""
 
 
 class HotswapError(PeftError, ValueError, RuntimeError):
