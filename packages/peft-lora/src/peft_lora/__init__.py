@@ -17,6 +17,7 @@ from .config import LoraConfig
 from .conversion import ConversionReport, LoraConversionError, convert_to_lora, save_as_lora
 from .layers import Conv1d, Conv2d, Conv3d, Embedding, Linear, LoraLayer
 from .model import LoraModel
+from .quantized import dispatch_quantized_layer  # noqa: F401  (registers the quantized-layer dispatcher)
 from .targets import DEFAULT_TARGET_MODULES
 
 __version__ = "0.1.0"

@@ -80,7 +80,7 @@ class LoraModel(BaseTuner):
             target.update_layer(adapter_name, r, alpha, config)
             return
         base = self.wrapped_base(target, current_key)  # another method's layer: wrap it (mixed models only)
-        layer_cls = layer_class_for(base)
+        layer_cls = layer_class_for(base, key=current_key, config=config, model=self.model)
         if layer_cls is None:
             raise ValueError(
                 f"Target module {current_key!r} ({type(base).__name__}) is not supported by LoRA. Supported layer "
