@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from peft_core import AdapterLoadError, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
-from peft_core.tuners.mixed_batch import BatchPlan, run_per_group
+from peft_core.tuners.mixed_batch import BatchPlan, add_per_group, run_per_group
 
 
 def test_run_per_group_routes_rows():
@@ -19,6 +19,18 @@ def test_run_per_group_routes_rows():
 
     out = run_per_group(plan, x, run, held={"a", "b"})
     assert out.squeeze(1).tolist() == [100.0, 1.0, 102.0, 203.0, 4.0]
+
+
+def test_add_per_group_adds_each_groups_delta_to_its_rows():
+    plan = BatchPlan.from_names(["a", "__base__", "b", "a", "zzz"])
+    x = torch.arange(5.0).unsqueeze(1)
+    base = x * 10
+    out = add_per_group(plan, x, base, held={"a", "b"}, delta=lambda rows, name: rows + (0.5 if name == "a" else 0.25))
+    assert out.squeeze(1).tolist() == [0.5, 10.0, 22.25, 33.5, 40.0]
+    assert base.squeeze(1).tolist() == [0.0, 10.0, 20.0, 30.0, 40.0]  # not modified
+    assert add_per_group(plan, x, base, held=set(), delta=None) is base  # nothing held: the same tensor
+    with pytest.raises(ValueError, match="toy layer got an input with 2 rows"):
+        add_per_group(plan, x[:2], base[:2], held={"a"}, delta=lambda rows, name: rows, what="a toy layer")
 
 
 def test_remap_hook_sees_the_file_before_matching(toy, mlp):
