@@ -16,6 +16,7 @@ from torch import nn
 
 from peft_core import BaseTunerLayer, current_batch_plan
 from peft_core.tuners.buffers import BufferDict
+from peft_core.tuners.mixed_batch import add_per_group
 
 from .decompose import decompose
 
@@ -125,16 +126,5 @@ class AdamssLinear(BaseTunerLayer):
                 if name in self.adamss_A:
                     result = result + self._update(x, name, width)
             return result.to(previous)
-        groups = [name for name in plan.adapter_groups() if name in self.adamss_A]
-        if not groups:
-            return result.to(previous)
-        if x.shape[0] != plan.batch_size:
-            raise ValueError(
-                f"Mixed-adapter batch: an AdaMSS layer got {x.shape[0]} rows but adapter_names has {plan.batch_size} "
-                f"entries; the adapted layer must see the batch dimension first."
-            )
-        result = result.clone()
-        for name in groups:
-            rows = plan.rows(name, x.device)
-            result[rows] = result[rows] + self._update(x[rows], name, width)
-        return result.to(previous)
+        delta = lambda rows, name: self._update(rows, name, width)  # noqa: E731
+        return add_per_group(plan, x, result, self.adamss_A, delta, "an AdaMSS layer").to(previous)

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from peft_core import BaseTunerLayer, UnsupportedOperationError, current_batch_plan
+from peft_core.tuners.mixed_batch import add_per_group
 
 
 class BeftLinear(BaseTunerLayer):
@@ -66,19 +67,7 @@ class BeftLinear(BaseTunerLayer):
         dtype = result.dtype
         plan = current_batch_plan()
         if plan is not None:
-            groups = [name for name in plan.adapter_groups() if name in self.beft_bias]
-            if not groups:
-                return result
-            if x.shape[0] != plan.batch_size:
-                raise ValueError(
-                    f"Mixed-adapter batch: a BEFT layer got {x.shape[0]} rows but adapter_names has "
-                    f"{plan.batch_size} entries; the adapted layer must see the batch dimension first."
-                )
-            result = result.clone()
-            for name in groups:
-                rows = plan.rows(name, x.device)
-                result[rows] = (result[rows] + self.beft_bias[name].flatten()).to(dtype)
-            return result
+            return add_per_group(plan, x, result, self.beft_bias, lambda _, name: self.beft_bias[name].flatten(), "a BEFT layer")
         total = None
         for name in self.active_adapters:
             if name in self.beft_bias:

@@ -10,13 +10,14 @@ each merge adds `W₀ ⊙ ΔH`, and unmerging the last merged adapter restores `
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from peft_core import BaseTunerLayer, current_batch_plan
+from peft_core.tuners.mixed_batch import add_per_group
 
 from .config import is_gaussian
 
@@ -76,11 +77,8 @@ class HiraLayer(BaseTunerLayer):
         """The adapter's additive term for input `x`."""
         raise NotImplementedError
 
-    def _run(self, x: torch.Tensor, names: Sequence[str], result: torch.Tensor) -> torch.Tensor:
-        for name in names:
-            if self._holds(name):
-                result = result + self._update_output(x, name)
-        return result
+    def _held(self) -> list[str]:
+        return [name for name in self.adapter_names() if self._holds(name)]
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         if self._unmerge_if_disabled() or self.merged:
@@ -88,21 +86,12 @@ class HiraLayer(BaseTunerLayer):
         result = self.base_layer(x, *args, **kwargs)
         dtype = result.dtype
         plan = current_batch_plan()
-        if plan is None:
-            return self._run(x, self.active_adapters, result).to(dtype)
-        groups = [name for name in plan.adapter_groups() if self._holds(name)]
-        if not groups:
-            return result
-        if x.shape[0] != plan.batch_size:
-            raise ValueError(
-                f"Mixed-adapter batch: a HiRA layer got {x.shape[0]} rows but adapter_names has {plan.batch_size} "
-                f"entries; the adapted layer must see the batch dimension first."
-            )
-        result = result.clone()
-        for name in groups:
-            rows = plan.rows(name, x.device)
-            result[rows] = self._run(x[rows], [name], result[rows]).to(dtype)
-        return result
+        if plan is not None:
+            return add_per_group(plan, x, result, self._held(), self._update_output, "a HiRA layer")
+        for name in self.active_adapters:
+            if self._holds(name):
+                result = result + self._update_output(x, name)
+        return result.to(dtype)
 
 
 def init_low_rank(a: torch.Tensor, b: torch.Tensor, init_weights: object, r: int) -> None:

@@ -15,6 +15,7 @@ from torch import nn
 
 from peft_core import BaseTunerLayer, ConfigError, current_batch_plan
 from peft_core.tuners.buffers import BufferDict
+from peft_core.tuners.mixed_batch import add_per_group
 
 from .rotation import PsoftRotation
 from .subspace import subspace
@@ -101,16 +102,4 @@ class PsoftLinear(BaseTunerLayer):
                 if name in self.psoft_R:
                     result = result + self._delta(x, name)
             return result.to(dtype)
-        groups = [name for name in plan.adapter_groups() if name in self.psoft_R]
-        if not groups:
-            return result
-        if x.shape[0] != plan.batch_size:
-            raise ValueError(
-                f"Mixed-adapter batch: a PSOFT layer got {x.shape[0]} rows but adapter_names has {plan.batch_size} "
-                f"entries; the adapted layer must see the batch dimension first."
-            )
-        result = result.clone()
-        for name in groups:
-            rows = plan.rows(name, x.device)
-            result[rows] = (result[rows] + self._delta(x[rows], name)).to(dtype)
-        return result
+        return add_per_group(plan, x, result, self.psoft_R, self._delta, "a PSOFT layer")

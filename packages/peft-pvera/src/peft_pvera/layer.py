@@ -20,6 +20,7 @@ from torch import nn
 from peft_core import BaseTunerLayer, current_batch_plan
 from peft_core.tuners.buffers import BufferDict
 from peft_core.tuners.linear_targets import linear_features
+from peft_core.tuners.mixed_batch import add_per_group
 
 
 class PveraLinear(BaseTunerLayer):
@@ -122,19 +123,7 @@ class PveraLinear(BaseTunerLayer):
         result = self.base_layer(x, *args, **kwargs)
         plan = current_batch_plan()
         if plan is not None:
-            groups = [name for name in plan.adapter_groups() if name in self.pvera_lambda_d]
-            if not groups:
-                return result
-            if x.shape[0] != plan.batch_size:
-                raise ValueError(
-                    f"Mixed-adapter batch: a PVeRA layer got {x.shape[0]} rows but adapter_names has "
-                    f"{plan.batch_size} entries; the adapted layer must see the batch dimension first."
-                )
-            result = result.clone()
-            for name in groups:
-                rows = plan.rows(name, x.device)
-                result[rows] = (result[rows] + self._delta(x[rows], name)).to(result.dtype)
-            return result.to(out_dtype)
+            return add_per_group(plan, x, result, self.pvera_lambda_d, self._delta, "a PVeRA layer").to(out_dtype)
         for name in self.active_adapters:
             if name in self.pvera_lambda_d:
                 result = result + self._delta(x, name)

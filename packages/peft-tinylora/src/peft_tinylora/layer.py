@@ -16,6 +16,7 @@ from torch import nn
 
 from peft_core import AdapterTensor, BaseTunerLayer, current_batch_plan
 from peft_core.tuners.buffers import BufferDict
+from peft_core.tuners.mixed_batch import add_per_group
 
 
 def truncated_svd(weight: torch.Tensor, r: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,30 +94,16 @@ class TinyLoraLayer(BaseTunerLayer):
             return (b.float() @ r.float() @ a.float()).to(dtype)
         return b @ r @ a
 
-    def _run(self, x: torch.Tensor, result: torch.Tensor, names: list[str], delta: Callable) -> torch.Tensor:
-        for name in names:
+    def _forward(self, x: torch.Tensor, delta: Callable, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """`base(x)` plus `delta(x, name, like)` of each active adapter (or of each row's adapter)."""
+        result = self.base_layer(x, *args, **kwargs)
+        plan = current_batch_plan()
+        if plan is not None:
+            return add_per_group(plan, x, result, self.tinylora_A, lambda rows, name: delta(rows, name, result), "a TinyLoRA layer")
+        for name in self.active_adapters:
             if name in self.tinylora_A:
                 result = result + delta(x, name, result)
         return result
-
-    def _forward(self, x: torch.Tensor, delta: Callable, *args: Any, **kwargs: Any) -> torch.Tensor:
-        result = self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is None:
-            return self._run(x, result, self.active_adapters, delta)
-        groups = [name for name in plan.adapter_groups() if name in self.tinylora_A]
-        if not groups:
-            return result
-        if x.shape[0] != plan.batch_size:
-            raise ValueError(
-                f"Mixed-adapter batch: a TinyLoRA layer got {x.shape[0]} rows but adapter_names has "
-                f"{plan.batch_size} entries; the adapted layer must see the batch dimension first."
-            )
-        out = result.clone()
-        for name in groups:
-            rows = plan.rows(name, x.device)
-            out[rows] = self._run(x[rows], result[rows], [name], delta).to(out.dtype)
-        return out
 
 
 class TinyLoraLinear(TinyLoraLayer):
