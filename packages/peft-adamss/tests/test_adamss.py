@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import copy
 import os
-import warnings
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from peft_core import AdapterLoadError, PeftModel, get_peft_method, get_peft_model
+from peft_core import AdapterLoadError, PeftModel, get_peft_model
 from peft_core.testing import models
-from peft_core.testing.hf import hf_peft
+from peft_core.testing.hf import hf_model, hf_peft
 
 from peft_adamss import AdamssConfig, AdamssLinear
 
@@ -22,21 +21,13 @@ torch.set_num_threads(1)
 
 
 def _hf(base, **kwargs):
-    peft = hf_peft()
-    if peft is None:
-        pytest.skip("Hugging Face PEFT is not installed")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return peft.get_peft_model(base, peft.AdamssConfig(**kwargs))
+    peft = hf_peft() or pytest.skip("Hugging Face PEFT is not installed")
+    return hf_model(base, peft.AdamssConfig(**kwargs))
 
 
-def test_registered_with_its_entry_point():
-    from importlib.metadata import entry_points
+def test_init_weights_false_is_hfs_spelling_of_none():
+    assert AdamssConfig(init_weights=False).init_weights is None
 
-    method = get_peft_method("adamss")
-    assert method.config_cls is AdamssConfig and method.prefix == "adamss_"
-    assert any(ep.name == "adamss" for ep in entry_points(group="peft.methods"))
-    assert AdamssConfig(init_weights=False).init_weights is None  # HF's normalisation
 
 
 def test_forward_scatters_each_subspaces_update_to_its_rows():

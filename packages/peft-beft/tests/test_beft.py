@@ -9,9 +9,8 @@ import warnings
 
 import pytest
 import torch
-from torch import nn
 
-from peft_core import ConfigError, UnsupportedOperationError, get_peft_method, get_peft_model
+from peft_core import ConfigError, UnsupportedOperationError, get_peft_model
 from peft_core.testing import models
 from peft_core.testing.hf import hf_peft
 
@@ -19,13 +18,6 @@ from peft_beft import BeftConfig, BeftLinear
 
 torch.set_num_threads(1)
 
-
-def test_registered_with_its_entry_point():
-    from importlib.metadata import entry_points
-
-    method = get_peft_method("beft")
-    assert method.config_cls is BeftConfig and method.prefix == "beft_"
-    assert any(ep.name == "beft" for ep in entry_points(group="peft.methods"))
 
 
 def test_forward_adds_the_sum_of_active_vectors():

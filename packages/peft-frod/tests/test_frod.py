@@ -10,7 +10,7 @@ import warnings
 import pytest
 import torch
 
-from peft_core import get_peft_method, get_peft_model
+from peft_core import get_peft_model
 from peft_core.testing import models
 from peft_core.testing.hf import hf_peft
 
@@ -19,13 +19,6 @@ from peft_frod.bases import factor_weight
 
 torch.set_num_threads(1)
 
-
-def test_registered_with_its_entry_point():
-    from importlib.metadata import entry_points
-
-    method = get_peft_method("frod")
-    assert method.config_cls is FrodConfig and method.prefix == "frod_"
-    assert any(ep.name == "frod" for ep in entry_points(group="peft.methods"))
 
 
 def test_roles_and_block_indices():

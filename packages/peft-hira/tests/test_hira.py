@@ -5,16 +5,14 @@ equal to Hugging Face PEFT's. The conformance kit checks the rest (see test_conf
 from __future__ import annotations
 
 import copy
-import warnings
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from peft_core import ConfigError, get_peft_method, get_peft_model
+from peft_core import ConfigError, get_peft_model
 from peft_core.testing import models
-from peft_core.testing.hf import hf_peft
+from peft_core.testing.hf import hf_model, hf_peft
 
 from peft_hira import HiraConfig, HiraConv, HiraEmbedding, HiraLinear
 
@@ -22,20 +20,17 @@ torch.set_num_threads(1)
 
 
 def _quiet_hf(base, **kwargs):
-    peft = hf_peft()
-    if peft is None:
-        pytest.skip("Hugging Face PEFT is not installed")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return peft.get_peft_model(base, peft.HiraConfig(**kwargs))
+    peft = hf_peft() or pytest.skip("Hugging Face PEFT is not installed")
+    return hf_model(base, peft.HiraConfig(**kwargs))
 
 
-def test_registered_with_its_entry_point():
-    from importlib.metadata import entry_points
+def test_usable_in_a_mixed_method_model():
+    base = models.MLP.build()
+    model = get_peft_model(copy.deepcopy(base), HiraConfig(r=2, target_modules=["lin1"], init_weights=False), mixed=True)
+    x = torch.randn(2, 16)
+    with torch.no_grad():
+        assert not torch.allclose(model(x), base(x))
 
-    method = get_peft_method("hira")
-    assert method.config_cls is HiraConfig and method.prefix == "hira_" and method.is_mixed_compatible
-    assert any(ep.name == "hira" for ep in entry_points(group="peft.methods"))
 
 
 def test_linear_update_is_the_hadamard_product_with_the_weight():

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from peft_core import UnsupportedOperationError, get_peft_method, get_peft_model
+from peft_core import UnsupportedOperationError, get_peft_model
 from peft_core.testing import models
 from peft_core.testing.hf import hf_peft
 
@@ -25,13 +25,6 @@ torch.set_num_threads(1)
 def _layers(model, name):
     return [model.base_model.model.model.layers[i].self_attn.get_submodule(name) for i in range(2)]
 
-
-def test_registered_with_its_entry_point():
-    from importlib.metadata import entry_points
-
-    method = get_peft_method("lily")
-    assert method.config_cls is LilyConfig and method.prefix == "lily_"
-    assert any(ep.name == "lily" for ep in entry_points(group="peft.methods"))
 
 
 @pytest.mark.parametrize("stride", [1, 2])

@@ -10,7 +10,7 @@ import warnings
 import pytest
 import torch
 
-from peft_core import ConfigError, get_peft_method, get_peft_model
+from peft_core import ConfigError, get_peft_model
 from peft_core.testing import models
 from peft_core.testing.hf import hf_peft
 
@@ -18,13 +18,6 @@ from peft_psoft import PsoftConfig, PsoftLinear, subspace
 
 torch.set_num_threads(1)
 
-
-def test_registered_with_its_entry_point():
-    from importlib.metadata import entry_points
-
-    method = get_peft_method("psoft")
-    assert method.config_cls is PsoftConfig and method.prefix == "psoft_"
-    assert any(ep.name == "psoft" for ep in entry_points(group="peft.methods"))
 
 
 @pytest.mark.parametrize("init", ["psoft_init", "pissa_init"])

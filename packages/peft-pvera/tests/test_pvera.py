@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from peft_core import get_peft_method, get_peft_model
+from peft_core import get_peft_model
 from peft_core.testing import models
 from peft_core.testing.hf import hf_peft
 
@@ -26,13 +26,6 @@ def _adapted(config: PveraConfig):
     model = get_peft_model(copy.deepcopy(base), config)
     return base, model
 
-
-def test_registered_with_its_entry_point_and_structural_prefix():
-    from importlib.metadata import entry_points
-
-    method = get_peft_method("pvera")
-    assert method.config_cls is PveraConfig and method.prefix == "pvera_lambda_"
-    assert any(ep.name == "pvera" for ep in entry_points(group="peft.methods"))
 
 
 def test_projections_are_kaiming_uniform_from_the_key():

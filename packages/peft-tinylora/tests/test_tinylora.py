@@ -5,14 +5,13 @@ computation) and outputs equal to Hugging Face PEFT's. The conformance kit check
 from __future__ import annotations
 
 import copy
-import warnings
 
 import pytest
 import torch
 
-from peft_core import get_peft_method, get_peft_model
+from peft_core import get_peft_model
 from peft_core.testing import models
-from peft_core.testing.hf import hf_peft
+from peft_core.testing.hf import hf_model, hf_peft
 
 from peft_tinylora import TinyLoraConfig, TinyLoraEmbedding, TinyLoraLinear, projection, truncated_svd
 
@@ -20,20 +19,9 @@ torch.set_num_threads(1)
 
 
 def _hf(base, **kwargs):
-    peft = hf_peft()
-    if peft is None:
-        pytest.skip("Hugging Face PEFT is not installed")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return peft.get_peft_model(base, peft.TinyLoraConfig(**kwargs))
+    peft = hf_peft() or pytest.skip("Hugging Face PEFT is not installed")
+    return hf_model(base, peft.TinyLoraConfig(**kwargs))
 
-
-def test_registered_with_its_entry_point():
-    from importlib.metadata import entry_points
-
-    method = get_peft_method("tinylora")
-    assert method.config_cls is TinyLoraConfig and method.prefix == "tinylora_"
-    assert any(ep.name == "tinylora" for ep in entry_points(group="peft.methods"))
 
 
 def test_svd_factors_split_the_singular_values():
