@@ -15,13 +15,7 @@ class AdamssModel(BaseTuner):
     prefix = "adamss_"
 
     def _create_and_replace(
-        self,
-        config: AdamssConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
+        self, config: AdamssConfig, adapter_name: str, target: nn.Module, target_name: str, parent: nn.Module, current_key: str
     ) -> None:
         if isinstance(target, AdamssLinear):
             target.update_layer(adapter_name, config)

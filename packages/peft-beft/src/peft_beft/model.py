@@ -21,13 +21,7 @@ class BeftModel(BaseTuner):
     prefix = "beft_"
 
     def _create_and_replace(
-        self,
-        config: BeftConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
+        self, config: BeftConfig, adapter_name: str, target: nn.Module, target_name: str, parent: nn.Module, current_key: str
     ) -> None:
         if isinstance(target, BeftLinear):
             target.update_layer(adapter_name, config.init_weights)

@@ -91,13 +91,7 @@ class FrodModel(BaseTuner):
                 stores[role].set(adapter_name, value, persistent=config.save_projection)
 
     def _create_and_replace(
-        self,
-        config: FrodConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
+        self, config: FrodConfig, adapter_name: str, target: nn.Module, target_name: str, parent: nn.Module, current_key: str
     ) -> None:
         if not self._bases_ready:
             if config.runtime_offload_base_weight:

@@ -26,13 +26,7 @@ class HiraModel(BaseTuner):
     prefix = "hira_"
 
     def _create_and_replace(
-        self,
-        config: HiraConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
+        self, config: HiraConfig, adapter_name: str, target: nn.Module, target_name: str, parent: nn.Module, current_key: str
     ) -> None:
         args = dict(dropout=config.hira_dropout, init_weights=config.init_weights)
         if isinstance(target, HiraLayer):

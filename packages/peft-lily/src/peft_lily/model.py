@@ -54,13 +54,7 @@ class LilyModel(BaseTuner):
                 )
 
     def _create_and_replace(
-        self,
-        config: LilyConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
+        self, config: LilyConfig, adapter_name: str, target: nn.Module, target_name: str, parent: nn.Module, current_key: str
     ) -> None:
         args = dict(r=config.r, num_B=config.num_B, scaling=config.scaling, init_weights=config.init_weights)
         if isinstance(target, LilyLinear):

@@ -15,13 +15,7 @@ class PsoftModel(BaseTuner):
     prefix = "psoft_"
 
     def _create_and_replace(
-        self,
-        config: PsoftConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
+        self, config: PsoftConfig, adapter_name: str, target: nn.Module, target_name: str, parent: nn.Module, current_key: str
     ) -> None:
         if isinstance(target, PsoftLinear):
             target.update_layer(adapter_name, config)

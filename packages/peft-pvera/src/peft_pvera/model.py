@@ -53,13 +53,7 @@ class PveraModel(BaseTuner):
         self.pvera_B.set(adapter_name, pvera_b, persistent=config.save_projection)
 
     def _create_and_replace(
-        self,
-        config: PveraConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
+        self, config: PveraConfig, adapter_name: str, target: nn.Module, target_name: str, parent: nn.Module, current_key: str
     ) -> None:
         args = dict(
             r=config.r,

@@ -66,13 +66,7 @@ class TinyLoraModel(BaseTuner):
         return numbering
 
     def _create_and_replace(
-        self,
-        config: TinyLoraConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
+        self, config: TinyLoraConfig, adapter_name: str, target: nn.Module, target_name: str, parent: nn.Module, current_key: str
     ) -> None:
         if self._numbering is None:
             self._numbering = self._number_targets(config)
