@@ -61,7 +61,7 @@ def test_merge_into_a_layer_without_bias_is_refused_and_changes_nothing():
 
 def test_non_linear_targets_are_refused_and_leave_the_model_untouched():
     base = models.GPT2.build()  # transformers Conv1D layers
-    with pytest.raises(ConfigError, match="only torch.nn.Linear"):
+    with pytest.raises(ConfigError, match="not supported by BEFT; supported: torch.nn.Linear only"):
         get_peft_model(base, BeftConfig(target_modules=["c_attn"]))
     assert type(base.transformer.h[0].attn.c_attn).__name__ == "Conv1D"
 

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import BaseTunerLayer, current_batch_plan
+from peft_core import BaseTunerLayer
 from peft_core.tuners.buffers import BufferDict
-from peft_core.tuners.mixed_batch import add_per_group
+from peft_core.tuners.mixed_batch import add_adapter_deltas
 
 from .decompose import decompose
 
@@ -120,11 +120,5 @@ class AdamssLinear(BaseTunerLayer):
         x = x.to(self.get_base_layer().weight.dtype)
         result = self.base_layer(x, *args, **kwargs)
         width = result.shape[-1]
-        plan = current_batch_plan()
-        if plan is None:
-            for name in self.active_adapters:
-                if name in self.adamss_A:
-                    result = result + self._update(x, name, width)
-            return result.to(previous)
         delta = lambda rows, name: self._update(rows, name, width)  # noqa: E731
-        return add_per_group(plan, x, result, self.adamss_A, delta, "an AdaMSS layer").to(previous)
+        return add_adapter_deltas(x, result, self.active_adapters, self.adamss_A, delta, "an AdaMSS layer").to(previous)

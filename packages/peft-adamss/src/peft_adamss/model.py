@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from peft_core import BaseTuner, ConfigError
+from peft_core import BaseTuner
+from peft_core.errors import unsupported_target
 
 from .asa import SubspaceScores, keep_top, scheduled_target
 from .config import AdamssConfig
@@ -22,10 +23,7 @@ class AdamssModel(BaseTuner):
             return
         base = self.wrapped_base(target, current_key)
         if not isinstance(base, nn.Linear):
-            raise ConfigError(
-                f"Target module {current_key!r} ({type(base).__name__}) is not supported by AdaMSS; only "
-                f"torch.nn.Linear is (as in Hugging Face PEFT). Adjust target_modules."
-            )
+            raise unsupported_target(current_key, base, "AdaMSS", "torch.nn.Linear only (as in Hugging Face PEFT)")
         layer = AdamssLinear(target)
         layer.update_layer(adapter_name, config)
         setattr(parent, target_name, layer)

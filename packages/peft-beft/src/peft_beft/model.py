@@ -11,7 +11,8 @@ from typing import Sequence
 
 from torch import nn
 
-from peft_core import BaseTuner, ConfigError, UnsupportedOperationError
+from peft_core import BaseTuner, UnsupportedOperationError
+from peft_core.errors import unsupported_target
 
 from .config import BeftConfig
 from .layer import BeftLinear
@@ -27,10 +28,7 @@ class BeftModel(BaseTuner):
             target.update_layer(adapter_name, config.init_weights)
             return
         if not isinstance(self.wrapped_base(target, current_key), nn.Linear):
-            raise ConfigError(
-                f"Target module {current_key!r} ({type(target).__name__}) is not supported by BEFT; only "
-                f"torch.nn.Linear is. Adjust target_modules."
-            )
+            raise unsupported_target(current_key, target, "BEFT", "torch.nn.Linear only")
         if target.bias is None:
             warnings.warn(
                 f"{current_key!r} has no bias term: the BEFT adapter on it can't be merged into the base layer.",

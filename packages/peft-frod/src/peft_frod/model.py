@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import warnings
 from collections import defaultdict
+from typing import Any
 
 import torch
 from torch import nn
 
 from peft_core import AdapterTensor, BaseTuner, BaseTunerLayer, ConfigError
+from peft_core.errors import unsupported_target
 from peft_core.tuners.buffers import BufferDict
 from peft_core.tuners.linear_targets import is_transformers_conv1d, linear_features, reconcile_fan_in_fan_out
 from peft_core.tuners.matching import matches_target
@@ -30,21 +32,13 @@ _STORES = ("frod_V", "frod_s_indices", "frod_s_size")
 class FrodModel(BaseTuner):
     prefix = "frod_"
 
-    def inject_adapter(
-        self,
-        model: nn.Module,
-        adapter_name: str,
-        low_cpu_mem_usage: bool = False,
-        autocast_adapter_dtype: bool = True,
-    ) -> None:
+    def inject_adapter(self, model: nn.Module, adapter_name: str, **options: Any) -> None:
         for store in _STORES:
             if store not in self._modules:
                 setattr(self, store, nn.ModuleDict())
         self._bases_ready = False
         try:
-            super().inject_adapter(
-                model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
-            )
+            super().inject_adapter(model, adapter_name, **options)
         except BaseException:
             self._drop_bases(adapter_name)
             raise
@@ -113,10 +107,7 @@ class FrodModel(BaseTuner):
             return
         base = self.wrapped_base(target, current_key)
         if linear_features(base) is None:
-            raise ConfigError(
-                f"Target module {current_key!r} ({type(base).__name__}) is not supported by FRoD; supported are "
-                f"torch.nn.Linear and transformers' Conv1D. Adjust target_modules."
-            )
+            raise unsupported_target(current_key, base, "FRoD", "torch.nn.Linear and transformers' Conv1D")
         reconcile_fan_in_fan_out(config, base)
         layer = FrodLinear(target, fan_in_fan_out=config.fan_in_fan_out)
         layer.update_layer(adapter_name, stores, config)

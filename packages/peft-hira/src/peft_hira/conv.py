@@ -34,17 +34,10 @@ class HiraConv(HiraLayer):
         self.hira_B[adapter_name] = nn.Parameter(b)
         self._move_adapter_to_device_of_base_layer(adapter_name)
 
-    def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
-        a, b = self._factors(adapter_name)
-        dtype = a.dtype
-        upcast = b.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)
-        if upcast:
-            a, b = a.float(), b.float()
+    def _delta_from(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         if self._spatial == 2 and tuple(a.shape[2:]) == (1, 1):
-            delta = (b[:, :, 0, 0] @ a[:, :, 0, 0])[:, :, None, None]
-        else:
-            delta = _CONV_FN[self._spatial](a.transpose(0, 1), b).transpose(0, 1)
-        return delta.to(dtype) if upcast else delta
+            return (b[:, :, 0, 0] @ a[:, :, 0, 0])[:, :, None, None]
+        return _CONV_FN[self._spatial](a.transpose(0, 1), b).transpose(0, 1)
 
     def _update_output(self, x: torch.Tensor, adapter_name: str) -> torch.Tensor:
         base = self.get_base_layer()

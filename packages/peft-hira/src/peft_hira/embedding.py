@@ -38,15 +38,9 @@ class HiraEmbedding(HiraLayer):
         self.hira_embedding_B[adapter_name] = nn.Parameter(b)
         self._move_adapter_to_device_of_base_layer(adapter_name)
 
-    def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
+    def _delta_from(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """ΔH = (B A)ᵀ, shaped like the embedding weight `[num_embeddings, embedding_dim]`."""
-        a, b = self._factors(adapter_name)
-        dtype = a.dtype
-        upcast = b.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)
-        if upcast:
-            a, b = a.float(), b.float()
-        delta = (b @ a).T
-        return delta.to(dtype) if upcast else delta
+        return (b @ a).T
 
     def _update_output(self, x: torch.Tensor, adapter_name: str) -> torch.Tensor:
         a, b = self._factors(adapter_name)

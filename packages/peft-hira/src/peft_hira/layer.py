@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import BaseTunerLayer, current_batch_plan
-from peft_core.tuners.mixed_batch import add_per_group
+from peft_core import BaseTunerLayer
+from peft_core.tuners.mixed_batch import add_adapter_deltas
 
 from .config import is_gaussian
 
@@ -42,6 +42,18 @@ class HiraLayer(BaseTunerLayer):
 
     def _holds(self, adapter_name: str) -> bool:
         return adapter_name in self.hira_A
+
+    def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
+        """ΔH in the base weight's layout. 16-bit factors on CPU are multiplied in fp32 (as HF does)."""
+        a, b = self._factors(adapter_name)
+        dtype = b.dtype
+        if b.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16):
+            return self._delta_from(a.float(), b.float()).to(dtype)
+        return self._delta_from(a, b)
+
+    def _delta_from(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """ΔH from the factors `a`, `b` (already in the dtype to multiply in)."""
+        raise NotImplementedError
 
     def _add_common(self, adapter_name: str, r: int, dropout: float) -> None:
         self.hira_r[adapter_name] = r
@@ -84,14 +96,8 @@ class HiraLayer(BaseTunerLayer):
         if self._unmerge_if_disabled() or self.merged:
             return self.base_layer(x, *args, **kwargs)
         result = self.base_layer(x, *args, **kwargs)
-        dtype = result.dtype
-        plan = current_batch_plan()
-        if plan is not None:
-            return add_per_group(plan, x, result, self._held(), self._update_output, "a HiRA layer")
-        for name in self.active_adapters:
-            if self._holds(name):
-                result = result + self._update_output(x, name)
-        return result.to(dtype)
+        out = add_adapter_deltas(x, result, self.active_adapters, self._held(), self._update_output, "a HiRA layer")
+        return out.to(result.dtype)
 
 
 def init_low_rank(a: torch.Tensor, b: torch.Tensor, init_weights: object, r: int) -> None:
@@ -127,17 +133,10 @@ class HiraLinear(HiraLayer):
         weight = self.get_base_layer().weight
         return weight.T if self.fan_in_fan_out else weight
 
-    def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
-        """ΔH = B A in the base weight's layout (`[in, out]` for Conv1D)."""
-        a, b = self._factors(adapter_name)
-        dtype = b.dtype
-        upcast = b.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)
-        if upcast:
-            a, b = a.float(), b.float()
+    def _delta_from(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """ΔH = B A (`[in, out]` for Conv1D)."""
         delta = b @ a
-        if self.fan_in_fan_out:
-            delta = delta.T
-        return delta.to(dtype) if upcast else delta
+        return delta.T if self.fan_in_fan_out else delta
 
     def _update_output(self, x: torch.Tensor, adapter_name: str) -> torch.Tensor:
         a, b = self._factors(adapter_name)

@@ -12,6 +12,7 @@ import warnings
 from torch import nn
 
 from peft_core import BaseTuner, ConfigError, pattern_value
+from peft_core.errors import unsupported_target
 from peft_core.tuners.linear_targets import is_transformers_conv1d, linear_features
 
 from .config import HiraConfig
@@ -57,9 +58,8 @@ class HiraModel(BaseTuner):
             return HiraConv(target)
         features = linear_features(base)
         if features is None:
-            raise ConfigError(
-                f"Target module {key!r} ({type(base).__name__}) is not supported by HiRA; supported are "
-                f"torch.nn.Linear, torch.nn.Embedding, torch.nn.Conv1d/2d/3d and transformers' Conv1D."
+            raise unsupported_target(
+                key, base, "HiRA", "torch.nn.Linear, torch.nn.Embedding, torch.nn.Conv1d/2d/3d and transformers' Conv1D"
             )
         conv1d = is_transformers_conv1d(base)
         if config.fan_in_fan_out != conv1d:

@@ -10,9 +10,12 @@ as HF writes them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
-from peft_core import BaseTuner, ConfigError
+from peft_core import BaseTuner
+from peft_core.errors import unsupported_target
 
 from .config import LilyConfig
 from .layer import LilyLinear
@@ -22,16 +25,8 @@ class LilyModel(BaseTuner):
     prefix = "lily_"
     supports_merge = False
 
-    def inject_adapter(
-        self,
-        model: nn.Module,
-        adapter_name: str,
-        low_cpu_mem_usage: bool = False,
-        autocast_adapter_dtype: bool = True,
-    ) -> None:
-        super().inject_adapter(
-            model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
-        )
+    def inject_adapter(self, model: nn.Module, adapter_name: str, **options: Any) -> None:
+        super().inject_adapter(model, adapter_name, **options)
         self._link_layers(self.peft_config[adapter_name], adapter_name)
 
     def _link_layers(self, config: LilyConfig, adapter_name: str) -> None:
@@ -62,10 +57,7 @@ class LilyModel(BaseTuner):
             return
         base = self.wrapped_base(target, current_key)
         if not isinstance(base, nn.Linear):
-            raise ConfigError(
-                f"Target module {current_key!r} ({type(base).__name__}) is not supported by Lily; only "
-                f"torch.nn.Linear is (as in Hugging Face PEFT). Adjust target_modules."
-            )
+            raise unsupported_target(current_key, base, "Lily", "torch.nn.Linear only (as in Hugging Face PEFT)")
         layer = LilyLinear(target)
         layer.update_layer(adapter_name, **args)
         setattr(parent, target_name, layer)

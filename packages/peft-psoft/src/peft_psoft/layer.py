@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from peft_core import BaseTunerLayer, ConfigError, current_batch_plan
+from peft_core import BaseTunerLayer, ConfigError
 from peft_core.tuners.buffers import BufferDict
-from peft_core.tuners.mixed_batch import add_per_group
+from peft_core.tuners.mixed_batch import add_adapter_deltas
 
 from .rotation import PsoftRotation
 from .subspace import subspace
@@ -95,11 +95,5 @@ class PsoftLinear(BaseTunerLayer):
         if self._unmerge_if_disabled() or self.merged:
             return self.base_layer(x, *args, **kwargs)
         result = self.base_layer(x, *args, **kwargs)
-        dtype = result.dtype
-        plan = current_batch_plan()
-        if plan is None:
-            for name in self.active_adapters:
-                if name in self.psoft_R:
-                    result = result + self._delta(x, name)
-            return result.to(dtype)
-        return add_per_group(plan, x, result, self.psoft_R, self._delta, "a PSOFT layer")
+        out = add_adapter_deltas(x, result, self.active_adapters, self.psoft_R, self._delta, "a PSOFT layer")
+        return out.to(result.dtype)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from peft_core import BaseTuner, ConfigError
+from peft_core import BaseTuner
+from peft_core.errors import unsupported_target
 from peft_core.tuners.linear_targets import reconcile_fan_in_fan_out
 
 from .config import PsoftConfig
@@ -22,10 +23,7 @@ class PsoftModel(BaseTuner):
             return
         base = self.wrapped_base(target, current_key)
         if not isinstance(base, nn.Linear):
-            raise ConfigError(
-                f"Target module {current_key!r} ({type(base).__name__}) is not supported by PSOFT; only "
-                f"torch.nn.Linear is (as in Hugging Face PEFT). Adjust target_modules."
-            )
+            raise unsupported_target(current_key, base, "PSOFT", "torch.nn.Linear only (as in Hugging Face PEFT)")
         reconcile_fan_in_fan_out(config, base)
         layer = PsoftLinear(target)
         layer.update_layer(adapter_name, config)

@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import BaseTunerLayer, current_batch_plan
+from peft_core import BaseTunerLayer
 from peft_core.tuners.buffers import BufferDict
 from peft_core.tuners.linear_targets import linear_features
-from peft_core.tuners.mixed_batch import add_per_group
+from peft_core.tuners.mixed_batch import add_adapter_deltas
 
 
 class PveraLinear(BaseTunerLayer):
@@ -119,12 +119,6 @@ class PveraLinear(BaseTunerLayer):
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         if self._unmerge_if_disabled() or self.merged:
             return self.base_layer(x, *args, **kwargs)
-        out_dtype = x.dtype
         result = self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
-            return add_per_group(plan, x, result, self.pvera_lambda_d, self._delta, "a PVeRA layer").to(out_dtype)
-        for name in self.active_adapters:
-            if name in self.pvera_lambda_d:
-                result = result + self._delta(x, name)
-        return result.to(out_dtype)
+        held = self.pvera_lambda_d
+        return add_adapter_deltas(x, result, self.active_adapters, held, self._delta, "a PVeRA layer").to(x.dtype)

@@ -8,9 +8,12 @@ tuner's buffer dicts (model keys `base_model.pvera_A.<adapter>`) and are saved a
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
-from peft_core import AdapterTensor, BaseTuner, ConfigError
+from peft_core import AdapterTensor, BaseTuner
+from peft_core.errors import unsupported_target
 from peft_core.tuners.buffers import BufferDict
 from peft_core.tuners.linear_targets import linear_features, reconcile_fan_in_fan_out
 
@@ -24,19 +27,11 @@ _STORES = ("pvera_A", "pvera_B")
 class PveraModel(BaseTuner):
     prefix = "pvera_lambda_"
 
-    def inject_adapter(
-        self,
-        model: nn.Module,
-        adapter_name: str,
-        low_cpu_mem_usage: bool = False,
-        autocast_adapter_dtype: bool = True,
-    ) -> None:
+    def inject_adapter(self, model: nn.Module, adapter_name: str, **options: Any) -> None:
         for store in _STORES:
             if store not in self._modules:
                 setattr(self, store, BufferDict())
-        super().inject_adapter(
-            model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
-        )
+        super().inject_adapter(model, adapter_name, **options)
         self._draw(adapter_name)
 
     def _draw(self, adapter_name: str) -> None:
@@ -68,10 +63,7 @@ class PveraModel(BaseTuner):
             return
         base = self.wrapped_base(target, current_key)
         if linear_features(base) is None:
-            raise ConfigError(
-                f"Target module {current_key!r} ({type(base).__name__}) is not supported by PVeRA; supported are "
-                f"torch.nn.Linear and transformers' Conv1D. Adjust target_modules."
-            )
+            raise unsupported_target(current_key, base, "PVeRA", "torch.nn.Linear and transformers' Conv1D")
         reconcile_fan_in_fan_out(config, base)
         layer = PveraLinear(target, self.pvera_A, self.pvera_B, fan_in_fan_out=config.fan_in_fan_out)
         layer.update_layer(adapter_name, **args)

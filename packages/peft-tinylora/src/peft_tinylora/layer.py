@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import AdapterTensor, BaseTunerLayer, current_batch_plan
+from peft_core import AdapterTensor, BaseTunerLayer
 from peft_core.tuners.buffers import BufferDict
-from peft_core.tuners.mixed_batch import add_per_group
+from peft_core.tuners.mixed_batch import add_adapter_deltas
 
 
 def truncated_svd(weight: torch.Tensor, r: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,13 +97,8 @@ class TinyLoraLayer(BaseTunerLayer):
     def _forward(self, x: torch.Tensor, delta: Callable, *args: Any, **kwargs: Any) -> torch.Tensor:
         """`base(x)` plus `delta(x, name, like)` of each active adapter (or of each row's adapter)."""
         result = self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
-            return add_per_group(plan, x, result, self.tinylora_A, lambda rows, name: delta(rows, name, result), "a TinyLoRA layer")
-        for name in self.active_adapters:
-            if name in self.tinylora_A:
-                result = result + delta(x, name, result)
-        return result
+        like = lambda rows, name: delta(rows, name, result)  # noqa: E731
+        return add_adapter_deltas(x, result, self.active_adapters, self.tinylora_A, like, "a TinyLoRA layer")
 
 
 class TinyLoraLinear(TinyLoraLayer):

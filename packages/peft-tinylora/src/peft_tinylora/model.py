@@ -9,12 +9,13 @@ groups − 1)`. The vectors live on the tuner (`tinylora_v.<adapter>.<group>`) a
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
 from peft_core import AdapterTensor, BaseTuner, ConfigError
+from peft_core.errors import unsupported_target
 from peft_core.tuners.linear_targets import linear_features, reconcile_fan_in_fan_out
 from peft_core.tuners.matching import matches_target
 
@@ -25,25 +26,17 @@ from .layer import TinyLoraEmbedding, TinyLoraLayer, TinyLoraLinear
 class TinyLoraModel(BaseTuner):
     prefix = "tinylora_"
 
-    def inject_adapter(
-        self,
-        model: nn.Module,
-        adapter_name: str,
-        low_cpu_mem_usage: bool = False,
-        autocast_adapter_dtype: bool = True,
-    ) -> None:
+    def inject_adapter(self, model: nn.Module, adapter_name: str, **options: Any) -> None:
         if "tinylora_v" not in self._modules:
             self.tinylora_v = nn.ModuleDict()
         self._numbering: dict[str, int] | None = None
         try:
-            super().inject_adapter(
-                model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
-            )
+            super().inject_adapter(model, adapter_name, **options)
         except BaseException:
             if adapter_name in self.tinylora_v:
                 del self.tinylora_v[adapter_name]
             raise
-        if autocast_adapter_dtype and adapter_name in self.tinylora_v:
+        if options.get("autocast_adapter_dtype", True) and adapter_name in self.tinylora_v:
             for param in self.tinylora_v[adapter_name].values():
                 if param.dtype in (torch.float16, torch.bfloat16):
                     param.data = param.data.float()
@@ -72,9 +65,8 @@ class TinyLoraModel(BaseTuner):
             self._numbering = self._number_targets(config)
         index = self._numbering.get(current_key)
         if index is None:
-            raise ConfigError(
-                f"Target module {current_key!r} ({type(target).__name__}) is not supported by TinyLoRA; supported are "
-                f"torch.nn.Linear, torch.nn.Embedding and transformers' Conv1D. Adjust target_modules."
+            raise unsupported_target(
+                current_key, target, "TinyLoRA", "torch.nn.Linear, torch.nn.Embedding and transformers' Conv1D"
             )
         count = len(self._numbering)
         groups = max(1, round(count * (1.0 - config.weight_tying)))

@@ -182,3 +182,23 @@ def add_per_group(
         rows = plan.rows(name, x.device)
         out[rows] = (out[rows] + delta(x[rows], name)).to(out.dtype)
     return out
+
+
+def add_adapter_deltas(
+    x: torch.Tensor,
+    result: torch.Tensor,
+    active: Sequence[str],
+    held: Container[str],
+    delta: Callable[[torch.Tensor, str], torch.Tensor],
+    what: str = "an adapter layer",
+) -> torch.Tensor:
+    """The forward of an additive adapter layer after its base layer ran: `result` plus `delta(x, name)`
+    of every `active` adapter the layer holds (`held`), or inside a mixed-adapter batch, of each row's
+    adapter on its rows (`add_per_group`). The one place such layers pick between the two."""
+    plan = current_batch_plan()
+    if plan is not None:
+        return add_per_group(plan, x, result, held, delta, what)
+    for name in active:
+        if name in held:
+            result = result + delta(x, name)
+    return result
