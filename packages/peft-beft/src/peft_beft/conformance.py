@@ -7,23 +7,14 @@ Merging needs a bias in every adapted layer, so the Llama case uses a Llama with
 
 from __future__ import annotations
 
+from functools import partial
+
 from peft_core.testing import Case, Conformance, HuggingFace, TinyModel, models
 
 from .config import BeftConfig
 
-
-def make_llama_with_biases():
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(
-        vocab_size=models.VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=64, attention_bias=True, mlp_bias=True,
-    )
-    return LlamaForCausalLM(config)
-
-
 LLAMA_WITH_BIASES = TinyModel(
-    "llama-biases", make_llama_with_biases, models.LLAMA.inputs, requires=("transformers",)
+    "llama-biases", partial(models.make_llama, attention_bias=True, mlp_bias=True), models.LLAMA.inputs, requires=("transformers",)
 )
 
 
