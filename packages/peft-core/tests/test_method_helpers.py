@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from peft_core import AdapterLoadError, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+from peft_core import AdapterLoadError, ConfigError, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 from peft_core import BaseTunerLayer
-from peft_core.tuners.mixed_batch import BatchPlan, batch_plan, run_per_group
+from peft_core.errors import unsupported_target
+from peft_core.tuners.mixed_batch import BatchPlan, add_adapter_deltas, add_per_group, batch_plan, run_per_group
 
 
 def test_run_per_group_routes_rows():
@@ -67,6 +68,39 @@ def test_inherited_forward_calls_adapted_forward_with_the_right_adapters():
         layer.enable_adapters(False)
         assert torch.allclose(layer(x), plain) and not layer.merged and len(layer.calls) == calls  # disabled: unmerged
 
+
+
+
+def test_add_per_group_adds_each_groups_delta_to_its_rows():
+    plan = BatchPlan.from_names(["a", "__base__", "b", "a", "zzz"])
+    x = torch.arange(5.0).unsqueeze(1)
+    base = x * 10
+    out = add_per_group(plan, x, base, held={"a", "b"}, delta=lambda rows, name: rows + (0.5 if name == "a" else 0.25))
+    assert out.squeeze(1).tolist() == [0.5, 10.0, 22.25, 33.5, 40.0]
+    assert base.squeeze(1).tolist() == [0.0, 10.0, 20.0, 30.0, 40.0]  # not modified
+    assert add_per_group(plan, x, base, held=set(), delta=None) is base  # nothing held: the same tensor
+    with pytest.raises(ValueError, match="toy layer got an input with 2 rows"):
+        add_per_group(plan, x[:2], base[:2], held={"a"}, delta=lambda rows, name: rows, what="a toy layer")
+
+
+
+def test_add_adapter_deltas_sums_active_held_adapters_or_follows_the_batch_plan():
+    x = torch.arange(3.0).unsqueeze(1)
+    base = x * 10
+    delta = lambda rows, name: rows * 0 + {"a": 1.0, "b": 2.0, "c": 4.0}[name]  # noqa: E731
+    # no plan: every active adapter the layer holds ("c" is not held, "zzz" not active)
+    out = add_adapter_deltas(x, base, ["a", "b", "c"], {"a", "b", "zzz"}, delta)
+    assert out.squeeze(1).tolist() == [3.0, 13.0, 23.0]
+    with batch_plan(["b", "__base__", "a"]):  # a mixed batch: each row its own adapter, whatever is active
+        out = add_adapter_deltas(x, base, ["a"], {"a", "b"}, delta)
+    assert out.squeeze(1).tolist() == [2.0, 10.0, 21.0]
+
+
+def test_unsupported_target_names_the_module_the_method_and_what_it_takes():
+    error = unsupported_target("model.layers.0.emb", torch.nn.Embedding(2, 2), "Toy", "torch.nn.Linear only")
+    assert isinstance(error, ConfigError)
+    assert "'model.layers.0.emb' (Embedding) is not supported by Toy; supported: torch.nn.Linear only" in str(error)
+    assert "target_modules" in str(error)
 
 def test_remap_hook_sees_the_file_before_matching(toy, mlp):
     model = get_peft_model(mlp, toy.ToyConfig(target_modules=["lin0"], init_weights=False))
