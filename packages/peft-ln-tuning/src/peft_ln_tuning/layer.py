@@ -25,6 +25,10 @@ class LNTuningLayer(BaseTunerLayer):
     def __init__(self, base_layer: nn.Module) -> None:
         super().__init__(base_layer)
         self.ln_tuning_layers = nn.ModuleDict()
+        # Every adapter layer exposes these (code walking a PEFT model reads them); a norm has no in/out
+        # projection, so None, as in Hugging Face PEFT.
+        self.in_features: int | None = None
+        self.out_features: int | None = None
 
     def _original(self) -> nn.Module:
         """The untouched module, wherever merging has put it."""

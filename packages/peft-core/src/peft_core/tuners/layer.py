@@ -246,12 +246,16 @@ class BaseTunerLayer(nn.Module):
     def merge(self, safe_merge: bool = False, adapter_names: Sequence[str] | None = None) -> None:
         """Merge the given (default: active) adapters into the base layer."""
         names = self.active_adapters if adapter_names is None else list(adapter_names)
+        names = [name for name in names if self.has_adapter(name)]
+        already = [name for name in names if name in self.merged_adapters]
+        names = [name for name in names if name not in self.merged_adapters]
+        if already:  # Hugging Face PEFT's wording, which programs match on
+            warnings.warn(
+                f"Already following adapters were merged {','.join(already)}. You are now additionally merging "
+                f"{','.join(names)}." if names else "All adapters are already merged, nothing to do.",
+                stacklevel=2,
+            )
         for name in names:
-            if not self.has_adapter(name):
-                continue
-            if name in self.merged_adapters:
-                warnings.warn(f"Adapter {name!r} is already merged into this layer; skipping it.", stacklevel=2)
-                continue
             self.merge_adapter_weights(name, safe_merge)
             self.merged_adapters.append(name)
 
