@@ -491,7 +491,7 @@ class BaseTuner(nn.Module):
                 UserWarning,
                 stacklevel=4,
             )
-        grads = [(p, p.requires_grad) for p in walk_parameters(self.model)]
+        grads = [(p, p.requires_grad) for p in walk_parameters(self)]
         self.disable_adapter_layers()
         try:
             yield
