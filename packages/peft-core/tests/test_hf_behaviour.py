@@ -84,3 +84,16 @@ def test_two_active_adapters_with_distinct_modules_to_save_work(toy, mlp):
         warnings.simplefilter("error")
         model.base_model.set_adapter(["default", "other"])
     assert model.active_adapters == ["default", "other"]
+
+
+@pytest.mark.parametrize("is_trainable", [True, False])
+def test_load_adapter_is_trainable_makes_the_inactive_adapter_trainable(toy, mlp, tmp_path, is_trainable):
+    config = toy.ToyConfig(target_modules=["lin0"], modules_to_save=["lin1"])
+    get_peft_model(mlp, config).save_pretrained(tmp_path)
+    model = PeftModel.from_pretrained(type(mlp)(), tmp_path, is_trainable=True)
+    model.load_adapter(tmp_path, adapter_name="other", is_trainable=is_trainable)
+    assert model.active_adapters == ["default"]
+    other = [p for n, p in model.named_parameters() if ".other" in n]
+    default = [p for n, p in model.named_parameters() if ".default" in n]
+    assert other and all(p.requires_grad == is_trainable for p in other)
+    assert default and all(p.requires_grad for p in default)

@@ -620,6 +620,8 @@ class PeftModel(nn.Module):
                 for param in module.adapter_parameters(adapter_name):
                     param.requires_grad_(False)
             self.eval()
+        else:  # trainable even while not active (as in Hugging Face PEFT): `set_adapter` alone would not do it
+            self.set_requires_grad(adapter_name, True)
         return report
 
 

@@ -64,7 +64,7 @@ class LNTuningLayer(BaseTunerLayer):
             )
         name = names[0]
         if name in self.merged_adapters:
-            warnings.warn(f"Adapter {name!r} is already merged into this layer; skipping it.", stacklevel=2)
+            warnings.warn("All adapters are already merged, nothing to do.", stacklevel=2)  # HF PEFT's wording
             return
         if self.merged_adapters:
             warnings.warn(f"Already merged with {self.merged_adapters}. Unmerging first.", stacklevel=2)

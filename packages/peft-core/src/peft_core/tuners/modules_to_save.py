@@ -59,6 +59,11 @@ class ModulesToSaveWrapper(nn.Module):
         return list(self.modules_to_save)
 
     @property
+    def _adapters(self) -> set[str]:
+        """The adapters holding a copy, under Hugging Face PEFT's wrapper attribute name (code written for it reads it)."""
+        return set(self.modules_to_save)
+
+    @property
     def active_adapter(self) -> str:
         return self._active_adapter[0]
 
