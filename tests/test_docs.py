@@ -47,10 +47,33 @@ def test_mkdocs_build_strict(tmp_path):
     index = (site / "packages" / "index.html").read_text(encoding="utf-8")
     assert "peft-lora" in index and "peft-cli" in index
     tutorial = (site / "write-a-method" / "index.html").read_text(encoding="utf-8")
-    assert "<!-- scaffold:" not in tutorial and "ScaledLowrankLinear" in tutorial and "smoke_test" in tutorial
+    assert "ScaledLowrankLinear" in tutorial and "ConformanceTests" in tutorial and "run_conformance" in tutorial
     api = (site / "api" / "index.html").read_text(encoding="utf-8")
     assert "register_peft_method" in api and "from_pretrained" in api
     assert (site / "releasing" / "index.html").is_file()
+
+
+def _new_method_module():
+    spec = importlib.util.spec_from_file_location("_peft_new_method", ROOT / "tools" / "new_method.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tutorial_shows_the_scaffolders_files_and_every_check():
+    """write-a-method.md is a plain file: its listings are the scaffolder's output (fix: `uv run
+    tools/new_method.py --sync-docs`), and its table lists every check of the conformance kit."""
+    new_method = _new_method_module()
+    page = (ROOT / "docs" / "write-a-method.md").read_text(encoding="utf-8")
+    files = new_method.tutorial_files(ROOT)
+    assert new_method.synced_tutorial(page, files) == page, "run `uv run tools/new_method.py --sync-docs`"
+    shown = set(re.findall(r"<!-- scaffold: (\S+) -->", page))
+    assert shown == set(files) - {"README.md", "CHANGELOG.md", "src/peft_scaled_lowrank/py.typed"}
+    from peft_core.testing import CHECKS
+
+    for name in CHECKS:
+        assert f"| `{name}` |" in page, f"check {name!r} is not described in docs/write-a-method.md"
 
 
 def test_a_new_package_gets_a_page_without_docs_edits(tmp_path):

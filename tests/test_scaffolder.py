@@ -5,7 +5,8 @@ tools/), so the real workspace is never touched. The new package is built into a
 hygiene check does) and that wheel's contents are put on PYTHONPATH, so its installed metadata
 (the `peft.methods` entry point) is the real one from its pyproject. Then:
 
-- its own tests pass (including `peft_core.testing.smoke_test`);
+- its own tests pass, including peft-core's conformance kit on its declared cases (every check, the
+  fresh-interpreter load through the wheel's entry point included);
 - every check of `_workspace_checks.py` finds no problem with it (import cycles and orders, layering,
   deptry, dependency graph, registration, state dict, package files) and its wheel is clean;
 - (`-m isolation`) it installs and passes its tests alone in a fresh venv.
@@ -65,8 +66,8 @@ def scaffolded(tmp_path_factory):
 def test_scaffolder_writes_a_complete_package(scaffolded):
     path = scaffolded.pkg.path
     expected = {
-        "pyproject.toml", "README.md", "CHANGELOG.md", f"tests/test_{NAME}.py",
-        *(f"src/peft_{NAME}/{f}" for f in ("__init__.py", "config.py", "layer.py", "model.py", "py.typed")),
+        "pyproject.toml", "README.md", "CHANGELOG.md", f"tests/test_{NAME}.py", "tests/test_conformance.py",
+        *(f"src/peft_{NAME}/{f}" for f in ("__init__.py", "config.py", "layer.py", "model.py", "conformance.py", "py.typed")),
     }
     written = {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()}
     assert written == expected
@@ -92,11 +93,12 @@ def test_scaffolder_refuses_taken_and_invalid_names(scaffolded):
 def test_scaffolded_package_passes_its_own_tests(scaffolded):
     env = wc.child_env(scaffolded.pythonpath)
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(scaffolded.pkg.path / "tests"), "-q", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", str(scaffolded.pkg.path / "tests"), "-v", "-p", "no:cacheprovider"],
         capture_output=True, text=True, timeout=600, env=env, cwd=scaffolded.root,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout and "failed" not in proc.stdout
+    assert "test_fresh_interpreter PASSED" in proc.stdout and "test_merge[llama] PASSED" in proc.stdout
 
 
 def test_scaffolded_package_passes_the_integration_checks(scaffolded):

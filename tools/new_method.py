@@ -3,9 +3,9 @@
 
 Creates packages/peft-NAME/ with a working additive low-rank method (`y = W x + (alpha/r) B A x`
 on nn.Linear layers; B starts at zero so a fresh adapter is a no-op): config, layer, model,
-registration, `peft.methods` entry point, README (with an options table), CHANGELOG, py.typed and
-tests (forward math, merge/unmerge, several adapters, mixed batches, save/load, and
-`peft_core.testing.smoke_test`). It passes the workspace integration suite as generated; then
+registration, `peft.methods` entry point, conformance cases (`conformance.py`, `peft.conformance`
+entry point), README (with an options table), CHANGELOG, py.typed and tests (the math, and peft-core's
+conformance kit: merging, several adapters, mixed batches, save/load in a fresh interpreter ...). It passes the workspace integration suite as generated; then
 replace the math with your method's.
 
     uv run tools/new_method.py scaled_lowrank            # packages/peft-scaled-lowrank, import peft_scaled_lowrank
@@ -60,6 +60,10 @@ dependencies = [
 
 [project.entry-points."peft.methods"]
 @@name@@ = "@@import@@"
+
+# peft-core's conformance kit finds the method's cases here (also in a venv without tests/)
+[project.entry-points."peft.conformance"]
+@@name@@ = "@@import@@.conformance:conformance"
 
 [dependency-groups]
 dev = ["pytest>=8", "transformers>=4.56"]
@@ -170,7 +174,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-from peft_core import PeftConfig
+from peft_core import ConfigError, PeftConfig
 
 
 @dataclass
@@ -191,7 +195,7 @@ class @@Class@@Config(PeftConfig):
     def __post_init__(self) -> None:
         super().__post_init__()  # checks r > 0 and 0 <= dropout < 1
         if self.alpha <= 0:
-            raise ValueError(f"@@Class@@Config.alpha must be positive, got {self.alpha!r}")
+            raise ConfigError(f"@@Class@@Config.alpha must be positive, got {self.alpha!r}")
 '''
 
 LAYER = '''\
@@ -302,134 +306,84 @@ class @@Class@@Model(BaseTuner):
         setattr(parent, target_name, layer)
 '''
 
-TESTS = '''\
-"""Tests of @@dist@@: math against an independent computation, merge, adapters, batches, save/load."""
+CONFORMANCE = '''\
+"""The conformance cases of `@@name@@`: what peft-core's kit (`peft_core.testing`) checks on this method.
+
+Shipped in the package (not in tests/) so the kit also runs against the installed wheel:
+`python -m peft_core.testing @@name@@`. Found through the `peft.conformance` entry point.
+"""
 
 from __future__ import annotations
 
-import copy
+from peft_core.testing import Case, Conformance, models
 
-import pytest
+from .config import @@Class@@Config
+
+
+def conformance() -> Conformance:
+    return Conformance(
+        method="@@name@@",
+        cases=(
+            # a plain MLP (nn.Linear layers of several shapes); a second adapter on one of them
+            Case(
+                "mlp",
+                models.MLP,
+                lambda: @@Class@@Config(r=4, alpha=8.0, target_modules=["lin0", "lin1", "lin2"]),
+                second=lambda: @@Class@@Config(r=2, target_modules=["lin1"]),
+            ),
+            # a tiny Llama with the default targets (skipped where transformers is not installed)
+            Case("llama", models.LLAMA, lambda: @@Class@@Config(r=4, task_type="CAUSAL_LM")),
+        ),
+        random_init={"init_weights": False},  # a fresh adapter with init_weights=False changes the output
+        bad_values=({"alpha": 0.0},),  # each must raise peft_core.ConfigError
+    )
+'''
+
+CONFORMANCE_TESTS = '''\
+"""peft-core's conformance kit on `@@name@@`: every check on every case of `@@import@@.conformance`."""
+
+from peft_core.testing.pytest_suite import ConformanceTests
+
+
+class Test@@Class@@Conformance(ConformanceTests):
+    method = "@@name@@"
+'''
+
+TESTS = '''\
+"""Tests of what is specific to @@dist@@ (the math); the conformance kit checks the rest
+(merging, several adapters, mixed batches, save/load, dtypes ...): see test_conformance.py."""
+
+from __future__ import annotations
+
 import torch
-from torch import nn
+from peft_core import get_peft_method, get_peft_model
+from peft_core.testing import models
 
 import @@import@@
-from peft_core import PeftModel, get_peft_model
-from peft_core.testing import smoke_test
 from @@import@@ import @@Class@@Config, @@Class@@Linear
 
 torch.set_num_threads(1)
 
 
-class MLP(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lin0 = nn.Linear(8, 16)
-        self.lin1 = nn.Linear(16, 4)
-
-    def forward(self, x):
-        return self.lin1(torch.relu(self.lin0(x)))
-
-
-def _model(**kwargs):
-    torch.manual_seed(0)
-    base = MLP()
-    config = @@Class@@Config(target_modules=["lin0", "lin1"], init_weights=False, **kwargs)
-    return base, get_peft_model(copy.deepcopy(base), config)
-
-
-X = torch.randn(5, 8, generator=torch.Generator().manual_seed(1))
-
-
-def test_smoke():
-    smoke_test("@@name@@")
-
-
 def test_registered_with_its_entry_point():
     from importlib.metadata import entry_points
-
-    from peft_core import get_peft_method
 
     method = get_peft_method("@@name@@")
     assert method.config_cls is @@Class@@Config and method.prefix == "@@prefix@@"
     assert any(ep.name == "@@name@@" for ep in entry_points(group="peft.methods"))
-
-
-def test_fresh_adapter_is_a_no_op():
-    torch.manual_seed(0)
-    base = MLP()
-    model = get_peft_model(copy.deepcopy(base), @@Class@@Config(target_modules=["lin0", "lin1"]))
-    with torch.no_grad():
-        assert torch.equal(model(X), base(X))
+    assert @@import@@.__name__ == "@@import@@"
 
 
 def test_forward_matches_an_independent_computation():
-    base, model = _model(r=2, alpha=6.0)
+    base = models.MLP.build()
+    model = get_peft_model(models.MLP.build(), @@Class@@Config(r=2, alpha=6.0, target_modules=["lin0"], init_weights=False))
     layer = model.base_model.model.lin0
     assert isinstance(layer, @@Class@@Linear)
     a, b = layer.@@prefix@@A["default"].weight, layer.@@prefix@@B["default"].weight
     w = base.lin0.weight + 3.0 * (b @ a)  # alpha / r = 3
+    x = torch.randn(5, 16, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        expected = torch.nn.functional.linear(X, w, base.lin0.bias)
-        assert torch.allclose(layer(X), expected, atol=1e-6)
-
-
-def test_merge_unmerge_and_merge_and_unload():
-    base, model = _model()
-    model.eval()
-    with torch.no_grad():
-        expected = model(X)
-        model.merge_adapter()
-        assert torch.allclose(model(X), expected, atol=1e-6)
-        model.unmerge_adapter()
-        assert torch.allclose(model.base_model.model.lin0.base_layer.weight, base.lin0.weight, atol=1e-6)
-        merged = copy.deepcopy(model).merge_and_unload()
-        assert isinstance(merged.lin0, nn.Linear) and torch.allclose(merged(X), expected, atol=1e-6)
-        with model.disable_adapter():  # the base weights are back (up to the rounding of merge + unmerge)
-            assert torch.allclose(model(X), base(X), atol=1e-6)
-
-
-def test_several_adapters_and_mixed_batches():
-    base, model = _model()
-    model.add_adapter("other", @@Class@@Config(target_modules=["lin0"], init_weights=False, r=3))
-    model.eval()
-    with torch.no_grad():
-        default = model(X)
-        model.set_adapter("other")
-        other = model(X)
-        names = ["default", "other", "__base__", "other", "default"]
-        mixed = model(X, adapter_names=names)
-    expected = torch.stack([{"default": default, "other": other, "__base__": base(X)}[n][i] for i, n in enumerate(names)])
-    assert torch.allclose(mixed, expected, atol=1e-6)
-
-
-def test_save_and_load(tmp_path):
-    base, model = _model()
-    model.eval()
-    model.save_pretrained(tmp_path)
-    loaded = PeftModel.from_pretrained(copy.deepcopy(base), tmp_path)
-    with torch.no_grad():
-        assert torch.equal(loaded(X), model(X))
-
-
-def test_config_validation():
-    with pytest.raises(ValueError):
-        @@Class@@Config(r=0)
-    with pytest.raises(ValueError):
-        @@Class@@Config(alpha=-1.0)
-
-
-def test_default_targets_on_a_tiny_llama():
-    transformers = pytest.importorskip("transformers")
-    config = transformers.LlamaConfig(
-        vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=1,
-    )
-    torch.manual_seed(0)
-    model = get_peft_model(transformers.LlamaForCausalLM(config), @@Class@@Config(r=2))
-    adapted = sorted(name for name, m in model.named_modules() if isinstance(m, @@Class@@Linear))
-    assert [n.rsplit(".", 1)[-1] for n in adapted] == ["q_proj", "v_proj"] * 2
-    assert @@import@@.__name__ == "@@import@@"
+        assert torch.allclose(layer(x), torch.nn.functional.linear(x, w, base.lin0.bias), atol=1e-6)
 '''
 
 
@@ -443,8 +397,10 @@ def files_for(names: dict[str, str]) -> dict[str, str]:
         f"src/{imp}/config.py": CONFIG,
         f"src/{imp}/layer.py": LAYER,
         f"src/{imp}/model.py": MODEL,
+        f"src/{imp}/conformance.py": CONFORMANCE,
         f"src/{imp}/py.typed": "",
         f"tests/test_{names['@@name@@']}.py": TESTS,
+        "tests/test_conformance.py": CONFORMANCE_TESTS,
     }
 
 
@@ -508,14 +464,63 @@ def scaffold(name: str, root: Path = ROOT, description: str | None = None) -> Pa
     return target
 
 
+# docs/write-a-method.md shows the files generated for this name; `--sync-docs` rewrites them there.
+TUTORIAL_NAME = "scaled_lowrank"
+TUTORIAL = Path("docs") / "write-a-method.md"
+_LANGUAGES = {".py": "python", ".toml": "toml", ".md": "markdown"}
+_SCAFFOLD_BLOCK = re.compile(r"<!-- scaffold: (\S+) -->\n(````[^\n]*\n.*?\n````\n)?", re.DOTALL)
+
+
+def tutorial_files(root: Path = ROOT) -> dict[str, str]:
+    """The files the scaffolder writes for the tutorial's method, as the tutorial shows them."""
+    names = _names(TUTORIAL_NAME)
+    names["@@description@@"] = f"The {TUTORIAL_NAME} method (an additive low-rank update) for peft-core."
+    names["@@core_lower@@"], names["@@core_upper@@"] = _core_range(root)
+    return {rel: render(text, names) for rel, text in files_for(names).items()}
+
+
+def synced_tutorial(text: str, files: dict[str, str]) -> str:
+    """`text` with the fenced block after each `<!-- scaffold: REL -->` marker set to file REL."""
+    dist = _names(TUTORIAL_NAME)["@@dist@@"]
+
+    def block(match: re.Match) -> str:
+        rel = match.group(1)
+        if rel not in files:
+            raise ValueError(f"{TUTORIAL}: the scaffolder writes no file {rel!r}; it writes {sorted(files)}")
+        lang = _LANGUAGES.get(Path(rel).suffix, "text")
+        body = files[rel].rstrip("\n")
+        return f'<!-- scaffold: {rel} -->\n````{lang} title="packages/{dist}/{rel}"\n{body}\n````\n'
+
+    return _SCAFFOLD_BLOCK.sub(block, text)
+
+
+def sync_docs(root: Path = ROOT) -> bool:
+    """Rewrite the tutorial's file listings from the scaffolder; True if the page changed."""
+    path = root / TUTORIAL
+    text = path.read_text(encoding="utf-8")
+    new = synced_tutorial(text, tutorial_files(root))
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return new != text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="new_method.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("name", help="method name, e.g. scaled_lowrank (peft_type SCALED_LOWRANK)")
+    parser.add_argument("name", nargs="?", help="method name, e.g. scaled_lowrank (peft_type SCALED_LOWRANK)")
+    parser.add_argument(
+        "--sync-docs", action="store_true", help=f"rewrite the generated files shown in {TUTORIAL} and exit"
+    )
     parser.add_argument("--root", type=Path, default=ROOT, help="workspace root (default: this checkout)")
     parser.add_argument("--description", default=None, help="one-line description for the README and pyproject")
     args = parser.parse_args(argv)
+    if args.sync_docs:
+        changed = sync_docs(args.root)
+        print(f"{TUTORIAL}: {'updated' if changed else 'already in sync'}")
+        return 0
+    if not args.name:
+        parser.error("give a method NAME (or --sync-docs)")
     try:
         path = scaffold(args.name, args.root, args.description)
     except ValueError as exc:

@@ -4,16 +4,14 @@ A package added under packages/ gets its page (and a nav entry under "Packages")
 to mkdocs.yml or docs/. Relative links in a README are rewritten: to another package -> its page,
 into docs/ -> the docs page or file, anything else -> plain text (it has no page on this site).
 
-The tutorial page (write-a-method.md) includes the files that `tools/new_method.py` writes, via
-`<!-- scaffold: RELATIVE/PATH -->` markers, so the tutorial always shows the scaffolder's real output.
+The tutorial page (write-a-method.md) is a plain file; the scaffolder's files it shows are kept in sync by
+`uv run tools/new_method.py --sync-docs` (tests/test_docs.py fails when they drift).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import posixpath
 import re
-import sys
 from pathlib import Path
 
 try:
@@ -25,9 +23,6 @@ from mkdocs.structure.files import File
 
 ROOT = Path(__file__).resolve().parents[2]
 LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(([^)\s]+)\)")
-SCAFFOLD = re.compile(r"<!-- scaffold: (\S+) -->")
-TUTORIAL_NAME = "scaled_lowrank"
-LANGUAGES = {".py": "python", ".toml": "toml", ".md": "markdown"}
 
 
 def _packages() -> list[dict]:
@@ -101,30 +96,3 @@ def on_files(files, config):
         readme = (ROOT / "packages" / p["folder"] / "README.md").read_text(encoding="utf-8")
         files.append(File.generated(config, f"packages/{p['folder']}.md", content=_rewrite_links(readme, p["folder"], folders)))
     return files
-
-
-def _scaffold_files() -> dict[str, str]:
-    spec = importlib.util.spec_from_file_location("_peft_new_method", ROOT / "tools" / "new_method.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    names = module._names(TUTORIAL_NAME)
-    names["@@description@@"] = f"The {TUTORIAL_NAME} method (an additive low-rank update) for peft-core."
-    names["@@core_lower@@"], names["@@core_upper@@"] = module._core_range(ROOT)
-    return {rel: module.render(text, names) for rel, text in module.files_for(names).items()}
-
-
-def on_page_markdown(markdown, page, config, files):
-    if not SCAFFOLD.search(markdown):
-        return markdown
-    rendered = _scaffold_files()
-
-    def include(match: re.Match) -> str:
-        rel = match.group(1)
-        if rel not in rendered:
-            raise KeyError(f"{page.file.src_uri}: tools/new_method.py writes no file {rel!r}; it writes {sorted(rendered)}")
-        lang = LANGUAGES.get(Path(rel).suffix, "text")
-        body = rendered[rel].rstrip("\n")
-        return f'````{lang} title="packages/peft-scaled-lowrank/{rel}"\n{body}\n````'
-
-    return SCAFFOLD.sub(include, markdown)

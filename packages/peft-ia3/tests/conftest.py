@@ -1,20 +1,16 @@
-"""Fixtures for peft-ia3's tests: tiny models (random weights, no downloads) and comparison helpers."""
+"""Fixtures for peft-ia3's tests: small models of its own, the kit's transformers models and file readers."""
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any, Callable
 
 import pytest
 import torch
+from peft_core.testing import models
+from peft_core.testing.hf import read_adapter_config, saved_tensor_specs
 from torch import nn
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
-
-# Fields Hugging Face PEFT writes as (unordered) sets, and fields whose value names the writer.
-SET_FIELDS = ("target_modules", "exclude_modules", "feedforward_modules", "modules_to_save")
-WRITER_FIELDS = ("peft_version",)
 
 
 class ConvNet(nn.Module):
@@ -56,38 +52,14 @@ class MLP(nn.Module):
         return self.lin2(torch.relu(self.lin1(torch.relu(self.lin0(x)))))
 
 
-def make_tiny_llama(seed: int = 0):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=128,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-    )
-    return LlamaForCausalLM(config).eval()
-
-
-def make_tiny_gpt2(seed: int = 0):
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(seed)
-    config = GPT2Config(vocab_size=128, n_embd=32, n_layer=2, n_head=4, n_positions=64)
-    return GPT2LMHeadModel(config).eval()
-
-
 @pytest.fixture
 def tiny_llama():
-    return make_tiny_llama()
+    return models.LLAMA.build()
 
 
 @pytest.fixture
 def tiny_gpt2():
-    return make_tiny_gpt2()
+    return models.GPT2.build()
 
 
 @pytest.fixture
@@ -128,28 +100,11 @@ def randomize() -> Callable[..., None]:
     return randomize_ia3
 
 
-def read_config(path: str) -> dict[str, Any]:
-    with open(os.path.join(path, "adapter_config.json"), encoding="utf-8") as fh:
-        data = json.load(fh)
-    for key in SET_FIELDS:
-        if isinstance(data.get(key), list):
-            data[key] = set(data[key])
-    for key in WRITER_FIELDS:
-        data.pop(key, None)
-    return data
-
-
-def read_weights(path: str) -> dict[str, tuple[torch.dtype, tuple[int, ...]]]:
-    from safetensors.torch import load_file
-
-    return {k: (v.dtype, tuple(v.shape)) for k, v in load_file(os.path.join(path, "adapter_model.safetensors")).items()}
-
-
 @pytest.fixture
 def saved_config() -> Callable[[str], dict[str, Any]]:
-    return read_config
+    return read_adapter_config  # parsed; set fields as sets, the writer's version dropped
 
 
 @pytest.fixture
-def saved_weights() -> Callable[[str], dict[str, tuple[torch.dtype, tuple[int, ...]]]]:
-    return read_weights
+def saved_weights() -> Callable[[str], dict[str, tuple[tuple[int, ...], torch.dtype]]]:
+    return saved_tensor_specs

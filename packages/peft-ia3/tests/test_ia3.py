@@ -12,12 +12,7 @@ import torch
 from torch import nn
 
 from peft_core import ConfigError, PeftModel, get_peft_model
-from peft_core.testing import smoke_test
 from peft_ia3 import FEEDFORWARD_MODULES, TARGET_MODULES, IA3Config, IA3Conv, IA3Linear
-
-
-def test_smoke():
-    smoke_test("ia3", feedforward_modules=["lin1"])
 
 
 # -- config -------------------------------------------------------------------------------------
@@ -68,9 +63,9 @@ def test_default_targets_and_feedforward_on_llama(tiny_llama, saved_weights):
     prefix = "base_model.model.model.layers"
     expected = {}
     for i in range(2):
-        expected[f"{prefix}.{i}.mlp.down_proj.ia3_l"] = (torch.float32, (1, 64))
-        expected[f"{prefix}.{i}.self_attn.k_proj.ia3_l"] = (torch.float32, (16, 1))
-        expected[f"{prefix}.{i}.self_attn.v_proj.ia3_l"] = (torch.float32, (16, 1))
+        expected[f"{prefix}.{i}.mlp.down_proj.ia3_l"] = ((1, 64), torch.float32)
+        expected[f"{prefix}.{i}.self_attn.k_proj.ia3_l"] = ((16, 1), torch.float32)
+        expected[f"{prefix}.{i}.self_attn.v_proj.ia3_l"] = ((16, 1), torch.float32)
     assert weights == expected
 
 

@@ -1,99 +1,19 @@
-"""Tiny models and helpers shared by peft-lora's tests (put on sys.path by conftest.py).
-
-Every model is built from a config with random weights: nothing is downloaded.
+"""Helpers shared by peft-lora's tests (put on sys.path by conftest.py): the conformance kit's tiny
+models (`peft_core.testing.models`, random weights, nothing downloaded), inputs, and LoRA's randomizer.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
-
 import torch
-from torch import nn
-
-VOCAB = 128
-
-
-@functools.lru_cache(maxsize=None)
-def _llama(seed: int):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-    )
-    return LlamaForCausalLM(config).eval()
+from peft_core.testing import models
+from peft_core.testing.models import VOCAB, output_of
 
 
-def tiny_llama(seed: int = 0):
-    """A fresh copy of the tiny Llama (built once per seed)."""
-    return copy.deepcopy(_llama(seed))
-
-
-@functools.lru_cache(maxsize=None)
-def _gpt2(seed: int):
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(seed)
-    config = GPT2Config(n_embd=32, n_layer=2, n_head=4, vocab_size=VOCAB, n_positions=64)
-    model = GPT2LMHeadModel(config).eval()
-    with torch.no_grad():  # random (non-zero) biases so bias handling is visible
-        for name, param in model.named_parameters():
-            if name.endswith(".bias"):
-                param.normal_(0, 0.1)
-    return model
-
-
-def tiny_gpt2(seed: int = 0):
-    return copy.deepcopy(_gpt2(seed))
-
-
-class ConvNet(nn.Module):
-    """Conv1d/2d/3d, a Linear head and an embedding: every layer type LoRA supports outside transformers."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv2d = nn.Conv2d(3, 8, kernel_size=3, padding=1)
-        self.pointwise = nn.Conv2d(8, 8, kernel_size=1)
-        self.conv1d = nn.Conv1d(8, 6, kernel_size=3, padding=1)
-        self.conv3d = nn.Conv3d(1, 4, kernel_size=(1, 3, 3), padding=(0, 1, 1))
-        self.head = nn.Linear(6 * 8 + 4 * 8 * 8, 5)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.relu(self.pointwise(torch.relu(self.conv2d(x))))  # [B, 8, 8, 8]
-        a = torch.relu(self.conv1d(h.mean(dim=3)))  # [B, 6, 8]
-        b = self.conv3d(h[:, :1].unsqueeze(1))  # [B, 4, 1, 8, 8]
-        return self.head(torch.cat([a.flatten(1), b.flatten(1)], dim=1))
-
-
-def conv_net(seed: int = 0) -> ConvNet:
-    torch.manual_seed(seed)
-    return ConvNet().eval()
-
-
-class EmbMLP(nn.Module):
-    """An embedding followed by an MLP (custom model, no transformers)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.emb = nn.Embedding(VOCAB, 16, padding_idx=0)
-        self.lin0 = nn.Linear(16, 32)
-        self.lin1 = nn.Linear(32, 16, bias=False)
-        self.head = nn.Linear(16, 4)
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.head(torch.relu(self.lin1(torch.relu(self.lin0(self.emb(ids))))))
-
-
-def emb_mlp(seed: int = 0) -> EmbMLP:
-    torch.manual_seed(seed)
-    return EmbMLP().eval()
+# The kit's tiny models (built once per process with a fixed seed; each call returns a fresh copy).
+tiny_llama = models.LLAMA.build
+tiny_gpt2 = models.GPT2.build  # transformers Conv1D layers, random non-zero biases
+conv_net = models.CONV.build  # Conv1d/2d/3d and a Linear head
+emb_mlp = models.EMBEDDING.build  # an embedding (padding row 0) and linear layers
 
 
 def input_ids(batch: int = 2, length: int = 7, seed: int = 1) -> torch.Tensor:
@@ -108,8 +28,7 @@ def images(batch: int = 2, seed: int = 1) -> torch.Tensor:
 
 def logits(model, ids: torch.Tensor, **kwargs) -> torch.Tensor:
     with torch.no_grad():
-        out = model(ids, **kwargs)
-    return out.logits if hasattr(out, "logits") else out
+        return output_of(model(ids, **kwargs))
 
 
 def randomize_lora(model, seed: int = 123, std: float = 0.2, biases: str | None = None) -> None:

@@ -28,38 +28,18 @@ from _lora_test_models import (
     tiny_gpt2,
     tiny_llama,
 )
-from safetensors.torch import load_file
+from peft_core.testing.hf import hf_peft, hf_peft_status, load_in_hf, read_adapter_config, saved_tensor_specs
 
-peft = pytest.importorskip("peft")
+peft = hf_peft()
+if peft is None:  # absent, or `import peft` is not Hugging Face's distribution
+    pytest.skip(hf_peft_status(), allow_module_level=True)
 if peft.__version__ != "0.21.2":  # the reference version the format doc was checked against
     pytest.skip(f"needs Hugging Face peft 0.21.2, found {peft.__version__}", allow_module_level=True)
 pytestmark = pytest.mark.compat
 
-SET_FIELDS = ("target_modules", "exclude_modules", "modules_to_save")
-
-
-def _config_json(directory) -> dict:
-    with open(os.path.join(directory, "adapter_config.json"), encoding="utf-8") as fh:
-        data = json.load(fh)
-    for key in SET_FIELDS:
-        if isinstance(data.get(key), list):
-            data[key] = sorted(set(data[key]))
-    data.pop("peft_version")  # informational; ours says "0.21.2@peft-core-<version>"
-    return data
-
-
-def _tensors(directory) -> dict:
-    state = load_file(os.path.join(directory, "adapter_model.safetensors"))
-    return {k: (tuple(v.shape), v.dtype) for k, v in state.items()}
-
-
-def _load_in_hf(base, directory, **kwargs):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model = peft.PeftModel.from_pretrained(base, directory, **kwargs)
-    unexpected = [str(w.message) for w in caught if "Unexpected keyword" in str(w.message)]
-    assert not unexpected, unexpected
-    return model.eval()
+_config_json = read_adapter_config  # parsed, set fields as sets, the writer's peft_version dropped
+_tensors = saved_tensor_specs  # key -> (shape, dtype)
+_load_in_hf = load_in_hf  # and no "Unexpected keyword" warning
 
 
 def _assert_same(actual: torch.Tensor, expected: torch.Tensor, exact: bool) -> None:

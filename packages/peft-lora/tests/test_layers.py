@@ -20,18 +20,12 @@ from _lora_test_models import (
     tiny_llama,
 )
 from peft_core import PeftModel, get_peft_model
-from peft_core.testing import smoke_test
 from peft_lora import Conv1d, Conv2d, Conv3d, Embedding, Linear, LoraConfig, LoraLayer
 from torch import nn
 
 
 def _lora_layers(model) -> dict[str, LoraLayer]:
     return {name: m for name, m in model.named_modules() if isinstance(m, LoraLayer)}
-
-
-def test_core_smoke_test():
-    smoke_test("lora")
-    smoke_test("lora", use_dora=True)
 
 
 def test_linear_forward_math():

@@ -7,19 +7,16 @@ import warnings
 
 import pytest
 import torch
-from _prompt_tuning_support import (
-    MAKERS,
-    comparable_config,
-    greedy_by_forward,
-    read_config,
-    read_weights,
-    run,
-)
+from peft_core.testing.hf import hf_peft, hf_peft_status, read_adapter_config
+from peft_core.testing.tasks import batch, greedy_by_forward, run, task_model
+from safetensors.torch import load_file
 
 from peft_core import PeftModel, get_peft_model
 from peft_prompt_tuning import PromptTuningConfig
 
-peft = pytest.importorskip("peft")
+peft = hf_peft()
+if peft is None:  # absent, or `import peft` is not Hugging Face's distribution
+    pytest.skip(hf_peft_status(), allow_module_level=True)
 pytestmark = pytest.mark.compat
 
 TASKS = ["CAUSAL_LM", "SEQ_2_SEQ_LM", "SEQ_CLS"]
@@ -28,9 +25,9 @@ TASKS = ["CAUSAL_LM", "SEQ_2_SEQ_LM", "SEQ_CLS"]
 def _pair(task, **kwargs):
     """The same adapter made by HF and by us (same seed, so the same random virtual tokens)."""
     torch.manual_seed(1)
-    hf = peft.get_peft_model(MAKERS[task](), peft.PromptTuningConfig(task_type=task, num_virtual_tokens=3, **kwargs))
+    hf = peft.get_peft_model(task_model(task), peft.PromptTuningConfig(task_type=task, num_virtual_tokens=3, **kwargs))
     torch.manual_seed(1)
-    ours = get_peft_model(MAKERS[task](), PromptTuningConfig(task_type=task, num_virtual_tokens=3, **kwargs))
+    ours = get_peft_model(task_model(task), PromptTuningConfig(task_type=task, num_virtual_tokens=3, **kwargs))
     if task == "SEQ_CLS":  # the freshly made heads differ in RNG use; give both the same trained head
         with torch.no_grad():
             torch.manual_seed(2)
@@ -56,8 +53,9 @@ def test_same_forward_config_and_file_as_hf(task, tmp_path):
     assert torch.equal(run(hf, task), run(ours, task))
     hf.save_pretrained(tmp_path / "hf")
     ours.save_pretrained(tmp_path / "ours")
-    assert comparable_config(read_config(tmp_path / "ours")) == comparable_config(read_config(tmp_path / "hf"))
-    a, b = read_weights(tmp_path / "hf"), read_weights(tmp_path / "ours")
+    assert read_adapter_config(tmp_path / "ours") == read_adapter_config(tmp_path / "hf")
+    a = load_file(tmp_path / "hf" / "adapter_model.safetensors")
+    b = load_file(tmp_path / "ours" / "adapter_model.safetensors")
     assert {k: (v.shape, v.dtype) for k, v in a.items()} == {k: (v.shape, v.dtype) for k, v in b.items()}
     assert all(torch.equal(a[k], b[k]) for k in a)
 
@@ -67,9 +65,9 @@ def test_hf_adapter_loads_here(task, tmp_path):
     hf, _ = _pair(task, prompt_tuning_init="SAMPLE_VOCAB")
     expected = run(hf, task)
     hf.save_pretrained(tmp_path)
-    loaded = PeftModel.from_pretrained(MAKERS[task](), tmp_path)
+    loaded = PeftModel.from_pretrained(task_model(task), tmp_path)
     assert torch.equal(run(loaded, task), expected)
-    assert torch.equal(run(peft.PeftModel.from_pretrained(MAKERS[task](), tmp_path), task), expected)
+    assert torch.equal(run(peft.PeftModel.from_pretrained(task_model(task), tmp_path), task), expected)
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -81,7 +79,7 @@ def test_our_adapter_loads_in_hf(task, tmp_path):
     ours.save_pretrained(tmp_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        loaded = peft.PeftModel.from_pretrained(MAKERS[task](), tmp_path)
+        loaded = peft.PeftModel.from_pretrained(task_model(task), tmp_path)
     assert not [w for w in caught if "Unexpected keyword" in str(w.message)]
     assert torch.equal(run(loaded, task), expected)
 
@@ -90,8 +88,6 @@ def test_our_adapter_loads_in_hf(task, tmp_path):
 def test_generate_equals_greedy_decoding_of_hf_forward(task):
     hf, ours = _pair(task)
     expected = greedy_by_forward(hf, task)
-    from _prompt_tuning_support import batch
-
     ids, mask = batch()
     got = ours.generate(input_ids=ids, attention_mask=mask, max_new_tokens=4, do_sample=False)
     assert torch.equal(got, expected)

@@ -6,21 +6,21 @@ import builtins
 
 import pytest
 import torch
-from _prompt_tuning_support import MAKERS, batch, greedy_by_forward, make_bert, make_llama, make_t5, run
+from peft_core.testing.tasks import batch, greedy_by_forward, run, task_model
 
-from peft_core import PeftModel, get_peft_model
+from peft_core import ConfigError, PeftModel, get_peft_model
 from peft_prompt_tuning import PromptTuningConfig
 
 
 def _model(task="CAUSAL_LM", **kwargs):
     torch.manual_seed(1)
-    return get_peft_model(MAKERS[task](), PromptTuningConfig(task_type=task, num_virtual_tokens=3, **kwargs))
+    return get_peft_model(task_model(task), PromptTuningConfig(task_type=task, num_virtual_tokens=3, **kwargs))
 
 
 def test_forward_prepends_the_virtual_tokens():
     model = _model().eval()
     ids, mask = batch()
-    base = make_llama()
+    base = task_model("CAUSAL_LM")
     prompts = model.base_model.prompt_encoder["default"].embedding.weight
     embeds = torch.cat([prompts.expand(2, -1, -1), base.get_input_embeddings()(ids)], 1)
     with torch.no_grad():
@@ -54,11 +54,11 @@ def test_save_load_round_trip_and_refusals(tmp_path):
     model = _model(prompt_tuning_init="SAMPLE_VOCAB").eval()
     expected = run(model, "CAUSAL_LM")
     model.save_pretrained(tmp_path)
-    loaded = PeftModel.from_pretrained(make_llama(), tmp_path)
+    loaded = PeftModel.from_pretrained(task_model("CAUSAL_LM"), tmp_path)
     assert torch.equal(run(loaded, "CAUSAL_LM"), expected)
     assert not any(p.requires_grad for p in loaded.parameters())
     with pytest.raises(ValueError, match="can't be loaded as trainable"):
-        PeftModel.from_pretrained(make_llama(), tmp_path, is_trainable=True)
+        PeftModel.from_pretrained(task_model("CAUSAL_LM"), tmp_path, is_trainable=True)
     with pytest.raises(ValueError, match="nothing to\\s+merge"):
         loaded.merge_and_unload()
     ids, mask = batch()
@@ -69,7 +69,7 @@ def test_save_load_round_trip_and_refusals(tmp_path):
 @pytest.mark.parametrize("task", ["CAUSAL_LM", "SEQ_2_SEQ_LM", "SEQ_CLS", "TOKEN_CLS", "QUESTION_ANS", "FEATURE_EXTRACTION"])
 def test_disable_adapter_gives_the_base_model(task):
     model = _model(task).eval()
-    base = MAKERS[task]()
+    base = task_model(task)
     with model.disable_adapter():
         assert torch.equal(run(model, task), run(base, task))
     assert not torch.equal(run(model, task), run(base, task))
@@ -80,7 +80,7 @@ def test_generate_with_disabled_adapter_is_the_base_generate():
     ids, mask = batch()
     with model.disable_adapter():
         got = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=3, do_sample=False)
-    assert torch.equal(got, make_llama().generate(input_ids=ids, attention_mask=mask, max_new_tokens=3, do_sample=False))
+    assert torch.equal(got, task_model("CAUSAL_LM").generate(input_ids=ids, attention_mask=mask, max_new_tokens=3, do_sample=False))
 
 
 def test_generate_seq2seq_and_causal_follow_forward():
@@ -119,7 +119,7 @@ def test_text_init_repeats_the_text_tokens(tmp_path):
         prompt_tuning_init_text="good movie",
         tokenizer_name_or_path=str(tmp_path),
     )
-    model = get_peft_model(make_llama(), config)
+    model = get_peft_model(task_model("CAUSAL_LM"), config)
     rows = model.base_model.prompt_encoder["default"].embedding.weight
     vocab = model.get_base_model().get_input_embeddings().weight
     assert torch.equal(rows, vocab[[4, 5, 4, 5, 4]])
@@ -134,7 +134,7 @@ def test_text_init_repeats_the_text_tokens(tmp_path):
         prompt_tuning_init_text="good movie",
         tokenizer_name_or_path=str(tmp_path),
     )
-    hf = peft.get_peft_model(make_llama(), hf_config)
+    hf = peft.get_peft_model(task_model("CAUSAL_LM"), hf_config)
     assert torch.equal(hf.prompt_encoder["default"].embedding.weight, rows)
 
 
@@ -153,20 +153,20 @@ def test_text_init_without_transformers_names_the_extra(monkeypatch, tmp_path):
         prompt_tuning_init_text="hello",
         tokenizer_name_or_path=str(tmp_path),
     )
-    model = make_llama()
+    model = task_model("CAUSAL_LM")
     monkeypatch.setattr(builtins, "__import__", no_transformers)
     with pytest.raises(ImportError, match=r"peft-prompt-tuning\[text-init\]"):
         get_peft_model(model, config)
 
 
 def test_config_validation():
-    with pytest.raises(ValueError, match="tokenizer_name_or_path"):
+    with pytest.raises(ConfigError, match="tokenizer_name_or_path"):
         PromptTuningConfig(num_virtual_tokens=2, prompt_tuning_init="TEXT", prompt_tuning_init_text="x")
-    with pytest.raises(ValueError, match="prompt_tuning_init_text"):
+    with pytest.raises(ConfigError, match="prompt_tuning_init_text"):
         PromptTuningConfig(num_virtual_tokens=2, prompt_tuning_init="TEXT", tokenizer_name_or_path="t")
-    with pytest.raises(ValueError, match="tokenizer_kwargs"):
+    with pytest.raises(ConfigError, match="tokenizer_kwargs"):
         PromptTuningConfig(num_virtual_tokens=2, tokenizer_kwargs={"a": 1})
-    with pytest.raises(ValueError, match="prompt_tuning_init must be one of"):
+    with pytest.raises(ConfigError, match="prompt_tuning_init must be one of"):
         PromptTuningConfig(num_virtual_tokens=2, prompt_tuning_init="text")
 
 
@@ -180,7 +180,7 @@ def test_several_adapters(tmp_path):
     with pytest.raises(ValueError, match="only one"):
         model.set_adapter(["default", "other"])
     model.save_pretrained(tmp_path)
-    loaded = PeftModel.from_pretrained(make_llama(), tmp_path)
+    loaded = PeftModel.from_pretrained(task_model("CAUSAL_LM"), tmp_path)
     loaded.load_adapter(tmp_path / "other", "other")
     loaded.set_adapter("other")
     assert torch.equal(run(loaded, "CAUSAL_LM"), second)
@@ -192,7 +192,7 @@ def test_several_adapters(tmp_path):
 def test_inputs_embeds_and_encoder_classifier_token_types():
     model = _model("SEQ_CLS").eval()
     ids, mask = batch()
-    embeds = make_bert().get_input_embeddings()(ids)
+    embeds = task_model("SEQ_CLS").get_input_embeddings()(ids)
     with torch.no_grad():
         a = model(input_ids=ids, attention_mask=mask).logits
         b = model(inputs_embeds=embeds, attention_mask=mask).logits

@@ -43,9 +43,11 @@ class UnsupportedLayerError(PeftError, ValueError):
     whose library no installed dispatcher handles)."""
 
 
-class UnsupportedOperationError(PeftError, NotImplementedError):
-    """The model or method does not support the requested operation (e.g. hotswapping a method that
-    declares no hotswap support, or weighted adapters in a mixed-method model)."""
+class UnsupportedOperationError(PeftError, ValueError, NotImplementedError):
+    """The model or method can't do what was asked (merge learned virtual tokens, run a mixed-adapter batch,
+    hotswap a method that declares no hotswap support, weighted adapters in a mixed-method model ...).
+
+    Raised before anything changes, so the model is left as it was."""
 
 
 class HotswapError(PeftError, ValueError, RuntimeError):

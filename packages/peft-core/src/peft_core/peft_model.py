@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .config import PeftConfig
-from .errors import AdapterNotFoundError
+from .errors import AdapterNotFoundError, UnsupportedOperationError
 from .registry import method_for_config
 from .serialization import (
     SAFETENSORS_WEIGHTS_NAME,
@@ -376,7 +376,7 @@ class PeftModel(nn.Module):
         if config is None:
             config = PeftConfig.from_pretrained(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
         if is_trainable and config.is_prompt_learning:
-            raise ValueError(
+            raise UnsupportedOperationError(
                 "Prompt-learning adapters can't be loaded as trainable: their files hold only the final virtual "
                 "tokens, not the encoder that produced them. Train a new adapter instead."
             )

@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
+from peft_core import ConfigError
 from peft_core.tuners.prompt_learning import PromptLearningConfig
 
 
@@ -43,13 +44,13 @@ class PromptTuningConfig(PromptLearningConfig):
             self.prompt_tuning_init = PromptTuningInit(self.prompt_tuning_init)
         except ValueError:
             allowed = ", ".join(repr(m.value) for m in PromptTuningInit)
-            raise ValueError(f"prompt_tuning_init must be one of {allowed}, got {self.prompt_tuning_init!r}.") from None
+            raise ConfigError(f"prompt_tuning_init must be one of {allowed}, got {self.prompt_tuning_init!r}.") from None
         is_text = self.prompt_tuning_init is PromptTuningInit.TEXT
         if is_text and not self.tokenizer_name_or_path:
-            raise ValueError(
+            raise ConfigError(
                 f"prompt_tuning_init='TEXT' needs tokenizer_name_or_path, got {self.tokenizer_name_or_path!r}."
             )
         if is_text and self.prompt_tuning_init_text is None:
-            raise ValueError("prompt_tuning_init='TEXT' needs prompt_tuning_init_text.")
+            raise ConfigError("prompt_tuning_init='TEXT' needs prompt_tuning_init_text.")
         if self.tokenizer_kwargs and not is_text:
-            raise ValueError("tokenizer_kwargs are only used with prompt_tuning_init='TEXT'.")
+            raise ConfigError("tokenizer_kwargs are only used with prompt_tuning_init='TEXT'.")

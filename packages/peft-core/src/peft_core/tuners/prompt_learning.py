@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..config import PeftConfig, TaskType
-from ..errors import AdapterLoadError
+from ..errors import AdapterLoadError, ConfigError, UnsupportedOperationError
 from .modules_to_save import ModulesToSaveWrapper
 from .tuner import BaseTuner, validate_adapter_name
 
@@ -61,7 +61,7 @@ class PromptLearningConfig(PeftConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.num_virtual_tokens is not None and self.num_virtual_tokens <= 0:
-            raise ValueError(f"num_virtual_tokens must be a positive integer, got {self.num_virtual_tokens}.")
+            raise ConfigError(f"num_virtual_tokens must be a positive integer, got {self.num_virtual_tokens}.")
 
     @property
     def is_prompt_learning(self) -> bool:
@@ -381,14 +381,14 @@ class PromptLearningTuner(BaseTuner):
 
     # -- mixed batches / merging ------------------------------------------------------------
     def check_adapter_names(self, adapter_names: Sequence[str]) -> None:
-        raise ValueError(
+        raise UnsupportedOperationError(
             f"{type(self).__name__} can't run a mixed-adapter batch (adapter_names=[...]): its adapters change the "
             f"sequence itself (virtual tokens or key/value prefixes). Run one call per adapter with set_adapter()."
         )
 
     def _check_merge_allowed(self) -> None:
         if not self.supports_merge:
-            raise ValueError(
+            raise UnsupportedOperationError(
                 f"{type(self).__name__} adapters are learned virtual tokens, not weight changes: there is nothing to "
                 f"merge into the base weights. Keep the PeftModel, or use unload() to get the base model back."
             )

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..config import PeftConfig
-from ..errors import AdapterNameError, ConfigError
+from ..errors import AdapterNameError, ConfigError, UnsupportedOperationError
 from .bias import (
     base_bias_tensors,
     bias_entries,
@@ -471,7 +471,7 @@ class BaseTuner(nn.Module):
     def check_adapter_names(self, adapter_names: Sequence[str]) -> None:
         """Refuse a mixed-adapter batch this model can't compute exactly."""
         if self.training:
-            raise ValueError("adapter_names=[...] (mixed-adapter batches) is only supported in eval mode; call .eval().")
+            raise UnsupportedOperationError("adapter_names=[...] (mixed-adapter batches) is only supported in eval mode; call .eval().")
         unknown = sorted({n for n in adapter_names if n != BASE_ADAPTER_NAME and n not in self.peft_config})
         if unknown:
             raise ValueError(
@@ -481,17 +481,17 @@ class BaseTuner(nn.Module):
         layers = list(self.tuner_layers())
         unsupported = sorted({type(m).__name__ for m in layers if not m.supports_mixed_batch})
         if unsupported:
-            raise ValueError(
+            raise UnsupportedOperationError(
                 f"{type(self).__name__} layers {unsupported} can't run a mixed-adapter batch; run one forward per "
                 f"adapter (set_adapter) instead."
             )
         if any(m.merged for m in layers):
-            raise ValueError("Mixed-adapter batches need unmerged adapters; call unmerge_adapter() first.")
+            raise UnsupportedOperationError("Mixed-adapter batches need unmerged adapters; call unmerge_adapter() first.")
 
     # -- merging ----------------------------------------------------------------------------
     def _check_merge_allowed(self) -> None:
         if not self.supports_merge:
-            raise ValueError(f"{type(self).__name__} does not support merging its adapters into the base weights.")
+            raise UnsupportedOperationError(f"{type(self).__name__} does not support merging its adapters into the base weights.")
 
     def merge_adapter(self, adapter_names: Sequence[str] | None = None, safe_merge: bool = False) -> None:
         self._check_merge_allowed()

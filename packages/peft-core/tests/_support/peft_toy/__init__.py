@@ -1,5 +1,9 @@
 """A tiny low-rank method used only by peft-core's tests (not shipped).
 
+Its conformance cases are in `peft_toy.conformance`; `peft_toy.mutants` breaks it on purpose to
+show the conformance kit catches each kind of broken method (`peft_toy.installed`, what its test
+entry point imports, applies the mutant named by PEFT_TOY_MUTANT in a fresh interpreter).
+
 It exercises both container kinds (module-backed `toy_A`/`toy_B`, parameter-backed `toy_scale`),
 merging, mixed batches, default targets and a refused not-implemented field.
 """
@@ -7,12 +11,20 @@ merging, mixed batches, default targets and a refused not-implemented field.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 import torch
 from torch import nn
 
-from peft_core import BaseTuner, BaseTunerLayer, PeftConfig, current_batch_plan, pattern_value, register_peft_method
+from peft_core import (
+    BaseTuner,
+    BaseTunerLayer,
+    ConfigError,
+    PeftConfig,
+    current_batch_plan,
+    pattern_value,
+    register_peft_method,
+)
 
 
 @dataclass
@@ -34,7 +46,7 @@ class ToyConfig(PeftConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.r > 64:  # a method's own semantic check (core already refuses r <= 0)
-            raise ValueError(f"r must be at most 64, got {self.r}")
+            raise ConfigError(f"ToyConfig.r must be at most 64, got {self.r}")
 
 
 class ToyLinear(BaseTunerLayer):
@@ -50,6 +62,9 @@ class ToyLinear(BaseTunerLayer):
         self.toy_r: dict[str, int] = {}
 
     def update_layer(self, adapter_name: str, r: int, init_weights: bool) -> None:
+        self.make_adapter(adapter_name, r, init_weights)
+
+    def make_adapter(self, adapter_name: str, r: int, init_weights: bool) -> None:
         base = self.get_base_layer()
         self.toy_r[adapter_name] = r
         self.toy_A[adapter_name] = nn.Linear(base.in_features, r, bias=False)
@@ -63,27 +78,32 @@ class ToyLinear(BaseTunerLayer):
         self._move_adapter_to_device_of_base_layer(adapter_name)
 
     def _delta(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        x = x.to(self.toy_A[name].weight.dtype)  # fp32 adapters on a half-precision base
         return self.toy_B[name](self.toy_A[name](x)) * self.toy_scale[name]
 
     def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
         a, b = self.toy_A[adapter_name].weight, self.toy_B[adapter_name].weight
         return (b @ a) * self.toy_scale[adapter_name][:, None]
 
-    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        result = self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.compute(x)
+
+    def compute(self, x: torch.Tensor, *, adapter: bool = True, disable: bool = True, plan: bool = True) -> torch.Tensor:
+        """The forward pass; the mutants (peft_toy.mutants) switch one of its parts off."""
+        if (disable and self._unmerge_if_disabled()) or self.merged or not adapter:
+            return self.base_layer(x)
+        result = self.base_layer(x)
+        batch = current_batch_plan() if plan else None
+        if batch is not None:
             result = result.clone()
-            for name in plan.adapter_groups():
+            for name in batch.adapter_groups():
                 if name in self.toy_A:
-                    rows = plan.rows(name, x.device)
-                    result[rows] += self._delta(x[rows], name)
+                    rows = batch.rows(name, x.device)
+                    result[rows] += self._delta(x[rows], name).to(result.dtype)
             return result
         for name in self.active_adapters:
             if name in self.toy_A:
-                result = result + self._delta(x, name)
+                result = result + self._delta(x, name).to(result.dtype)
         return result
 
 

@@ -1,4 +1,4 @@
-"""Checks any method package can run on itself (and release tooling runs on a built wheel).
+"""The quick smoke test (the conformance kit's predecessor, kept for callers that only name a method).
 
 `smoke_test(name)` applies the method to a tiny model, runs a forward pass, saves the adapter,
 loads it into a fresh copy of the base model and checks that the outputs are identical.
@@ -16,8 +16,8 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from .config import PeftConfig
-from .registry import get_peft_method
+from ..config import PeftConfig
+from ..registry import get_peft_method
 
 
 class TinyMLP(nn.Module):
@@ -59,8 +59,8 @@ def smoke_test(
     Methods that need another kind of model (prompt learning needs embeddings and a model config)
     pass `model_factory` and `inputs_factory`; the model's output must be a tensor or have `.logits`.
     """
-    from .mapping import get_peft_model
-    from .peft_model import PeftModel
+    from ..mapping import get_peft_model
+    from ..peft_model import PeftModel
 
     torch.manual_seed(0)
     base = model_factory()

@@ -1,0 +1,190 @@
+"""Comparing with Hugging Face PEFT: finding the real `peft`, loading files in both directions,
+comparing what two libraries wrote. Method packages' own compatibility tests use these helpers too.
+
+The `peft` import name may belong to another distribution (a drop-in package of this project
+provides it too), so Hugging Face's is recognised by its distribution: it must be the installed
+distribution named `peft` that owns the imported module's file.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import os
+import warnings
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Iterable
+
+import torch
+from torch import nn
+
+HF_DISTRIBUTION = "peft"
+# Fields Hugging Face PEFT writes as (unordered) sets, and the one that names the writer.
+SET_FIELDS = ("target_modules", "exclude_modules", "modules_to_save", "feedforward_modules")
+WRITER_FIELDS = ("peft_version",)
+
+
+@functools.lru_cache(maxsize=1)
+def _find_hf_peft() -> tuple[ModuleType | None, str]:
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution(HF_DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return None, "Hugging Face PEFT (distribution 'peft') is not installed"
+    if (dist.metadata.get("Name") or "").lower() != HF_DISTRIBUTION:
+        return None, f"the distribution found as 'peft' is {dist.metadata.get('Name')!r}"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # imported by name: Hugging Face PEFT is an optional reference found at run time, never a dependency
+            peft = importlib.import_module(HF_DISTRIBUTION)
+    except Exception as exc:  # noqa: BLE001 - a broken install is reported, not raised
+        return None, f"import peft failed: {type(exc).__name__}: {exc}"
+    owned = os.path.realpath(str(dist.locate_file("peft/__init__.py")))
+    if os.path.realpath(getattr(peft, "__file__", "") or "") != owned:
+        return None, f"the importable 'peft' ({peft.__file__}) is not Hugging Face's distribution 'peft' {dist.version}"
+    return peft, f"Hugging Face PEFT {dist.version}"
+
+
+def hf_peft() -> ModuleType | None:
+    """Hugging Face's `peft` module, or None when it is absent or `peft` is another distribution."""
+    return _find_hf_peft()[0]
+
+
+def hf_peft_status() -> str:
+    """Why `hf_peft()` is None, or which version it found."""
+    return _find_hf_peft()[1]
+
+
+def read_adapter_config(directory: str | os.PathLike) -> dict[str, Any]:
+    """adapter_config.json as compared between libraries: set fields as sets, the writer's version dropped."""
+    with open(os.path.join(directory, "adapter_config.json"), encoding="utf-8") as fh:
+        data = json.load(fh)
+    for key in SET_FIELDS:
+        if isinstance(data.get(key), list):
+            data[key] = set(data[key])
+    for key in WRITER_FIELDS:
+        data.pop(key, None)
+    return data
+
+
+def saved_tensor_specs(directory: str | os.PathLike) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """key -> (shape, dtype) of adapter_model.safetensors."""
+    from safetensors.torch import load_file
+
+    state = load_file(os.path.join(directory, "adapter_model.safetensors"))
+    return {k: (tuple(v.shape), v.dtype) for k, v in state.items()}
+
+
+def compare_saved(ours: str | os.PathLike, theirs: str | os.PathLike) -> list[str]:
+    """Differences between two saved adapters' configs (as parsed JSON) and tensor keys/shapes/dtypes."""
+    problems: list[str] = []
+    a, b = read_adapter_config(ours), read_adapter_config(theirs)
+    for key in sorted(set(a) | set(b)):
+        if a.get(key, "<missing>") != b.get(key, "<missing>"):
+            problems.append(f"config field {key!r}: ours {a.get(key, '<missing>')!r}, Hugging Face {b.get(key, '<missing>')!r}")
+    x, y = saved_tensor_specs(ours), saved_tensor_specs(theirs)
+    if x != y:
+        only_ours = sorted(set(x) - set(y))
+        only_theirs = sorted(set(y) - set(x))
+        differ = sorted(k for k in set(x) & set(y) if x[k] != y[k])
+        problems.append(
+            f"saved tensors differ: only ours {only_ours[:4]}, only Hugging Face's {only_theirs[:4]}, "
+            f"shape/dtype {[(k, x[k], y[k]) for k in differ[:3]]}"
+        )
+    return problems
+
+
+def load_in_hf(base: nn.Module, directory: str | os.PathLike, **kwargs: Any) -> nn.Module:
+    """`peft.PeftModel.from_pretrained` (eval mode); fails if Hugging Face warns about unknown config keys."""
+    peft = hf_peft()
+    if peft is None:
+        raise RuntimeError(hf_peft_status())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = peft.PeftModel.from_pretrained(base, os.fspath(directory), **kwargs)
+    unexpected = [str(w.message) for w in caught if "Unexpected keyword" in str(w.message)]
+    if unexpected:
+        raise AssertionError(f"Hugging Face PEFT does not know fields of our config: {unexpected}")
+    return model.eval()
+
+
+def hf_model(base: nn.Module, hf_config: Any, **kwargs: Any) -> nn.Module:
+    peft = hf_peft()
+    if peft is None:
+        raise RuntimeError(hf_peft_status())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return peft.get_peft_model(base, hf_config, **kwargs)
+
+
+def both_ways(
+    make_base: Callable[[], nn.Module],
+    ours_config: Any,
+    hf_config: Any,
+    run: Callable[[nn.Module], torch.Tensor],
+    workdir: str | os.PathLike,
+    prepare: Callable[[nn.Module], None] = lambda model: None,
+    compare: Callable[[torch.Tensor, torch.Tensor, str], None] | None = None,
+) -> list[str]:
+    """Hugging Face -> us and us -> Hugging Face for one config; returns the problems found.
+
+    Each library adapts a fresh base with its config; `prepare(model)` makes the adapter non-trivial
+    (the same way in both); each saves; the other library loads the files onto a fresh base and must
+    give the saving model's output (`compare(actual, expected, what)`, default bit-identical). The two
+    saved adapters must also agree as files (`compare_saved`).
+    """
+    from ..mapping import get_peft_model
+    from ..peft_model import PeftModel
+
+    compare = compare or _compare_exact
+    workdir = Path(workdir)
+    problems: list[str] = []
+    theirs = hf_model(make_base(), hf_config)
+    prepare(theirs)
+    theirs.eval()
+    expected = run(theirs)
+    theirs.save_pretrained(workdir / "hf")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded = PeftModel.from_pretrained(make_base(), workdir / "hf")
+    problems += _collect(compare, run(loaded), expected, "Hugging Face's file loaded here")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = get_peft_model(make_base(), ours_config)
+    prepare(ours)
+    ours.eval()
+    expected = run(ours)
+    ours.save_pretrained(workdir / "ours")
+    try:
+        loaded_hf = load_in_hf(make_base(), workdir / "ours")
+    except AssertionError as exc:
+        problems.append(str(exc))
+    else:
+        problems += _collect(compare, run(loaded_hf), expected, "our file loaded by Hugging Face PEFT")
+    problems += compare_saved(workdir / "ours", workdir / "hf")
+    return problems
+
+
+def _compare_exact(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:
+    if actual.shape != expected.shape or not torch.equal(actual, expected):
+        diff = (actual.double() - expected.double()).abs().max() if actual.shape == expected.shape else "shape"
+        raise AssertionError(f"{what}: output differs (max abs diff {diff})")
+
+
+def _collect(compare: Callable, actual: torch.Tensor, expected: torch.Tensor, what: str) -> list[str]:
+    try:
+        compare(actual, expected, what)
+    except AssertionError as exc:
+        return [str(exc)]
+    return []
+
+
+def missing_fields(ours: Iterable[str], hf_config_cls: type) -> set[str]:
+    """Fields of Hugging Face's config class that ours lacks (a config that is HF's field for field has none)."""
+    import dataclasses
+
+    return {f.name for f in dataclasses.fields(hf_config_cls)} - set(ours)

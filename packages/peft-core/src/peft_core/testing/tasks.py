@@ -1,0 +1,70 @@
+"""Tiny transformers models per task type, their inputs, and a reference for `generate()`: what
+prompt-learning methods (virtual tokens, prefixes) test against.
+
+Models are built with a fixed seed (`task_model(task, seed)` gives the same weights every call);
+`batch()` has two rows of token ids and one padded position.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .models import VOCAB, make_bert, make_llama, make_t5, output_of
+
+TASKS = ("CAUSAL_LM", "SEQ_2_SEQ_LM", "SEQ_CLS", "TOKEN_CLS", "QUESTION_ANS", "FEATURE_EXTRACTION")
+
+
+def task_model(task: str, seed: int = 0) -> nn.Module:
+    """Llama (CAUSAL_LM), T5 (SEQ_2_SEQ_LM) or a BERT with the task's head, in eval mode."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if task == "CAUSAL_LM":
+            model = make_llama()
+        elif task == "SEQ_2_SEQ_LM":
+            model = make_t5(initializer_factor=10.0)  # larger weights: greedy decoding is not stuck on one token
+        else:
+            model = make_bert(task)
+    return model.eval()
+
+
+def batch(rows: int = 2, length: int = 5, seed: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask); row 0 has one padded position."""
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.randint(2, VOCAB, (rows, length), generator=gen)
+    mask = torch.ones_like(ids)
+    mask[0, 0] = 0
+    return ids, mask
+
+
+def inputs_for(task: str) -> dict[str, torch.Tensor]:
+    ids, mask = batch()
+    inputs = {"input_ids": ids, "attention_mask": mask}
+    if task == "SEQ_2_SEQ_LM":
+        inputs["decoder_input_ids"] = ids[:, :3]
+    return inputs
+
+
+@torch.no_grad()
+def run(model: nn.Module, task: str) -> torch.Tensor:
+    """The main output of `model` on `inputs_for(task)`."""
+    return output_of(model(**inputs_for(task)))
+
+
+@torch.no_grad()
+def greedy_by_forward(model: nn.Module, task: str, steps: int = 4) -> torch.Tensor:
+    """Greedy decoding by re-running the full forward pass each step (no cache): the reference for
+    `generate(..., do_sample=False)` on `batch()`."""
+    ids, mask = batch()
+    if task == "SEQ_2_SEQ_LM":
+        seq = torch.zeros(ids.shape[0], 1, dtype=torch.long)
+        for _ in range(steps):
+            nxt = model(input_ids=ids, attention_mask=mask, decoder_input_ids=seq).logits[:, -1].argmax(-1, keepdim=True)
+            seq = torch.cat([seq, nxt], 1)
+        return seq
+    seq, am = ids.clone(), mask.clone()
+    for _ in range(steps):
+        nxt = model(input_ids=seq, attention_mask=am).logits[:, -1].argmax(-1, keepdim=True)
+        seq = torch.cat([seq, nxt], 1)
+        am = torch.cat([am, torch.ones_like(nxt)], 1)
+    return seq
