@@ -1804,15 +1804,18 @@ def state_dict_probe(method: str, modules: list[str], workdir: str) -> dict[str,
 
     expected: set[str] = set()
     if kind == "layers":
-        # Derived from the adapter layers themselves: their own (non-base_layer) trainable parameters of
-        # `adapter`, with the adapter name dropped, as Hugging Face PEFT names them in the file (settings
-        # kept as tensors, like AdaLoRA's `ranknum`, are not saved); plus tensors the tuner itself holds
-        # per adapter (VeRA's shared projections, VB-LoRA's vector bank), saved as `base_model.<name>`.
+        # Derived from the adapter layers themselves: their own (non-base_layer) trainable parameters and
+        # persistent buffers of `adapter` (DeLoRA's weight norms, SHiRA's indices), with the adapter name
+        # dropped, as Hugging Face PEFT names them in the file (settings kept as frozen parameters, like
+        # AdaLoRA's `ranknum`, are not saved); plus tensors the tuner itself holds per adapter (VeRA's
+        # shared projections, VB-LoRA's vector bank), saved as `base_model.<name>`.
         for lname, layer in model.named_modules():
             if isinstance(layer, BaseTunerLayer):
-                for key, param in layer.named_parameters():
+                for key, tensor in layer.state_dict(keep_vars=True).items():
                     dropped = _drop_segment(key, adapter)
-                    if dropped is not None and param.requires_grad and not key.startswith("base_layer."):
+                    if dropped is None or key.startswith("base_layer."):
+                        continue
+                    if not isinstance(tensor, nn.Parameter) or tensor.requires_grad:
                         expected.add(f"{lname}.{dropped}")
         for key in model.base_model.state_dict(keep_vars=True):
             dropped = _drop_segment(key, adapter)
