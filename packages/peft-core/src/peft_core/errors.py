@@ -38,9 +38,21 @@ class AdapterNameError(PeftError, ValueError):
     """An adapter name would break parameter keys, folder names or module attributes."""
 
 
+class PeftWarning(UserWarning):
+    """Base class of warnings issued on purpose by peft-core and method packages."""
+
+
 class UnsupportedLayerError(PeftError, ValueError):
     """A targeted module is of a type the method has no adapter layer for (e.g. a quantized layer
     whose library no installed dispatcher handles)."""
+
+
+class InconsistentAdapterError(AdapterLoadError):
+    """An adapter folder mixes files of two saves (e.g. a save killed between two renames)."""
+
+
+class AdapterStateError(PeftError, ValueError):
+    """An operation would leave the model's adapters in an inconsistent state (e.g. deleting a merged adapter)."""
 
 
 class UnsupportedOperationError(PeftError, ValueError, NotImplementedError):

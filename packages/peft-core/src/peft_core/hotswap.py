@@ -258,7 +258,7 @@ def hotswap_adapter(
     recompilation happens. `torch_device` is accepted for Hugging Face PEFT's signature: tensors go
     to the device of the tensors they replace.
     """
-    from .peft_model import _open_peft_weights
+    from .peft_model import _check_same_save, _open_peft_weights
 
     del torch_device
     root = _unwrap(model)
@@ -269,6 +269,7 @@ def hotswap_adapter(
     config = PeftConfig.from_pretrained(model_name_or_path, subfolder=subfolder, revision=revision, **kwargs)
     check_hotswap_configs_compatible(configs[adapter_name], config)
     weights = _open_peft_weights(model_name_or_path, subfolder=subfolder, revision=revision, **kwargs)
+    _check_same_save(weights, config, loaded=True)  # a folder left half-saved is refused, as on load
     hotswap_adapter_from_state_dict(model, weights, adapter_name, config)
 
 

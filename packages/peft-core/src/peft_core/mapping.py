@@ -1,4 +1,4 @@
-"""The façade: `get_peft_model` and `inject_adapter_in_model`."""
+"""The façade: `get_peft_model`, `inject_adapter_in_model` and `get_peft_config`."""
 
 from __future__ import annotations
 
@@ -65,3 +65,9 @@ def inject_adapter_in_model(
             f"inject_adapter_in_model would drop; use get_peft_model instead."
         )
     return tuner.model
+
+
+def get_peft_config(config_dict: dict) -> PeftConfig:
+    """Build the config class registered for `config_dict["peft_type"]` from a dict (e.g. a parsed
+    adapter_config.json), with the same checks as loading a file."""
+    return PeftConfig.from_peft_type(**config_dict)

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from ..config import PeftConfig
-from ..errors import AdapterNameError, ConfigError, UnsupportedOperationError
+from ..errors import AdapterNameError, AdapterStateError, ConfigError, UnsupportedOperationError
+from ..patterns import field_label
 from .bias import (
     base_bias_tensors,
     bias_entries,
@@ -26,6 +27,7 @@ from .bias import (
     mark_biases_trainable,
     renamed_bias_tensors,
 )
+from .creation_guard import guard_adapter_creation
 from .dispatch import check_quantized_target
 from .layer import AdapterTensor, BaseTunerLayer
 from .matching import (
@@ -116,7 +118,10 @@ class BaseTuner(nn.Module):
     ) -> None:
         super().__init__()
         self.model = model
-        self.peft_config: dict[str, PeftConfig] = {}
+        # A model with adapters injected in place already (inject_adapter_in_model, transformers' add_adapter)
+        # keeps one `peft_config` dict for all of them, as in Hugging Face PEFT.
+        existing = model.__dict__.get("peft_config")
+        self.peft_config: dict[str, PeftConfig] = existing if isinstance(existing, dict) else {}
         self.active_adapter: str | list[str] = adapter_name
         if isinstance(peft_config, PeftConfig):
             self.peft_config[adapter_name] = peft_config
@@ -281,8 +286,10 @@ class BaseTuner(nn.Module):
 
         method = str(getattr(config, "peft_type", "") or "").lower()
         init_context = torch.device("meta") if low_cpu_mem_usage else contextlib.nullcontext()
-        with init_context:
+        target_layers = [by_name[key] for key in matched]
+        with init_context, guard_adapter_creation(config, adapter_name, target_layers, low_cpu_mem_usage) as site:
             for key in matched:
+                site.key = key
                 parent_key, _, target_name = key.rpartition(".")
                 parent = by_name[parent_key]
                 target = by_name[key]
@@ -313,6 +320,7 @@ class BaseTuner(nn.Module):
         excluded = 0
         exclude = getattr(config, "exclude_modules", None)
         to_save = getattr(config, "modules_to_save", None)
+        exclude_field, to_save_field = field_label(config, "exclude_modules"), field_label(config, "modules_to_save")
         for key, module in named:
             if not key:
                 continue
@@ -322,11 +330,11 @@ class BaseTuner(nn.Module):
                 continue
             if isinstance(module, (BaseTunerLayer, ModulesToSaveWrapper)):
                 containers.add(key)
-            if isinstance(module, ModulesToSaveWrapper) or is_in_modules_to_save(to_save, key):
+            if isinstance(module, ModulesToSaveWrapper) or is_in_modules_to_save(to_save, key, to_save_field):
                 continue
             if not matches_target(config, key):
                 continue
-            if is_excluded(exclude, key):
+            if is_excluded(exclude, key, exclude_field):
                 excluded += 1
                 continue
             matched.append(key)
@@ -442,6 +450,11 @@ class BaseTuner(nn.Module):
     def delete_adapter(self, adapter_name: str) -> None:
         if adapter_name not in self.peft_config:
             raise ValueError(f"Adapter {adapter_name!r} does not exist; existing adapters: {list(self.peft_config)}.")
+        if any(adapter_name in layer.merged_adapters for layer in self.tuner_layers()):
+            raise AdapterStateError(
+                f"Adapter {adapter_name!r} is merged into the base weights; deleting it would leave its change there "
+                f"for good. Call unmerge_adapter() first (or merge_and_unload() to keep the merged model)."
+            )
         del self.peft_config[adapter_name]
         for module in list(self.adapter_modules()):
             module.delete_adapter(adapter_name)
@@ -451,8 +464,28 @@ class BaseTuner(nn.Module):
             self._refresh_trainable(freeze_base=False)
 
     def enable_adapter_layers(self) -> None:
+        """Enable every adapter layer; the active adapters' parameters train again (unless in inference mode)."""
         for module in self.adapter_modules():
             module.enable_adapters(True)
+        self._refresh_trainable(freeze_base=False)
+
+    @contextlib.contextmanager
+    def adapters_disabled(self) -> Iterator[None]:
+        """Run the base model alone inside the block, with no adapter parameter requiring grad; on
+        leaving, every layer's enabled flag and every parameter's `requires_grad` are exactly as before
+        (layers that were disabled stay disabled)."""
+        modules = list(self.adapter_modules())
+        flags = [(m, m._disable_adapters) for m in modules]
+        grads = [(p, p.requires_grad) for p in walk_parameters(self.model)]
+        self.disable_adapter_layers()
+        try:
+            yield
+        finally:
+            for module, disabled in flags:
+                module.enable_adapters(not disabled)
+            for param, flag in grads:
+                if param.requires_grad != flag:
+                    param.requires_grad_(flag)
 
     def disable_adapter_layers(self) -> None:
         for name in self.active_adapters:
@@ -466,6 +499,10 @@ class BaseTuner(nn.Module):
                 )
         for module in self.adapter_modules():
             module.enable_adapters(False)
+            for name in _adapter_names_of(module):
+                for param in module.adapter_parameters(name):
+                    if param.requires_grad:
+                        param.requires_grad_(False)  # a disabled adapter does not train (as in Hugging Face PEFT)
 
     # -- mixed batches ----------------------------------------------------------------------
     def check_adapter_names(self, adapter_names: Sequence[str]) -> None:
@@ -495,7 +532,11 @@ class BaseTuner(nn.Module):
 
     def merge_adapter(self, adapter_names: Sequence[str] | None = None, safe_merge: bool = False) -> None:
         self._check_merge_allowed()
-        for layer in self.tuner_layers():
+        layers = list(self.tuner_layers())
+        if safe_merge:  # all or nothing: every layer is checked before any base weight changes
+            for layer in layers:
+                layer.check_safe_merge(adapter_names)
+        for layer in layers:
             layer.merge(safe_merge=safe_merge, adapter_names=adapter_names)
 
     def unmerge_adapter(self) -> None:
@@ -527,6 +568,10 @@ class BaseTuner(nn.Module):
             for child_name, child in parent.named_children():
                 if isinstance(child, (BaseTunerLayer, ModulesToSaveWrapper)):
                     outermost.append((parent, child_name, child))
+        if merge and safe_merge:  # all or nothing: check every layer before unloading any
+            for _, _, child in outermost:
+                if isinstance(child, BaseTunerLayer):
+                    child.check_safe_merge(adapter_names)
         desc = "Unloading and merging model" if merge else "Unloading model"
         for parent, child_name, child in tqdm(outermost, disable=not progressbar, desc=desc):
             if isinstance(child, ModulesToSaveWrapper):
@@ -557,6 +602,16 @@ class BaseTuner(nn.Module):
                     stack.append((f"{key}.{name}" if key else name, child))
 
 
+def _adapter_names_of(module: Any) -> list[str]:
+    """Adapter names held by an adapter module (tuner layer, modules_to_save wrapper, prompt encoders)."""
+    names = getattr(module, "adapter_names", None)
+    if callable(names):
+        return list(names())
+    if isinstance(module, ModulesToSaveWrapper):
+        return list(module.modules_to_save)
+    return list(module.keys()) if isinstance(module, nn.ModuleDict) else []
+
+
 class ModelSnapshot:
     """What wrapping a model changes on it (adapter modules put in, `requires_grad` flags, the
     `peft_config` attribute), recorded before, so a wrap or load that fails part-way can hand the
@@ -568,6 +623,7 @@ class ModelSnapshot:
         }
         self._requires_grad = [(p, p.requires_grad) for p in walk_parameters(model)]
         self._peft_config = model.__dict__.get("peft_config", _MISSING)
+        self._peft_config_items = dict(self._peft_config) if isinstance(self._peft_config, dict) else None
 
     def restore(self, model: nn.Module) -> None:
         for _, parent in list(BaseTuner._walk_outer(model)):
@@ -583,6 +639,9 @@ class ModelSnapshot:
         if self._peft_config is _MISSING:
             model.__dict__.pop("peft_config", None)
         else:
+            if self._peft_config_items is not None:  # the same dict may have been added to: put its entries back
+                self._peft_config.clear()
+                self._peft_config.update(self._peft_config_items)
             model.__dict__["peft_config"] = self._peft_config
 
 

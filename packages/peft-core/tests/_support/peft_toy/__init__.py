@@ -38,6 +38,7 @@ class ToyConfig(PeftConfig):
     modules_to_save: Optional[list[str]] = None
     rank_pattern: dict = field(default_factory=dict)
     init_weights: bool = True
+    scaling: float = 1.0  # multiplies the delta: a field that changes outputs but no tensor shape
     use_magic: bool = False
 
     set_fields = ("target_modules", "exclude_modules")
@@ -51,7 +52,7 @@ class ToyConfig(PeftConfig):
 
 class ToyLinear(BaseTunerLayer):
     adapter_layer_names = ("toy_A", "toy_B", "toy_scale")
-    other_param_names = ("toy_r",)
+    other_param_names = ("toy_r", "toy_scaling")
     supports_mixed_batch = True
 
     def __init__(self, base_layer: nn.Linear) -> None:
@@ -60,13 +61,15 @@ class ToyLinear(BaseTunerLayer):
         self.toy_B = nn.ModuleDict()
         self.toy_scale = nn.ParameterDict()
         self.toy_r: dict[str, int] = {}
+        self.toy_scaling: dict[str, float] = {}
 
-    def update_layer(self, adapter_name: str, r: int, init_weights: bool) -> None:
-        self.make_adapter(adapter_name, r, init_weights)
+    def update_layer(self, adapter_name: str, r: int, init_weights: bool, scaling: float = 1.0) -> None:
+        self.make_adapter(adapter_name, r, init_weights, scaling)
 
-    def make_adapter(self, adapter_name: str, r: int, init_weights: bool) -> None:
+    def make_adapter(self, adapter_name: str, r: int, init_weights: bool, scaling: float = 1.0) -> None:
         base = self.get_base_layer()
         self.toy_r[adapter_name] = r
+        self.toy_scaling[adapter_name] = scaling
         self.toy_A[adapter_name] = nn.Linear(base.in_features, r, bias=False)
         self.toy_B[adapter_name] = nn.Linear(r, base.out_features, bias=False)
         self.toy_scale[adapter_name] = nn.Parameter(torch.ones(base.out_features))
@@ -79,11 +82,15 @@ class ToyLinear(BaseTunerLayer):
 
     def _delta(self, x: torch.Tensor, name: str) -> torch.Tensor:
         x = x.to(self.toy_A[name].weight.dtype)  # fp32 adapters on a half-precision base
-        return self.toy_B[name](self.toy_A[name](x)) * self.toy_scale[name]
+        delta = self.toy_B[name](self.toy_A[name](x)) * self.toy_scale[name]
+        scaling = self.toy_scaling.get(name, 1.0)
+        return delta if scaling == 1.0 else delta * scaling
 
     def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
         a, b = self.toy_A[adapter_name].weight, self.toy_B[adapter_name].weight
-        return (b @ a) * self.toy_scale[adapter_name][:, None]
+        delta = (b @ a) * self.toy_scale[adapter_name][:, None]
+        scaling = self.toy_scaling.get(adapter_name, 1.0)
+        return delta if scaling == 1.0 else delta * scaling
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.compute(x)
@@ -113,12 +120,12 @@ class ToyModel(BaseTuner):
     def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key):
         r = pattern_value(config.rank_pattern, current_key, config.r)
         if isinstance(target, ToyLinear):
-            target.update_layer(adapter_name, r, config.init_weights)
+            target.update_layer(adapter_name, r, config.init_weights, config.scaling)
             return
         if not isinstance(target, nn.Linear):
             raise ValueError(f"Target module {current_key!r} ({type(target).__name__}) is not supported by toy.")
         layer = ToyLinear(target)
-        layer.update_layer(adapter_name, r, config.init_weights)
+        layer.update_layer(adapter_name, r, config.init_weights, config.scaling)
         setattr(parent, target_name, layer)
 
 

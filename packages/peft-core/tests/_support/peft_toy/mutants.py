@@ -41,8 +41,8 @@ def _unmerge_nothing(self, adapter_name: str) -> None:
     return None
 
 
-def _update_ignores_init(self, adapter_name: str, r: int, init_weights: bool) -> None:
-    self.make_adapter(adapter_name, r, True)  # always the no-op start
+def _update_ignores_init(self, adapter_name: str, r: int, init_weights: bool, scaling: float = 1.0) -> None:
+    self.make_adapter(adapter_name, r, True, scaling)  # always the no-op start
 
 
 MUTANTS: dict[str, dict[str, Callable[..., Any]]] = {
