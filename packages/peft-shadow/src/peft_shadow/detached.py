@@ -88,4 +88,8 @@ class DetachedShadowModel(PreTrainedModel, GenerationMixin):
             return SequenceClassifierOutput(loss=loss, logits=logits)
         logits = self.head(hidden)
         loss = shifted_cross_entropy(logits, labels) if labels is not None else None
-        return CausalLMOutputWithPast(loss=loss, logits=logits, past_key_values=getattr(out, "past_key_values", None))
+        cache = out.get("cache", out.get("past_key_values")) if hasattr(out, "get") else None
+        output = CausalLMOutputWithPast(loss=loss, logits=logits)
+        field = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
+        setattr(output, field, cache)
+        return output

@@ -22,6 +22,37 @@ if TYPE_CHECKING:
     from .model import ShadowModel
 
 
+# transformers >= 5.x names the KV cache `cache` (in and out); earlier versions `past_key_values`
+CACHE_NAMES = ("cache", "past_key_values")
+
+
+def _cache_name_in(kwargs: dict) -> str:
+    return next((name for name in CACHE_NAMES if kwargs.get(name) is not None), CACHE_NAMES[-1])
+
+
+def _cache_of(output: Any) -> tuple[str | None, Any]:
+    """(field name, value) of the KV cache in a model output, or (None, None)."""
+    keys = output.keys() if hasattr(output, "keys") else ()
+    for name in CACHE_NAMES:
+        if name in keys:
+            return name, output[name]
+    for name in CACHE_NAMES:
+        if getattr(type(output), "__dataclass_fields__", {}).get(name) is not None:
+            return name, getattr(output, name)
+    return None, None
+
+
+def _cache_parameter(backbone: nn.Module) -> str:
+    """The name under which `backbone.forward` takes its KV cache."""
+    import inspect
+
+    try:
+        params = inspect.signature(backbone.forward).parameters
+    except (TypeError, ValueError):
+        return CACHE_NAMES[-1]
+    return next((name for name in CACHE_NAMES if name in params), CACHE_NAMES[-1])
+
+
 def _is_shadow_cache(past: Any) -> bool:
     if past is None or type(past).__name__ != "ShadowCache":
         return False
@@ -72,10 +103,11 @@ class ShadowHooks:
     # -- the hooks --------------------------------------------------------------------------
     def _seed(self, module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
         self.seed_state, self._shadow_past, self._pack_cache = None, None, False
-        past = kwargs.get("past_key_values")
+        cache_name = _cache_name_in(kwargs)
+        past = kwargs.get(cache_name)
         shadow_past = None
         if _is_shadow_cache(past):
-            kwargs = {**kwargs, "past_key_values": past.base}  # the base model can't read a ShadowCache
+            kwargs = {**kwargs, cache_name: past.base}  # the base model can't read a ShadowCache
             shadow_past = past.shadow
         if not self.path_active():
             return args, kwargs
@@ -112,7 +144,7 @@ class ShadowHooks:
             "attention_mask": attention_mask,
             "use_cache": use_cache,
             "return_dict": True,
-            "past_key_values": past,
+            _cache_parameter(backbone): past,
         }
         if position_ids is not None:
             kwargs["position_ids"] = position_ids
@@ -128,7 +160,7 @@ class ShadowHooks:
         hidden = getattr(out, "last_hidden_state", None)
         if hidden is None:
             raise ConfigError(f"The shadow backbone ({type(backbone).__name__}) returned no last_hidden_state.")
-        return tuner.shadow_projection[adapter_name](hidden), getattr(out, "past_key_values", None)
+        return tuner.shadow_projection[adapter_name](hidden), _cache_of(out)[1]
 
     def _wrap(self, module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
         hidden = args[0] if args else kwargs.get("hidden_states")
@@ -157,8 +189,9 @@ class ShadowHooks:
             return output
         self._pack_cache = False
         shadow_past, self._shadow_past = self._shadow_past, None
-        if hasattr(output, "past_key_values"):
+        name, base_past = _cache_of(output)
+        if name is not None:
             from .cache import ShadowCache
 
-            output.past_key_values = ShadowCache(base=output.past_key_values, shadow=shadow_past)
+            setattr(output, name, ShadowCache(base=base_past, shadow=shadow_past))
         return output
