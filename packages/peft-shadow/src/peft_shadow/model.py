@@ -45,19 +45,12 @@ class ShadowModel(BaseTuner):
             self.__dict__["_shares_embeddings"] = {}
             self.__dict__["last_shadow_loss"] = None
 
-    def inject_adapter(
-        self,
-        model: nn.Module,
-        adapter_name: str,
-        low_cpu_mem_usage: bool = False,
-        autocast_adapter_dtype: bool = True,
-    ) -> None:
+    def inject_adapter(self, model: nn.Module, adapter_name: str, **kwargs: Any) -> None:
+        """BaseTuner's injection (same keyword arguments), then the shadow network placed and the hooks bound."""
         self._ensure_containers()
         try:
-            super().inject_adapter(
-                model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
-            )
-            self._place_shadow(adapter_name, autocast_adapter_dtype)
+            super().inject_adapter(model, adapter_name, **kwargs)
+            self._place_shadow(adapter_name, kwargs.get("autocast_adapter_dtype", True))
         except BaseException:
             self._drop_shadow(adapter_name)
             raise

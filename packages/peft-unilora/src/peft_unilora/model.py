@@ -9,7 +9,7 @@ usual fp32 upcast of half-precision adapters).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -25,24 +25,17 @@ from .layer import UniLoraLinear
 class UniLoraModel(BaseTuner):
     prefix = "unilora_"
 
-    def inject_adapter(
-        self,
-        model: nn.Module,
-        adapter_name: str,
-        low_cpu_mem_usage: bool = False,
-        autocast_adapter_dtype: bool = True,
-    ) -> None:
+    def inject_adapter(self, model: nn.Module, adapter_name: str, **kwargs: Any) -> None:
+        """BaseTuner's injection (same keyword arguments), with `θ` made before and the indices after."""
         if "unilora_theta_d" not in self._modules:
             self.unilora_theta_d = nn.ParameterDict()
         config: UniLoraConfig = self.peft_config[adapter_name]
         self.unilora_theta_d[adapter_name] = nn.Parameter(self._initial_theta(config))
         try:
-            super().inject_adapter(
-                model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
-            )
+            super().inject_adapter(model, adapter_name, **kwargs)
             layers = [m for m in self.tuner_layers() if isinstance(m, UniLoraLinear) and m.has_adapter(adapter_name)]
             self._assign_indices(adapter_name, layers)
-            self._place_theta(adapter_name, layers, autocast_adapter_dtype)
+            self._place_theta(adapter_name, layers, kwargs.get("autocast_adapter_dtype", True))
         except BaseException:
             del self.unilora_theta_d[adapter_name]
             raise
