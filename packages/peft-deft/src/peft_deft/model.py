@@ -15,13 +15,8 @@ class DeftModel(BaseTuner):
     prefix = "deft_"
 
     def _create_and_replace(
-        self,
-        config: DeftConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
+        self, config: DeftConfig, adapter_name: str, target: nn.Module,
+        target_name: str, parent: nn.Module, current_key: str
     ) -> None:
         if isinstance(target, DeftLinear):
             target.update_layer(adapter_name, **self._layer_kwargs(config))

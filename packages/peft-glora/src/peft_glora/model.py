@@ -14,13 +14,8 @@ class GloraModel(BaseTuner):
     prefix = "glora_"
 
     def _create_and_replace(
-        self,
-        config: GloraConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
+        self, config: GloraConfig, adapter_name: str, target: nn.Module,
+        target_name: str, parent: nn.Module, current_key: str
     ) -> None:
         args = (adapter_name, config.r, config.config_A_B, config.config_C, config.config_D_E, config.init_weights)
         if isinstance(target, GloraLinear):

@@ -14,13 +14,8 @@ class PeanutModel(BaseTuner):
     prefix = "peanut_"
 
     def _create_and_replace(
-        self,
-        config: PeanutConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
+        self, config: PeanutConfig, adapter_name: str, target: nn.Module,
+        target_name: str, parent: nn.Module, current_key: str
     ) -> None:
         args = (adapter_name, config.r, config.depth, config.act_fn, config.scaling, config.init_weights)
         if isinstance(target, PeanutLinear):

@@ -57,10 +57,10 @@ class ShadowConfig(PeftConfig):
     def __post_init__(self) -> None:
         super().__post_init__()  # r > 0, shadow_dropout in [0, 1)
         name = type(self).__name__
-        if isinstance(self.target_modules, str) and self.layers_to_transform is not None:
-            raise ConfigError(f"{name}: layers_to_transform cannot be used when target_modules is a str (a regex).")
-        if isinstance(self.target_modules, str) and self.layers_pattern is not None:
-            raise ConfigError(f"{name}: layers_pattern cannot be used when target_modules is a str (a regex).")
+        regex_targets = isinstance(self.target_modules, str)
+        for layer_field in ("layers_to_transform", "layers_pattern"):
+            if regex_targets and getattr(self, layer_field) is not None:
+                raise ConfigError(f"{name}: {layer_field} cannot be used when target_modules is a str (a regex).")
         if self.layers_pattern and self.layers_to_transform is None:
             raise ConfigError(f"{name}: when layers_pattern is specified, layers_to_transform must also be specified.")
         for size_field in (*MIRROR_ONLY_FIELDS, "update_hidden_size"):

@@ -71,13 +71,8 @@ class ShadowModel(BaseTuner):
             )
 
     def _create_and_replace(
-        self,
-        config: ShadowConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
+        self, config: ShadowConfig, adapter_name: str, target: nn.Module,
+        target_name: str, parent: nn.Module, current_key: str
     ) -> None:
         if adapter_name not in self.shadow_backbone:  # built before the first block's tensors (HF's draw order)
             self._build_shadow(adapter_name, config)

@@ -24,13 +24,8 @@ class SupertuningModel(BaseTuner):
             )
 
     def _create_and_replace(
-        self,
-        config: SupertuningConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
+        self, config: SupertuningConfig, adapter_name: str, target: nn.Module,
+        target_name: str, parent: nn.Module, current_key: str
     ) -> None:
         kwargs = dict(
             sparsity=config.sparsity,

@@ -76,13 +76,8 @@ class UniLoraModel(BaseTuner):
             self.unilora_theta_d[adapter_name] = nn.Parameter(theta.data.to(weight.device, dtype))
 
     def _create_and_replace(
-        self,
-        config: UniLoraConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
+        self, config: UniLoraConfig, adapter_name: str, target: nn.Module,
+        target_name: str, parent: nn.Module, current_key: str
     ) -> None:
         args = (adapter_name, config.r, config.unilora_dropout, config.theta_d_length, config.save_indices)
         if isinstance(target, UniLoraLinear):
