@@ -270,3 +270,62 @@ def test_unload_gives_back_the_base_model_without_hooks():
     assert not plain._forward_pre_hooks and not plain._forward_hooks
     with torch.no_grad():
         assert torch.equal(plain(**models.LLAMA.make_inputs()).logits, base)
+
+
+def _small_llama_backbone(hidden: int = 24):
+    from transformers import LlamaConfig, LlamaModel
+
+    torch.manual_seed(5)
+    return LlamaModel(
+        LlamaConfig(
+            vocab_size=models.VOCAB, hidden_size=hidden, intermediate_size=40, num_hidden_layers=1,
+            num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
+        )
+    )
+
+
+def _projected_checkpoint(directory) -> None:
+    """A "projected" shadow checkpoint in the layout Hugging Face PEFT reads (backbone + trained projection)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    backbone = _small_llama_backbone()
+    inner = backbone.config.to_dict()
+    directory.mkdir()
+    (directory / "config.json").write_text(
+        json.dumps({"model_type": "causal_lm_with_hidden_projection", "shadow_model_config": inner})
+    )
+    state = {f"shadow_model.{k}": v.contiguous() for k, v in backbone.state_dict().items()}
+    state["shadow_hidden_projection.weight"] = torch.randn(32, 24)
+    save_file(state, directory / "model.safetensors")
+
+
+@needs_hf
+@pytest.mark.parametrize("kind", ["plain", "projected"])
+def test_pretrained_shadow_checkpoints_match_hf(tmp_path, kind):
+    path = tmp_path / kind
+    if kind == "plain":
+        _small_llama_backbone().save_pretrained(path)
+    else:
+        _projected_checkpoint(path)
+    config = _config(shadow_model=str(path))
+    ours, theirs = _ours(config), _theirs(config)
+    for model in (ours, theirs):
+        for name, param in model.named_parameters():  # same "trained" values in both
+            if "shadow_update" in name:
+                torch.nn.init.normal_(param, generator=torch.Generator().manual_seed(len(name)))
+    backbone = ours.base_model.shadow_backbone["default"]
+    assert not backbone.get_input_embeddings().weight.requires_grad  # a checkpoint's embeddings stay frozen
+    trainable = lambda m: sorted(n for n, p in m.named_parameters() if p.requires_grad)  # noqa: E731
+    assert trainable(ours) == trainable(theirs)
+    assert torch.equal(_logits(ours), _logits(theirs))
+    ours.save_pretrained(tmp_path / "ours")
+    theirs.save_pretrained(tmp_path / "theirs")
+    saved = load_file(tmp_path / "ours" / "adapter_model.safetensors")
+    assert set(saved) == set(load_file(tmp_path / "theirs" / "adapter_model.safetensors"))
+    assert "base_model.shadow_projection.default.weight" in saved
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded = PeftModel.from_pretrained(models.LLAMA.build(), tmp_path / "theirs").eval()
+    assert torch.equal(_logits(loaded), _logits(theirs))
