@@ -329,3 +329,20 @@ def test_pretrained_shadow_checkpoints_match_hf(tmp_path, kind):
         warnings.simplefilter("ignore")
         loaded = PeftModel.from_pretrained(models.LLAMA.build(), tmp_path / "theirs").eval()
     assert torch.equal(_logits(loaded), _logits(theirs))
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    def gradients(checkpointing: bool) -> dict[str, torch.Tensor]:
+        model = _ours(_config(shadow_dropout=0.0))
+        if checkpointing:
+            model.base_model.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            assert all(layer.base_layer.gradient_checkpointing for layer in model.base_model.model.model.layers)
+        model.train()
+        inputs = models.LLAMA.make_inputs()
+        model(**inputs, labels=inputs["input_ids"], use_cache=False).loss.backward()
+        return {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+
+    plain, checkpointed = gradients(False), gradients(True)
+    assert set(plain) == set(checkpointed) and len(plain) > 0
+    for name, grad in plain.items():
+        torch.testing.assert_close(checkpointed[name], grad, rtol=1e-5, atol=1e-7)
