@@ -48,10 +48,9 @@ class DeftConfig(PeftConfig):
         name = type(self).__name__
         if self.decomposition_method not in ("relu", "qr"):
             raise ConfigError(f"{name}.decomposition_method must be 'relu' or 'qr', got {self.decomposition_method!r}.")
-        if isinstance(self.target_modules, str) and self.layers_to_transform is not None:
-            raise ConfigError(f"{name}: layers_to_transform cannot be used when target_modules is a str (a regex).")
-        if isinstance(self.target_modules, str) and self.layers_pattern is not None:
-            raise ConfigError(f"{name}: layers_pattern cannot be used when target_modules is a str (a regex).")
+        with_regex = [f for f in ("layers_to_transform", "layers_pattern") if getattr(self, f) is not None]
+        if isinstance(self.target_modules, str) and with_regex:
+            raise ConfigError(f"{name}: {with_regex[0]} cannot be used when target_modules is a str (a regex).")
         if self.layers_pattern and self.layers_to_transform is None:
             raise ConfigError(f"{name}: when layers_pattern is specified, layers_to_transform must also be specified.")
         if self.bias not in ("none", "all", "deft_only"):
