@@ -1,4 +1,5 @@
-"""Real installed method packages applied to `peft_core.testing.TinyMLP` (for cross-method core tests).
+"""Real installed method packages applied to `peft_core.testing.TinyMLP` (for cross-method core tests);
+a method that can't adapt its linear layers uses its own first conformance case instead.
 
 Core's own tests use the test-only toy method; a few reliability tests also run every installed
 method package (LoRA, IA3, LoHa, ...) to show the guarantees hold for real ones. When peft-core is
