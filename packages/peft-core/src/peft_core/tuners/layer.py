@@ -142,7 +142,8 @@ class BaseTunerLayer(nn.Module):
             self._active_adapter = remaining
 
     def adapter_tensors(self, adapter_name: str) -> list[AdapterTensor]:
-        """The tensors saved for `adapter_name`; keys drop the adapter name (HF's file layout)."""
+        """The tensors saved for `adapter_name`; keys drop the adapter name (HF's file layout).
+        Entries a `BufferDict` holds as non-persistent buffers are left out (they are regenerated)."""
         out: list[AdapterTensor] = []
         for attr in self.adapter_layer_names:
             container = self._container(attr)
@@ -152,7 +153,8 @@ class BaseTunerLayer(nn.Module):
             if isinstance(entry, nn.Module):
                 for key, tensor in entry.state_dict(keep_vars=True).items():
                     out.append(AdapterTensor(f"{attr}.{key}", f"{attr}.{adapter_name}.{key}", tensor))
-            else:
+            elif adapter_name not in getattr(container, "_non_persistent_buffers_set", ()):
+                # a non-persistent BufferDict entry (regenerated on load) is not saved, as in Hugging Face PEFT
                 out.append(AdapterTensor(attr, f"{attr}.{adapter_name}", entry))
         return out
 
