@@ -24,6 +24,7 @@ from .layer import UniLoraLinear
 
 class UniLoraModel(BaseTuner):
     prefix = "unilora_"
+    uses_shared_state = True  # the vector bank every layer indexes lives on the tuner
 
     def inject_adapter(self, model: nn.Module, adapter_name: str, **kwargs: Any) -> None:
         """BaseTuner's injection (same keyword arguments), with `θ` made before and the indices after."""
