@@ -26,6 +26,7 @@ _STORES = ("pvera_A", "pvera_B")
 
 class PveraModel(BaseTuner):
     prefix = "pvera_lambda_"
+    uses_shared_state = True  # the tuner owns projections all layers share (`tuner_tensors`)
 
     def inject_adapter(self, model: nn.Module, adapter_name: str, **options: Any) -> None:
         for store in _STORES:
