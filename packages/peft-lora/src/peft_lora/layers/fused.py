@@ -8,9 +8,10 @@ holds it already), the dropout mask as booleans (a quarter of an fp32 copy) and 
 activation `A(dropout(x))`; the dropped-out input is rebuilt from the mask in backward. The sum is
 formed by one `addmm` into the base output, so the (tokens, out) product is never materialised.
 
-Training does not need Hugging Face PEFT's exact bits (inference keeps them): the mask is drawn
-with `bernoulli_` rather than `nn.Dropout`'s kernel, and gradients equal the composed modules'
-within floating-point tolerance (tests/test_fused_update.py).
+Without dropout the outputs and gradients have Hugging Face PEFT's bits (the products are rounded
+in the same order; tests/test_fast_paths.py compares them). With dropout the mask is drawn with
+`bernoulli_` rather than `nn.Dropout`'s kernel, so the random stream differs from HF's; given the
+same mask, gradients equal the composed modules' (tests/test_fused_update.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from .base import exact_scale
 
 # adapter dtypes the fused update runs in (half precision adapters keep the composed path: its
 # roundings are the ones users tuned their learning rates against)
@@ -53,7 +56,10 @@ class _LoraUpdate(torch.autograd.Function):
         hidden = xd.reshape(-1, xd.shape[-1]) @ weight_a.t()  # (tokens, r)
         del xd
         out_features = weight_b.shape[0]
-        out = torch.addmm(result.reshape(-1, out_features), hidden, weight_b.t(), alpha=scaling)
+        if scaling == 1 or exact_scale(scaling):  # scaling the accumulated product is exact: one addmm
+            out = torch.addmm(result.reshape(-1, out_features), hidden, weight_b.t(), alpha=scaling)
+        else:  # round the product, then the scaled product, then the sum, as the composed modules do
+            out = result.reshape(-1, out_features) + (hidden @ weight_b.t()).mul_(scaling)
         ctx.save_for_backward(x, mask, hidden, weight_a, weight_b)
         ctx.scaling, ctx.keep_scale = scaling, keep_scale
         return out.view(result.shape)
@@ -65,10 +71,12 @@ class _LoraUpdate(torch.autograd.Function):
         grad2d = grad_out.reshape(-1, grad_out.shape[-1]).to(weight_b.dtype)
         grad_result = grad_out if ctx.needs_input_grad[0] else None
         grad_b = grad_a = grad_x = None
+        # the gradient reaching B(A(x)) is scaled first, as in the composed modules (same roundings)
+        scaled = grad2d if scaling == 1 else grad2d * scaling
         if ctx.needs_input_grad[3]:
-            grad_b = (grad2d.t() @ hidden).mul_(scaling)
+            grad_b = scaled.t() @ hidden
         if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-            grad_hidden = (grad2d @ weight_b).mul_(scaling)  # (tokens, r)
+            grad_hidden = scaled @ weight_b  # (tokens, r)
             if ctx.needs_input_grad[2]:
                 xd = _dropped(x.to(weight_a.dtype), mask, keep_scale)
                 grad_a = grad_hidden.t() @ xd.reshape(-1, xd.shape[-1])

@@ -23,6 +23,8 @@ import torch
 from peft_core import BatchPlan
 from torch import nn
 
+from .base import is_plain_linear
+
 # below this many adapters in a batch the per-adapter loop is as fast and keeps the exact bits
 MIN_ADAPTERS = 8
 
@@ -66,8 +68,6 @@ def plain_factors(
 ) -> tuple[torch.Tensor, torch.Tensor, float] | None:
     """`(A, B, scaling)` when the adapter's update is exactly `scaling·B(A(x))` at inference: plain
     bias-free linear factors, no DoRA, no active dropout, a float scaling."""
-    from .base import is_plain_linear
-
     if use_dora or isinstance(scaling, torch.Tensor):
         return None
     if not (is_plain_linear(lora_a) and is_plain_linear(lora_b)) or lora_b.bias is not None:
