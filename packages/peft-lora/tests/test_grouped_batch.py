@@ -106,3 +106,22 @@ def test_gradients_flow_through_the_batched_path():
     model(input_ids=ids, adapter_names=names).logits.sum().backward()
     grads = [p.grad for n, p in model.named_parameters() if "lora_B" in n and ".a5." in n]
     assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_stacked_weights_are_reused_and_refreshed_when_an_adapter_changes():
+    model = _many(9)
+    names = [f"a{i}" for i in range(9)]
+    ids = torch.randint(0, 64, (9, 1))
+    layer = model.base_model.model.model.layers[0].self_attn.v_proj  # (one token: q doesn't matter)
+    with torch.no_grad():
+        first = model(input_ids=ids, adapter_names=names).logits
+        cached = dict(layer._grouped_cache)
+        assert cached
+        again = model(input_ids=ids, adapter_names=names).logits
+        assert torch.equal(first, again)
+        assert all(layer._grouped_cache[k] is v for k, v in cached.items())  # reused, not restacked
+        layer.lora_B["a4"].weight.mul_(3.0)  # an in-place update (e.g. load_state_dict) bumps the version
+        changed = model(input_ids=ids, adapter_names=names).logits
+        expected = _per_row(model, ids, names)
+    assert not torch.allclose(changed[4], first[4])
+    torch.testing.assert_close(changed, expected, rtol=1e-5, atol=1e-5)

@@ -208,7 +208,8 @@ class Linear(LoraLayer):
                 self.lora_A[name], self.lora_B[name], self.lora_dropout[name], self.scaling[name], self.use_dora[name]
             )
 
-        return grouped_delta_(plan, x, result, eligible)
+        cache = self.__dict__.setdefault("_grouped_cache", {})  # not state: never saved or moved
+        return grouped_delta_(plan, x, result, eligible, cache)
 
     def _merge_delta_(self, name: str, weight: torch.Tensor) -> bool:
         """`weight += s·B@A` (Conv1D storage: `+= (s·B@A)ᵀ`) as one `addmm_` into the weight."""
