@@ -233,12 +233,21 @@ class LoraLayer(BaseTunerLayer):
         """`result + delta`, in place when that is safe (same values as the out-of-place sum)."""
         if self.lora_variant and name in self.lora_variant:
             return self.lora_variant[name].apply(self, name, x, result)
-        if not self.use_dora[name] and self._accumulate_delta(name, x, result):
-            return result
+        if not self.use_dora[name]:
+            if self._accumulate_delta(name, x, result):
+                return result
+            updated = self._train_update(name, x, result)
+            if updated is not None:
+                return updated
         delta = self._delta(name, x, result)
         if self.use_dora[name]:
             return result + delta  # DoRA's delta used `result`, which autograd may have saved
         return _add(result, delta)
+
+    def _train_update(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor | None:
+        """Hook: `result + delta` for a training step as one autograd function that keeps less for
+        backward (see layers/fused.py), or None (the default) to compose the modules."""
+        return None
 
     def _accumulate_delta(self, name: str, x: torch.Tensor, out: torch.Tensor) -> bool:
         """Hook: add adapter `name`'s term for input `x` to `out` in place, in one fused product, and
@@ -255,8 +264,9 @@ class LoraLayer(BaseTunerLayer):
                 f"before this layer, so per-row adapters can't be applied; run one forward per adapter instead."
             )
         factors = self._factor_container()
+        grouped = self._grouped_delta_(plan, x, result)
         for name in plan.adapter_groups():
-            if name not in factors:
+            if name not in factors or name in grouped:
                 continue
             rows = plan.rows(name, x.device)
             if self.lora_variant and name in self.lora_variant:
@@ -280,6 +290,11 @@ class LoraLayer(BaseTunerLayer):
             else:
                 result.index_add_(0, rows, delta)
         return result
+
+    def _grouped_delta_(self, plan: BatchPlan, x: torch.Tensor, result: torch.Tensor) -> set[str]:
+        """Hook: add the updates of many adapters at once (batched products, see layers/grouped.py) and
+        return their names; the default handles none."""
+        return set()
 
     def _cast_input(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         return x if x.dtype == weight.dtype else x.to(weight.dtype)

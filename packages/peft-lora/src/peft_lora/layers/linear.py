@@ -27,6 +27,8 @@ from .base import (
     warn_no_bias_for_lora_bias,
 )
 from .dora import linear_weight_norm, magnitude_for_linear
+from .fused import fused_update
+from .grouped import grouped_delta_, plain_factors
 
 
 # dtypes whose GEMM rounds its result once, to the same dtype (see Linear._fusable_b)
@@ -194,6 +196,30 @@ class Linear(LoraLayer):
         if not isinstance(dropout, nn.Identity):
             x = dropout(x)
         return add_product_(out, F.linear(x, weight_a), weight_b.t())
+
+    def _train_update(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor | None:
+        """Training (module in train mode, autograd recording): the fused update of layers/fused.py.
+        Evaluation keeps the composed modules and their Hugging Face PEFT bits."""
+        lora_a, lora_b = self.lora_A[name], self.lora_B[name]
+        if not (self.training and needs_autograd(result, x, lora_a.weight, lora_b.weight)):
+            return None
+        if not (is_plain_linear(lora_a) and is_plain_linear(lora_b)):
+            return None
+        return fused_update(result, x, lora_a, lora_b, self.scaling[name], self.lora_dropout[name])
+
+    def _grouped_delta_(self, plan: Any, x: torch.Tensor, result: torch.Tensor) -> set[str]:
+        if x.shape[0] != result.shape[0] or result.shape[-1] != self.out_features:
+            return set()
+
+        def eligible(name: str) -> tuple[torch.Tensor, torch.Tensor, float] | None:
+            if name not in self.lora_A or (self.lora_variant and name in self.lora_variant):
+                return None
+            return plain_factors(
+                self.lora_A[name], self.lora_B[name], self.lora_dropout[name], self.scaling[name], self.use_dora[name]
+            )
+
+        cache = self.__dict__.setdefault("_grouped_cache", {})  # not state: never saved or moved
+        return grouped_delta_(plan, x, result, eligible, cache)
 
     def _merge_delta_(self, name: str, weight: torch.Tensor) -> bool:
         """`weight += s·B@A` (Conv1D storage: `+= (s·B@A)ᵀ`) as one `addmm_` into the weight."""
