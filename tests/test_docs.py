@@ -62,14 +62,20 @@ def _new_method_module():
 
 
 def test_tutorial_shows_the_scaffolders_files_and_every_check():
-    """write-a-method.md is a plain file: its listings are the scaffolder's output (fix: `uv run
-    tools/new_method.py --sync-docs`), and its table lists every check of the conformance kit."""
+    """write-a-method.md and publish-a-method.md are plain files: their listings are the scaffolder's output
+    (fix: `uv run tools/new_method.py --sync-docs`), and the tutorial's table lists every check of the kit."""
     new_method = _new_method_module()
     page = (ROOT / "docs" / "write-a-method.md").read_text(encoding="utf-8")
     files = new_method.tutorial_files(ROOT)
     assert new_method.synced_tutorial(page, files) == page, "run `uv run tools/new_method.py --sync-docs`"
     shown = set(re.findall(r"<!-- scaffold: (\S+) -->", page))
     assert shown == set(files) - {"README.md", "CHANGELOG.md", "src/peft_scaled_lowrank/py.typed"}
+    publishing = (ROOT / "docs" / "publish-a-method.md").read_text(encoding="utf-8")
+    outside = new_method.tutorial_files(ROOT, outside=True)
+    assert new_method.synced_tutorial(publishing, outside, outside=True) == publishing, (
+        "run `uv run tools/new_method.py --sync-docs`"
+    )
+    assert "[tool.uv.sources]" not in outside["pyproject.toml"]  # the page shows a project of its own
     from peft_core.testing import CHECKS
 
     for name in CHECKS:

@@ -8,12 +8,14 @@ next to a built peft-core wheel (`uv run pytest -m isolation tests`, run by .ci/
    Llama case), and nothing from the workspace;
 4. there `python -I -m peft_core.testing NAME` runs every check of the kit on every declared case and passes
    (the Hugging Face comparison is skipped: the method has no counterpart there), and the package's own tests
-   pass with the dev group installed from its pyproject (`uv pip install --group dev`, as the page says).
+   pass with the dev group installed from its pyproject (`uv pip install --group dev`, as the page says);
+5. the same steps on a copy whose merge is wrong make the kit exit 1 and blame `merge`.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -125,3 +127,29 @@ def test_the_packages_own_tests_pass_with_its_dev_group(outside):
     proc = run(collect, project, check=False)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "test_fresh_interpreter" in proc.stdout and "test_merge[llama]" in proc.stdout
+
+
+def test_the_kit_fails_the_same_package_with_a_wrong_merge(outside, tmp_path):
+    """The same steps on a copy whose merge adds twice the update: the kit run exits non-zero and blames merging
+    (the forward, save/load and the rest still pass), so the passing run above is not vacuous."""
+    tmp, project, _ = outside
+    broken = tmp_path / DIST
+    shutil.copytree(project, broken, ignore=shutil.ignore_patterns(".venv", "dist", "__pycache__"))
+    layer = broken / "src" / IMPORT / "layer.py"
+    source = layer.read_text(encoding="utf-8")
+    right = f"return (b @ a) * self.{NAME}_scaling[adapter_name]"
+    assert right in source, "the scaffolded get_delta_weight changed: update this mutation"
+    layer.write_text(source.replace(right, f"return 2 * (b @ a) * self.{NAME}_scaling[adapter_name]"), encoding="utf-8")
+    wheels = tmp_path / "wheels"
+    uv(broken, "build", "--wheel", "-o", str(wheels))
+    core_wheel = next((tmp / "wheels").glob("peft_core-*.whl"))
+    py = make_venv(tmp_path, tmp_path / "venv", sys.executable)
+    proc = pip_install(py, tmp_path, [str(core_wheel), str(next(wheels.glob(f"{IMPORT}-*.whl")))])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = run([str(py), "-I", "-m", "peft_core.testing", NAME, "--json", "--no-hf"], tmp_path, check=False)
+    assert proc.returncode == 1, proc.stdout[-6000:] + proc.stderr[-3000:]
+    (report,) = json.loads(proc.stdout.strip().splitlines()[-1])
+    failed = {r["check"] for r in report["results"] if r["status"] == "failed"}
+    passed = {r["check"] for r in report["results"] if r["status"] == "passed"}
+    assert not report["ok"] and "merge" in failed, report["results"]
+    assert {"changes_output", "disable_adapter", "save_load", "fresh_interpreter"} <= passed, report["results"]
