@@ -2468,7 +2468,7 @@ class {cls}Model(BaseTuner):
         setattr(parent, target_name, layer)
 {extra_model}
 
-register_peft_method(name="{name}", config_cls={cls}Config, model_cls={cls}Model{kwargs})
+register_peft_method(name="{name}", config_cls={cls}Config, model_cls={cls}Model, plugin_api=">=1,<2"{kwargs})
 """
 
 

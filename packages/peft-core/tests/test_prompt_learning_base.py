@@ -56,8 +56,8 @@ class ToyPrefixModel(PromptLearningTuner):
         return PromptEncoderBase(config.num_virtual_tokens, config.num_layers * 2 * config.token_dim)
 
 
-register_peft_method(name="toy_prompt", config_cls=ToyPromptConfig, model_cls=ToyPromptModel)
-register_peft_method(name="toy_prefix", config_cls=ToyPrefixConfig, model_cls=ToyPrefixModel)
+register_peft_method(name="toy_prompt", config_cls=ToyPromptConfig, model_cls=ToyPromptModel, plugin_api=">=1,<2")
+register_peft_method(name="toy_prefix", config_cls=ToyPrefixConfig, model_cls=ToyPrefixModel, plugin_api=">=1,<2")
 
 
 def _t5():
