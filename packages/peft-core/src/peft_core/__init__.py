@@ -175,7 +175,7 @@ __all__ = [
 
 def __getattr__(name: str):
     if name == "__version__":
-        from .config import _core_version
+        from .core_version import core_version as _core_version
 
         return _core_version()
     module = _LAZY.get(name)

@@ -82,10 +82,8 @@ def register_peft_method(
 
     Registering the same classes again is a no-op, so re-importing a package is harmless.
     """
-    from .config import PeftConfig
-
     where = f"registering {name!r} from {_module_of(config_cls)}"
-    if not (isinstance(config_cls, type) and issubclass(config_cls, PeftConfig)):
+    if not _is_peft_config_class(config_cls):
         raise RegistrationError(f"config_cls must be a PeftConfig subclass ({where}), got {config_cls!r}.")
     _check_plugin_api(name, plugin_api, config_cls)
     if not isinstance(name, str) or not _NAME_RE.match(name) or name.endswith("_"):
@@ -142,6 +140,14 @@ def register_peft_method(
             stacklevel=2,
         )
     return method
+
+
+def _is_peft_config_class(cls: object) -> bool:
+    """`issubclass(cls, PeftConfig)`, by name: the registry does not import the config module (which looks
+    methods up here when it loads a config), so the two stay free of an import cycle."""
+    return isinstance(cls, type) and any(
+        base.__name__ == "PeftConfig" and base.__module__ == "peft_core.config" for base in cls.__mro__
+    )
 
 
 def _check_argument_types(
@@ -266,7 +272,7 @@ def _check_plugin_api(name: str, plugin_api: str | None, config_cls: type) -> No
             ) from exc
         contained = str(PLUGIN_API_VERSION) in spec
     if not contained:
-        from .config import _core_version
+        from .core_version import core_version as _core_version
 
         raise IncompatibleMethodError(
             f"{_module_of(config_cls)} (method {name!r}) supports peft-core plugin API {plugin_api}, but the "
