@@ -78,9 +78,12 @@ def register_peft_method(
             (AdaLoRA saves LoRA's `lora_A`/`lora_B` keys). Without it a taken prefix is a conflict.
         default_target_modules: model_type -> target module names (or one regex string) used when
             `target_modules` is unset.
-        plugin_api: the range of peft-core plugin API versions the package supports, e.g. ">=1,<2".
+        plugin_api: the range of peft-core plugin API versions the package supports, e.g. ">=1,<2". Leaving it
+            out registers the method but warns (`PeftWarning`).
 
-    Registering the same classes again is a no-op, so re-importing a package is harmless.
+    Registering the same classes again is a no-op, so re-importing a package is harmless. A name taken by
+    other classes, a prefix equal to another method's (without `shares_prefix_with`) or starting with one
+    (`prefixes_conflict`), and wrongly typed arguments raise `RegistrationError` before anything is registered.
     """
     where = f"registering {name!r} from {_module_of(config_cls)}"
     if not _is_peft_config_class(config_cls):
