@@ -336,8 +336,8 @@ class PeftConfig:
             )
         if unknown:
             warnings.warn(
-                f"Ignoring unknown {cls.__name__} fields{where}: {unknown}. They were probably written by a newer "
-                f"version; upgrade {_owning_distribution(cls)} if the adapter needs them.",
+                f"Unexpected keyword arguments {unknown} for class {cls.__name__}, these are ignored. They are fields{where}, "
+                f"probably written by a newer version; upgrade {_owning_distribution(cls)} if the adapter needs them.",
                 UserWarning,
                 stacklevel=3,
             )

@@ -111,6 +111,13 @@ class PeftModel(nn.Module):
         return self.base_model.active_adapters
 
     @property
+    def has_active_enabled_adapter(self) -> bool:
+        """Whether a forward pass runs an adapter: one is active and its layers are not disabled
+        (`disable_adapter()` turns this off)."""
+        modules = list(self.base_model.adapter_modules())
+        return bool(self.active_adapters) and any(not getattr(m, "_disable_adapters", False) for m in modules)
+
+    @property
     def peft_type(self) -> str:
         return self.peft_config[self.active_adapters[0]].peft_type
 
@@ -563,6 +570,8 @@ class PeftModel(nn.Module):
                 for param in module.adapter_parameters(adapter_name):
                     param.requires_grad_(False)
             self.eval()
+        else:  # trainable even while not active (as in Hugging Face PEFT): `set_adapter` alone would not do it
+            self.set_requires_grad(adapter_name, True)
         return report
 
 

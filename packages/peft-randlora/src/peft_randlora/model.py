@@ -22,6 +22,7 @@ from .layer import RandLoraLinear
 
 class RandLoraModel(BaseTuner):
     prefix = "randlora_"
+    uses_shared_state = True  # the projections all layers share live on the tuner
 
     def inject_adapter(
         self,

@@ -25,6 +25,7 @@ class VeraModel(BaseTuner):
     """VeRA tuner; see `VeraConfig` for the options. The `bias` modes are peft-core's generic ones."""
 
     prefix = "vera_lambda_"
+    uses_shared_state = True  # the projections all layers share live on the tuner
 
     # -- injection --------------------------------------------------------------------------------
     def inject_adapter(

@@ -82,6 +82,9 @@ class BaseTuner(nn.Module):
     prefix: ClassVar[str] = ""
     compact_large_target_lists: ClassVar[bool] = True
     supports_merge: ClassVar[bool] = True
+    # Whether the tuner owns tensors shared by its layers (it fills `tuner_tensors`): such adapters need the
+    # tuner, so `inject_adapter_in_model` refuses them (Hugging Face PEFT's flag of the same name).
+    uses_shared_state: ClassVar[bool] = False
     # Whether targets that are other methods' adapter layers may be wrapped (set on the per-method
     # tuners of a mixed-method model, see `attached` and peft_core.mixed).
     allow_nesting: bool = False
@@ -423,17 +426,21 @@ class BaseTuner(nn.Module):
         names = [adapter_name] if isinstance(adapter_name, str) else list(adapter_name)
         for name in names:
             if name not in self.peft_config:
-                raise ValueError(f"Adapter {name!r} does not exist; existing adapters: {list(self.peft_config)}.")
+                raise ValueError(f"Adapter {name} does not exist; existing adapters: {list(self.peft_config)}.")
+        for module in self.adapter_modules():  # refuse before changing anything
+            if isinstance(module, ModulesToSaveWrapper):
+                module.check_can_activate(names)
         self.active_adapter = names[0] if len(names) == 1 else names
         self._refresh_trainable(freeze_base=False)
 
     def delete_adapter(self, adapter_name: str) -> None:
         if adapter_name not in self.peft_config:
-            raise ValueError(f"Adapter {adapter_name!r} does not exist; existing adapters: {list(self.peft_config)}.")
+            raise ValueError(f"Adapter {adapter_name} does not exist; existing adapters: {list(self.peft_config)}.")
         if any(adapter_name in layer.merged_adapters for layer in self.tuner_layers()):
             raise AdapterStateError(
-                f"Adapter {adapter_name!r} is merged into the base weights; deleting it would leave its change there "
-                f"for good. Call unmerge_adapter() first (or merge_and_unload() to keep the merged model)."
+                f"Cannot delete adapter(s) {[adapter_name]} while they are merged. Please unmerge them first. Adapter "
+                f"{adapter_name!r} is merged into the base weights and deleting it would leave its change there for "
+                f"good. Call unmerge_adapter() first (or merge_and_unload() to keep the merged model)."
             )
         del self.peft_config[adapter_name]
         for module in list(self.adapter_modules()):
@@ -456,6 +463,14 @@ class BaseTuner(nn.Module):
         (layers that were disabled stay disabled)."""
         modules = list(self.adapter_modules())
         flags = [(m, m._disable_adapters) for m in modules]
+        if len({disabled for _, disabled in flags}) > 1:
+            warnings.warn(
+                "The model contains some adapter layers that are enabled and others that are disabled. This is most "
+                "likely unintentional. Leaving the disable_adapter block restores each layer as it was; call "
+                "enable_adapter_layers() to enable them all.",
+                UserWarning,
+                stacklevel=4,
+            )
         grads = [(p, p.requires_grad) for p in walk_parameters(self)]
         self.disable_adapter_layers()
         try:
