@@ -75,7 +75,7 @@ def register_core_probe_method() -> str:
             layer.update_layer(adapter_name, config.r)
             setattr(parent, target_name, layer)
 
-    register_peft_method(name="isoprobe", config_cls=ProbeConfig, model_cls=ProbeModel)
+    register_peft_method(name="isoprobe", config_cls=ProbeConfig, model_cls=ProbeModel, plugin_api=">=1,<2")
     return "isoprobe"
 
 

@@ -41,7 +41,7 @@ class ToyHeadEncoder(PromptEncoderBase):
 
 
 class ToyPromptModel(PromptLearningTuner):
-    prefix = "toy_prompt_"
+    prefix = "tprompt_"  # not toy_...: the toy method owns that start
 
     def _create_prompt_encoder(self, config, adapter_name, word_embeddings):
         rows = config.num_virtual_tokens * config.num_transformer_submodules
@@ -49,15 +49,15 @@ class ToyPromptModel(PromptLearningTuner):
 
 
 class ToyPrefixModel(PromptLearningTuner):
-    prefix = "toy_prefix_"
+    prefix = "tprefix_"
     injects_cache = True
 
     def _create_prompt_encoder(self, config, adapter_name, word_embeddings):
         return PromptEncoderBase(config.num_virtual_tokens, config.num_layers * 2 * config.token_dim)
 
 
-register_peft_method(name="toy_prompt", config_cls=ToyPromptConfig, model_cls=ToyPromptModel)
-register_peft_method(name="toy_prefix", config_cls=ToyPrefixConfig, model_cls=ToyPrefixModel)
+register_peft_method(name="toy_prompt", config_cls=ToyPromptConfig, model_cls=ToyPromptModel, prefix="tprompt_", plugin_api=">=1,<2")
+register_peft_method(name="toy_prefix", config_cls=ToyPrefixConfig, model_cls=ToyPrefixModel, prefix="tprefix_", plugin_api=">=1,<2")
 
 
 def _t5():

@@ -9,7 +9,6 @@ behaviour override the small hooks documented below; core never branches on a me
 from __future__ import annotations
 
 import contextlib
-import re
 import warnings
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
@@ -17,8 +16,13 @@ import torch
 from torch import nn
 
 from ..config import PeftConfig
-from ..errors import AdapterNameError, AdapterStateError, ConfigError, UnsupportedOperationError
+from ..errors import (
+    AdapterStateError,
+    ConfigError,
+    UnsupportedOperationError,
+)
 from ..patterns import field_label
+from .adapter_names import validate_adapter_name
 from .bias import (
     base_bias_tensors,
     bias_entries,
@@ -44,37 +48,13 @@ from .matching import (
 )
 from .mixed_batch import BASE_ADAPTER_NAME
 from .modules_to_save import ModulesToSaveWrapper
+from .snapshot import ModelSnapshot, outer_modules
 from .walk import modules as walk_modules
 from .walk import named_modules as walk_named_modules
 from .walk import parameters as walk_parameters
 
 # Hugging Face PEFT replaces target lists of this length or more by their shortest unique suffixes.
 MIN_TARGETS_FOR_COMPACTION = 20
-_ADAPTER_NAME_RE = re.compile(r"[^./\\\s]+")
-_ADAPTER_CONTAINERS = (nn.ModuleDict(), nn.ParameterDict())
-
-
-def validate_adapter_name(adapter_name: object) -> str:
-    """Reject names that would break keys, paths or module attributes, before anything is created."""
-    if not isinstance(adapter_name, str) or not adapter_name:
-        raise AdapterNameError(f"Adapter names must be non-empty strings, got {adapter_name!r}. Use e.g. 'my_adapter'.")
-    if (
-        not _ADAPTER_NAME_RE.fullmatch(adapter_name)
-        or not adapter_name.isprintable()
-        or adapter_name in ("..", BASE_ADAPTER_NAME)
-    ):
-        raise AdapterNameError(
-            f"Invalid adapter name {adapter_name!r}: it must not contain '.', '/', '\\', spaces or control characters "
-            f"(it becomes a key component and a folder name) and must not be {BASE_ADAPTER_NAME!r}. Use e.g. 'my_adapter'."
-        )
-    if any(hasattr(container, adapter_name) for container in _ADAPTER_CONTAINERS):
-        raise AdapterNameError(
-            f"Invalid adapter name {adapter_name!r}: it collides with an attribute of torch's ModuleDict/ParameterDict, "
-            f"which hold adapters by name; choose another name, e.g. '{adapter_name}_adapter'."
-        )
-    return adapter_name
-
-
 def model_type_of(model: nn.Module) -> str | None:
     """The transformers `model_type` of `model` (None for plain modules), without importing transformers."""
     config = getattr(model, "config", None)
@@ -687,13 +667,7 @@ class BaseTuner(nn.Module):
     @staticmethod
     def _walk_outer(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
         """Modules that are not inside an adapter layer or wrapper (those are parents to unload from)."""
-        stack: list[tuple[str, nn.Module]] = [("", model)]
-        while stack:
-            key, module = stack.pop()
-            yield key, module
-            for name, child in module.named_children():
-                if not isinstance(child, (BaseTunerLayer, ModulesToSaveWrapper)):
-                    stack.append((f"{key}.{name}" if key else name, child))
+        return outer_modules(model)
 
 
 def _adapter_names_of(module: Any) -> list[str]:
@@ -704,42 +678,6 @@ def _adapter_names_of(module: Any) -> list[str]:
     if isinstance(module, ModulesToSaveWrapper):
         return list(module.modules_to_save)
     return list(module.keys()) if isinstance(module, nn.ModuleDict) else []
-
-
-class ModelSnapshot:
-    """What wrapping a model changes on it (adapter modules put in, `requires_grad` flags, the
-    `peft_config` attribute), recorded before, so a wrap or load that fails part-way can hand the
-    user's model back as it was."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self._adapter_modules = {
-            id(m) for m in walk_modules(model) if isinstance(m, (BaseTunerLayer, ModulesToSaveWrapper))
-        }
-        self._requires_grad = [(p, p.requires_grad) for p in walk_parameters(model)]
-        self._peft_config = model.__dict__.get("peft_config", _MISSING)
-        self._peft_config_items = dict(self._peft_config) if isinstance(self._peft_config, dict) else None
-
-    def restore(self, model: nn.Module) -> None:
-        for _, parent in list(BaseTuner._walk_outer(model)):
-            for name, child in list(parent.named_children()):
-                if not isinstance(child, (BaseTunerLayer, ModulesToSaveWrapper)) or id(child) in self._adapter_modules:
-                    continue
-                base = child  # peel only the layers added since the snapshot (a mixed model nests new on old)
-                while isinstance(base, (BaseTunerLayer, ModulesToSaveWrapper)) and id(base) not in self._adapter_modules:
-                    base = base.unwrapped() if isinstance(base, ModulesToSaveWrapper) else base._modules["base_layer"]
-                setattr(parent, name, base)
-        for param, flag in self._requires_grad:
-            param.requires_grad_(flag)
-        if self._peft_config is _MISSING:
-            model.__dict__.pop("peft_config", None)
-        else:
-            if self._peft_config_items is not None:  # the same dict may have been added to: put its entries back
-                self._peft_config.clear()
-                self._peft_config.update(self._peft_config_items)
-            model.__dict__["peft_config"] = self._peft_config
-
-
-_MISSING = object()
 
 
 def nested_layers(layer: BaseTunerLayer) -> list[BaseTunerLayer]:
