@@ -12,10 +12,14 @@ import torch
 # Options some methods need to fit the 16-feature TinyMLP (the values each package's smoke test uses).
 OVERRIDES = {
     "adalora": {"total_step": 10, "init_r": 4},
+    "c3a": {"block_size": 4},
     "fourierft": {"n_frequency": 20},
     "ia3": {"feedforward_modules": ["lin1"]},
     "miss": {"r": 4},
+    "road": {"group_size": 4},
+    "shira": {"r": 2},
     "vera": {"r": 4},
+    "waveft": {"n_frequency": 20},
 }
 
 

@@ -172,10 +172,8 @@ class BaseTunerLayer(nn.Module):
             elif entry.device != ref.device or (ref.is_floating_point() and entry.dtype != ref.dtype):
                 if entry.device.type == "meta":
                     continue
-                dtype = ref.dtype if ref.is_floating_point() else entry.dtype
-                container[adapter_name] = nn.Parameter(
-                    entry.data.to(device=ref.device, dtype=dtype), requires_grad=entry.requires_grad
-                )
+                dtype = ref.dtype if ref.is_floating_point() and not _is_index(entry) else entry.dtype
+                container[adapter_name] = _moved(entry, ref.device, dtype)
 
     def move_adapter_to_base_device(self, adapter_name: str) -> None:
         """Put an adapter's tensors on the base weight's device, keeping their dtype (after loading)."""
@@ -190,7 +188,7 @@ class BaseTunerLayer(nn.Module):
             if isinstance(entry, nn.Module):
                 entry.to(device=ref.device)
             elif entry.device != ref.device:
-                container[adapter_name] = nn.Parameter(entry.data.to(ref.device), requires_grad=entry.requires_grad)
+                container[adapter_name] = _moved(entry, ref.device, entry.dtype)
 
     def cast_adapter_dtype(self, adapter_name: str, autocast: bool = True) -> None:
         """Keep fp16/bf16 adapter weights in fp32 (HF's `autocast_adapter_dtype=True`)."""
@@ -294,6 +292,18 @@ def _entry_parameters(entry: nn.Module | nn.Parameter) -> Iterable[nn.Parameter]
         return entry.parameters()
     params = [p for p in entry._parameters.values() if p is not None]
     return params if len(params) < 2 or len({id(p) for p in params}) == len(params) else entry.parameters()
+
+
+def _is_index(entry: torch.Tensor) -> bool:
+    """Integer or boolean tensors (index lists, masks) never take a float dtype."""
+    return not (entry.is_floating_point() or entry.is_complex())
+
+
+def _moved(entry: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """`entry` on `device` in `dtype`: a parameter stays a parameter, a buffer (BufferDict entry) a buffer."""
+    if isinstance(entry, nn.Parameter):
+        return nn.Parameter(entry.data.to(device=device, dtype=dtype), requires_grad=entry.requires_grad)
+    return entry.to(device=device, dtype=dtype)
 
 
 def _reference_parameter(base: nn.Module) -> nn.Parameter | None:

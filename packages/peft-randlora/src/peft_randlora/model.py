@@ -1,0 +1,101 @@
+"""`RandLoraModel`: puts RandLoRA layers on the targeted modules and owns each adapter's shared bases.
+
+Each adapter gets its own frozen bases, drawn from its own `projection_prng_key` once its layers
+exist (their sizes decide the bases' shapes: HF's `_find_dim`, the element-wise largest `(out, in)`
+over the adapted layers). They live on the tuner in `randlora_A` / `randlora_B` buffer dicts,
+saved as `base_model.randlora_A` / `base_model.randlora_B` when `save_projection` is true.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from peft_core import AdapterTensor, BaseTuner, ConfigError
+from peft_core.tuners.buffers import BufferDict
+from peft_core.tuners.linear_targets import linear_features, reconcile_fan_in_fan_out
+
+from .bases import make_bases
+from .config import RandLoraConfig
+from .layer import RandLoraLinear
+
+
+class RandLoraModel(BaseTuner):
+    prefix = "randlora_"
+
+    def inject_adapter(
+        self,
+        model: nn.Module,
+        adapter_name: str,
+        low_cpu_mem_usage: bool = False,
+        autocast_adapter_dtype: bool = True,
+    ) -> None:
+        if "randlora_A" not in self._modules:
+            self.randlora_A = BufferDict()
+            self.randlora_B = BufferDict()
+        super().inject_adapter(
+            model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
+        )
+        self._init_bases(adapter_name, autocast_adapter_dtype)
+
+    def _init_bases(self, adapter_name: str, autocast: bool) -> None:
+        config: RandLoraConfig = self.peft_config[adapter_name]
+        layers = [m for m in self.tuner_layers() if isinstance(m, RandLoraLinear) and m.has_adapter(adapter_name)]
+        largest_out = max(layer.out_features for layer in layers)
+        largest_in = max(layer.in_features for layer in layers)
+        small, large = sorted((largest_out, largest_in))
+        basis_a, basis_b = make_bases(
+            config.r, large, small, config.projection_prng_key, sparse=config.sparse, very_sparse=config.very_sparse
+        )
+        # As in HF: the bases take the adapted layers' device and float dtype, then fp16/bf16 become fp32
+        # when adapter dtypes are autocast.
+        ref = layers[0].get_base_layer().weight
+        if ref.device.type != "meta":
+            dtype = ref.dtype if ref.is_floating_point() else basis_a.dtype
+            if autocast and dtype in (torch.float16, torch.bfloat16):
+                basis_a, basis_b = basis_a.to(dtype), basis_b.to(dtype)
+                dtype = torch.float32
+            basis_a, basis_b = basis_a.to(ref.device, dtype), basis_b.to(ref.device, dtype)
+        self.randlora_A.set(adapter_name, basis_a, persistent=config.save_projection)
+        self.randlora_B.set(adapter_name, basis_b, persistent=config.save_projection)
+
+    def _create_and_replace(
+        self,
+        config: RandLoraConfig,
+        adapter_name: str,
+        target: nn.Module,
+        target_name: str,
+        parent: nn.Module,
+        current_key: str,
+    ) -> None:
+        args = (adapter_name, config.r, config.randlora_alpha, config.randlora_dropout, config.init_weights)
+        if isinstance(target, RandLoraLinear):
+            target.update_layer(*args)
+            return
+        if linear_features(target) is None:
+            raise ConfigError(
+                f"Target module {current_key!r} ({type(target).__name__}) is not supported by RandLoRA; supported "
+                f"are torch.nn.Linear and transformers' Conv1D. Adjust target_modules."
+            )
+        reconcile_fan_in_fan_out(config, target)
+        layer = RandLoraLinear(target, self.randlora_A, self.randlora_B, fan_in_fan_out=config.fan_in_fan_out)
+        layer.update_layer(*args)
+        setattr(parent, target_name, layer)
+
+    def tuner_tensors(self, adapter_name: str) -> list[AdapterTensor]:
+        out = super().tuner_tensors(adapter_name)
+        if "randlora_A" in self._modules and self.randlora_A.is_persistent(adapter_name):
+            out.append(AdapterTensor("randlora_A", f"randlora_A.{adapter_name}", self.randlora_A[adapter_name]))
+            out.append(AdapterTensor("randlora_B", f"randlora_B.{adapter_name}", self.randlora_B[adapter_name]))
+        return out
+
+    def delete_adapter(self, adapter_name: str) -> None:
+        super().delete_adapter(adapter_name)
+        for store in (self.randlora_A, self.randlora_B):
+            if adapter_name in store:
+                del store[adapter_name]
+
+    def _unload_tuner_state(self) -> None:
+        if "randlora_A" in self._modules:
+            self.randlora_A.clear()
+            self.randlora_B.clear()

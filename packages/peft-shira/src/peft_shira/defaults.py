@@ -1,0 +1,10 @@
+"""Hugging Face PEFT 0.21.2's per-`model_type` SHiRA default targets: LoRA's table (peft-core's
+`QUERY_VALUE_TARGETS`) with `phi` narrowed to the q/v projections."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from peft_core.default_targets import QUERY_VALUE_TARGETS
+
+TARGET_MODULES: Mapping[str, tuple[str, ...] | str] = {**QUERY_VALUE_TARGETS, "phi": ("q_proj", "v_proj")}
