@@ -118,6 +118,7 @@ def get_peft_model_state_dict(
         if save_embedding_layers in ("auto", True) and adapter_name in tuner.peft_config:
             config = tuner.peft_config[adapter_name]
             result.update(_targeted_embedding_weights(model, config, adapter_name, prefix))
+        result = tuner.postprocess_saved_state(adapter_name, result)
     return result
 
 

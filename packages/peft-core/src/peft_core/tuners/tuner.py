@@ -90,6 +90,7 @@ class BaseTuner(nn.Module):
     - `_mark_extra_trainable(adapter_name)`: extra trainable parameters (e.g. LoRA's `bias` modes).
     - `extra_tensors_to_save(adapter_name)`: base-model tensors saved with the adapter (bias modes).
     - `tuner_tensors(adapter_name)`: tensors owned by the tuner itself (`base_model.<name>` keys).
+    - `postprocess_saved_state` / `remap_state_dict_for_load`: a compact file form and its inverse.
     """
 
     prefix: ClassVar[str] = ""
@@ -187,6 +188,11 @@ class BaseTuner(nn.Module):
     ) -> Mapping[str, torch.Tensor]:
         """Hook: inspect or rename incoming file keys before they are matched (refuse legacy
         formats, follow older layouts). Default: unchanged."""
+        return state
+
+    def postprocess_saved_state(self, adapter_name: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Hook: rewrite the tensors about to be saved into a method's compact file form (e.g. VB-LoRA
+        keeps only the top-k of its logits); `remap_state_dict_for_load` must undo it. Default: unchanged."""
         return state
 
     def adapter_state_dict(self, adapter_name: str) -> dict[str, torch.Tensor] | None:
