@@ -1,0 +1,42 @@
+"""OSF's conformance cases for peft-core's kit (`peft_core.testing`), shipped with the package so the kit
+also runs against an installed wheel (`python -m peft_core.testing osf`).
+
+Found through the `peft.conformance` entry point; run in the package's tests by `tests/test_conformance.py`.
+Cases cover tall, wide and square weights (where the frozen high part is or is not stored), fractional
+and pattern ranks, and Llama's default targets.
+"""
+
+from __future__ import annotations
+
+from peft_core.testing import Case, Conformance, HuggingFace, models
+
+from .config import OSFConfig
+
+
+def conformance() -> Conformance:
+    return Conformance(
+        method="osf",
+        cases=(
+            Case(
+                "mlp",
+                models.MLP,  # lin0 16->32 (tall), lin1 32->32 (square), lin2 32->16 (wide)
+                lambda: OSFConfig(target_modules=["lin0", "lin1", "lin2"]),
+                second=lambda: OSFConfig(effective_rank=0.75, rank_pattern={"lin2": 4}, target_modules=["lin1", "lin2"]),
+            ),
+            Case("llama", models.LLAMA, lambda: OSFConfig(effective_rank=12, task_type="CAUSAL_LM")),  # HF's defaults: 7 projections
+            Case(
+                "bert-seq-cls",
+                models.BERT,
+                lambda: OSFConfig(effective_rank=0.5, target_modules=["query", "value", "dense"], task_type="SEQ_CLS"),
+            ),
+        ),
+        random_init={"init_weights": False},
+        noop_init={},
+        hf=HuggingFace(),
+        bad_values=(
+            {"effective_rank": 0},
+            {"effective_rank": -0.5},
+            {"rank_pattern": {"lin1": 0}},
+            {"rank_pattern": {"(": 4}},  # not a regex
+        ),
+    )
