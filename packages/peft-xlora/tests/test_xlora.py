@@ -247,7 +247,7 @@ def test_our_file_loads_in_hugging_face(tmp_path):
 
 @needs_hf
 def test_hugging_faces_files_lose_the_first_classifier_layer_and_are_refused(tmp_path):
-    """HF 0.21.2 drops every classifier key whose layer index equals an expert's name ("0", "1", ...) when
+    """HF 0.21.2 drops classifier keys whose layer index reads like an expert's name ("0", "1", ...) when
     saving, so its files lack `layers.0.*`; loading such a file is refused instead of running a classifier
     with random first-layer weights."""
     _, theirs = _hf_pair(xlora_depth=2, xlora_size=16)

@@ -87,6 +87,8 @@ class BaseTuner(nn.Module):
     - `_prepare_adapter_config(config, model)`: fill defaults (core fills `target_modules` from the
       method's registered defaults).
     - `_check_new_adapter_config(config)`: refuse an adapter that can't coexist with existing ones.
+    - `_match(config, named)`: which modules are targets (default: the `target_modules` / `exclude_modules`
+      rules); methods whose targets are chosen otherwise (the top N attention modules) override it.
     - `_mark_extra_trainable(adapter_name)`: extra trainable parameters (e.g. LoRA's `bias` modes).
     - `extra_tensors_to_save(adapter_name)`: base-model tensors saved with the adapter (bias modes).
     - `tuner_tensors(adapter_name)`: tensors owned by the tuner itself (`base_model.<name>` keys).
