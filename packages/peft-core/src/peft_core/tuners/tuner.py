@@ -9,6 +9,7 @@ behaviour override the small hooks documented below; core never branches on a me
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import warnings
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
@@ -40,6 +41,7 @@ from .matching import (
 )
 from .mixed_batch import BASE_ADAPTER_NAME
 from .modules_to_save import ModulesToSaveWrapper
+from .tuner_state import TunerState
 from .walk import modules as walk_modules
 from .walk import named_modules as walk_named_modules
 from .walk import parameters as walk_parameters
@@ -182,8 +184,17 @@ class BaseTuner(nn.Module):
 
     def tuner_tensors(self, adapter_name: str) -> list[AdapterTensor]:
         """Tensors owned by the tuner, saved as `base_model.<saved_key>` (default: renamed biases of
-        modules_to_save copies). Overrides should extend `super().tuner_tensors(...)`."""
-        return renamed_bias_tensors(self.model, self._bias_entries(adapter_name))
+        modules_to_save copies, and the entries of the tuner's `TunerParameterDict` / `TunerModuleDict`
+        attributes). Overrides should extend `super().tuner_tensors(...)`."""
+        out = renamed_bias_tensors(self.model, self._bias_entries(adapter_name))
+        for attr, store in self._tuner_state():
+            out += store.adapter_tensors(adapter_name, attr)
+        return out
+
+    def _tuner_state(self) -> list[tuple[str, TunerState]]:
+        """The tuner's own per-adapter state (see tuners.tuner_state): trained, saved and deleted with
+        its adapters like the layers' tensors."""
+        return [(name, m) for name, m in self._modules.items() if isinstance(m, TunerState)]
 
     def remap_state_dict_for_load(
         self, adapter_name: str, state: Mapping[str, torch.Tensor]
@@ -358,8 +369,9 @@ class BaseTuner(nn.Module):
     def tuner_layers(self) -> Iterator[BaseTunerLayer]:
         return (m for m in walk_modules(self.model) if isinstance(m, BaseTunerLayer))
 
-    def adapter_modules(self) -> Iterator[BaseTunerLayer | ModulesToSaveWrapper]:
-        return (m for m in walk_modules(self.model) if isinstance(m, (BaseTunerLayer, ModulesToSaveWrapper)))
+    def adapter_modules(self) -> Iterator[BaseTunerLayer | ModulesToSaveWrapper | TunerState]:
+        layers = (m for m in walk_modules(self.model) if isinstance(m, (BaseTunerLayer, ModulesToSaveWrapper)))
+        return itertools.chain(layers, (store for _, store in self._tuner_state()))
 
     @property
     def active_adapters(self) -> list[str]:
@@ -378,7 +390,7 @@ class BaseTuner(nn.Module):
                 adapter_modules.append(module)
         if type(self).adapter_modules is not BaseTuner.adapter_modules:
             return list(self.adapter_modules())
-        return adapter_modules
+        return adapter_modules + [store for _, store in self._tuner_state()]
 
     def _refresh_trainable(
         self,
@@ -500,6 +512,9 @@ class BaseTuner(nn.Module):
                 child.merge(safe_merge=safe_merge, adapter_names=adapter_names)
             setattr(parent, child_name, child.get_base_layer())
         self._unload_tuner_state()
+        for _, store in self._tuner_state():
+            for name in list(store.keys()):
+                store.delete_adapter(name)
         if "peft_config" in self.model.__dict__:
             del self.model.__dict__["peft_config"]
         return self.model

@@ -7,15 +7,15 @@ must behave like a layer's adapter tensors: train only while their adapter is ac
 with the adapter name dropped (Hugging Face PEFT's file layout).
 
 `TunerParameterDict` (entries are parameters) and `TunerModuleDict` (entries are modules) speak the
-adapter-module protocol `BaseTuner` drives (`has_adapter`, `set_adapter`, `delete_adapter`, ...). A
-tuner yields them from `adapter_modules()` and lists their tensors in `tuner_tensors()`:
+adapter-module protocol `BaseTuner` drives (`has_adapter`, `set_adapter`, `delete_adapter`, ...). Assigned
+as attributes of a tuner, they are found by `BaseTuner`: its `adapter_modules()` yields them and its
+`tuner_tensors()` saves their entries as `base_model.<attr>[.<key>]`; `unload()` empties them.
 
-    def adapter_modules(self):
-        yield from super().adapter_modules()
-        yield self.vector_bank
-
-    def tuner_tensors(self, adapter_name):
-        return super().tuner_tensors(adapter_name) + self.vector_bank.adapter_tensors(adapter_name, "vector_bank")
+    def inject_adapter(self, model, adapter_name, **kwargs):
+        if "vector_bank" not in self._modules:
+            self.vector_bank = TunerParameterDict()
+        ...
+        self.vector_bank[adapter_name] = nn.Parameter(bank)
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from torch import nn
 from .layer import AdapterTensor
 
 
-class _TunerStateProtocol:
+class TunerState:
     """The adapter-module protocol over a dict of per-adapter entries (a module or a parameter each)."""
 
     _disable_adapters: bool = False
@@ -88,7 +88,7 @@ class _TunerStateProtocol:
         return [AdapterTensor(attr, f"{attr}.{adapter_name}", entry)]
 
 
-class TunerParameterDict(_TunerStateProtocol, nn.ParameterDict):
+class TunerParameterDict(TunerState, nn.ParameterDict):
     """Parameters keyed by adapter name, held by the tuner (e.g. a bank every layer draws from)."""
 
     def _entries(self) -> dict[str, Any]:
@@ -98,7 +98,7 @@ class TunerParameterDict(_TunerStateProtocol, nn.ParameterDict):
         return (entry,)
 
 
-class TunerModuleDict(_TunerStateProtocol, nn.ModuleDict):
+class TunerModuleDict(TunerState, nn.ModuleDict):
     """Modules keyed by adapter name, held by the tuner (e.g. a classifier over the whole model)."""
 
     def _entries(self) -> dict[str, Any]:
@@ -108,4 +108,4 @@ class TunerModuleDict(_TunerStateProtocol, nn.ModuleDict):
         return entry.parameters()
 
 
-__all__ = ["TunerModuleDict", "TunerParameterDict"]
+__all__ = ["TunerModuleDict", "TunerParameterDict", "TunerState"]
