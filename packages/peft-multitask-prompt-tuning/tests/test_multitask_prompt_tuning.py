@@ -155,17 +155,23 @@ def test_a_trained_target_loads_without_its_source_file(source_file, tmp_path):
         assert torch.equal(loaded(**kw).logits, model(**kw).logits)
 
 
+def _greedy(model, task_ids: torch.Tensor, steps: int = 4) -> torch.Tensor:
+    """Greedy decoding of `batch()` by repeated forward passes with `task_ids` (the reference for generate)."""
+    ids, mask = batch()
+    with torch.no_grad():
+        for _ in range(steps):
+            nxt = model(input_ids=ids, attention_mask=mask, task_ids=task_ids).logits[:, -1].argmax(-1, keepdim=True)
+            ids, mask = torch.cat([ids, nxt], 1), torch.cat([mask, torch.ones_like(nxt)], 1)
+    return ids
+
+
 def test_generation_equals_greedy_decoding_by_forward():
     model = _mpt(seed=2)
     ids, mask = batch()
     task_ids = torch.tensor([1, 2])
     with torch.no_grad():
         got = model.generate(input_ids=ids, attention_mask=mask, task_ids=task_ids, max_new_tokens=4, do_sample=False)
-        seq, am = ids.clone(), mask.clone()
-        for _ in range(4):
-            nxt = model(input_ids=seq, attention_mask=am, task_ids=task_ids).logits[:, -1].argmax(-1, keepdim=True)
-            seq, am = torch.cat([seq, nxt], 1), torch.cat([am, torch.ones_like(nxt)], 1)
-    assert torch.equal(got[:, -4:], seq[:, -4:])
+    assert torch.equal(got, _greedy(model, task_ids))
 
 
 # -- against Hugging Face PEFT ------------------------------------------------------------------------
@@ -212,11 +218,7 @@ def test_causal_lm_generation_equals_greedy_decoding_of_hugging_faces_forward():
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         got = ours.generate(input_ids=ids, attention_mask=mask, task_ids=task_ids, max_new_tokens=4, do_sample=False)
-        seq, am = ids.clone(), mask.clone()
-        for _ in range(4):
-            nxt = theirs(input_ids=seq, attention_mask=am, task_ids=task_ids).logits[:, -1].argmax(-1, keepdim=True)
-            seq, am = torch.cat([seq, nxt], 1), torch.cat([am, torch.ones_like(nxt)], 1)
-    assert torch.equal(got, seq)
+        assert torch.equal(got, _greedy(theirs, task_ids))
 
 
 @needs_hf

@@ -205,3 +205,18 @@ def test_ranks_and_shapes_equal_hugging_faces():
         theirs = peft.get_peft_model(_shapes(), peft.OSFConfig(**kwargs))
     shapes = {n: tuple(p.shape) for n, p in ours.named_parameters() if p.requires_grad}
     assert shapes == {n: tuple(p.shape) for n, p in theirs.named_parameters() if p.requires_grad}
+
+
+@needs_hf
+def test_default_targets_are_hugging_faces():
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_OSF_TARGET_MODULES_MAPPING as theirs
+
+    from peft_osf.defaults import OSF_TARGETS
+
+    assert {k: list(v) for k, v in OSF_TARGETS.items()} == theirs
+
+
+def test_llama_defaults_are_the_seven_projections():
+    model = _adapt(models.LLAMA.build(), OSFConfig(task_type="CAUSAL_LM"))
+    adapted = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, OSFLinear)})
+    assert adapted == ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]

@@ -233,3 +233,12 @@ def test_savable_parameter_counts_match_hugging_faces():
             warnings.simplefilter("ignore")
             theirs = peft.get_peft_model(models.MLP.build(), peft.VBLoRAConfig(**kwargs))
         assert ours.get_nb_savable_parameters() == theirs.get_nb_savable_parameters()
+
+
+@needs_hf
+def test_default_targets_are_hugging_faces():
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_VBLORA_TARGET_MODULES_MAPPING as theirs
+
+    from peft_vblora.defaults import VBLORA_TARGETS
+
+    assert {k: v if isinstance(v, str) else list(v) for k, v in VBLORA_TARGETS.items()} == theirs

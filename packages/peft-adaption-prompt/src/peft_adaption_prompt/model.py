@@ -44,15 +44,8 @@ class AdaptionPromptModel(BaseTuner):
             )
         return found[len(found) - config.adapter_layers :], 0
 
-    def _create_and_replace(
-        self,
-        config: AdaptionPromptConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
-    ) -> None:
+    def _create_and_replace(self, config: AdaptionPromptConfig, adapter_name: str, target: nn.Module, target_name: str,
+                            parent: nn.Module, current_key: str) -> None:
         if isinstance(target, AdaptedAttention):
             target.update_layer(adapter_name, config.adapter_len)
             return

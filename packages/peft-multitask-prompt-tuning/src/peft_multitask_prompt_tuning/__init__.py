@@ -19,8 +19,6 @@ __all__ = [
 ]
 
 register_peft_method(
-    name="multitask_prompt_tuning",
-    config_cls=MultitaskPromptTuningConfig,
-    model_cls=MultitaskPromptTuningModel,
+    name="multitask_prompt_tuning", config_cls=MultitaskPromptTuningConfig, model_cls=MultitaskPromptTuningModel,
     plugin_api=">=1,<2",
 )

@@ -57,11 +57,10 @@ class MultitaskPromptTuningConfig(PromptLearningConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         name = type(self).__name__
-        try:
-            self.prompt_tuning_init = MultitaskPromptTuningInit(self.prompt_tuning_init)
-        except ValueError:
-            allowed = ", ".join(repr(m.value) for m in MultitaskPromptTuningInit)
-            raise ConfigError(f"{name}.prompt_tuning_init must be one of {allowed}, got {self.prompt_tuning_init!r}.") from None
+        known = {m.value: m for m in MultitaskPromptTuningInit}
+        if str(self.prompt_tuning_init) not in known:
+            raise ConfigError(f"{name}.prompt_tuning_init must be one of {sorted(known)}, got {self.prompt_tuning_init!r}.")
+        self.prompt_tuning_init = known[str(self.prompt_tuning_init)]
         text = self.prompt_tuning_init is MultitaskPromptTuningInit.TEXT
         if text and (not self.tokenizer_name_or_path or self.prompt_tuning_init_text is None):
             raise ConfigError(f"{name}: prompt_tuning_init='TEXT' needs tokenizer_name_or_path and prompt_tuning_init_text.")

@@ -37,9 +37,8 @@ class MultitaskPromptTuningModel(PromptLearningTuner):
     prefix = "multitask_prompt_tuning_"
     injects_cache = False
 
-    def _create_prompt_encoder(
-        self, config: MultitaskPromptTuningConfig, adapter_name: str, word_embeddings: nn.Module | None
-    ) -> MultitaskPromptEmbedding:
+    def _create_prompt_encoder(self, config: MultitaskPromptTuningConfig, adapter_name: str,
+                               word_embeddings: nn.Module | None) -> MultitaskPromptEmbedding:
         return MultitaskPromptEmbedding(config, word_embeddings)
 
     # -- task ids ---------------------------------------------------------------------------

@@ -15,9 +15,6 @@ from .subspace import project_gradient, split_weight
 __all__ = ["OSFConfig", "OSFLinear", "OSFModel", "project_gradient", "resolve_rank", "split_weight"]
 
 register_peft_method(
-    name="osf",
-    config_cls=OSFConfig,
-    model_cls=OSFModel,
-    default_target_modules=OSF_TARGETS,
-    plugin_api=">=1,<2",
+    name="osf", config_cls=OSFConfig, model_cls=OSFModel,
+    default_target_modules=OSF_TARGETS, plugin_api=">=1,<2",
 )

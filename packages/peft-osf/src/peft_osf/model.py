@@ -45,15 +45,8 @@ class OSFModel(BaseTuner):
                 break
         return resolve_rank(value, min_dim)
 
-    def _create_and_replace(
-        self,
-        config: OSFConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
-    ) -> None:
+    def _create_and_replace(self, config: OSFConfig, adapter_name: str, target: nn.Module, target_name: str,
+                            parent: nn.Module, current_key: str) -> None:
         base = target.get_base_layer() if isinstance(target, OSFLinear) else target
         if not isinstance(base, nn.Linear):
             hint = " (Hugging Face PEFT skips such targets silently, leaving them unadapted)" if is_transformers_conv1d(base) else ""

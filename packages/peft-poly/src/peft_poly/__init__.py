@@ -15,9 +15,6 @@ from .routing import PolyRouter, TaskIdsError
 __all__ = ["PolyConfig", "PolyLinear", "PolyModel", "PolyRouter", "TaskIdsError", "mixed_factors"]
 
 register_peft_method(
-    name="poly",
-    config_cls=PolyConfig,
-    model_cls=PolyModel,
-    default_target_modules=QUERY_VALUE_TARGETS,
-    plugin_api=">=1,<2",
+    name="poly", config_cls=PolyConfig, model_cls=PolyModel,
+    default_target_modules=QUERY_VALUE_TARGETS, plugin_api=">=1,<2",
 )

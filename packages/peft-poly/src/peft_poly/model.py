@@ -28,15 +28,8 @@ class PolyModel(BaseTuner):
                 "single weight change exists. Keep the PeftModel (pass task_ids), or use unload() for the base model."
             )
 
-    def _create_and_replace(
-        self,
-        config: PolyConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
-    ) -> None:
+    def _create_and_replace(self, config: PolyConfig, adapter_name: str, target: nn.Module, target_name: str,
+                            parent: nn.Module, current_key: str) -> None:
         args = dict(
             r=config.r, n_tasks=config.n_tasks, n_skills=config.n_skills, n_splits=config.n_splits,
             init_weights=config.init_weights,

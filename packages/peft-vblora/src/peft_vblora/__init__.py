@@ -14,9 +14,6 @@ from .model import VBLoRAModel
 __all__ = ["VBLoRAConfig", "VBLoRALinear", "VBLoRAModel", "low_rank_factors", "mix_bank_vectors"]
 
 register_peft_method(
-    name="vblora",
-    config_cls=VBLoRAConfig,
-    model_cls=VBLoRAModel,
-    default_target_modules=VBLORA_TARGETS,
-    plugin_api=">=1,<2",
+    name="vblora", config_cls=VBLoRAConfig, model_cls=VBLoRAModel,
+    default_target_modules=VBLORA_TARGETS, plugin_api=">=1,<2",
 )

@@ -7,12 +7,12 @@ With `save_only_topk_weights` the logits are saved in their compact form (see `t
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import Mapping
 
 import torch
 from torch import nn
 
-from peft_core import AdapterTensor, BaseTuner, ConfigError
+from peft_core import BaseTuner, ConfigError
 from peft_core.tuners.linear_targets import linear_features, reconcile_fan_in_fan_out
 from peft_core.tuners.tuner_state import TunerParameterDict
 
@@ -27,19 +27,11 @@ class VBLoRAModel(BaseTuner):
     prefix = "vblora_"
 
     # -- injection ------------------------------------------------------------------------------
-    def inject_adapter(
-        self,
-        model: nn.Module,
-        adapter_name: str,
-        low_cpu_mem_usage: bool = False,
-        autocast_adapter_dtype: bool = True,
-    ) -> None:
-        if BANK not in self._modules:
+    def inject_adapter(self, model: nn.Module, adapter_name: str, **kwargs: bool) -> None:
+        if BANK not in self._modules:  # BaseTuner trains, saves and deletes it with the adapters
             self.vblora_vector_bank = TunerParameterDict()
         try:
-            super().inject_adapter(
-                model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
-            )
+            super().inject_adapter(model, adapter_name, **kwargs)
         except BaseException:
             self.vblora_vector_bank.delete_adapter(adapter_name)
             raise
@@ -55,15 +47,8 @@ class VBLoRAModel(BaseTuner):
                 bank = bank.to(reference.device, dtype)
         self.vblora_vector_bank[adapter_name] = nn.Parameter(bank)
 
-    def _create_and_replace(
-        self,
-        config: VBLoRAConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
-    ) -> None:
+    def _create_and_replace(self, config: VBLoRAConfig, adapter_name: str, target: nn.Module, target_name: str,
+                            parent: nn.Module, current_key: str) -> None:
         base = target.get_base_layer() if isinstance(target, VBLoRALinear) else target
         if linear_features(base) is None:
             raise ConfigError(
@@ -71,14 +56,8 @@ class VBLoRAModel(BaseTuner):
                 f"torch.nn.Linear and transformers' Conv1D. Adjust target_modules."
             )
         self._draw_bank(config, adapter_name, base.weight)
-        args = dict(
-            r=config.r,
-            topk=config.topk,
-            num_vectors=config.num_vectors,
-            vector_length=config.vector_length,
-            dropout=config.vblora_dropout,
-            init_logits_std=config.init_logits_std,
-        )
+        args = dict(r=config.r, topk=config.topk, num_vectors=config.num_vectors, vector_length=config.vector_length,
+                    dropout=config.vblora_dropout, init_logits_std=config.init_logits_std)
         if isinstance(target, VBLoRALinear):
             target.update_layer(adapter_name, **args)
             return
@@ -86,23 +65,6 @@ class VBLoRAModel(BaseTuner):
         layer = VBLoRALinear(target, self.vblora_vector_bank, fan_in_fan_out=config.fan_in_fan_out)
         layer.update_layer(adapter_name, **args)
         setattr(parent, target_name, layer)
-
-    # -- the bank as adapter state ----------------------------------------------------------------
-    def adapter_modules(self) -> Iterator[Any]:
-        yield from super().adapter_modules()
-        if BANK in self._modules:
-            yield self.vblora_vector_bank
-
-    def tuner_tensors(self, adapter_name: str) -> list[AdapterTensor]:
-        out = super().tuner_tensors(adapter_name)
-        if BANK in self._modules:
-            out += self.vblora_vector_bank.adapter_tensors(adapter_name, BANK)
-        return out
-
-    def _unload_tuner_state(self) -> None:
-        if BANK in self._modules:
-            for name in list(self.vblora_vector_bank.keys()):
-                self.vblora_vector_bank.delete_adapter(name)
 
     # -- compact files --------------------------------------------------------------------------------
     def postprocess_saved_state(self, adapter_name: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -37,27 +37,27 @@ CURRENT_CALL: contextvars.ContextVar[XLoraCall | None] = contextvars.ContextVar(
 
 
 class _XLoraMixin:
-    """The X-LoRA forward pass shared by the Linear and Embedding layers."""
+    """The X-LoRA forward pass shared by the Linear and Embedding layers: the base layer, plus the
+    experts mixed by `_mix` during an X-LoRA pass of the adapter whose experts this layer holds."""
 
     # adapter -> index of this layer among the layers holding that adapter's experts (module order)
     xlora_layer_number: dict[str, int]
 
-    def _call_for_this_layer(self) -> tuple[XLoraCall, torch.Tensor] | None:
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         call = CURRENT_CALL.get()
         numbers = self.__dict__.get("xlora_layer_number", {})
+        result = self.base_layer(x, *args, **kwargs)  # type: ignore[attr-defined]
         if call is None or self.disable_adapters or call.adapter not in numbers:  # type: ignore[attr-defined]
-            return None
-        return call, layer_scalings(call.scalings, numbers[call.adapter], call.config)
+            return result
+        return self._mix(x, result, call, layer_scalings(call.scalings, numbers[call.adapter], call.config))
+
+    def _mix(self, x: torch.Tensor, result: torch.Tensor, call: XLoraCall, weights: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
 
 class XLoraLinear(_XLoraMixin, Linear):
-    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        found = self._call_for_this_layer()
-        if found is None:
-            return self.base_layer(x, *args, **kwargs)
-        call, weights = found
+    def _mix(self, x: torch.Tensor, result: torch.Tensor, call: XLoraCall, weights: torch.Tensor) -> torch.Tensor:
         out_dtype = x.dtype
-        result = self.base_layer(x, *args, **kwargs)
         for n, expert in enumerate(call.experts):
             if expert not in self.lora_A:
                 continue
@@ -68,12 +68,7 @@ class XLoraLinear(_XLoraMixin, Linear):
 
 
 class XLoraEmbedding(_XLoraMixin, Embedding):
-    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        found = self._call_for_this_layer()
-        if found is None:
-            return self.base_layer(x, *args, **kwargs)
-        call, weights = found
-        result = self.base_layer(x, *args, **kwargs)
+    def _mix(self, x: torch.Tensor, result: torch.Tensor, call: XLoraCall, weights: torch.Tensor) -> torch.Tensor:
         out_dtype = result.dtype  # fp32 experts on a half-precision base: hand the base's dtype on
         embed_scale = self._embed_scale()
         for n, expert in enumerate(call.experts):

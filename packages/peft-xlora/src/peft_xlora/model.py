@@ -49,7 +49,7 @@ class XLoraModel(BaseTuner):
         validate_adapter_name(adapter_name)
         config: XLoraConfig = self.peft_config[adapter_name]
         self._check_config(config, model)
-        if CLASSIFIER not in self._modules:
+        if CLASSIFIER not in self._modules:  # BaseTuner trains, saves and deletes the classifiers with the adapters
             self.internal_xlora_classifier = TunerModuleDict()
         loaded: list[str] = []
         try:
@@ -100,16 +100,8 @@ class XLoraModel(BaseTuner):
             self.internal_xlora_classifier.delete_adapter(adapter_name)
 
     # -- adapter state ------------------------------------------------------------------------------
-    def adapter_modules(self) -> Iterator[Any]:
-        yield from super().adapter_modules()
-        if CLASSIFIER in self._modules:
-            yield self.internal_xlora_classifier
-
     def tuner_tensors(self, adapter_name: str) -> list[AdapterTensor]:
-        out = super().tuner_tensors(adapter_name)
-        if CLASSIFIER in self._modules:
-            out += self.internal_xlora_classifier.adapter_tensors(adapter_name, CLASSIFIER)
-        return out + self._trained_expert_tensors(adapter_name)
+        return super().tuner_tensors(adapter_name) + self._trained_expert_tensors(adapter_name)  # + the classifier
 
     def _trained_expert_tensors(self, adapter_name: str) -> list[AdapterTensor]:
         """With `use_trainable_adapters` the experts change in training, so they are saved too (Hugging Face
@@ -156,10 +148,7 @@ class XLoraModel(BaseTuner):
         self._drop_experts(adapter_name, experts)
 
     def _unload_tuner_state(self) -> None:
-        if CLASSIFIER in self._modules:
-            for name in list(self.internal_xlora_classifier.keys()):
-                self.internal_xlora_classifier.delete_adapter(name)
-        self._experts.clear()
+        self._experts.clear()  # (BaseTuner empties the classifiers)
 
     def check_adapter_names(self, adapter_names: Sequence[str]) -> None:
         raise UnsupportedOperationError(
