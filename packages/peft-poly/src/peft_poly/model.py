@@ -34,17 +34,15 @@ class PolyModel(BaseTuner):
             r=config.r, n_tasks=config.n_tasks, n_skills=config.n_skills, n_splits=config.n_splits,
             init_weights=config.init_weights,
         )
-        if isinstance(target, PolyLinear):
-            target.update_layer(adapter_name, **args)
-            return
-        if not isinstance(target, nn.Linear):
+        if not isinstance(target, (PolyLinear, nn.Linear)):
             raise ConfigError(
-                f"Target module {current_key!r} ({type(target).__name__}) is not supported by Poly; supported is "
-                f"torch.nn.Linear. Adjust target_modules."
+                f"Poly adapts torch.nn.Linear layers only; target module {current_key!r} is a {type(target).__name__}. "
+                f"Adjust target_modules."
             )
-        layer = PolyLinear(target)
+        layer = target if isinstance(target, PolyLinear) else PolyLinear(target)
         layer.update_layer(adapter_name, **args)
-        setattr(parent, target_name, layer)
+        if layer is not target:
+            setattr(parent, target_name, layer)
 
     def forward(self, *args: Any, task_ids: torch.Tensor | None = None, **kwargs: Any) -> Any:
         with using_task_ids(task_ids):
