@@ -264,6 +264,14 @@ class Workspace:
         return {mod: (pkg, path) for pkg in self.packages for mod, path in pkg.modules().items()}
 
 
+def excluded_packages(root: Path | str) -> list[Path]:
+    """Folders under the members' globs that the root's `[tool.uv.workspace] exclude` leaves out."""
+    root = Path(root).resolve()
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    ws = config.get("tool", {}).get("uv", {}).get("workspace", {}) or {}
+    return sorted(p.resolve() for pattern in ws.get("exclude", []) for p in root.glob(pattern) if p.is_dir())
+
+
 def discover_workspace(root: Path | str) -> Workspace:
     """Every member matched by the root's `[tool.uv.workspace] members` globs (default `packages/*`)."""
     root = Path(root).resolve()
@@ -975,6 +983,13 @@ def check_declared_dependencies(ws: Workspace) -> list[Problem]:
     Imports of other workspace members are left to check_layering (grimp), which knows about
     workspace members and points at the import line. Optional extras that the code never imports
     are allowed (DEP002 only for [project].dependencies): an extra can exist for users' convenience.
+
+    deptry reads `import` statements only. A module that a dependency imports on our behalf is
+    invisible to it: numpy, which `safetensors.torch.save_file` (and `Tensor.numpy()`) import but
+    neither torch nor safetensors declare (safetensors only through its `torch`/`numpy` extras), was
+    missing from `pip install peft-lora`, and the workspace venv always has numpy (transformers), so
+    no test noticed. `isolated_run` covers that: it runs a save/load round trip of every method with
+    only the declared dependencies installed (tests/_isolation_roundtrip.py).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -1804,15 +1819,18 @@ def state_dict_probe(method: str, modules: list[str], workdir: str) -> dict[str,
 
     expected: set[str] = set()
     if kind == "layers":
-        # Derived from the adapter layers themselves: their own (non-base_layer) trainable parameters of
-        # `adapter`, with the adapter name dropped, as Hugging Face PEFT names them in the file (settings
-        # kept as tensors, like AdaLoRA's `ranknum`, are not saved); plus tensors the tuner itself holds
-        # per adapter (VeRA's shared projections, VB-LoRA's vector bank), saved as `base_model.<name>`.
+        # Derived from the adapter layers themselves: their own (non-base_layer) trainable parameters and
+        # persistent buffers of `adapter` (DeLoRA's weight norms, SHiRA's indices), with the adapter name
+        # dropped, as Hugging Face PEFT names them in the file (settings kept as frozen parameters, like
+        # AdaLoRA's `ranknum`, are not saved); plus tensors the tuner itself holds per adapter (VeRA's
+        # shared projections, VB-LoRA's vector bank), saved as `base_model.<name>`.
         for lname, layer in model.named_modules():
             if isinstance(layer, BaseTunerLayer):
-                for key, param in layer.named_parameters():
+                for key, tensor in layer.state_dict(keep_vars=True).items():
                     dropped = _drop_segment(key, adapter)
-                    if dropped is not None and param.requires_grad and not key.startswith("base_layer."):
+                    if dropped is None or key.startswith("base_layer."):
+                        continue
+                    if not isinstance(tensor, nn.Parameter) or tensor.requires_grad:
                         expected.add(f"{lname}.{dropped}")
         for key in model.base_model.state_dict(keep_vars=True):
             dropped = _drop_segment(key, adapter)
@@ -2225,16 +2243,14 @@ def isolated_run(ws: Workspace, pkg: Package, wheels: dict[str, Path], workdir: 
     if proc.returncode != 0 or not python.exists():
         return fail("isolation-setup", f"`uv venv` failed:\n{proc.stderr[-2000:]}", "Check uv and the Python install.")
     members = ws.by_dist()
-    dev = [r for r in pkg.dependency_group("dev") if normalize(_requirement(r).name) not in members]
-    install = [str(wheels[p.dist]) for p in closure] + dev
-    if not any(normalize(_requirement(r).name) == "pytest" for r in dev):
-        install.append("pytest")
+    # 1. the wheels and their declared dependencies only: what `pip install <package>` gives a user
+    install = [str(wheels[p.dist]) for p in closure]
     proc = _run([uv, "pip", "install", "--python", str(python), *install], env=env, timeout=900)
     log.append(f"$ uv pip install {' '.join(install)}\n{proc.stdout}{proc.stderr}")
     if proc.returncode != 0:
         return fail(
             "isolation-install",
-            f"Installing {pkg.dist}'s wheel with its dependencies and dev group failed:\n{proc.stderr[-3000:]}",
+            f"Installing {pkg.dist}'s wheel with its declared dependencies failed:\n{proc.stderr[-3000:]}",
             f"Make the dependencies in {pkg.file()} resolvable on their own (ranges compatible with the other "
             "members' versions).",
         )
@@ -2286,7 +2302,28 @@ def isolated_run(ws: Workspace, pkg: Package, wheels: dict[str, Path], workdir: 
                 f"Make {pkg.dist}'s entry points and registrations agree, and don't register methods of other packages.",
             )
         )
-    # the package's own tests, with a config of our own so the root's addopts/testpaths don't apply
+    # save/load round trip of each method (and of core itself), still with only the declared dependencies:
+    # deptry reads import statements, so it can't see a module imported inside a dependency (numpy by
+    # `safetensors.torch.save_file` and `Tensor.numpy()`); this run does.
+    problems += _isolated_round_trip(pkg, closure, python, env, workdir, log)
+    # 2. then the dev group, and the package's own tests with a config of our own (not the root's)
+    dev = [r for r in pkg.dependency_group("dev") if normalize(_requirement(r).name) not in members]
+    install = [str(wheels[p.dist]) for p in closure] + dev
+    if not any(normalize(_requirement(r).name) == "pytest" for r in dev):
+        install.append("pytest")
+    proc = _run([uv, "pip", "install", "--python", str(python), *install], env=env, timeout=900)
+    log.append(f"$ uv pip install {' '.join(install)}\n{proc.stdout}{proc.stderr}")
+    if proc.returncode != 0:
+        problems.append(
+            Problem(
+                "isolation-install",
+                pkg.dist,
+                pkg.rel,
+                f"Installing {pkg.dist}'s dev group next to its wheel failed:\n{proc.stderr[-3000:]}",
+                f"Make the dev group in {pkg.file()} resolvable with the package's dependencies.",
+            )
+        )
+        return problems, "\n".join(log)
     tests = pkg.path / "tests"
     if tests.is_dir():
         ini = workdir / "pytest.ini"
@@ -2294,7 +2331,7 @@ def isolated_run(ws: Workspace, pkg: Package, wheels: dict[str, Path], workdir: 
         ini.write_text("[pytest]\nmarkers =\n" + "".join(f"    {m}\n" for m in markers))
         cmd = [
             str(python), "-m", "pytest", str(tests), "-c", str(ini), "--rootdir", str(pkg.path),
-            "-p", "no:cacheprovider", "--import-mode=importlib", "-q", "-m", "not bench and not isolation",
+            "-p", "no:cacheprovider", "--import-mode=importlib", "-q", "-m", "not bench and not isolation and not quantized",
         ]
         proc = _run(cmd, env=env, timeout=1800, cwd=workdir)
         log.append(f"$ {' '.join(cmd)}\n{proc.stdout[-6000:]}{proc.stderr[-3000:]}")
@@ -2320,6 +2357,52 @@ def isolated_run(ws: Workspace, pkg: Package, wheels: dict[str, Path], workdir: 
                 )
             )
     return problems, "\n".join(log)
+
+
+ROUND_TRIP_SCRIPT = HERE.parent / "_isolation_roundtrip.py"
+
+
+def _isolated_round_trip(
+    pkg: Package, closure: list[Package], python: Path, env: dict[str, str], workdir: Path, log: list[str]
+) -> list[Problem]:
+    """Run `_isolation_roundtrip.py` for peft-core's own save/load and each method `pkg` provides."""
+    script = workdir / ROUND_TRIP_SCRIPT.name
+    shutil.copyfile(ROUND_TRIP_SCRIPT, script)
+    methods = sorted(pkg.entry_points)
+    cmd = [str(python), "-I", str(script), "--core", *methods]
+    proc = _run(cmd, env=env, timeout=900, cwd=workdir)
+    log.append(f"$ python -I {script.name} --core {' '.join(methods)}\n{proc.stdout[-4000:]}{proc.stderr[-3000:]}")
+    results = []
+    for line in proc.stdout.splitlines():
+        try:
+            results.append(json.loads(line))
+        except ValueError:
+            continue
+    failed = [r for r in results if not r.get("ok")]
+    if proc.returncode == 0 and not failed and len(results) == len(methods) + 1:
+        return []
+    detail = "\n".join(f"- {r['method']}: {' '.join(r.get('problems', []))[-2500:]}" for r in failed) or (
+        f"(exit {proc.returncode})\n{proc.stderr[-3000:]}"
+    )
+    missing = sorted(set(re.findall(r"No module named '([\w.]+)'", proc.stdout + proc.stderr)))
+    hint = (
+        f"{', '.join(repr(m.split('.')[0]) for m in missing)} is imported at run time but not installed with "
+        f"{pkg.dist}: declare the distribution in {pkg.file()} [project].dependencies (or in the dependency that "
+        f"needs it, through its extra). "
+        if missing
+        else ""
+    )
+    return [
+        Problem(
+            "isolation-round-trip",
+            pkg.dist,
+            pkg.rel,
+            f"With only {[p.dist for p in closure]} and their declared dependencies installed, a save/load round "
+            f"trip fails:\n{detail}",
+            hint + "Every module the package (or peft-core on its behalf) imports while saving and loading must come "
+            "from a declared dependency.",
+        )
+    ]
 
 
 def _root_markers(root: Path) -> list[str]:

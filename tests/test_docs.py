@@ -121,3 +121,48 @@ def test_quickstart_page_code_runs(tmp_path, monkeypatch):
         torch.set_num_threads(threads)
     assert (tmp_path / "my-adapter" / "adapter_model.safetensors").is_file()
     assert (tmp_path / "merged-model" / "config.json").is_file()
+
+
+def test_qlora_page_code_runs(tmp_path):
+    """The page's ten lines, on a tiny Llama checkpoint written here (as `model_id`), quantized to NF4 on CPU."""
+    pytest.importorskip("bitsandbytes")
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    page = (ROOT / "docs" / "qlora.md").read_text(encoding="utf-8")
+    code = re.findall(r"```python\n(.*?)```", page, re.DOTALL)[0]
+    assert len([line for line in code.splitlines() if line.strip()]) <= 10
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(vocab_size=96, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                      num_attention_heads=4, num_key_value_heads=2)
+    transformers.LlamaForCausalLM(config).save_pretrained(tmp_path / "tiny")
+    scope = {"__name__": "__docs__", "model_id": str(tmp_path / "tiny")}
+    exec(compile(code, "docs/qlora.md", "exec"), scope)
+    model = scope["model"]
+    q_proj = model.base_model.model.model.layers[0].self_attn.q_proj
+    assert type(q_proj).__name__ == "Linear4bit" and type(q_proj.get_base_layer()).__module__.startswith("bitsandbytes")
+    assert all("lora_" in n for n, p in model.named_parameters() if p.requires_grad)
+    ids = torch.randint(0, 96, (2, 8))
+    loss = model(input_ids=ids, labels=ids).loss
+    loss.backward()
+    assert q_proj.lora_A["default"].weight.grad is not None
+
+
+def test_serving_page_code_runs(tmp_path, monkeypatch):
+    """The serving page's examples run in order in one namespace. `torch.compile` is replaced by the identity
+    here (compiling costs a minute); peft-lora's test_hotswap_compile.py compiles for real with inductor."""
+    pytest.importorskip("transformers")
+    for package in ("peft_lora", "peft_loha", "peft_lokr"):
+        pytest.importorskip(package)
+    import torch
+
+    page = (ROOT / "docs" / "serving.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", page, re.DOTALL)
+    assert len(blocks) >= 5, "the serving page lost its examples"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(torch, "compile", lambda model, **kwargs: model)
+    namespace = {"__name__": "__docs__"}
+    for code in blocks:
+        exec(compile(code, "docs/serving.md", "exec"), namespace)
+    assert namespace["report"].max_relative_error < 1e-5  # rank 16 covers a rank-4 LoHa's deltas (rank <= 16)
+    assert set(namespace["result"].report.modules) == {f"model.layers.{i}.self_attn.{m}" for i in (0, 1) for m in ("q_proj", "v_proj")}

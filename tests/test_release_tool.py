@@ -1,230 +1,36 @@
-"""End-to-end tests of tools/release.py on small throwaway git workspaces.
-
-Each test builds its own workspace under tmp_path: a virtual uv root, a fake ``peft-core``
-(trivial registry, ``PLUGIN_API_VERSION``, ``peft_core.testing.smoke_test``) and a fake method
-package ``peft-foo`` depending on ``peft-core>=0.1,<0.2``, all without third-party dependencies,
-and drives the tool as a subprocess (``sys.executable tools/release.py ... --root <tmp>``).
+"""End-to-end tests of tools/release.py on small throwaway git workspaces (see _release_workspace.py):
+plan, bump, tag (refused without a verified build), build and lowest-core. Verification by
+package kind, stamps and publishing: test_release_verify.py; releasing through a real index:
+test_release_index.py (both in the release job, -m release).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import textwrap
-import zipfile
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-RELEASE = REPO / "tools" / "release.py"
-
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Release Test",
-    "GIT_AUTHOR_EMAIL": "release-test@example.invalid",
-    "GIT_COMMITTER_NAME": "Release Test",
-    "GIT_COMMITTER_EMAIL": "release-test@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,  # no signing or hooks from the developer's config
-}
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(GIT_ENV)
-    env.pop("VIRTUAL_ENV", None)
-    return env
-
-
-def git(root: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=root, env=_env(), text=True, capture_output=True)
-    assert proc.returncode == 0, f"git {args}: {proc.stdout}{proc.stderr}"
-    return proc.stdout
-
-
-def release(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(RELEASE), *args, "--root", str(root)],
-        cwd=root, env=_env(), text=True, capture_output=True,
-    )
-
-
-def plan_json(root: Path) -> tuple[int, dict]:
-    proc = release(root, "plan", "--json")
-    return proc.returncode, json.loads(proc.stdout)
-
-
-def write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-
-
-RELEASED_LOG = """
-# Changelog
-
-All notable changes to `{dist}` are documented here.
-
-## [Unreleased]
-
-## [0.1.0] - 2025-01-01
-
-### Added
-- Initial release.
-"""
-
-NEW_LOG = """
-# Changelog
-
-## [Unreleased]
-
-### Added
-- Initial release.
-"""
-
-
-def set_version(pkg_dir: Path, old: str, new: str) -> None:
-    p = pkg_dir / "pyproject.toml"
-    p.write_text(p.read_text().replace(f'version = "{old}"', f'version = "{new}"', 1))
-
-
-def add_entry(pkg_dir: Path, section: str, text: str) -> None:
-    p = pkg_dir / "CHANGELOG.md"
-    p.write_text(p.read_text().replace("## [Unreleased]\n", f"## [Unreleased]\n\n### {section}\n- {text}\n", 1))
-
-
-def make_workspace(root: Path, *, released: bool = True, foo_range: str = "peft-core>=0.1,<0.2",
-                   plugin_api: str = ">=1,<2") -> Path:
-    """A committed workspace; with ``released`` both packages are at 0.1.0 and tagged."""
-    write(root / "pyproject.toml", """
-        [tool.uv.workspace]
-        members = ["packages/*"]
-    """)
-    write(root / ".gitignore", "dist/\n__pycache__/\n")
-    core = root / "packages" / "peft-core"
-    write(core / "pyproject.toml", """
-        [project]
-        name = "peft-core"
-        version = "0.1.0"
-        description = "fake core"
-        readme = "README.md"
-        requires-python = ">=3.10"
-        dependencies = []
-
-        [build-system]
-        requires = ["hatchling>=1.25"]
-        build-backend = "hatchling.build"
-
-        [tool.hatch.build.targets.wheel]
-        packages = ["src/peft_core"]
-    """)
-    write(core / "README.md", "# peft-core (fake)\n")
-    write(core / "CHANGELOG.md", (RELEASED_LOG if released else NEW_LOG).format(dist="peft-core"))
-    write(core / "src/peft_core/__init__.py", """
-        from peft_core._plugin_api import PLUGIN_API_VERSION
-
-        _METHODS = {}
-
-
-        def register_peft_method(name, factory, plugin_api=None):
-            _METHODS[name] = factory
-
-
-        def get_method(name):
-            return _METHODS[name]
-    """)
-    write(core / "src/peft_core/_plugin_api.py", "PLUGIN_API_VERSION = 1\n")
-    write(core / "src/peft_core/testing.py", """
-        import importlib.metadata
-
-        import peft_core
-
-
-        def smoke_test(method_name):
-            (ep,) = [e for e in importlib.metadata.entry_points(group="peft.methods") if e.name == method_name]
-            ep.load()
-            out = peft_core.get_method(method_name)()
-            if out != "tiny-model-with-" + method_name:
-                raise AssertionError(f"forward pass of {method_name} gave {out!r}")
-    """)
-    write(core / "src/peft_core/py.typed", "")
-    write(core / "tests/test_core.py", """
-        import peft_core
-
-
-        def test_registry():
-            peft_core.register_peft_method("x", lambda: 1)
-            assert peft_core.get_method("x")() == 1
-    """)
-
-    foo = root / "packages" / "peft-foo"
-    write(foo / "pyproject.toml", f"""
-        [project]
-        name = "peft-foo"
-        version = "0.1.0"
-        description = "fake method"
-        readme = "README.md"
-        requires-python = ">=3.10"
-        dependencies = ["{foo_range}"]
-
-        [project.entry-points."peft.methods"]
-        foo = "peft_foo"
-
-        [dependency-groups]
-        dev = ["pytest>=8"]
-
-        [build-system]
-        requires = ["hatchling>=1.25"]
-        build-backend = "hatchling.build"
-
-        [tool.hatch.build.targets.wheel]
-        packages = ["src/peft_foo"]
-
-        [tool.uv.sources]
-        peft-core = {{ workspace = true }}
-    """)
-    write(foo / "README.md", "# peft-foo (fake)\n")
-    write(foo / "CHANGELOG.md", (RELEASED_LOG if released else NEW_LOG).format(dist="peft-foo"))
-    write(foo / "src/peft_foo/__init__.py", f"""
-        from peft_core import register_peft_method
-
-
-        def make_model():
-            return "tiny-model-with-foo"
-
-
-        register_peft_method("foo", make_model, plugin_api="{plugin_api}")
-    """)
-    write(foo / "src/peft_foo/py.typed", "")
-    write(foo / "tests/test_foo.py", """
-        import peft_foo
-
-
-        def test_make_model():
-            assert peft_foo.make_model() == "tiny-model-with-foo"
-    """)
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", ".")
-    git(root, "commit", "-q", "-m", "initial")
-    if released:
-        git(root, "tag", "-a", "peft-core-v0.1.0", "-m", "peft-core 0.1.0")
-        git(root, "tag", "-a", "peft-foo-v0.1.0", "-m", "peft-foo 0.1.0")
-    return root
-
-
-def commit_all(root: Path, msg: str = "change") -> None:
-    git(root, "add", ".")
-    git(root, "commit", "-q", "-m", msg)
+from _release_workspace import (
+    REPO,
+    RELEASE,
+    _env,
+    add_entry,
+    by_name,
+    commit_all,
+    git,
+    make_workspace,
+    plan_json,
+    release,
+    set_version,
+)
 
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Path:
     return make_workspace(tmp_path / "ws")
-
-
-def by_name(data: dict) -> dict[str, dict]:
-    return {p["name"]: p for p in data["packages"]}
 
 
 # ---------------------------------------------------------------- plan
@@ -240,6 +46,7 @@ def test_plan_released_workspace_is_up_to_date(ws: Path) -> None:
         assert pkgs[name]["changed"] is False
         assert pkgs[name]["state"] == "up to date"
     assert pkgs["peft-foo"]["core_in_range"] is True
+    assert (pkgs["peft-core"]["kind"], pkgs["peft-foo"]["kind"]) == ("core", "method")  # how build verifies them
     assert data["plugin_api_version"] == 1
     text = release(ws, "plan")
     assert text.returncode == 0
@@ -471,6 +278,9 @@ def test_tag_creates_annotated_tag_and_refuses_dirty_or_existing(ws: Path) -> No
     assert proc.returncode == 1 and "dirty" in proc.stderr and "pyproject.toml" in proc.stderr
     assert "peft-foo-v0.1.1" not in git(ws, "tag", "--list")
     commit_all(ws, "Release peft-foo 0.1.1")
+    proc = release(ws, "tag", "peft-foo")  # never built: refused (test_release_verify.py has the rest)
+    assert proc.returncode == 1 and "no verified build" in proc.stderr
+    assert release(ws, "build", "peft-foo").returncode == 0
     proc = release(ws, "tag", "peft-foo")
     assert proc.returncode == 0, proc.stderr
     assert "peft-foo-v0.1.1" in git(ws, "tag", "--list").split()
@@ -487,61 +297,6 @@ def test_tag_refuses_version_without_changelog_section(ws: Path) -> None:
     commit_all(ws)
     proc = release(ws, "tag", "peft-foo")
     assert proc.returncode == 1 and "no '## [0.1.1]' section" in proc.stderr
-
-
-# ---------------------------------------------------------------- build
-
-
-def wheel_names(path: Path) -> set[str]:
-    with zipfile.ZipFile(path) as zf:
-        return set(zf.namelist())
-
-
-def test_build_method_package_and_smoke_test(ws: Path) -> None:
-    proc = release(ws, "build", "peft-foo")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    dist = ws / "dist/peft-foo"
-    wheel = dist / "peft_foo-0.1.0-py3-none-any.whl"
-    assert wheel.is_file() and (dist / "peft_foo-0.1.0.tar.gz").is_file()
-    assert (ws / "dist/peft-core/peft_core-0.1.0-py3-none-any.whl").is_file()
-    names = wheel_names(wheel)
-    assert {"peft_foo/__init__.py", "peft_foo/py.typed"} <= names
-    assert {n.split("/")[0] for n in names} == {"peft_foo", "peft_foo-0.1.0.dist-info"}
-    assert "smoke_test('foo'): passed" in proc.stdout
-    assert "entry point foo = peft_foo: loaded" in proc.stdout
-
-
-def test_build_core(ws: Path) -> None:
-    proc = release(ws, "build", "peft-core")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    names = wheel_names(ws / "dist/peft-core/peft_core-0.1.0-py3-none-any.whl")
-    assert {n.split("/")[0] for n in names} == {"peft_core", "peft_core-0.1.0.dist-info"}
-    assert "peft_core/py.typed" in names
-
-
-def test_build_fails_when_smoke_test_fails(ws: Path) -> None:
-    src = ws / "packages/peft-foo/src/peft_foo/__init__.py"
-    src.write_text(src.read_text().replace('"tiny-model-with-foo"', '"broken"'))
-    proc = release(ws, "build", "peft-foo")
-    assert proc.returncode == 1
-    assert "smoke_test('foo') failed" in proc.stdout
-
-
-def test_build_fails_on_stray_files_in_wheel(ws: Path) -> None:
-    foo = ws / "packages/peft-foo"
-    write(foo / "src/stray/__init__.py", "")
-    pp = foo / "pyproject.toml"
-    pp.write_text(pp.read_text().replace('packages = ["src/peft_foo"]', 'packages = ["src/peft_foo", "src/stray"]'))
-    proc = release(ws, "build", "peft-foo", "--no-verify")
-    assert proc.returncode == 1
-    assert "outside peft_foo/" in proc.stdout and "stray/__init__.py" in proc.stdout
-
-
-def test_build_fails_when_workspace_core_outside_range(ws: Path) -> None:
-    set_version(ws / "packages/peft-core", "0.1.0", "0.2.0")
-    proc = release(ws, "build", "peft-foo")
-    assert proc.returncode == 1
-    assert "failed" in proc.stdout and "peft-core" in proc.stdout
 
 
 # ---------------------------------------------------------------- lowest-core
@@ -600,3 +355,6 @@ def test_plan_runs_on_the_real_workspace() -> None:
     assert proc.returncode in (0, 1), proc.stderr
     data = json.loads(proc.stdout)
     assert "peft-core" in by_name(data)
+    # every member is something `build` knows how to verify (a new kind of package says how)
+    assert {p["name"]: p["kind"] for p in data["packages"] if p["kind"] not in ("core", "method", "app")} == {}
+    assert by_name(data)["peft-cli"]["kind"] == "app"

@@ -1,10 +1,13 @@
 """Check 5: every package alone in a fresh environment (`uv run pytest -m isolation tests`).
 
-For each member: its wheel, the wheels of the members it depends on (peft-core at least) and its
-`dev` dependency group go into a new venv (`uv venv` + `uv pip install`), nothing else from the
-workspace. There: the package imports, `load_all_methods()` finds exactly the installed packages'
-methods, and the package's own tests pass, run with a pytest config of our own (`-c`, `--rootdir`
-at the package) so the root pyproject's options don't apply. peft-core is run the same way, alone.
+For each member: its wheel and the wheels of the members it depends on (peft-core at least) go into a
+new venv (`uv venv` + `uv pip install`) with their declared dependencies only, nothing else from the
+workspace and no dev group. There: the package imports, `load_all_methods()` finds exactly the installed
+packages' methods, and every method of the package (and peft-core's own save/load) survives a save/load
+round trip (tests/_isolation_roundtrip.py), which catches a dependency used at run time but not declared
+(deptry only reads import statements). Then the `dev` group is added and the package's own tests pass,
+run with a pytest config of our own (`-c`, `--rootdir` at the package) so the root pyproject's options
+don't apply. peft-core is run the same way, alone.
 Wheels are built once per session and shared; packages run one after another.
 """
 

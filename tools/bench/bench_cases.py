@@ -377,6 +377,81 @@ def case_load_memory(sizes: Sizes, libs: list[Lib]) -> dict:
     return res
 
 
+# -- 7. QLoRA: train step on a 4-bit (NF4) base -------------------------------------------------------------
+def _nf4_mid_model(sizes: Sizes, folder: Path) -> torch.nn.Module:
+    """The mid model loaded through transformers with bitsandbytes NF4 (double quantization, fp32 compute)."""
+    import warnings
+
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    quant = BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.float32
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = AutoModelForCausalLM.from_pretrained(folder, quantization_config=quant, device_map="cpu")
+    model.config.use_cache = False
+    return model
+
+
+def _module_bytes(model: torch.nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+
+
+def _qlora_train(lib: Lib, sizes: Sizes, folder: Path) -> tuple[Any, Callable[[], object]]:
+    import peft
+
+    import peft_core
+
+    prepare = peft_core.prepare_model_for_kbit_training if lib.name == "ours" else peft.prepare_model_for_kbit_training
+    base = prepare(_nf4_mid_model(sizes, folder), use_gradient_checkpointing=False)
+    torch.manual_seed(0)
+    model = lib.lora(base, sizes.rank)
+    model.train()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    ids = m.input_ids(sizes, sizes.train_batch)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        opt.step()
+
+    return model, step
+
+
+def case_qlora(sizes: Sizes, libs: list[Lib]) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="peft-bench-qlora-"))
+    try:
+        float_model = m.mid_model(sizes)
+        float_bytes = _module_bytes(float_model)
+        float_model.save_pretrained(tmp)
+        del float_model
+        steps: dict[str, Callable[[], object]] = {}
+        extra: dict[str, dict] = {}
+        keep = []
+        for lib in libs:
+            model, steps[lib.name] = _qlora_train(lib, sizes, tmp)
+            keep.append(model)
+            extra[lib.name] = {"model_bytes": _module_bytes(model), "float_model_bytes": float_bytes}
+        variants = [h.Variant(name, (lambda s=s: s)) for name, s in steps.items()]
+        h.run_alternating(variants, 2 * sizes.repeats, warmup=2)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    title = (f"QLoRA train step (fwd+bwd+AdamW), bitsandbytes NF4 base (double quant, fp32 compute), LoRA r={sizes.rank} "
+             f"on all projections, Llama hidden {sizes.mid_hidden} x{sizes.mid_layers} layers, batch "
+             f"{sizes.train_batch} x seq {sizes.seq}")
+    res = _collect("qlora", title, variants, extra)
+    res["ratios"] = [_ratio_entry("ours/hf", res, "ours", "hf")]
+    peak = h.ratio(res["variants"]["ours"].get("peak_rss_delta_bytes"), res["variants"]["hf"].get("peak_rss_delta_bytes"))
+    if peak is not None:  # None when a step's peak did not rise above its start (tiny quick-setting models)
+        res["ratios"].append({"name": "ours peak RSS / hf peak RSS (train step)", "wall": peak, "cpu": None,
+                              "target": None, "met": None})
+    res["notes"].append("both prepared by their library's prepare_model_for_kbit_training (no gradient checkpointing); "
+                        "model bytes = parameters + buffers of the quantized model with the adapter, against the fp32 model")
+    return res
+
+
 CASES: dict[str, Callable[[Sizes, list[Lib]], dict]] = {
     "import": case_import,
     "inject": case_inject,
@@ -385,4 +460,5 @@ CASES: dict[str, Callable[[Sizes, list[Lib]], dict]] = {
     "merge": case_merge,
     "save_load": case_save_load,
     "load_memory": case_load_memory,
+    "qlora": case_qlora,
 }

@@ -32,6 +32,8 @@ def variant_cells(v: dict) -> tuple[str, str]:
         extra = f"{v['ms_per_target']:.3f} ms/target"
     if "peak_over_adapter" in v:
         extra = f"adapter {h.fmt_bytes(v['adapter_bytes'])}, peak/adapter {v['peak_over_adapter']:.2f}"
+    if "model_bytes" in v:
+        extra = f"model {h.fmt_bytes(v['model_bytes'])} (fp32: {h.fmt_bytes(v['float_model_bytes'])})"
     return span, extra
 
 

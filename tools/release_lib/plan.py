@@ -60,6 +60,7 @@ class PackagePlan:
             "version": p.version,
             "is_core": p.is_core,
             "is_method": p.is_method,
+            "kind": p.kind,  # how `build` verifies it: core, method, app (declared commands) or unknown
             "last_tag": self.last_tag,
             "last_version": str(self.last_version) if self.last_version else None,
             "changed": self.changed,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import changelog as cl
+from . import stamp
 from .errors import ReleaseError
 from .gitinfo import dirty_files, last_release, tag_exists
 from .plan import make_plan
@@ -48,7 +49,11 @@ def cmd_tag(root: Path, ident: str, *, dry_run: bool = False) -> int:
             f"refusing to tag {tag}: `plan` reports problems for {pkg.dist}:\n  "
             + "\n  ".join(f.message for f in own)
         )
-    message = f"{pkg.dist} {version}\n\n{notes.strip()}\n"
+    commit = stamp.head_commit(root)
+    assert commit is not None  # a clean tree has a commit
+    verified = stamp.require_verified(root, pkg, commit, f"tag {tag}")
+    files = "\n".join(f"  {name}  sha256:{digest}" for name, digest in sorted(verified["files"].items()))
+    message = f"{pkg.dist} {version}\n\n{notes.strip()}\n\nVerified build ({verified['verified_at']}):\n{files}\n"
     if dry_run:
         print(f"would create annotated tag {tag} on HEAD with message:\n{message}")
         return 0
@@ -56,5 +61,6 @@ def cmd_tag(root: Path, ident: str, *, dry_run: bool = False) -> int:
     head = git(root, "rev-parse", "--short", "HEAD").stdout.strip()
     print(f"created annotated tag {tag} on {head}")
     stem = f"dist/{pkg.name}/{pkg.name.replace('-', '_')}-{version}"
-    print(f"Next: git push origin {tag}, then publish: uv publish {stem}-*.whl {stem}.tar.gz")
+    print(f"Next: git push origin {tag}, then `uv run tools/release.py publish {pkg.dist}` "
+          f"(uploads {stem}-*.whl and {stem}.tar.gz)")
     return 0

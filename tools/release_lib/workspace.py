@@ -25,6 +25,29 @@ PLUGIN_API_FILE = Path("src/peft_core/_plugin_api.py")
 PLUGIN_API_NAME = "PLUGIN_API_VERSION"
 REGISTER_FUNC = "register_peft_method"
 PACKAGES_DIR = "packages"
+#: ``[tool.peft-release.verify]`` in a package's pyproject: how ``build`` checks a package that is
+#: not a method package (or what it checks besides the method checks), see ``VerifySpec``
+VERIFY_TABLE = ("tool", "peft-release", "verify")
+
+
+@dataclass
+class VerifySpec:
+    """A package's own verification recipe, ``[tool.peft-release.verify]``:
+
+    * ``with-members``: workspace members whose freshly built wheels are installed next to it for the
+      checks (their methods are run through the conformance checks too);
+    * ``requires``: third-party requirements the checks need beyond the declared dependencies;
+    * ``commands``: command lines run in the verification venv (its ``bin`` first on PATH, ``{tmp}``
+      replaced by a scratch folder); each must exit 0.
+    """
+
+    with_members: list[str] = field(default_factory=list)
+    requires: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.with_members or self.requires or self.commands)
 
 
 @dataclass
@@ -46,6 +69,9 @@ class Package:
     pyproject: dict
     core_requirement: Requirement | None = None
     core_requirement_text: str | None = None  # as written in pyproject.toml
+    # runtime dependencies by canonical name (members among them are resolved by the caller)
+    requirements: dict[str, Requirement] = field(default_factory=dict)
+    verify: VerifySpec = field(default_factory=VerifySpec)
     entry_points: dict[str, str] = field(default_factory=dict)
     plugin_api: list[PluginApiDecl] = field(default_factory=list)
     # problems found while reading the package's own files (bad pyproject, bad specifiers)
@@ -69,6 +95,18 @@ class Package:
     def is_method(self) -> bool:
         """A method package: anything besides the core that depends on the core."""
         return not self.is_core and self.core_requirement is not None
+
+    @property
+    def kind(self) -> str:
+        """How ``build`` verifies it: ``core``, ``method`` (has ``peft.methods`` entry points),
+        ``app`` (depends on the core, declares verification commands) or ``unknown``."""
+        if self.is_core:
+            return "core"
+        if self.entry_points:
+            return "method"
+        if self.verify.commands:
+            return "app"
+        return "unknown"
 
     @property
     def changelog_path(self) -> Path:
@@ -231,13 +269,67 @@ def load_package(root: Path, pkg_dir: Path) -> Package:
         except InvalidRequirement as exc:
             problems.append(f"dependency {raw!r} is not a valid requirement: {exc}")
             continue
+        pkg.requirements[canonicalize_name(req.name)] = req
         if canonicalize_name(req.name) == CORE_DIST and not pkg.is_core:
             pkg.core_requirement = req
             pkg.core_requirement_text = raw.strip()
+    pkg.verify = _verify_spec(data, problems)
     pkg.entry_points = dict(project.get("entry-points", {}).get(ENTRY_POINT_GROUP, {}))
     pkg.plugin_api, scan_problems, pkg.load_warnings = scan_plugin_api(root, pkg_dir)
     problems.extend(scan_problems)
     return pkg
+
+
+def _verify_spec(data: dict, problems: list[str]) -> VerifySpec:
+    table: object = data
+    for key in VERIFY_TABLE:
+        table = table.get(key, {}) if isinstance(table, dict) else {}
+    if not isinstance(table, dict):
+        table = {}
+    spec = VerifySpec()
+    where = "[" + ".".join(VERIFY_TABLE) + "]"
+    for key, attr in (("with-members", "with_members"), ("requires", "requires"), ("commands", "commands")):
+        value = table.get(key, [])
+        if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            problems.append(f"{where} {key} must be a list of strings, got {value!r}")
+            continue
+        setattr(spec, attr, list(value))
+    for raw in spec.requires:
+        try:
+            Requirement(raw)
+        except InvalidRequirement as exc:
+            problems.append(f"{where} requires {raw!r} is not a valid requirement: {exc}")
+    unknown = sorted(set(table) - {"with-members", "requires", "commands"})
+    if unknown:
+        problems.append(f"{where} has unknown keys {unknown}; known: with-members, requires, commands")
+    return spec
+
+
+def member_closure(pkgs: list[Package], pkg: Package, extra: list[str] = ()) -> list[Package]:
+    """The workspace members ``pkg`` needs at run time (transitively, ``pkg`` itself excluded),
+    plus the members named in ``extra`` and what they need; dependencies first."""
+    by_name = {p.name: p for p in pkgs}
+    order: list[Package] = []
+    seen = {pkg.name}
+
+    def visit(names: list[str]) -> None:
+        for name in names:
+            dep = by_name.get(canonicalize_name(name))
+            if dep is None or dep.name in seen:
+                continue
+            seen.add(dep.name)
+            visit(list(dep.requirements))
+            order.append(dep)
+
+    visit(list(pkg.requirements))
+    for name in extra:
+        if canonicalize_name(name) not in by_name:
+            raise ReleaseError(
+                f"{pkg.rel}/pyproject.toml [{'.'.join(VERIFY_TABLE)}] with-members names {name!r}, which is "
+                f"not a package under {PACKAGES_DIR}/"
+            )
+    visit(list(extra))
+    return order
 
 
 def discover(root: Path) -> list[Package]:

@@ -81,4 +81,4 @@ def test_json_round_trip(tmp_path):
     config.save_pretrained(tmp_path)
     loaded = PeftConfig.from_pretrained(tmp_path)
     assert type(loaded) is AdaLoraConfig
-    assert loaded.to_dict() == {**config.to_dict(), "inference_mode": True}
+    assert loaded.to_dict() == config.to_dict()  # PeftConfig.save_pretrained writes the fields as set

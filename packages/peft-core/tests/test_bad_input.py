@@ -37,7 +37,7 @@ from peft_core import (
     PeftModel,
     get_peft_model,
 )
-from peft_core import serialization
+from peft_core import atomic_files, serialization
 
 
 def _snapshot(model):
@@ -421,7 +421,7 @@ def test_unsupported_target_part_way_leaves_the_model_untouched(toy, mlp):
 # -- nothing lost when a save fails part-way -------------------------------------------------------------
 def _fail_writes_of(monkeypatch, filename: str, after: int = 0):
     """Make the `after`+1-th staged write of `filename` write half its bytes, then fail."""
-    real = serialization._write_temp
+    real = atomic_files.write_temp
     seen = []
 
     def failing(path, write):
@@ -438,7 +438,7 @@ def _fail_writes_of(monkeypatch, filename: str, after: int = 0):
                 return real(path, half)
         return real(path, write)
 
-    monkeypatch.setattr(serialization, "_write_temp", failing)
+    monkeypatch.setattr(atomic_files, "write_temp", failing)
 
 
 def test_failed_config_write_keeps_the_previous_adapter(toy, mlp, tmp_path, monkeypatch):

@@ -97,3 +97,15 @@ def test_mixed_batch_through_modules_to_save_needs_batch_first_inputs(toy, mlp):
     with batch_plan(["default", "__base__"]):
         with pytest.raises(ValueError, match="first dimension"):
             wrapper(torch.randn(3, 8))
+
+
+def test_legacy_bias_key_goes_to_base_layer(biased, mlp):
+    """Files from PEFT <= 0.6 saved `<target>.bias`; with a bias mode that saves it, it loads into the base layer."""
+    from peft_core import set_peft_model_state_dict
+
+    model = get_peft_model(mlp, biased(target_modules=["lin0"], bias="toy_only"))
+    state = get_peft_model_state_dict(model)
+    state.pop("base_model.model.lin0.base_layer.bias")
+    state["base_model.model.lin0.bias"] = torch.full((16,), 7.0)  # PEFT <= 0.6 naming
+    set_peft_model_state_dict(model, state)
+    assert torch.all(model.base_model.model.lin0.base_layer.bias == 7.0)

@@ -118,13 +118,17 @@ def test_declaration_must_name_the_init_switch(toy):
 
 
 def test_declaration_cases_must_build_the_methods_config(toy):
-    from peft_lora import LoraConfig  # another method's config
+    from peft_core import PeftConfig
+    from dataclasses import dataclass
 
-    pytest.importorskip("peft_lora")
-    wrong = Case("wrong", models.MLP, lambda: LoraConfig(target_modules=["lin0"]))
+    @dataclass
+    class OtherConfig(PeftConfig):  # another method's config class (never registered)
+        peft_type: str = "OTHER_METHOD"
+
+    wrong = Case("wrong", models.MLP, lambda: OtherConfig())
     suite = dataclasses.replace(_toy_suite(), cases=(*_toy_suite().cases, wrong))
     report = run_conformance(suite, checks=["declaration"])
-    assert "builds a LoraConfig, not 'toy'" in report.failures[0].message
+    assert "builds a OtherConfig, not 'toy'" in report.failures[0].message
 
 
 def test_merge_refusal_must_be_a_peft_error(toy, monkeypatch):

@@ -13,6 +13,7 @@ from safetensors.torch import save_file
 from peft_core import (
     AdapterLoadError,
     AdapterNotFoundError,
+    PeftConfig,
     PeftModel,
     get_peft_model,
     get_peft_model_state_dict,
@@ -50,7 +51,9 @@ def test_layout_keys_and_round_trip(toy, mlp, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["README.md", "adapter_config.json", "adapter_model.safetensors"]
     with safe_open(tmp_path / "adapter_model.safetensors", "pt") as f:
         keys = set(f.keys())
-        assert f.metadata() == {"format": "pt"}
+        metadata = f.metadata()
+    assert metadata["format"] == "pt"  # Hugging Face PEFT's entry; ours records the config (config_binding)
+    assert json.loads(metadata["peft_core.adapter_config"])["peft_type"] == "TOY"
     assert keys == {
         f"base_model.model.{m}.{k}" for m in ("lin0", "lin1") for k in ("toy_A.weight", "toy_B.weight", "toy_scale")
     }
@@ -154,11 +157,12 @@ def test_wrong_shape_names_key_and_both_shapes(toy, mlp, tmp_path):
     config = json.loads((tmp_path / "adapter_config.json").read_text())
     config["r"] = 3
     (tmp_path / "adapter_config.json").write_text(json.dumps(config))
+    edited = PeftConfig.from_pretrained(tmp_path)  # passed explicitly: the edit is on purpose
     with pytest.raises(AdapterLoadError) as err:
-        PeftModel.from_pretrained(_fresh(MLP), tmp_path)
+        PeftModel.from_pretrained(_fresh(MLP), tmp_path, config=edited)
     assert "lin0.toy_A.weight: file (2, 8) vs model (3, 8)" in str(err.value)
     with pytest.warns(UserWarning, match="skipped"):
-        PeftModel.from_pretrained(_fresh(MLP), tmp_path, ignore_mismatched_sizes=True)
+        PeftModel.from_pretrained(_fresh(MLP), tmp_path, config=edited, ignore_mismatched_sizes=True)
 
 
 def test_failed_load_adapter_leaves_no_half_adapter(toy, mlp, tmp_path):
@@ -215,14 +219,6 @@ def test_pickle_that_runs_code_is_refused(toy, mlp, tmp_path):
     torch.save({"x": _Evil()}, tmp_path / "adapter_model.bin")
     with pytest.raises(AdapterLoadError, match="Refusing to load"):
         PeftModel.from_pretrained(_fresh(MLP), tmp_path)
-
-
-def test_legacy_bias_key_goes_to_base_layer(toy, mlp):
-    model = _trained(toy, mlp)
-    state = get_peft_model_state_dict(model)
-    state["base_model.model.lin0.bias"] = torch.full((16,), 7.0)  # PEFT <= 0.6 naming
-    set_peft_model_state_dict(model, state)
-    assert torch.all(model.base_model.model.lin0.base_layer.bias == 7.0)
 
 
 def test_plain_model_injection_and_prefixless_state_dict(toy, mlp):

@@ -35,6 +35,7 @@ class AdaLoraLayer(LoraLayer):
     adapter_layer_names = ("lora_A", "lora_B", "lora_E")
     other_param_names = ("r", "lora_alpha", "scaling", "lora_dropout", "ranknum", "kept_ranks")
     supports_mixed_batch = True
+    owner_method = "adalora"  # a LoraLayer, but LoRA's tuner must not add its adapters here
 
     def __init__(self, base_layer: nn.Module) -> None:
         super().__init__(base_layer)

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from peft_core import BaseTuner, BaseTunerLayer
+from peft_core import BaseTuner
 from peft_lora import LoraModel
 
 from .allocator import RankAllocator, adalora_layers, rank_key
@@ -40,6 +40,7 @@ class AdaLoraModel(LoraModel):
         optimizer.zero_grad()
     """
 
+    hotswap_support = None  # LoRA's hotswapping does not cover AdaLoRA's SVD layers (nor does Hugging Face PEFT)
     trainable_adapter_name: str | None = None
     rankallocator: RankAllocator | None = None
 
@@ -89,19 +90,15 @@ class AdaLoraModel(LoraModel):
         if isinstance(target, AdaLoraLayer):
             target.update_layer(adapter_name, config.init_r, config.lora_alpha, config)
             return
-        if isinstance(target, BaseTunerLayer):
-            raise ValueError(
-                f"Target module {current_key!r} is already a {type(target).__name__} of another method; one model "
-                f"holds adapters of a single method."
-            )
-        layer_cls = layer_class_for(target)
+        base = self.wrapped_base(target, current_key)  # another method's layer: wrap it (mixed models only)
+        layer_cls = layer_class_for(base)
         if layer_cls is None:
             raise ValueError(
-                f"Target module {current_key!r} ({type(target).__name__}) is not supported by AdaLoRA. Currently, "
+                f"Target module {current_key!r} ({type(base).__name__}) is not supported by AdaLoRA. Currently, "
                 f"only {SUPPORTED_LAYERS} are supported. Change target_modules (or exclude_modules) to skip it."
             )
         if layer_cls is SVDLinear:
-            self._sync_fan_in_fan_out(config, target)
+            self._sync_fan_in_fan_out(config, base)
         layer = layer_cls(target)
         layer.update_layer(adapter_name, config.init_r, config.lora_alpha, config)
         setattr(parent, target_name, layer)

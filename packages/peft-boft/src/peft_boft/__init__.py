@@ -15,6 +15,7 @@ register_peft_method(
     name="boft",
     config_cls=BOFTConfig,
     model_cls=BOFTModel,
+    is_mixed_compatible=True,
     default_target_modules=QUERY_VALUE_TARGETS,
     plugin_api=">=1,<2",
 )

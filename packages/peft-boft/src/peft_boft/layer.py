@@ -27,7 +27,8 @@ def resolve_blocks(n: int, block_size: int, block_num: int, n_factors: int) -> t
         if n % block_num != 0:
             raise ValueError(f"in_features ({n}) must be divisible by boft_block_num ({block_num})!")
         if m != 0:
-            if m > int(torch.log2(torch.tensor(float(block_num))).item()):
+            # on the CPU explicitly: under low_cpu_mem_usage layers are built inside torch.device("meta")
+            if m > int(torch.log2(torch.tensor(float(block_num), device="cpu")).item()):
                 raise ValueError(
                     f"Invalid combination of boft_n_butterfly_factor ({n_factors}) and boft_block_num ({block_num})!"
                 )
@@ -175,10 +176,11 @@ class BOFTLayer(BaseTunerLayer):
 class Linear(BOFTLayer):
     """BOFT on an `nn.Linear`."""
 
-    def __init__(self, base_layer: nn.Linear) -> None:
+    def __init__(self, base_layer: nn.Module) -> None:
         super().__init__(base_layer)
-        self.in_features = base_layer.in_features
-        self.out_features = base_layer.out_features
+        base = self.get_base_layer()  # `base_layer` may be another method's layer (mixed models)
+        self.in_features = base.in_features
+        self.out_features = base.out_features
 
     @property
     def rotated_features(self) -> int:

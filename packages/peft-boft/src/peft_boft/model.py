@@ -37,7 +37,14 @@ class BOFTModel(BaseTuner):
         if isinstance(target, BOFTLayer):
             target.update_layer(adapter_name, config)
             return
-        if isinstance(target, nn.Linear):
+        base = self.wrapped_base(target, current_key)  # another method's layer: wrap it (mixed models only)
+        if isinstance(base, nn.Conv2d) and base is not target:
+            raise TypeError(
+                f"Target module {current_key!r} already holds a {type(target).__name__}; BOFT on a Conv2d rotates the "
+                f"base filter itself, so it can't wrap another method's layer. Add the BOFT adapter first, or exclude "
+                f"this module."
+            )
+        if isinstance(base, nn.Linear):
             if config.fan_in_fan_out:
                 warnings.warn(
                     "fan_in_fan_out is set to True but the target module is `torch.nn.Linear`. Setting fan_in_fan_out "
@@ -47,10 +54,10 @@ class BOFTModel(BaseTuner):
                 )
                 config.fan_in_fan_out = False
             layer: BOFTLayer = Linear(target)
-        elif isinstance(target, nn.Conv2d):
+        elif isinstance(base, nn.Conv2d):
             layer = Conv2d(target)
         else:
-            raise TypeError(self._unsupported(target, current_key))
+            raise TypeError(self._unsupported(base, current_key))
         layer.update_layer(adapter_name, config)
         setattr(parent, target_name, layer)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import struct
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +64,7 @@ class AdapterInfo:
     version: str | None = None
     install_hint: str | None = None
     notes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # a malformed or missing file: `peft inspect` exits 1
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -76,49 +76,76 @@ def read_config(folder: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CliError(f"{str(folder)!r} has no {CONFIG_NAME}; is it an adapter folder?") from None
+    except IsADirectoryError:
+        raise CliError(f"{str(path)!r} is a folder, not a file; the adapter folder is damaged") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CliError(f"{str(path)!r} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise CliError(f"{str(path)!r} nests JSON too deeply to be an adapter config") from None
+    except (ValueError, OSError) as exc:  # e.g. an integer with thousands of digits
+        raise CliError(f"{str(path)!r} is not a readable adapter config: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict) or not isinstance(data.get("peft_type"), str):
         raise CliError(f"{str(path)!r} has no peft_type; is it an adapter_config.json?")
     return data
 
 
-def safetensors_header(path: Path) -> dict[str, Any]:
-    """The JSON header of a safetensors file: tensor name -> {dtype, shape, data_offsets}."""
-    with open(path, "rb") as f:
-        raw = f.read(8)
-        if len(raw) != 8:
-            raise CliError(f"{str(path)!r} is not a safetensors file (too short)")
-        (size,) = struct.unpack("<Q", raw)
-        if size > 100_000_000:
-            raise CliError(f"{str(path)!r} is not a safetensors file (header size {size})")
-        try:
-            header = json.loads(f.read(size))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise CliError(f"{str(path)!r} is not a safetensors file (unreadable header)") from None
-    header.pop("__metadata__", None)
-    return header
+def safetensors_summary(path: Path) -> tuple[dict[str, tuple[str, tuple[int, ...]]], dict[str, str]]:
+    """(name -> (dtype, shape), metadata) of a safetensors file, validated by the safetensors library
+    (offsets that tile the data exactly, nothing truncated or trailing); no tensor is read."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            tensors = {}
+            for name in fh.offset_keys():
+                view = fh.get_slice(name)
+                tensors[name] = (view.get_dtype(), tuple(view.get_shape()))
+            return tensors, dict(fh.metadata() or {})
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CliError(
+            f"{str(path)!r} is not a valid safetensors file ({' '.join(str(exc).split())}); it may be truncated or "
+            f"corrupted: save or download the adapter again"
+        ) from None
 
 
-def read_weights(folder: Path) -> WeightsInfo | None:
+def read_weights(folder: Path, config: dict[str, Any] | None = None) -> WeightsInfo | None:
+    """What the weights file holds; CliError when it is malformed or was saved with another config."""
     st = folder / SAFETENSORS_NAME
     if st.is_file():
-        header = safetensors_header(st)
-        dtypes = Counter(SAFETENSORS_DTYPES.get(t["dtype"], t["dtype"]) for t in header.values())
-        params = sum(math.prod(t["shape"]) for t in header.values())
-        return WeightsInfo(SAFETENSORS_NAME, st.stat().st_size, len(header), params, dict(sorted(dtypes.items())))
+        tensors, metadata = safetensors_summary(st)
+        dtypes = Counter(SAFETENSORS_DTYPES.get(dtype, dtype.lower()) for dtype, _ in tensors.values())
+        params = sum(math.prod(shape) for _, shape in tensors.values())
+        _check_same_save(st, metadata, folder, config)
+        return WeightsInfo(SAFETENSORS_NAME, st.stat().st_size, len(tensors), params, dict(sorted(dtypes.items())))
     legacy = folder / BIN_NAME
     if legacy.is_file():
         import torch
 
         try:
             state = torch.load(legacy, map_location="meta", weights_only=True)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any unreadable pickle is a bad file, never a traceback
             raise CliError(f"cannot read {str(legacy)!r}: {' '.join(str(exc).split())}") from None
+        if not isinstance(state, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
+            raise CliError(f"{str(legacy)!r} is not an adapter weights file (a flat dict of name -> tensor)")
+        from peft_core.config_binding import BIN_METADATA_ATTR
+
+        _check_same_save(legacy, getattr(state, BIN_METADATA_ATTR, None), folder, config)
         dtypes = Counter(str(t.dtype).replace("torch.", "") for t in state.values())
         params = sum(t.numel() for t in state.values())
         return WeightsInfo(BIN_NAME, legacy.stat().st_size, len(state), params, dict(sorted(dtypes.items())))
     return None
+
+
+def _check_same_save(weights: Path, metadata: Any, folder: Path, config: dict[str, Any] | None) -> None:
+    from peft_core import PeftError
+    from peft_core.config_binding import check_weights_match_config
+
+    if config is None or not isinstance(metadata, dict):
+        return
+    try:
+        check_weights_match_config(metadata, config, str(weights), str(folder / CONFIG_NAME))
+    except PeftError as exc:
+        raise CliError(" ".join(str(exc).split())) from None
 
 
 def _installed(method: str) -> tuple[bool, str | None, str | None]:
@@ -186,12 +213,14 @@ def inspect_folder(folder: Path, name: str = "default") -> AdapterInfo:
 
     config = read_config(folder)
     peft_type = config["peft_type"]
+    targets = config.get("target_modules")
+    if not isinstance(targets, (str, list, type(None))):
+        raise CliError(f"{str(folder / CONFIG_NAME)!r}: target_modules must be a string or a list, got {targets!r}")
     method = peft_type.lower()
     installed, dist, version = _installed(method)
     defaults = _defaults(method) if installed else None
-    targets = config.get("target_modules")
     if isinstance(targets, list):
-        targets = sorted(targets)
+        targets = sorted(targets, key=str)
     info = AdapterInfo(
         name=name,
         path=str(folder),
@@ -201,13 +230,17 @@ def inspect_folder(folder: Path, name: str = "default") -> AdapterInfo:
         base_model=config.get("base_model_name_or_path"),
         targets=targets,
         settings=salient_settings(config, defaults),
-        weights=read_weights(folder),
+        weights=None,
         installed=installed,
         distribution=dist,
         version=version,
         install_hint=None if installed else install_hint(method),
     )
-    if info.weights is None:
+    try:
+        info.weights = read_weights(folder, config)
+    except CliError as exc:
+        info.errors.append(str(exc))
+    if info.weights is None and not info.errors:
         info.notes.append(f"no {SAFETENSORS_NAME} or {BIN_NAME}: the adapter was not saved completely")
     if installed and defaults is None:
         info.notes.append(f"{dist} is installed but does not import; run `peft methods` for the error")
@@ -272,5 +305,6 @@ def format_adapters(adapters: list[AdapterInfo]) -> str:
             f"weights     {weights}",
         ]
         lines += [f"note        {n}" for n in a.notes]
+        lines += [f"ERROR       {e}" for e in a.errors]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)

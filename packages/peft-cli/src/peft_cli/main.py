@@ -108,7 +108,7 @@ def methods_cmd(as_json: bool) -> None:
 @cli.command("inspect")
 @click.argument("adapter_dir", metavar="DIR", type=click.Path(path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON.")
-def inspect_cmd(adapter_dir: str, as_json: bool) -> None:
+def inspect_cmd(adapter_dir: str, as_json: bool) -> int:
     """Describe the adapter saved in DIR (method, task, targets, rank, size, dtypes).
 
     Works without the method's package: the config is read as JSON and the weights through the
@@ -121,6 +121,10 @@ def inspect_cmd(adapter_dir: str, as_json: bool) -> None:
         click.echo(json.dumps([a.as_dict() for a in adapters], indent=2, default=str))
     else:
         click.echo(format_adapters(adapters))
+    errors = [f"{a.name}: {e}" for a in adapters for e in a.errors]
+    for error in errors:
+        click.echo(f"peft inspect: error: {error}", err=True)
+    return 1 if errors else 0
 
 
 @cli.command("merge")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CliError
-from .inspect_adapter import CONFIG_NAME, read_config
+from .inspect_adapter import BIN_NAME, CONFIG_NAME, SAFETENSORS_NAME, read_config, read_weights
 
 AUTO_CLASSES = {
     "CAUSAL_LM": "AutoModelForCausalLM",
@@ -102,7 +102,7 @@ def merge_adapter(
         spec = load_method(method)
     except PeftError as exc:
         raise CliError(f"cannot merge a {adapter_config['peft_type']} adapter: {_one_line(exc)}") from None
-    config = PeftConfig.from_pretrained(adapter)
+    config = PeftConfig.from_pretrained(adapter)  # a bad field is refused here, before the base model is loaded
     if config.is_prompt_learning:
         raise CliError(
             f"{config.peft_type} is a prompt-learning method: it adds virtual tokens instead of changing weights, "
@@ -110,6 +110,9 @@ def merge_adapter(
         )
     if not getattr(spec.model_cls, "supports_merge", True):
         raise CliError(f"{config.peft_type} adapters cannot be merged into the base weights ({install_hint(method)})")
+    # the weights file too: malformed, truncated or saved with another config -> refused now, not after loading the base
+    if read_weights(adapter, adapter_config) is None:
+        raise CliError(f"--adapter {str(adapter)!r} has no {SAFETENSORS_NAME} or {BIN_NAME}; the adapter was not saved completely")
     class_name = model_class_name(adapter_config)
     model_cls = getattr(transformers, class_name, None)
     if model_cls is None:

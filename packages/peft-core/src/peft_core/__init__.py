@@ -13,11 +13,14 @@ from .errors import (
     AdapterLoadError,
     AdapterNameError,
     AdapterNotFoundError,
+    AdapterStateError,
     ConfigError,
     IncompatibleMethodError,
+    InconsistentAdapterError,
     PeftError,
     RegistrationError,
     UnknownPeftTypeError,
+    UnsupportedLayerError,
     UnsupportedOperationError,
 )
 from .mapping import get_peft_model, inject_adapter_in_model
@@ -32,6 +35,13 @@ from .task_models import (
     PeftModelForSequenceClassification,
     PeftModelForTokenClassification,
 )
+from .tuners.dispatch import (
+    DispatchRequest,
+    dispatch_layer,
+    layer_dispatchers,
+    register_layer_dispatcher,
+    unregister_layer_dispatcher,
+)
 from .tuners.layer import AdapterTensor, BaseTunerLayer
 from .tuners.matching import pattern_value
 from .tuners.mixed_batch import BASE_ADAPTER_NAME, BatchPlan, current_batch_plan
@@ -40,6 +50,8 @@ from .tuners.tuner import BaseTuner
 
 if TYPE_CHECKING:
     from .discovery import InstalledMethod, installed_methods, load_all_methods
+    from .kbit import prepare_model_for_kbit_training
+    from .mixed import PeftMixedModel
     from .tuners.prompt_learning import (
         PROMPT_EMBEDDINGS_KEY,
         PromptEncoderBase,
@@ -51,9 +63,30 @@ if TYPE_CHECKING:
 # Imported on first use (PEP 562): prompt learning (which needs `inspect`) and entry-point discovery
 # (`importlib.metadata`) are not needed by `import peft_core` or by layer-injecting methods.
 _LAZY = {
+    "AutoPeftModel": ".auto",
+    "AutoPeftModelForCausalLM": ".auto",
+    "AutoPeftModelForFeatureExtraction": ".auto",
+    "AutoPeftModelForQuestionAnswering": ".auto",
+    "AutoPeftModelForSeq2SeqLM": ".auto",
+    "AutoPeftModelForSequenceClassification": ".auto",
+    "AutoPeftModelForTokenClassification": ".auto",
+    "LoadReport": ".state_dict",
+    "PeftTypeName": ".peft_types",
+    "TunerLayerStatus": ".status",
+    "TunerModelStatus": ".status",
+    "cast_mixed_precision_params": ".helpers",
+    "get_base_model_state_dict": ".base_state_dict",
+    "get_layer_status": ".status",
+    "get_model_status": ".status",
+    "get_peft_config": ".mapping",
+    "rescale_adapter_scale": ".helpers",
+    "set_base_model_state_dict": ".base_state_dict",
+    "set_requires_grad": ".functional",
     "InstalledMethod": ".discovery",
     "installed_methods": ".discovery",
     "load_all_methods": ".discovery",
+    "prepare_model_for_kbit_training": ".kbit",
+    "PeftMixedModel": ".mixed",
     "PROMPT_EMBEDDINGS_KEY": ".tuners.prompt_learning",
     "PromptEncoderBase": ".tuners.prompt_learning",
     "PromptEncoderDict": ".tuners.prompt_learning",
@@ -63,22 +96,45 @@ _LAZY = {
 
 __all__ = [
     "PLUGIN_API_VERSION",
+    "AutoPeftModel",
+    "AutoPeftModelForCausalLM",
+    "AutoPeftModelForFeatureExtraction",
+    "AutoPeftModelForQuestionAnswering",
+    "AutoPeftModelForSeq2SeqLM",
+    "AutoPeftModelForSequenceClassification",
+    "AutoPeftModelForTokenClassification",
+    "LoadReport",
+    "PeftTypeName",
+    "TunerLayerStatus",
+    "TunerModelStatus",
+    "cast_mixed_precision_params",
+    "get_base_model_state_dict",
+    "get_layer_status",
+    "get_model_status",
+    "get_peft_config",
+    "rescale_adapter_scale",
+    "set_base_model_state_dict",
+    "set_requires_grad",
     "AdapterLoadError",
     "AdapterNameError",
     "AdapterNotFoundError",
+    "AdapterStateError",
     "AdapterTensor",
     "BASE_ADAPTER_NAME",
     "BaseTuner",
     "BaseTunerLayer",
     "BatchPlan",
     "ConfigError",
+    "DispatchRequest",
     "IncompatibleMethodError",
+    "InconsistentAdapterError",
     "InstalledMethod",
     "ModulesToSaveWrapper",
     "PeftConfig",
     "PeftError",
     "PeftMethod",
     "PeftModel",
+    "PeftMixedModel",
     "PeftModelForCausalLM",
     "PeftModelForFeatureExtraction",
     "PeftModelForQuestionAnswering",
@@ -94,19 +150,25 @@ __all__ = [
     "RegistrationError",
     "TaskType",
     "UnknownPeftTypeError",
+    "UnsupportedLayerError",
     "UnsupportedOperationError",
     "current_batch_plan",
+    "dispatch_layer",
     "get_peft_method",
     "get_peft_model",
     "get_peft_model_state_dict",
     "inject_adapter_in_model",
+    "layer_dispatchers",
     "installed_methods",
     "load_all_methods",
     "load_peft_weights",
     "pattern_value",
+    "prepare_model_for_kbit_training",
+    "register_layer_dispatcher",
     "register_peft_method",
     "registered_methods",
     "set_peft_model_state_dict",
+    "unregister_layer_dispatcher",
 ]
 
 

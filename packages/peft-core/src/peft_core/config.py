@@ -10,6 +10,7 @@ import dataclasses
 import enum
 import functools
 import json
+import math
 import os
 import types
 import typing
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Mapping
 
 from .errors import AdapterNotFoundError, ConfigError
+from .peft_types import PeftTypeName
 from .serialization import CONFIG_NAME, atomic_write_text
 
 # The Hugging Face PEFT release whose adapter format this core writes. HF reads `peft_version`
@@ -87,8 +89,8 @@ class PeftConfig:
         expected = _declared_peft_type(type(self))
         if self.peft_type is None:
             self.peft_type = expected
-        elif isinstance(self.peft_type, str):
-            self.peft_type = self.peft_type.upper()
+        if isinstance(self.peft_type, str):
+            self.peft_type = PeftTypeName(self.peft_type)  # also has `.value`, like HF's enum member
         if expected is not None and self.peft_type != expected:
             raise ConfigError(
                 f"{type(self).__name__} has peft_type {expected!r}, got {self.peft_type!r}. "
@@ -101,9 +103,47 @@ class PeftConfig:
             if isinstance(value, (list, tuple)):
                 setattr(self, name, set(value))
         self._check_common_ranges()
+        self._check_numbers()
+        self._check_patterns()
         self._refuse_not_implemented()
 
     # -- validation helpers ---------------------------------------------------------------------
+    def _check_numbers(self) -> None:
+        """No field holds NaN, an infinity or an integer beyond 64 bits (nested values included): such a
+        value is never a valid scale, rank or seed, and would surface later as NaN outputs or a torch error."""
+        for f in dataclasses.fields(self):
+            problem = _absurd_number(getattr(self, f.name, None), f.name)
+            if problem is not None:
+                where, value = problem
+                raise ConfigError(
+                    f"{type(self).__name__}.{where} must be a finite number of reasonable size, got {_short(value)}. "
+                    f"Fix the value in the config (adapter_config.json)."
+                )
+
+    def _check_patterns(self) -> None:
+        """Fields Hugging Face PEFT matches as regular expressions must compile (see `peft_core.patterns`)."""
+        from . import patterns
+        from .tuners.matching import LAYERS_PATTERN_TEMPLATE, MODULES_TO_SAVE_TEMPLATE, PATTERN_KEY_TEMPLATE
+
+        name = type(self).__name__
+        for field_name in ("target_modules", "exclude_modules"):
+            value = getattr(self, field_name, None)
+            if isinstance(value, str):
+                patterns.compile_pattern(value, f"{name}.{field_name}")
+        layers_pattern = getattr(self, "layers_pattern", None)
+        for value in [layers_pattern] if isinstance(layers_pattern, str) else (layers_pattern or []):
+            if isinstance(value, str):
+                patterns.compile_pattern(value, f"{name}.layers_pattern", LAYERS_PATTERN_TEMPLATE)
+        for value in getattr(self, "modules_to_save", None) or []:
+            if isinstance(value, str):
+                patterns.compile_pattern(value, f"{name}.modules_to_save", MODULES_TO_SAVE_TEMPLATE)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name, None)
+            if f.name.endswith("_pattern") and isinstance(value, dict):
+                for key in value:
+                    if isinstance(key, str):
+                        patterns.compile_pattern(key, f"{name}.{f.name}", PATTERN_KEY_TEMPLATE)
+
     def _check_common_ranges(self) -> None:
         """Checks every method shares, by Hugging Face PEFT's field-naming conventions.
 
@@ -157,7 +197,8 @@ class PeftConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
-        """Write `adapter_config.json` atomically; `inference_mode` is always saved as true.
+        """Write `adapter_config.json` atomically, with the fields as they are set (as Hugging Face
+        PEFT's `PeftConfig.save_pretrained` does; `PeftModel.save_pretrained` saves `inference_mode` as true).
 
         `write_batch=` (a `serialization.WriteBatch`) stages the file instead of renaming it now.
         """
@@ -165,12 +206,46 @@ class PeftConfig:
         if os.path.isfile(save_directory):
             raise ConfigError(f"save_pretrained needs a directory, but {save_directory!r} is a file.")
         os.makedirs(save_directory, exist_ok=True)
+        data = self.to_saved_dict(auto_mapping_dict=kwargs.get("auto_mapping_dict"), inference_mode=None)
+        write_config_file(save_directory, data, kwargs.get("write_batch"))
+
+    def to_saved_dict(
+        self, auto_mapping_dict: Mapping[str, Any] | None = None, inference_mode: bool | None = True
+    ) -> dict[str, Any]:
+        """The JSON object written for this config. `PeftModel.save_pretrained` saves `inference_mode`
+        as true (Hugging Face PEFT does); `inference_mode=None` keeps the value as set."""
         data = self.to_dict()
-        data["inference_mode"] = True
-        if kwargs.get("auto_mapping_dict") is not None:
-            data["auto_mapping"] = kwargs["auto_mapping_dict"]
-        path = os.path.join(save_directory, CONFIG_NAME)
-        atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True), kwargs.get("write_batch"))
+        if inference_mode is not None:
+            data["inference_mode"] = inference_mode
+        if auto_mapping_dict is not None:
+            data["auto_mapping"] = dict(auto_mapping_dict)
+        return data
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        commit_message: str | None = None,
+        commit_description: str | None = None,
+        private: bool | None = None,
+        token: bool | str | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+    ) -> Any:
+        """Upload `adapter_config.json` alone to Hub repo `repo_id`; returns huggingface_hub's `CommitInfo`."""
+        from .hub import push_to_hub
+
+        return push_to_hub(
+            self.save_pretrained,
+            repo_id,
+            what="adapter config",
+            commit_message=commit_message,
+            commit_description=commit_description,
+            private=private,
+            token=token,
+            revision=revision,
+            create_pr=create_pr,
+        )
 
     @classmethod
     def from_pretrained(
@@ -194,13 +269,15 @@ class PeftConfig:
     @classmethod
     def from_json_file_to_config(cls, path: str) -> PeftConfig:
         data = cls.from_json_file(path)
-        return cls.from_peft_type(_source=path, **data)
+        config = cls.from_peft_type(_source=path, **data)
+        config._loaded_from = (os.fspath(path), data)  # what the weights file's recorded config is checked against
+        return config
 
     @staticmethod
     def from_json_file(path: str | os.PathLike) -> dict[str, Any]:
         try:
             with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
+                data = json.load(fh, parse_int=_parse_json_int)
         except json.JSONDecodeError as exc:
             raise ConfigError(
                 f"{os.fspath(path)} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
@@ -208,6 +285,15 @@ class PeftConfig:
             ) from exc
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{os.fspath(path)} is not UTF-8 text; it is not an adapter_config.json.") from exc
+        except RecursionError:
+            raise ConfigError(
+                f"{os.fspath(path)} nests JSON arrays/objects too deeply to be an adapter_config.json; "
+                f"save the adapter again."
+            ) from None
+        except IsADirectoryError:
+            raise ConfigError(f"{os.fspath(path)} is a folder, not an adapter_config.json file.") from None
+        except (ValueError, OverflowError) as exc:
+            raise ConfigError(f"{os.fspath(path)} is not a readable adapter_config.json ({exc}).") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"{os.fspath(path)} must hold a JSON object, found {type(data).__name__}.")
         return data
@@ -243,6 +329,14 @@ class PeftConfig:
         if "runtime_config" in kwargs and "runtime_config" not in names:
             kwargs.pop("runtime_config")
         unknown = sorted(k for k in kwargs if k not in names)
+        if _source and "peft_type" not in kwargs and (unknown or not kwargs):
+            # Hugging Face PEFT refuses such a file too (it needs at least `peft_type` then)
+            raise ConfigError(
+                f"{_source} is not an adapter config: it has no 'peft_type'"
+                + (f" and fields {cls.__name__} does not know ({unknown[:5]})" if unknown else " and no field at all")
+                + ". Point to the folder that save_pretrained wrote (its adapter_config.json names the method, e.g. "
+                f"\"peft_type\": \"LORA\")."
+            )
         if unknown:
             warnings.warn(
                 f"Ignoring unknown {cls.__name__} fields{where}: {unknown}. They were probably written by a newer "
@@ -252,6 +346,13 @@ class PeftConfig:
             )
             for k in unknown:
                 kwargs.pop(k)
+        for key, value in kwargs.items():
+            problem = _absurd_number(value, key)
+            if problem is not None:
+                raise ConfigError(
+                    f"{cls.__name__}.{problem[0]}{where} must be a finite number of reasonable size, got "
+                    f"{_short(problem[1])}. Fix the value in adapter_config.json."
+                )
         check_field_types(cls, kwargs, where)
         try:
             return cls(**kwargs)
@@ -265,6 +366,60 @@ class PeftConfig:
     def __repr__(self) -> str:
         fields = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self) if f.repr)
         return f"{type(self).__name__}({fields})"
+
+
+def write_config_file(directory: str, data: Mapping[str, Any], batch: Any = None) -> None:
+    """Write `data` as `<directory>/adapter_config.json` in Hugging Face PEFT's form (staged in `batch` if given)."""
+    atomic_write_text(os.path.join(directory, CONFIG_NAME), json.dumps(data, indent=2, sort_keys=True), batch)
+
+
+def loaded_config_source(config: PeftConfig) -> tuple[str, dict[str, Any]] | None:
+    """(path, JSON object) of the file `config` was read from, or None for a config built in code."""
+    return config.__dict__.get("_loaded_from")
+
+
+_INT_LIMIT = 2**64  # torch sizes are int64 and generator seeds uint64
+
+
+def _absurd_number(value: Any, where: str, depth: int = 0) -> tuple[str, Any] | None:
+    """(path, value) of the first NaN / infinite float or oversized integer in `value`, else None."""
+    if isinstance(value, OversizedInteger):
+        return (where, value)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (where, value)
+    if isinstance(value, int):
+        return None if -_INT_LIMIT < value < _INT_LIMIT else (where, value)
+    if depth > 20:
+        return None
+    if isinstance(value, dict):
+        items = [(f"{where}[{k!r}]", v) for k, v in value.items()]
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = [(f"{where}[{i}]", v) for i, v in enumerate(value)]
+    else:
+        return None
+    for path, item in items:
+        found = _absurd_number(item, path, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+class OversizedInteger(str):
+    """An integer literal of a JSON file too long to be any size or seed (kept as its digits)."""
+
+
+def _parse_json_int(text: str) -> Any:
+    return OversizedInteger(text) if len(text) > 40 else int(text)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, OversizedInteger):
+        return f"an integer with {len(value.lstrip('-'))} digits"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _INT_LIMIT:
+        return f"an integer of {value.bit_length()} bits"
+    return repr(value)
 
 
 def _missing_config(where: str) -> AdapterNotFoundError:

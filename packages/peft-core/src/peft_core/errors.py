@@ -38,7 +38,30 @@ class AdapterNameError(PeftError, ValueError):
     """An adapter name would break parameter keys, folder names or module attributes."""
 
 
-class UnsupportedOperationError(PeftError, ValueError):
-    """The method can't do what was asked (merge learned virtual tokens, run a mixed-adapter batch ...).
+class PeftWarning(UserWarning):
+    """Base class of warnings issued on purpose by peft-core and method packages."""
+
+
+class UnsupportedLayerError(PeftError, ValueError):
+    """A targeted module is of a type the method has no adapter layer for (e.g. a quantized layer
+    whose library no installed dispatcher handles)."""
+
+
+class InconsistentAdapterError(AdapterLoadError):
+    """An adapter folder mixes files of two saves (e.g. a save killed between two renames)."""
+
+
+class AdapterStateError(PeftError, ValueError):
+    """An operation would leave the model's adapters in an inconsistent state (e.g. deleting a merged adapter)."""
+
+
+class UnsupportedOperationError(PeftError, ValueError, NotImplementedError):
+    """The model or method can't do what was asked (merge learned virtual tokens, run a mixed-adapter batch,
+    hotswap a method that declares no hotswap support, weighted adapters in a mixed-method model ...).
 
     Raised before anything changes, so the model is left as it was."""
+
+
+class HotswapError(PeftError, ValueError, RuntimeError):
+    """An adapter can't replace another in place (different method or settings, other targets, a larger
+    rank than the model was prepared for, a merged adapter)."""

@@ -1,9 +1,10 @@
-"""Find an adapter file in a local folder or, failing that, a Hugging Face Hub repo."""
+"""The Hugging Face Hub: find an adapter file locally or in a Hub repo, and upload adapters (never base models)."""
 
 from __future__ import annotations
 
 import os
-from typing import Any
+import tempfile
+from typing import Any, Callable
 
 from .errors import AdapterNotFoundError
 
@@ -24,7 +25,14 @@ def resolve_adapter_file(
     local_dir = os.path.join(base, subfolder) if subfolder else base
     if os.path.isdir(local_dir):
         candidate = os.path.join(local_dir, filename)
+        if os.path.isdir(candidate):
+            raise AdapterNotFoundError(f"{candidate!r} is a folder, not a file; the adapter folder is damaged.")
         return candidate if os.path.isfile(candidate) else None
+    if os.path.isfile(local_dir):
+        raise AdapterNotFoundError(
+            f"{local_dir!r} is a file, not an adapter folder. Pass the folder that holds {filename} and the weights "
+            f"(here probably {os.path.dirname(os.path.abspath(local_dir))!r})."
+        )
     if os.path.exists(base) or not _looks_like_repo_id(base):
         raise AdapterNotFoundError(
             f"Adapter folder {local_dir!r} does not exist. Pass the folder that save_pretrained wrote, "
@@ -54,3 +62,39 @@ def _looks_like_repo_id(value: str) -> bool:
     except HFValidationError:
         return False
     return True
+
+
+def push_to_hub(
+    write: Callable[[str], None],
+    repo_id: str,
+    *,
+    what: str,
+    commit_message: str | None = None,
+    commit_description: str | None = None,
+    private: bool | None = None,
+    token: bool | str | None = None,
+    revision: str | None = None,
+    create_pr: bool = False,
+) -> Any:
+    """Create `repo_id` if needed and upload, in one commit, the files `write(folder)` puts in a temporary folder.
+
+    Only those files are uploaded: an adapter's push never falls through to the base model's own
+    `push_to_hub` (which would upload the whole base model). Returns huggingface_hub's `CommitInfo`.
+    """
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    repo_id = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model").repo_id
+    if revision is not None and not create_pr:
+        api.create_branch(repo_id, branch=revision, exist_ok=True, repo_type="model")
+    with tempfile.TemporaryDirectory(prefix="peft-push-") as folder:
+        write(folder)
+        return api.upload_folder(
+            repo_id=repo_id,
+            folder_path=folder,
+            commit_message=commit_message or f"Upload {what}",
+            commit_description=commit_description,
+            revision=revision,
+            create_pr=create_pr,
+            repo_type="model",
+        )

@@ -1,4 +1,4 @@
-"""The façade: `get_peft_model` and `inject_adapter_in_model`."""
+"""The façade: `get_peft_model`, `inject_adapter_in_model` and `get_peft_config`."""
 
 from __future__ import annotations
 
@@ -19,17 +19,20 @@ def get_peft_model(
     revision: str | None = None,
     low_cpu_mem_usage: bool = False,
 ) -> PeftModel:
-    """Wrap `model` with a new adapter described by `peft_config`; the wrapper follows `task_type`."""
-    if mixed:
-        raise NotImplementedError(
-            "Mixing adapters of different methods in one model (mixed=True) is not supported yet; "
-            "use one method per PeftModel."
-        )
+    """Wrap `model` with a new adapter described by `peft_config`; the wrapper follows `task_type`.
+
+    `mixed=True` returns a `PeftMixedModel`, which also takes adapters of other (mixed-compatible) methods.
+    """
     _warn_if_already_adapted(model)
     peft_config.base_model_name_or_path = base_model_name_or_path(model)
     if revision is not None:
         peft_config.revision = revision
-    wrapper = wrapper_for_task(peft_config.task_type)
+    if mixed:
+        from .mixed import PeftMixedModel
+
+        wrapper: type[PeftModel] = PeftMixedModel
+    else:
+        wrapper = wrapper_for_task(peft_config.task_type)
     return wrapper(
         model,
         peft_config,
@@ -62,3 +65,9 @@ def inject_adapter_in_model(
             f"inject_adapter_in_model would drop; use get_peft_model instead."
         )
     return tuner.model
+
+
+def get_peft_config(config_dict: dict) -> PeftConfig:
+    """Build the config class registered for `config_dict["peft_type"]` from a dict (e.g. a parsed
+    adapter_config.json), with the same checks as loading a file."""
+    return PeftConfig.from_peft_type(**config_dict)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
+import inspect
+import types
 import os
 import warnings
 from typing import Any, Iterator, Mapping, Sequence
@@ -11,7 +14,9 @@ from typing import Any, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
-from .config import PeftConfig
+from .atomic_files import folder_lock, remove_stale_temp_files
+from .config import PeftConfig, loaded_config_source, write_config_file
+from .config_binding import check_weights_match_config, config_metadata
 from .errors import AdapterNotFoundError, UnsupportedOperationError
 from .registry import method_for_config
 from .serialization import (
@@ -23,7 +28,7 @@ from .serialization import (
     save_weights,
     write_model_card,
 )
-from .state_dict import get_peft_model_state_dict, set_peft_model_state_dict
+from .state_dict import LoadReport, get_peft_model_state_dict, set_peft_model_state_dict
 from .tuners.mixed_batch import batch_plan, current_batch_plan, follow_expanded_batches
 from .tuners.tuner import BaseTuner, ModelSnapshot, validate_adapter_name
 from .tuners.walk import modules as walk_modules
@@ -59,6 +64,15 @@ def _open_peft_weights(
     return open_weights_file(_weights_path(model_id, subfolder, revision, **hub_kwargs))
 
 
+def _check_same_save(weights: Mapping[str, torch.Tensor], config: PeftConfig, loaded: bool) -> None:
+    """Refuse weights saved with another config than the one just read (a half-finished save)."""
+    source = loaded_config_source(config) if loaded else None
+    if source is not None:
+        path = getattr(weights, "path", "adapter weights")
+        fields = [f.name for f in dataclasses.fields(config)]
+        check_weights_match_config(getattr(weights, "metadata", None), source[1], path, source[0], fields)
+
+
 def _weights_path(model_id: str | os.PathLike, subfolder: str | None, revision: str | None, **hub_kwargs: Any) -> str:
     from .hub import resolve_adapter_file
 
@@ -90,8 +104,21 @@ class PeftModel(nn.Module):
         super().__init__()
         validate_adapter_name(adapter_name)
         peft_config = self._prepare_task_config(peft_config)
+        self.base_model = self._create_tuner(model, peft_config, adapter_name, autocast_adapter_dtype, low_cpu_mem_usage)
+        expose_forward_signature(self)
+
+    def _create_tuner(
+        self,
+        model: nn.Module,
+        peft_config: PeftConfig,
+        adapter_name: str,
+        autocast_adapter_dtype: bool,
+        low_cpu_mem_usage: bool,
+    ) -> BaseTuner:
+        """Hook: the tuner that injects the first adapter (the method's own; `PeftMixedModel` uses one
+        that holds several methods)."""
         method = method_for_config(peft_config)
-        self.base_model = method.model_cls(
+        return method.model_cls(
             model,
             {adapter_name: peft_config},
             adapter_name,
@@ -102,6 +129,15 @@ class PeftModel(nn.Module):
     def _prepare_task_config(self, peft_config: PeftConfig) -> PeftConfig:
         """Hook for task wrappers (e.g. classification heads become `modules_to_save`)."""
         return peft_config
+
+    def _check_adapter_method(self, peft_config: PeftConfig) -> None:
+        """Hook: refuse a new adapter of a method this model can't hold (one method per PeftModel)."""
+        current = self.peft_config[next(iter(self.peft_config))].peft_type if self.peft_config else None
+        if current is not None and peft_config.peft_type != current:
+            raise ValueError(
+                f"Cannot add a {peft_config.peft_type} adapter to a model holding {current} adapters; "
+                f"one PeftModel holds adapters of a single method (get_peft_model(..., mixed=True) combines methods)."
+            )
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -127,6 +163,27 @@ class PeftModel(nn.Module):
     @property
     def peft_type(self) -> str:
         return self.peft_config[self.active_adapters[0]].peft_type
+
+    @property
+    def active_peft_config(self) -> PeftConfig:
+        """The config of the (first) active adapter."""
+        return self.peft_config[self.active_adapters[0]]
+
+    def set_requires_grad(self, adapter_names: str | Sequence[str], requires_grad: bool = True) -> None:
+        """Turn gradients of the given adapters on or off (e.g. to train an inactive adapter too)."""
+        from .functional import set_requires_grad
+
+        set_requires_grad(self.base_model.model, adapter_names, requires_grad=requires_grad)
+
+    def get_layer_status(self) -> list[Any]:
+        from .status import get_layer_status
+
+        return get_layer_status(self)
+
+    def get_model_status(self) -> Any:
+        from .status import get_model_status
+
+        return get_model_status(self)
 
     def get_base_model(self) -> nn.Module:
         return self.base_model.model
@@ -176,12 +233,7 @@ class PeftModel(nn.Module):
         validate_adapter_name(adapter_name)
         if adapter_name in self.peft_config:
             raise ValueError(f"Adapter {adapter_name!r} already exists; delete it first or choose another name.")
-        current = self.peft_config[next(iter(self.peft_config))].peft_type if self.peft_config else None
-        if current is not None and peft_config.peft_type != current:
-            raise ValueError(
-                f"Cannot add a {peft_config.peft_type} adapter to a model holding {current} adapters; "
-                f"one PeftModel holds adapters of a single method."
-            )
+        self._check_adapter_method(peft_config)
         peft_config = self._prepare_task_config(peft_config)
         self.base_model.peft_config[adapter_name] = peft_config
         try:
@@ -202,6 +254,12 @@ class PeftModel(nn.Module):
             module.delete_adapter(adapter_name)
 
     def set_adapter(self, adapter_name: str | Sequence[str]) -> None:
+        """Make `adapter_name` (or several) the active adapter(s).
+
+        Thread safety: don't call this (or any other method that changes the adapters) while other
+        threads run forward passes on this model; they could compute some layers with the old adapter
+        and some with the new one. Use `adapter_names=[...]` per call, or a lock (docs: Concepts, Threads).
+        """
         self.base_model.set_adapter(adapter_name)
 
     def delete_adapter(self, adapter_name: str) -> None:
@@ -209,12 +267,10 @@ class PeftModel(nn.Module):
 
     @contextlib.contextmanager
     def disable_adapter(self) -> Iterator[None]:
-        """Run the base model alone inside the block."""
-        self.base_model.disable_adapter_layers()
-        try:
+        """Run the base model alone inside the block (adapter parameters don't require grad there);
+        leaving it restores exactly the previous state."""
+        with self.base_model.adapters_disabled():
             yield
-        finally:
-            self.base_model.enable_adapter_layers()
 
     def merge_adapter(self, adapter_names: Sequence[str] | None = None, safe_merge: bool = False) -> None:
         self.base_model.merge_adapter(adapter_names=adapter_names, safe_merge=safe_merge)
@@ -282,9 +338,15 @@ class PeftModel(nn.Module):
         # Every file of every adapter is staged next to its target and renamed into place only once
         # all were written: a failure part-way (full disk, interrupted process) leaves the previous
         # adapters readable, with no mix of old and new files.
-        created = [d for d in dict.fromkeys([save_directory, *targets.values()]) if not os.path.isdir(d)]
+        folders = list(dict.fromkeys([save_directory, *targets.values()]))
+        created = [d for d in folders if not os.path.isdir(d)]
         try:
-            with WriteBatch() as batch:
+            for directory in folders:
+                os.makedirs(directory, exist_ok=True)
+            # Concurrent savers into these folders wait for each other; temp files of killed saves go.
+            with folder_lock(folders), WriteBatch() as batch:
+                for directory in folders:
+                    remove_stale_temp_files(directory)
                 for name, directory in targets.items():
                     state = get_peft_model_state_dict(
                         self, state_dict=state_dict, adapter_name=name, save_embedding_layers=save_embedding_layers
@@ -300,9 +362,12 @@ class PeftModel(nn.Module):
                         config, state = self.base_model.convert_adapter_for_saving(
                             name, config, state, os.fspath(path_initial_model_for_weight_conversion)
                         )
-                    os.makedirs(directory, exist_ok=True)
-                    save_weights(state, directory, safe_serialization=safe_serialization, batch=batch)
-                    config.save_pretrained(directory, auto_mapping_dict=auto_mapping, write_batch=batch)
+                    data = config.to_saved_dict(auto_mapping_dict=auto_mapping)
+                    # the weights record their config: a crash between the two renames is refused on load
+                    save_weights(
+                        state, directory, safe_serialization=safe_serialization, batch=batch, metadata=config_metadata(data)
+                    )
+                    write_config_file(directory, data, batch)
                 self._write_model_card(save_directory, names, batch)
         except BaseException:
             for directory in reversed(created):  # folders this call created, if still empty
@@ -321,6 +386,11 @@ class PeftModel(nn.Module):
 
     def _write_model_card(self, save_directory: str, names: Sequence[str], batch: WriteBatch | None = None) -> None:
         os.makedirs(save_directory, exist_ok=True)
+        write_model_card(save_directory, **self._model_card_fields(names), batch=batch)
+
+    _pipeline_tag: str | None = None
+
+    def _model_card_fields(self, names: Sequence[str]) -> dict[str, Any]:
         base = self.get_base_model()
         base_name = base_model_name_or_path(base)
         tags: list[str] = []
@@ -330,9 +400,55 @@ class PeftModel(nn.Module):
         if base_name:
             tags.append(f"base_model:adapter:{base_name}")
         tags += list(getattr(base, "model_tags", None) or [])
-        write_model_card(save_directory, base_model=base_name, tags=tags, pipeline_tag=self._pipeline_tag, batch=batch)
+        return {"base_model": base_name, "tags": tags, "pipeline_tag": self._pipeline_tag}
 
-    _pipeline_tag: str | None = None
+    def create_or_update_model_card(self, output_dir: str | os.PathLike, tags: Sequence[str] = ()) -> None:
+        """Write `README.md` in `output_dir`, or merge this adapter's Hub metadata into the existing one."""
+        from .model_card import create_or_update_model_card
+
+        fields = self._model_card_fields(list(self.peft_config))
+        fields["tags"] = [*fields["tags"], *tags]
+        create_or_update_model_card(output_dir, **fields)
+
+    # -- the Hub ----------------------------------------------------------------------------
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        commit_message: str | None = None,
+        commit_description: str | None = None,
+        private: bool | None = None,
+        token: bool | str | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+        safe_serialization: bool = True,
+        selected_adapters: Sequence[str] | None = None,
+        tags: Sequence[str] | None = None,
+        max_shard_size: int | str | None = None,
+    ) -> Any:
+        """Upload the adapter files (`save_pretrained`'s output and model card) to Hub repo `repo_id`.
+
+        Only the adapter goes up, never the base model's weights. `max_shard_size` is accepted for
+        transformers' `push_to_hub` signature; adapter files are never sharded. Returns the `CommitInfo`.
+        """
+        from .hub import push_to_hub
+
+        def write(folder: str) -> None:
+            self.save_pretrained(folder, safe_serialization=safe_serialization, selected_adapters=selected_adapters)
+            if tags:
+                self.create_or_update_model_card(folder, tags=tags)
+
+        return push_to_hub(
+            write,
+            repo_id,
+            what="adapter",
+            commit_message=commit_message,
+            commit_description=commit_description,
+            private=private,
+            token=token,
+            revision=revision,
+            create_pr=create_pr,
+        )
 
     # -- loading ----------------------------------------------------------------------------
     @classmethod
@@ -349,14 +465,19 @@ class PeftModel(nn.Module):
         ignore_mismatched_sizes: bool = False,
         subfolder: str | None = None,
         revision: str | None = None,
+        load_embedding_layers: bool = False,
         **hub_kwargs: Any,
     ) -> PeftModel:
         """Load an adapter saved by this library or by Hugging Face PEFT onto `model`.
 
         The wrapper class follows the config's `task_type` when called on `PeftModel` itself.
         `is_trainable=False` (the default) freezes the adapter and puts the model in eval mode.
+        The file may change only the adapter (see `set_peft_model_state_dict`);
+        `load_embedding_layers=True` also lets it write the model's input/output embedding weights
+        (Hugging Face PEFT saves them after a vocabulary resize).
         """
         validate_adapter_name(adapter_name)
+        loaded = config is None
         if config is None:
             config = PeftConfig.from_pretrained(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
         if is_trainable and config.is_prompt_learning:
@@ -366,6 +487,7 @@ class PeftModel(nn.Module):
             )
         config.inference_mode = not is_trainable
         weights = _open_peft_weights(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
+        _check_same_save(weights, config, loaded)
         wrapper = cls
         if cls is PeftModel:
             from .task_models import wrapper_for_task
@@ -381,7 +503,14 @@ class PeftModel(nn.Module):
         )
         try:
             peft_model._load_weights(
-                adapter_name, weights, is_trainable, strict, ignore_mismatched_sizes, low_cpu_mem_usage, autocast_adapter_dtype
+                adapter_name,
+                weights,
+                is_trainable,
+                strict,
+                ignore_mismatched_sizes,
+                low_cpu_mem_usage,
+                autocast_adapter_dtype,
+                load_embedding_layers=load_embedding_layers,
             )
         except BaseException:
             pristine.restore(model)  # the weights don't fit: hand the base model back without adapter layers
@@ -391,7 +520,7 @@ class PeftModel(nn.Module):
     def load_adapter(
         self,
         model_id: str | os.PathLike,
-        adapter_name: str,
+        adapter_name: str = "default",
         is_trainable: bool = False,
         config: PeftConfig | None = None,
         autocast_adapter_dtype: bool = True,
@@ -400,21 +529,29 @@ class PeftModel(nn.Module):
         ignore_mismatched_sizes: bool = False,
         subfolder: str | None = None,
         revision: str | None = None,
+        load_embedding_layers: bool = False,
         **hub_kwargs: Any,
-    ) -> None:
-        """Add an adapter from disk or the Hub without activating it (use `set_adapter`)."""
+    ) -> LoadReport:
+        """Load an adapter from disk or the Hub as `adapter_name`, without activating it (use `set_adapter`).
+
+        An adapter of that name that exists already gets the file's weights (as in Hugging Face PEFT,
+        which is how transformers' Trainer resumes and loads the best checkpoint); its config stays.
+        Returns the missing / unexpected keys (`LoadReport`, empty when the file fits exactly).
+        """
         validate_adapter_name(adapter_name)
-        if adapter_name in self.peft_config:
-            raise ValueError(f"Adapter {adapter_name!r} already exists; delete it first or choose another name.")
+        loaded = config is None
         if config is None:
             config = PeftConfig.from_pretrained(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
-        config.inference_mode = not is_trainable
         weights = _open_peft_weights(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
-        self.add_adapter(
-            adapter_name, config, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
-        )
-        try:
-            self._load_weights(
+        _check_same_save(weights, config, loaded)
+        if adapter_name in self.peft_config:
+            existing = self.peft_config[adapter_name]
+            if config.peft_type != existing.peft_type:
+                raise ValueError(
+                    f"Adapter {adapter_name!r} is a {existing.peft_type} adapter but {os.fspath(model_id)!r} holds a "
+                    f"{config.peft_type} adapter; load it under another name."
+                )
+            return self._load_weights(
                 adapter_name,
                 weights,
                 is_trainable,
@@ -422,6 +559,22 @@ class PeftModel(nn.Module):
                 ignore_mismatched_sizes,
                 low_cpu_mem_usage,
                 autocast_adapter_dtype,
+                load_embedding_layers=load_embedding_layers,
+            )
+        config.inference_mode = not is_trainable
+        self.add_adapter(
+            adapter_name, config, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
+        )
+        try:
+            return self._load_weights(
+                adapter_name,
+                weights,
+                is_trainable,
+                strict,
+                ignore_mismatched_sizes,
+                low_cpu_mem_usage,
+                autocast_adapter_dtype,
+                load_embedding_layers=load_embedding_layers,
             )
         except BaseException:
             self._discard_adapter(adapter_name)
@@ -436,23 +589,31 @@ class PeftModel(nn.Module):
         ignore_mismatched_sizes: bool,
         low_cpu_mem_usage: bool,
         autocast_adapter_dtype: bool,
-    ) -> None:
-        set_peft_model_state_dict(
+        load_embedding_layers: bool = False,
+    ) -> LoadReport:
+        report = set_peft_model_state_dict(
             self,
             weights,
             adapter_name=adapter_name,
             ignore_mismatched_sizes=ignore_mismatched_sizes,
             low_cpu_mem_usage=low_cpu_mem_usage,
             strict=strict,
+            load_embedding_layers=load_embedding_layers,
         )
         for module in self.base_model.adapter_modules():
             if module.has_adapter(adapter_name):
+                if low_cpu_mem_usage and not autocast_adapter_dtype:
+                    # tensors assigned from the file keep its dtype: follow the base layer's, as created ones do
+                    follow_base = getattr(module, "_move_adapter_to_device_of_base_layer", None)
+                    if follow_base is not None:
+                        follow_base(adapter_name)
                 module.cast_adapter_dtype(adapter_name, autocast_adapter_dtype)
         if not is_trainable:
             for module in self.base_model.adapter_modules():
                 for param in module.adapter_parameters(adapter_name):
                     param.requires_grad_(False)
             self.eval()
+        return report
 
 
 def _warn_if_already_adapted(model: nn.Module) -> None:
@@ -463,3 +624,21 @@ def _warn_if_already_adapted(model: nn.Module) -> None:
             UserWarning,
             stacklevel=3,
         )
+
+
+def expose_forward_signature(peft_model: PeftModel) -> None:
+    """Give `peft_model.forward` the wrapped model's signature (an instance attribute, as each wrapped model
+    differs), so tools that read the accepted arguments from it (transformers' Trainer keeps only the dataset
+    columns `forward` names) see `input_ids`, `labels`, ... instead of `*args, **kwargs`."""
+    try:
+        signature = inspect.signature(peft_model.get_base_model().forward)
+    except (TypeError, ValueError):
+        return
+
+    def forward(self: PeftModel, *args: Any, **kwargs: Any) -> Any:
+        return type(self).forward(self, *args, **kwargs)
+
+    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    forward.__signature__ = signature.replace(parameters=[self_param, *signature.parameters.values()])  # type: ignore[attr-defined]
+    forward.__doc__ = type(peft_model).forward.__doc__
+    peft_model.__dict__["forward"] = types.MethodType(forward, peft_model)

@@ -10,10 +10,11 @@ import dataclasses
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from ._plugin_api import PLUGIN_API_VERSION
 from .errors import IncompatibleMethodError, RegistrationError
+from .peft_types import PeftTypeName
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -67,7 +68,11 @@ def register_peft_method(
         config_cls: the method's `PeftConfig` subclass; its `peft_type` default must be `name.upper()`.
         model_cls: the method's tuner class; its `prefix` attribute must equal `prefix`.
         prefix: start of the method's parameter names (default `name + "_"`).
-        is_mixed_compatible: whether the method can be combined with others in one model.
+        is_mixed_compatible: whether the method's adapters can be combined with other methods' in one
+            `PeftMixedModel` (`get_peft_model(..., mixed=True)`). Declaring it promises that the tuner
+            wraps a target that is already another method's layer (it asks `BaseTuner.wrapped_base` for
+            the module to dispatch on) and that its layers compute on top of what they wrap (through
+            `self.base_layer(...)`); the mixed model refuses other methods.
         shares_prefix_with: another method whose parameter naming this one reuses on purpose
             (AdaLoRA saves LoRA's `lora_A`/`lora_B` keys). Without it a taken prefix is a conflict.
         default_target_modules: model_type -> target module names (or one regex string) used when
@@ -257,25 +262,60 @@ def method_for_config(config: object) -> PeftMethod:
     return get_peft_method(peft_type)
 
 
-class _PeftTypes:
-    """String-valued convenience lookup: `PeftType.LORA == "LORA"` for any installed method.
-
-    It mirrors Hugging Face PEFT's `PeftType` enum without being a closed list.
+class PeftTypeLookup:
+    """String-valued lookup of installed methods' peft types, shaped like Hugging Face PEFT's `PeftType` enum:
+    `PeftType.LORA`, `PeftType("LORA")`, `PeftType["LORA"]`, `"LORA" in PeftType`, iteration. Each value
+    is a `PeftTypeName` (equal to the plain string, with `.value` / `.name`). Not a closed list: any
+    installed method package adds its type. `known` names are valid even when no package provides
+    them (a program may compare a config's type with a method it did not install).
     """
 
-    def __getattr__(self, attr: str) -> str:
-        if attr.startswith("_"):
-            raise AttributeError(attr)
+    def __init__(self, known: Iterable[str] = ()) -> None:
+        self._known = frozenset(str(k).upper() for k in known)
+
+    def _lookup(self, name: str) -> PeftTypeName:
+        if name.upper() in self._known:
+            return PeftTypeName(name)
         try:
-            return get_peft_method(attr).peft_type
+            return PeftTypeName(get_peft_method(name).peft_type)
         except KeyError as exc:
             raise AttributeError(str(exc)) from None
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(sorted(m.peft_type for m in registered_methods().values()))
+    def __getattr__(self, attr: str) -> PeftTypeName:
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return self._lookup(attr)
+
+    def __call__(self, value: str) -> PeftTypeName:
+        try:
+            return self._lookup(str(value))
+        except AttributeError as exc:
+            raise ValueError(f"{value!r} is not a valid PeftType: {exc}") from None
+
+    def __getitem__(self, name: str) -> PeftTypeName:
+        try:
+            return self._lookup(str(name))
+        except AttributeError as exc:
+            raise KeyError(name) from exc
+
+    def __contains__(self, value: object) -> bool:
+        if not isinstance(value, str):
+            return False
+        try:
+            self._lookup(value)
+        except AttributeError:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[PeftTypeName]:
+        names = self._known | {m.peft_type for m in registered_methods().values()}
+        return iter(sorted(PeftTypeName(n) for n in names))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
     def __repr__(self) -> str:
         return f"PeftType({', '.join(self)})"
 
 
-PeftType = _PeftTypes()
+PeftType = PeftTypeLookup()

@@ -2,22 +2,19 @@
 
 For methods that must decide something from the saved tensors while only the config is being read
 (before the model is built): refuse keys of a format they can't load, or follow the shapes a file
-really has. A `.safetensors` file is read from its header alone; a legacy `.bin` file (which has no
+really has. A `.safetensors` file is read from its header alone (validated by the safetensors library); a legacy `.bin` file (which has no
 separate header) is memory-mapped with `weights_only=True`, so no pickled code runs.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import struct
 
 import torch
 
+from .errors import PeftError
+from .lazy_weights import safetensors_shapes
 from .serialization import SAFETENSORS_WEIGHTS_NAME, WEIGHTS_NAME
-
-# safetensors' own limit on the JSON header; a larger one is not a safetensors file.
-_MAX_HEADER_BYTES = 100_000_000
 
 
 def saved_tensor_shapes(directory: str) -> dict[str, tuple[int, ...]]:
@@ -41,21 +38,7 @@ def saved_tensor_shapes(directory: str) -> dict[str, tuple[int, ...]]:
 
 
 def _safetensors_header_shapes(path: str) -> dict[str, tuple[int, ...]]:
-    with open(path, "rb") as fh:
-        raw = fh.read(8)
-        if len(raw) != 8:
-            return {}
-        (size,) = struct.unpack("<Q", raw)
-        if size > _MAX_HEADER_BYTES:
-            return {}
-        try:
-            header = json.loads(fh.read(size))
-        except (ValueError, UnicodeDecodeError):
-            return {}
-    if not isinstance(header, dict):
+    try:
+        return dict(safetensors_shapes(path))  # validated by the safetensors library; no tensor is read
+    except PeftError:
         return {}
-    return {
-        key: tuple(entry.get("shape", ()))
-        for key, entry in header.items()
-        if key != "__metadata__" and isinstance(entry, dict)
-    }

@@ -1,130 +1,29 @@
-"""Reading and writing adapter files: atomic writes, safetensors / legacy .bin weights, model card.
+"""Reading and writing adapter files: safetensors / legacy .bin weights, model card.
 
-Writes go to a temporary file in the target folder and are renamed into place, so a crash or a
-full disk part-way leaves the previous adapter readable. A `WriteBatch` stages several files
-(every file of every adapter that `save_pretrained` writes) and renames them only once all of them
-were written, so a failure part-way leaves every previous file in place.
+Files are written through `atomic_files` (temp file, then rename; a `WriteBatch` stages every file
+of a save and renames them only once all were written). A weights file records the config it was
+saved with (`config_binding`), so a folder left half-saved by a crash is refused on load.
 """
 
 from __future__ import annotations
 
-import json
+import collections
 import os
 import pickle
 import sys
-import tempfile
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import torch
 
+from .atomic_files import WriteBatch, atomic_write, atomic_write_text  # noqa: F401  (re-exported)
+from .config_binding import BIN_METADATA_ATTR
 from .errors import AdapterLoadError
+from .lazy_weights import LazyWeights, UnsupportedWeights, unreadable  # noqa: F401  (LazyWeights re-exported)
 
 CONFIG_NAME = "adapter_config.json"
 SAFETENSORS_WEIGHTS_NAME = "adapter_model.safetensors"
 WEIGHTS_NAME = "adapter_model.bin"
 SAFETENSORS_METADATA = {"format": "pt"}
-
-
-def _write_temp(path: str, write: Callable[[str], None]) -> str:
-    """Call `write(tmp)` on a new temp file next to `path`, flush it to disk, return the temp path."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return tmp
-
-
-def _fsync_directory(directory: str) -> None:
-    """Make renames in `directory` durable (POSIX); a no-op where directories can't be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-class WriteBatch:
-    """Stage files as temp files; `commit()` renames them all into place, `discard()` drops them.
-
-    Used as a context manager it commits on success and discards on any exception, so the target
-    files are either all replaced or all untouched (short of a crash between two renames).
-    """
-
-    def __init__(self) -> None:
-        self._staged: list[tuple[str, str]] = []  # (temp path, final path)
-        self._removals: list[str] = []
-
-    def write(self, path: str, write: Callable[[str], None]) -> None:
-        self._staged.append((_write_temp(path, write), path))
-
-    def remove_on_commit(self, path: str) -> None:
-        """Delete `path` (if it exists) when the batch commits, e.g. a weights file in the other format."""
-        self._removals.append(path)
-
-    def commit(self) -> None:
-        directories = set()
-        for tmp, path in self._staged:
-            os.replace(tmp, path)
-            directories.add(os.path.dirname(os.path.abspath(path)))
-        self._staged.clear()
-        for path in self._removals:
-            if os.path.isfile(path):
-                os.unlink(path)
-                directories.add(os.path.dirname(os.path.abspath(path)))
-        self._removals.clear()
-        for directory in sorted(directories):
-            _fsync_directory(directory)
-
-    def discard(self) -> None:
-        for tmp, _ in self._staged:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        self._staged.clear()
-        self._removals.clear()
-
-    def __enter__(self) -> WriteBatch:
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.discard()
-
-
-def atomic_write(path: str, write: Callable[[str], None], batch: WriteBatch | None = None) -> None:
-    """Call `write(tmp_path)`, then atomically rename the temp file onto `path` (or stage it in `batch`)."""
-    if batch is not None:
-        batch.write(path, write)
-        return
-    tmp = _write_temp(path, write)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_directory(os.path.dirname(os.path.abspath(path)))
-
-
-def atomic_write_text(path: str, text: str, batch: WriteBatch | None = None) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-
-    atomic_write(path, write, batch)
 
 
 def _detach_for_saving(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -156,25 +55,34 @@ def save_weights(
     directory: str,
     safe_serialization: bool = True,
     batch: WriteBatch | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> str:
     """Write the adapter weights file; returns its path.
 
-    With a `batch`, the file is staged, and a weights file of the other format in `directory` is
-    deleted when the batch commits (loading prefers safetensors, so a stale one would win).
+    `metadata` (string -> string) goes into the safetensors header next to `{"format": "pt"}`, or
+    onto the `.bin` dict as its `peft_metadata` attribute. With a `batch`, the file is staged, and a
+    weights file of the other format in `directory` is deleted when the batch commits: a stale
+    safetensors file before the new `.bin` appears (loading prefers safetensors, so it would win),
+    a stale `.bin` after the new safetensors file is in place.
     """
     tensors = _detach_for_saving(state_dict)
+    extra = dict(metadata or {})
     if safe_serialization:
         from safetensors.torch import save_file
 
         path = os.path.join(directory, SAFETENSORS_WEIGHTS_NAME)
-        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=dict(SAFETENSORS_METADATA)), batch)
-        stale = os.path.join(directory, WEIGHTS_NAME)
+        header = {**extra, **SAFETENSORS_METADATA}
+        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header), batch)
+        if batch is not None:
+            batch.remove_on_commit(os.path.join(directory, WEIGHTS_NAME))
     else:
         path = os.path.join(directory, WEIGHTS_NAME)
-        atomic_write(path, lambda tmp: torch.save(tensors, tmp), batch)
-        stale = os.path.join(directory, SAFETENSORS_WEIGHTS_NAME)
-    if batch is not None:
-        batch.remove_on_commit(stale)
+        ordered = collections.OrderedDict(tensors)
+        if extra:
+            setattr(ordered, BIN_METADATA_ATTR, extra)
+        if batch is not None:
+            batch.remove_on_commit(os.path.join(directory, SAFETENSORS_WEIGHTS_NAME), before=True)
+        atomic_write(path, lambda tmp: torch.save(ordered, tmp), batch)
     return path
 
 
@@ -205,126 +113,40 @@ def read_weights_file(path: str, device: str | torch.device = "cpu") -> dict[str
     return data
 
 
-_SAFETENSORS_DTYPES = {
-    "F64": torch.float64,
-    "F32": torch.float32,
-    "F16": torch.float16,
-    "BF16": torch.bfloat16,
-    "I64": torch.int64,
-    "I32": torch.int32,
-    "I16": torch.int16,
-    "I8": torch.int8,
-    "U8": torch.uint8,
-    "BOOL": torch.bool,
-}
-_MAX_HEADER = 100 * 1024 * 1024
+class LoadedWeights(dict):
+    """Tensors read at once, with the file's `path` and its `metadata` (see `weights_metadata`)."""
+
+    path: str = ""
+    metadata: dict[str, str] = {}
 
 
-class LazyWeights(Mapping[str, torch.Tensor]):
-    """The tensors of a local `.safetensors` file, each read from disk only when it is used.
+def weights_metadata(path: str, data: Mapping[str, torch.Tensor] | None = None) -> dict[str, str]:
+    """String metadata a weights file carries: the safetensors header's, or the `.bin` dict's `peft_metadata`."""
+    if path.endswith(".safetensors"):
+        from safetensors import SafetensorError, safe_open
 
-    Names, dtypes and shapes come from the file's header, so a loader can check every tensor against
-    the model before reading any, then read them one at a time, straight into the parameter that
-    receives them where dtype and layout match (`read_into`). Loading an adapter this way never holds
-    the file's tensors next to the adapter's own: peak memory is the adapter plus nothing (plus one
-    tensor where a dtype changes), instead of twice the adapter. Plain reads (`pread`), not a memory
-    map: no file pages join the process's resident memory.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._specs: dict[str, tuple[torch.dtype, tuple[int, ...], int, int]] = {}
         try:
-            with open(path, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                header_len = int.from_bytes(fh.read(8), "little")
-                if not 0 < header_len <= min(_MAX_HEADER, size - 8):
-                    raise ValueError(f"header length {header_len} does not fit a {size}-byte file")
-                header = json.loads(fh.read(header_len))
-            start = 8 + header_len
-            for name, info in header.items():
-                if name == "__metadata__":
-                    continue
-                dtype = _SAFETENSORS_DTYPES.get(info.get("dtype"))
-                if dtype is None:
-                    raise _Unsupported(f"{name}: dtype {info.get('dtype')!r}")
-                shape = tuple(int(d) for d in info["shape"])
-                begin, end = (int(o) for o in info["data_offsets"])
-                numel = 1
-                for d in shape:
-                    numel *= d
-                if not (0 <= begin <= end and start + end <= size and end - begin == numel * _itemsize(dtype)):
-                    raise ValueError(f"tensor {name!r} ({info}) lies outside the file or does not match its shape")
-                self._specs[name] = (dtype, shape, start + begin, end - begin)
-        except _Unsupported:
-            raise
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise _unreadable(path, exc) from exc
-
-    def __getitem__(self, key: str) -> torch.Tensor:
-        dtype, shape, offset, nbytes = self._specs[key]
-        out = torch.empty(shape, dtype=dtype)
-        self._read(offset, nbytes, out)
-        return out
-
-    def __iter__(self):
-        return iter(self._specs)
-
-    def __len__(self) -> int:
-        return len(self._specs)
-
-    def spec(self, key: str) -> tuple[torch.dtype, tuple[int, ...]]:
-        """(dtype, shape) of a tensor, from the header (nothing is read)."""
-        dtype, shape, _, _ = self._specs[key]
-        return dtype, shape
-
-    def read_into(self, key: str, dest: torch.Tensor) -> bool:
-        """Read a tensor straight into `dest` when it is a contiguous CPU tensor of the same dtype and
-        shape; False (nothing read) otherwise."""
-        dtype, shape, offset, nbytes = self._specs[key]
-        if dest.device.type != "cpu" or dest.dtype != dtype or tuple(dest.shape) != shape or not dest.is_contiguous():
-            return False
-        self._read(offset, nbytes, dest)
-        return True
-
-    def _read(self, offset: int, nbytes: int, out: torch.Tensor) -> None:
-        if nbytes == 0:
-            return
-        view = memoryview(out.detach().reshape(-1).view(torch.uint8).numpy()).cast("B")
-        with open(self.path, "rb", buffering=0) as fh:
-            fh.seek(offset)
-            done = 0
-            while done < nbytes:
-                n = fh.readinto(view[done:])
-                if not n:
-                    raise _unreadable(self.path, "it ended early")
-                done += n
-
-
-def _unreadable(path: str, detail: object) -> AdapterLoadError:
-    return AdapterLoadError(
-        f"{path} is not a readable safetensors file ({detail}). It may be truncated or corrupted: download or save "
-        f"the adapter again."
-    )
-
-
-class _Unsupported(Exception):
-    """A file `LazyWeights` can't read itself (a dtype it does not know); read it eagerly instead."""
-
-
-def _itemsize(dtype: torch.dtype) -> int:
-    return torch.empty((), dtype=dtype).element_size()
+            with safe_open(path, framework="pt") as fh:
+                return dict(fh.metadata() or {})
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise unreadable(path, exc) from exc
+    found = getattr(data, BIN_METADATA_ATTR, None)
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
 def open_weights_file(path: str) -> Mapping[str, torch.Tensor]:
     """The adapter weights in `path` for loading: a `LazyWeights` for safetensors files on
-    little-endian machines, else the tensors read at once (`read_weights_file`)."""
+    little-endian machines, else the tensors read at once (`read_weights_file`). Either has the
+    file's `path` and `metadata`."""
     if path.endswith(".safetensors") and sys.byteorder == "little":
         try:
             return LazyWeights(path)
-        except _Unsupported:
+        except UnsupportedWeights:
             pass
-    return read_weights_file(path)
+    data = read_weights_file(path)
+    loaded = LoadedWeights(data)
+    loaded.path, loaded.metadata = path, weights_metadata(path, data)
+    return loaded
 
 
 def write_model_card(

@@ -18,7 +18,14 @@ def run_python(code: str, pythonpath: list[Path] | None = None, cwd: Path | None
     )
 
 
-def fake_distribution(site: Path, dist: str, version: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
+def fake_distribution(
+    site: Path,
+    dist: str,
+    version: str,
+    entry_points: dict[str, str],
+    modules: dict[str, str],
+    group: str = "peft.methods",
+) -> None:
     """An installed-looking distribution: modules plus a .dist-info that importlib.metadata reads."""
     for rel, source in modules.items():
         path = site / rel
@@ -28,7 +35,7 @@ def fake_distribution(site: Path, dist: str, version: str, entry_points: dict[st
     info.mkdir(parents=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
     lines = "\n".join(f"{k} = {v}" for k, v in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[peft.methods]\n{lines}\n")
+    (info / "entry_points.txt").write_text(f"[{group}]\n{lines}\n")
 
 
 METHOD_SOURCE = '''

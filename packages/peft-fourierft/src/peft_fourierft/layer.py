@@ -89,6 +89,9 @@ class FourierFTLinear(BaseTunerLayer):
         delta = torch.fft.ifft2(dense).real * self.fourierft_scaling[adapter_name]
         return delta.to(spectrum.dtype)
 
+    def supports_delta_weight(self, adapter_name: str) -> bool:
+        return adapter_name in self.fourierft_spectrum  # y = base(x) + ΔW x
+
     def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
         delta = self._delta_out_in(adapter_name)
         return delta.T if self.fan_in_fan_out else delta

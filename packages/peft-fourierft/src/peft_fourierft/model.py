@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 
 from torch import nn
 
-from peft_core import BaseTuner
+from peft_core import BaseTuner, patterns
 
 from .config import FourierFTConfig
 from .layer import FourierFTLinear, is_conv1d
+
+FREQUENCY_PATTERN_TEMPLATE = r".*\.{}$"
 
 
 def n_frequency_for(config: FourierFTConfig, key: str) -> int:
     """HF's older pattern rule: the first pattern `p` (in order) with `re.match(".*\\.p$", key)`, else the
     exact full name, else `n_frequency`."""
-    patterns = config.n_frequency_pattern or {}
-    hit = next((p for p in patterns if re.match(rf".*\.{p}$", key)), key)
-    return patterns.get(hit, config.n_frequency)
+    key_patterns = config.n_frequency_pattern or {}
+    hit = next((p for p in key_patterns if _pattern_hit(config, p, key)), key)
+    return key_patterns.get(hit, config.n_frequency)
+
+
+def _pattern_hit(config: FourierFTConfig, pattern: str, key: str) -> bool:
+    field = patterns.field_label(config, "n_frequency_pattern")
+    return patterns.match(pattern, key, field, FREQUENCY_PATTERN_TEMPLATE) is not None
 
 
 class FourierFTModel(BaseTuner):
@@ -56,9 +62,9 @@ class FourierFTModel(BaseTuner):
         parent: nn.Module,
         current_key: str,
     ) -> None:
-        patterns = config.n_frequency_pattern or {}
-        hit = next((p for p in patterns if re.match(rf".*\.{p}$", current_key)), current_key)
-        if hit in patterns:
+        key_patterns = config.n_frequency_pattern or {}
+        hit = next((p for p in key_patterns if _pattern_hit(config, p, current_key)), current_key)
+        if hit in key_patterns:
             self._pattern_hits.add(hit)
         args = (adapter_name, n_frequency_for(config, current_key), config.scaling, config.random_loc_seed,
                 config.init_weights)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 
 from torch import nn
 
-from peft_core import BaseTuner
+from peft_core import BaseTuner, patterns
 from peft_core.tuners.tuner import model_type_of
 
 from .config import IA3Config
@@ -19,7 +18,7 @@ def is_feedforward(config: IA3Config, key: str) -> bool:
     """HF's rule: a string is a regex full match; list entries match any name that *ends with* them (no dot)."""
     ff = config.feedforward_modules
     if isinstance(ff, str):
-        return re.fullmatch(ff, key) is not None
+        return patterns.fullmatch(ff, key, patterns.field_label(config, "feedforward_modules"))
     return any(key.endswith(entry) for entry in ff or ())
 
 

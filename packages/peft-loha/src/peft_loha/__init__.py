@@ -18,6 +18,7 @@ register_peft_method(
     config_cls=LoHaConfig,
     model_cls=LoHaModel,
     prefix="hada_",
+    is_mixed_compatible=True,
     default_target_modules=QUERY_VALUE_TARGETS,
     plugin_api=">=1,<2",
 )

@@ -18,6 +18,7 @@ register_peft_method(
     name="lokr",
     config_cls=LoKrConfig,
     model_cls=LoKrModel,
+    is_mixed_compatible=True,
     default_target_modules=QUERY_VALUE_TARGETS,
     plugin_api=">=1,<2",
 )

@@ -14,8 +14,10 @@ from __future__ import annotations
 from peft_core import register_peft_method
 
 from .config import LoraConfig
+from .conversion import ConversionReport, LoraConversionError, convert_to_lora, save_as_lora
 from .layers import Conv1d, Conv2d, Conv3d, Embedding, Linear, LoraLayer
 from .model import LoraModel
+from .quantized import dispatch_quantized_layer  # noqa: F401  (registers the quantized-layer dispatcher)
 from .targets import DEFAULT_TARGET_MODULES
 
 __version__ = "0.1.0"
@@ -30,6 +32,7 @@ register_peft_method(
 )
 
 __all__ = [
+    "ConversionReport",
     "Conv1d",
     "Conv2d",
     "Conv3d",
@@ -37,7 +40,10 @@ __all__ = [
     "Embedding",
     "Linear",
     "LoraConfig",
+    "LoraConversionError",
     "LoraLayer",
     "LoraModel",
     "__version__",
+    "convert_to_lora",
+    "save_as_lora",
 ]

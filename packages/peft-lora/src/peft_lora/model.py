@@ -14,11 +14,12 @@ from __future__ import annotations
 import warnings
 from typing import Sequence
 
-from peft_core import BaseTuner, BaseTunerLayer, pattern_value
+from peft_core import BaseTuner, pattern_value
 from peft_core.tuners.construction import register_module
 from torch import nn
 
 from .config import LoraConfig
+from .hotswap import LoraHotswap
 from .layers import (
     SUPPORTED_LAYERS,
     Linear,
@@ -33,6 +34,7 @@ class LoraModel(BaseTuner):
     """Creates LoRA adapters in a model; see `LoraConfig` for the options."""
 
     prefix = "lora_"
+    hotswap_support = LoraHotswap()  # peft_core.hotswap: swap adapters in place, also under torch.compile
 
     # -- injection --------------------------------------------------------------------------
     def inject_adapter(
@@ -73,23 +75,24 @@ class LoraModel(BaseTuner):
         for pattern in (*config.rank_pattern, *config.alpha_pattern):
             if pattern_value({pattern: True}, current_key, False):
                 self._pattern_hits.add(pattern)
-        if isinstance(target, LoraLayer):
+        if isinstance(target, LoraLayer) and target.owner_method == "lora":
             self._sync_fan_in_fan_out(config, target.get_base_layer())
             target.update_layer(adapter_name, r, alpha, config)
             return
-        if isinstance(target, BaseTunerLayer):
-            raise ValueError(
-                f"Target module {current_key!r} is already a {type(target).__name__} of another method; one model "
-                f"holds adapters of a single method."
-            )
-        layer_cls = layer_class_for(target)
+        base = self.wrapped_base(target, current_key)  # another method's layer: wrap it (mixed models only)
+        layer_cls = layer_class_for(base, key=current_key, config=config, model=self.model)
         if layer_cls is None:
             raise ValueError(
-                f"Target module {current_key!r} ({type(target).__name__}) is not supported by LoRA. Supported layer "
+                f"Target module {current_key!r} ({type(base).__name__}) is not supported by LoRA. Supported layer "
                 f"types: {SUPPORTED_LAYERS}. Change target_modules (or exclude_modules) to skip it."
             )
+        if base is not target and config.use_dora:
+            raise ValueError(
+                f"Target module {current_key!r} already holds a {type(target).__name__}; DoRA normalises the base "
+                f"weight alone, so it can't wrap another method's layer. Use plain LoRA here or add the DoRA adapter first."
+            )
         if layer_cls is Linear:
-            self._sync_fan_in_fan_out(config, target)
+            self._sync_fan_in_fan_out(config, base)
         layer = layer_cls(target)
         layer.update_layer(adapter_name, r, alpha, config)
         if target_name in parent._modules:

@@ -94,6 +94,9 @@ class MissLinear(BaseTunerLayer):
             block = block.repeat(1, self.out_features // self.miss_mini_r[adapter_name])
         return block
 
+    def supports_delta_weight(self, adapter_name: str) -> bool:
+        return adapter_name in self.miss_block  # W + ΔW ('bat': ΔW depends on the current W)
+
     def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
         """`ΔW [out, in]` of `adapter_name` for the current base weight (for 'bat' it depends on that weight)."""
         weight = self.get_base_layer().weight

@@ -15,6 +15,7 @@ register_peft_method(
     name="oft",
     config_cls=OFTConfig,
     model_cls=OFTModel,
+    is_mixed_compatible=True,
     default_target_modules=QUERY_VALUE_TARGETS,
     plugin_api=">=1,<2",
 )

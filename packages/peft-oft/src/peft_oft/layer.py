@@ -174,10 +174,11 @@ class OFTLayer(BaseTunerLayer):
 class Linear(OFTLayer):
     """OFT on an `nn.Linear`: `y = base(x @ R)` with `R` block-diagonal orthogonal."""
 
-    def __init__(self, base_layer: nn.Linear) -> None:
+    def __init__(self, base_layer: nn.Module) -> None:
         super().__init__(base_layer)
-        self.in_features = base_layer.in_features
-        self.out_features = base_layer.out_features
+        base = self.get_base_layer()  # `base_layer` may be another method's layer (mixed models)
+        self.in_features = base.in_features
+        self.out_features = base.out_features
 
     @property
     def rotated_features(self) -> int:
@@ -241,10 +242,11 @@ class Embedding(OFTLayer):
 
     rotations_attr = "oft_embedding_R"
 
-    def __init__(self, base_layer: nn.Embedding) -> None:
+    def __init__(self, base_layer: nn.Module) -> None:
         super().__init__(base_layer)
-        self.in_features = base_layer.embedding_dim
-        self.out_features = base_layer.num_embeddings
+        base = self.get_base_layer()  # `base_layer` may be another method's layer (mixed models)
+        self.in_features = base.embedding_dim
+        self.out_features = base.num_embeddings
 
     @property
     def rotated_features(self) -> int:

@@ -37,7 +37,14 @@ class OFTModel(BaseTuner):
         if isinstance(target, OFTLayer):
             target.update_layer(adapter_name, config)
             return
-        if isinstance(target, nn.Linear):
+        base = self.wrapped_base(target, current_key)  # another method's layer: wrap it (mixed models only)
+        if isinstance(base, nn.Conv2d) and base is not target:
+            raise TypeError(
+                f"Target module {current_key!r} already holds a {type(target).__name__}; OFT on a Conv2d rotates the "
+                f"base filter itself, so it can't wrap another method's layer. Add the OFT adapter first, or exclude "
+                f"this module."
+            )
+        if isinstance(base, nn.Linear):
             if config.fan_in_fan_out:
                 warnings.warn(
                     "fan_in_fan_out is set to True but the target module is `torch.nn.Linear`. Setting fan_in_fan_out "
@@ -47,12 +54,12 @@ class OFTModel(BaseTuner):
                 )
                 config.fan_in_fan_out = False
             layer: OFTLayer = Linear(target)
-        elif isinstance(target, nn.Conv2d):
+        elif isinstance(base, nn.Conv2d):
             layer = Conv2d(target)
-        elif isinstance(target, nn.Embedding):
+        elif isinstance(base, nn.Embedding):
             layer = Embedding(target)
         else:
-            raise TypeError(self._unsupported(target, current_key))
+            raise TypeError(self._unsupported(base, current_key))
         layer.update_layer(adapter_name, config)
         setattr(parent, target_name, layer)
 

@@ -79,6 +79,9 @@ class VeraLinear(BaseTunerLayer):
         x = self.vera_dropout[adapter_name](x.to(lambda_d.dtype))
         return lambda_b * F.linear(lambda_d * F.linear(x, sliced_a), sliced_b)
 
+    def supports_delta_weight(self, adapter_name: str) -> bool:
+        return adapter_name in self.vera_lambda_d  # y = base(x) + ΔW x
+
     def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
         lambda_d = self.vera_lambda_d[adapter_name]
         lambda_b = self.vera_lambda_b[adapter_name]

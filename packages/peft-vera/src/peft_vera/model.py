@@ -14,6 +14,7 @@ import warnings
 from torch import nn
 
 from peft_core import AdapterTensor, BaseTuner
+from peft_core.tuners.creation_guard import guard_adapter_creation
 
 from .config import VeraConfig
 from .layer import VeraLinear, is_conv1d
@@ -39,7 +40,11 @@ class VeraModel(BaseTuner):
         super().inject_adapter(
             model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
         )
-        self._init_projections(adapter_name)
+        layers = [m for m in self.tuner_layers() if m.has_adapter(adapter_name)]
+        # the shared projections are sized by the config too: same checks as the layers' own tensors
+        with guard_adapter_creation(self.peft_config[adapter_name], adapter_name, layers, on_meta=False) as site:
+            site.key = "vera_A/vera_B (shared projections)"
+            self._init_projections(adapter_name)
 
     def _init_projections(self, adapter_name: str) -> None:
         config = self.peft_config[adapter_name]

@@ -16,6 +16,7 @@ from .harness import (
     adapted,
     assert_same,
     config_for,
+    load_target_config,
     expect_refusal,
     quiet,
     run,
@@ -102,7 +103,7 @@ def check_state_dict(ctx: Context, case: Case) -> None:
     with_name = [k for k in state if "default" in k.split(".")]
     if with_name:
         raise CheckFailed(f"state-dict keys keep the adapter name (Hugging Face's files drop it): {with_name[:5]}")
-    fresh = quiet(lambda: get_peft_model(case.model.build(), config_for(ctx.suite, case, random=False))).eval()
+    fresh = quiet(lambda: get_peft_model(case.model.build(), load_target_config(case))).eval()
     quiet(lambda: set_peft_model_state_dict(fresh, state))
     assert_same(run(fresh, case), expected, case, "output after set_peft_model_state_dict into a fresh model")
     again = get_peft_model_state_dict(fresh)
@@ -119,7 +120,7 @@ def check_low_cpu_mem_usage(ctx: Context, case: Case) -> None:
     model, directory = _saved(ctx, case, "lowmem")
     expected = run(model, case)
     state = get_peft_model_state_dict(model)
-    config = config_for(ctx.suite, case, random=False)
+    config = load_target_config(case)
     made = quiet(lambda: get_peft_model(case.model.build(), config, low_cpu_mem_usage=True))
     quiet(lambda: set_peft_model_state_dict(made, state, low_cpu_mem_usage=True))
     _no_meta(made, "get_peft_model(low_cpu_mem_usage=True) + set_peft_model_state_dict")

@@ -74,6 +74,12 @@ def config_for(suite: Conformance, case: Case, second: bool = False, random: boo
     return with_overrides(config, suite.random_init) if random and suite.random_init is not None else config
 
 
+def load_target_config(case: Case):
+    """The case's config for a model that will receive saved weights (inference mode: prompt-learning
+    adapters then hold only the final virtual tokens, as a loaded file does)."""
+    return with_overrides(case.config(), {"inference_mode": True})
+
+
 def adapted(suite: Conformance, case: Case, perturbed: bool = True, second: bool = False, **kwargs: Any):
     """A PeftModel of the case (non-trivial start where declared, noise on the trainable tensors), eval mode.
 

@@ -9,6 +9,7 @@ distribution named `peft` that owns the imported module's file.
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import os
 import warnings
@@ -38,7 +39,8 @@ def _find_hf_peft() -> tuple[ModuleType | None, str]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import peft
+            # imported by name: Hugging Face PEFT is an optional reference found at run time, never a dependency
+            peft = importlib.import_module(HF_DISTRIBUTION)
     except Exception as exc:  # noqa: BLE001 - a broken install is reported, not raised
         return None, f"import peft failed: {type(exc).__name__}: {exc}"
     owned = os.path.realpath(str(dist.locate_file("peft/__init__.py")))

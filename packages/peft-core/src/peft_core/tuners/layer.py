@@ -117,7 +117,9 @@ class BaseTunerLayer(nn.Module):
                 for param in _entry_parameters(entry):
                     if param.requires_grad != trainable:
                         param.requires_grad_(trainable)
-        self.__dict__["_active_adapter"] = [n for n in names if self.has_adapter(n)]
+        # Every name is kept, also those this layer lacks (as in Hugging Face PEFT): code that asks one layer for
+        # the model's active adapters (transformers' `active_adapters()`) must see them. Forwards skip absent ones.
+        self.__dict__["_active_adapter"] = names
 
     def enable_adapters(self, enabled: bool) -> None:
         self._disable_adapters = not enabled
@@ -218,6 +220,12 @@ class BaseTunerLayer(nn.Module):
             f"merge_adapter_weights / unmerge_adapter_weights."
         )
 
+    def supports_delta_weight(self, adapter_name: str) -> bool:
+        """Whether adapter `adapter_name`'s whole effect on this layer is `W + get_delta_weight(...)`: the
+        layer then computes what its base layer would with that weight. Methods whose adapters are such
+        deltas opt in; conversion to another additive format (e.g. a low-rank SVD) relies on it."""
+        return False
+
     def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
         """Fold one adapter into the base weights. Default: `weight += get_delta_weight(...)`."""
         base = self.get_base_layer()
@@ -247,15 +255,40 @@ class BaseTunerLayer(nn.Module):
             self.merge_adapter_weights(name, safe_merge)
             self.merged_adapters.append(name)
 
+    def check_safe_merge(self, adapter_names: Sequence[str] | None = None) -> None:
+        """safe_merge's first pass: merge into copies of the base parameters, check that they stay finite,
+        and put the originals back (bit for bit). Raises like `merge(safe_merge=True)` would."""
+        names = self.active_adapters if adapter_names is None else list(adapter_names)
+        names = [n for n in names if self.has_adapter(n) and n not in self.merged_adapters]
+        if not names:
+            return
+        params = [p for p in self.get_base_layer().parameters() if p.is_floating_point()]
+        originals = [(p, p.data) for p in params]
+        for p in params:
+            p.data = p.data.clone()
+        try:
+            for name in names:
+                try:
+                    self.merge_adapter_weights(name, True)
+                except NotImplementedError:  # a layer with a merge of its own (it checks safe_merge itself)
+                    return
+                for p in params:
+                    self._check_finite(p.data, name)
+        finally:
+            for p, data in originals:
+                p.data = data
+
     def unmerge(self) -> None:
         while self.merged_adapters:
             self.unmerge_adapter_weights(self.merged_adapters.pop())
 
     def _check_finite(self, tensor: torch.Tensor, adapter_name: str) -> None:
         if not torch.isfinite(tensor).all():
-            raise ValueError(
+            from ..errors import AdapterStateError
+
+            raise AdapterStateError(
                 f"safe_merge: merging adapter {adapter_name!r} into {type(self.get_base_layer()).__name__} would "
-                f"produce non-finite weights (NaN/inf); the base weights were left unchanged. The adapter is "
+                f"produce non-finite weights (NaN/inf); no base weight of the model was changed. The adapter is "
                 f"probably broken (check its training)."
             )
 

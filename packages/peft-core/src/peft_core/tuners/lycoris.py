@@ -221,6 +221,10 @@ class LycorisLayer(BaseTunerLayer):
             weight *= mask
         return weight
 
+    def supports_delta_weight(self, adapter_name: str) -> bool:
+        """Every adapter of the family adds `ΔW` (without rank dropout, i.e. at inference)."""
+        return self.has_adapter(adapter_name)
+
     # -- forward ----------------------------------------------------------------------------
     def apply_delta(self, x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
         """`x` through a layer like the base one with weight `delta` and no bias."""
@@ -281,7 +285,7 @@ class LycorisTuner(BaseTuner):
         if isinstance(target, self.layer_cls):
             target.update_layer(adapter_name, r=r, alpha=alpha, config=config)
             return
-        base = target.get_base_layer() if isinstance(target, BaseTunerLayer) else target
+        base = self.wrapped_base(target, current_key)
         if base_layer_kind(base) is None:
             supported = ", ".join(c.__name__ for c in SUPPORTED_BASE_LAYERS.values())
             raise TypeError(

@@ -15,6 +15,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from torch import nn
 
+from .. import patterns
+
 ALL_LINEAR = "all-linear"
 
 
@@ -32,29 +34,36 @@ def _suffix_hit(key: str, names: Iterable[str] | set[str]) -> str | None:
     return None
 
 
-def is_excluded(exclude_modules: str | Iterable[str] | None, key: str) -> bool:
+MODULES_TO_SAVE_TEMPLATE = r"(^|.*\.){}($|\..*)"
+LAYERS_PATTERN_TEMPLATE = r"(^|.*?\.){}\.(\d+)\."
+PATTERN_KEY_TEMPLATE = r"(.*\.)?({})$"
+
+
+def is_excluded(exclude_modules: str | Iterable[str] | None, key: str, field: str = "exclude_modules") -> bool:
     if not exclude_modules:
         return False
     if isinstance(exclude_modules, str):
-        return re.fullmatch(exclude_modules, key) is not None
+        return patterns.fullmatch(exclude_modules, key, field)
     return _suffix_hit(key, exclude_modules) is not None
 
 
-def is_in_modules_to_save(modules_to_save: Iterable[str] | None, key: str) -> bool:
+def is_in_modules_to_save(modules_to_save: Iterable[str] | None, key: str, field: str = "modules_to_save") -> bool:
     """Modules wrapped for saving are never targeted (HF's unescaped `(^|.*\\.)m($|\\..*)` rule)."""
     if not modules_to_save:
         return False
-    return any(re.match(rf"(^|.*\.){m}($|\..*)", key) for m in modules_to_save)
+    return any(patterns.match(m, key, field, MODULES_TO_SAVE_TEMPLATE) for m in modules_to_save)
 
 
-def layer_index(key: str, layers_pattern: str | Sequence[str] | None) -> int | None:
+def layer_index(
+    key: str, layers_pattern: str | Sequence[str] | None, field: str = "layers_pattern"
+) -> int | None:
     """The layer number in `key`: the first `.<digits>.` segment (after `layers_pattern` when given)."""
     if layers_pattern is None or layers_pattern == []:
         match = re.match(r".*?\.[^.]*\.(\d+)\.", key)  # lazy: the first index, not an expert index
         return int(match.group(1)) if match else None
-    patterns = [layers_pattern] if isinstance(layers_pattern, str) else list(layers_pattern)
-    for pattern in patterns:
-        match = re.match(rf"(^|.*?\.){pattern}\.(\d+)\.", key)
+    layer_patterns = [layers_pattern] if isinstance(layers_pattern, str) else list(layers_pattern)
+    for pattern in layer_patterns:
+        match = patterns.match(pattern, key, field, LAYERS_PATTERN_TEMPLATE)
         if match:
             return int(match.group(2))
     return None
@@ -74,7 +83,8 @@ def check_layers_to_transform(config: Any, names: Sequence[str]) -> None:
         return
     requested = [layers] if isinstance(layers, int) else list(layers)
     pattern = getattr(config, "layers_pattern", None)
-    available = {i for i in (layer_index(n, pattern) for n in names if n) if i is not None}
+    field = patterns.field_label(config, "layers_pattern")
+    available = {i for i in (layer_index(n, pattern, field) for n in names if n) if i is not None}
     if not available:
         return
     missing = sorted({i for i in requested if i not in available})
@@ -96,7 +106,7 @@ def matches_target(config: Any, key: str) -> bool:
     """Whether module `key` is targeted by `config` (exclusions are checked by the caller)."""
     targets = config.target_modules
     if isinstance(targets, str):
-        return re.fullmatch(targets, key) is not None
+        return patterns.fullmatch(targets, key, patterns.field_label(config, "target_modules"))
     if not targets:
         return False
     targets = targets if isinstance(targets, (set, frozenset)) else set(targets)
@@ -107,26 +117,33 @@ def matches_target(config: Any, key: str) -> bool:
     layers = getattr(config, "layers_to_transform", None)
     if layers is None or layers == []:
         return True
-    index = layer_index(key, getattr(config, "layers_pattern", None))
+    index = layer_index(key, getattr(config, "layers_pattern", None), patterns.field_label(config, "layers_pattern"))
     if index is None:
         return False
     return index == layers if isinstance(layers, int) else index in layers
 
 
-def pattern_value(patterns: Mapping[str, Any] | None, key: str, default: Any) -> Any:
+def pattern_value(
+    key_patterns: Mapping[str, Any] | None, key: str, default: Any, field: str = "rank_pattern/alpha_pattern"
+) -> Any:
     """First `rank_pattern`/`alpha_pattern` entry whose regex matches the end of `key` at a dot boundary."""
-    if patterns:
-        for pattern, value in patterns.items():
-            if re.match(rf"(.*\.)?({pattern})$", key):
+    if key_patterns:
+        for pattern, value in key_patterns.items():
+            if patterns.match(pattern, key, field, PATTERN_KEY_TEMPLATE):
                 return value
     return default
 
 
 def is_linear_like(module: nn.Module) -> bool:
-    """nn.Linear, transformers' GPT-2 `Conv1D`, or an existing adapter layer wrapping a linear layer."""
+    """nn.Linear, a quantized linear layer, transformers' GPT-2 `Conv1D`, or an adapter layer wrapping one."""
     if isinstance(module, nn.Linear):
         return True
     cls = type(module)
+    if hasattr(module, "in_features") and hasattr(module, "out_features"):
+        from .quantization import is_quantized
+
+        if is_quantized(module):  # a quantized linear that is no nn.Linear subclass (HQQ's HQQLinear)
+            return True
     if cls.__name__ == "Conv1D" and cls.__module__.startswith("transformers"):
         return True
     from .layer import BaseTunerLayer

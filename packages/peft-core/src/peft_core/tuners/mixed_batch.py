@@ -132,13 +132,20 @@ def run_per_group(
     """One forward per adapter group, for methods that transform the layer rather than add to it.
 
     `run(rows_of_x, names)` computes the layer for those rows with the adapters `names` active;
-    rows of `__base__`, or of an adapter not in `held`, run with no adapter.
+    rows of `__base__`, or of an adapter not in `held`, run with no adapter. While it runs, the
+    current plan covers just those rows, so an adapter layer nested inside (a mixed-method model)
+    applies that group's adapter to them.
     """
     out: torch.Tensor | None = None
     for name in plan.groups:
         rows = plan.rows(name, x.device)
         names = [name] if name != BASE_ADAPTER_NAME and name in held else []
-        y = run(x[rows], names)
+        group = x[rows]
+        token = _CURRENT.set(BatchPlan.from_names([name] * group.shape[0]))
+        try:
+            y = run(group, names)
+        finally:
+            _CURRENT.reset(token)
         if out is None:
             out = y.new_empty((x.shape[0], *y.shape[1:]))
         out[rows] = y

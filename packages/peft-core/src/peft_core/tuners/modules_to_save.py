@@ -17,6 +17,10 @@ from .mixed_batch import BASE_ADAPTER_NAME, current_batch_plan
 
 
 class ModulesToSaveWrapper(nn.Module):
+    # Named like an adapter layer's containers so status/report code can treat both alike.
+    adapter_layer_names: tuple[str, ...] = ("modules_to_save",)
+    other_param_names: tuple[str, ...] = ()
+
     def __init__(self, module_to_save: nn.Module, adapter_name: str) -> None:
         super().__init__()
         self.original_module = module_to_save
@@ -42,6 +46,17 @@ class ModulesToSaveWrapper(nn.Module):
     @property
     def active_adapters(self) -> list[str]:
         return list(self._active_adapter)
+
+    @property
+    def disable_adapters(self) -> bool:
+        return self._disable_adapters
+
+    @property
+    def merged_adapters(self) -> list[str]:
+        return []  # a full copy is never merged
+
+    def adapter_names(self) -> list[str]:
+        return list(self.modules_to_save)
 
     @property
     def active_adapter(self) -> str:
@@ -103,6 +118,11 @@ class ModulesToSaveWrapper(nn.Module):
             return []
         state = self.modules_to_save[adapter_name].state_dict(keep_vars=True)
         return [AdapterTensor(key, f"modules_to_save.{adapter_name}.{key}", t) for key, t in state.items()]
+
+    def adapter_state_dict_load_map(self, adapter_name: str) -> dict[str, str]:
+        """Saved key -> model key (both relative to this wrapper) of the adapter's copy, for loaders such as
+        transformers' `load_adapter` that rename file keys themselves."""
+        return {t.saved_key: t.model_key for t in self.adapter_tensors(adapter_name)}
 
     def cast_adapter_dtype(self, adapter_name: str, autocast: bool = True) -> None:
         return None  # copies keep the original module's dtype, as in Hugging Face PEFT

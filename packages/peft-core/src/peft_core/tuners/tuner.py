@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from ..config import PeftConfig
-from ..errors import AdapterNameError, ConfigError, UnsupportedOperationError
+from ..errors import AdapterNameError, AdapterStateError, ConfigError, UnsupportedOperationError
+from ..patterns import field_label
 from .bias import (
     base_bias_tensors,
     bias_entries,
@@ -27,6 +28,8 @@ from .bias import (
     mark_biases_trainable,
     renamed_bias_tensors,
 )
+from .creation_guard import guard_adapter_creation
+from .dispatch import check_quantized_target
 from .layer import AdapterTensor, BaseTunerLayer
 from .matching import (
     ALL_LINEAR,
@@ -95,11 +98,20 @@ class BaseTuner(nn.Module):
     - `extra_tensors_to_save(adapter_name)`: base-model tensors saved with the adapter (bias modes).
     - `tuner_tensors(adapter_name)`: tensors owned by the tuner itself (`base_model.<name>` keys).
     - `postprocess_saved_state` / `remap_state_dict_for_load`: a compact file form and its inverse.
+
+    A target that is already another method's adapter layer is wrapped (nested) only in a
+    mixed-method model: `_create_and_replace` asks `wrapped_base(target, key)` for the module whose
+    type decides the new layer, and wraps `target` itself.
     """
 
     prefix: ClassVar[str] = ""
     compact_large_target_lists: ClassVar[bool] = True
     supports_merge: ClassVar[bool] = True
+    # Whether targets that are other methods' adapter layers may be wrapped (set on the per-method
+    # tuners of a mixed-method model, see `attached` and peft_core.mixed).
+    allow_nesting: bool = False
+    # A `peft_core.hotswap.HotswapSupport` if the method's adapters can be replaced in place (hotswap).
+    hotswap_support: ClassVar[Any] = None
 
     def __init__(
         self,
@@ -111,7 +123,10 @@ class BaseTuner(nn.Module):
     ) -> None:
         super().__init__()
         self.model = model
-        self.peft_config: dict[str, PeftConfig] = {}
+        # A model with adapters injected in place already (inject_adapter_in_model, transformers' add_adapter)
+        # keeps one `peft_config` dict for all of them, as in Hugging Face PEFT.
+        existing = model.__dict__.get("peft_config")
+        self.peft_config: dict[str, PeftConfig] = existing if isinstance(existing, dict) else {}
         self.active_adapter: str | list[str] = adapter_name
         if isinstance(peft_config, PeftConfig):
             self.peft_config[adapter_name] = peft_config
@@ -126,6 +141,21 @@ class BaseTuner(nn.Module):
             pristine.restore(model)  # e.g. the third target was unsupported: undo the first two
             raise
         self.model.peft_config = self.peft_config
+
+    @classmethod
+    def attached(
+        cls, model: nn.Module, peft_config: dict[str, PeftConfig], active_adapter: str | list[str]
+    ) -> BaseTuner:
+        """A tuner of this method for `model` that injects nothing yet and shares `peft_config` (the same
+        dict object): a mixed-method model keeps one per method and lets each add its own adapters
+        (`inject_adapter`), wrapping other methods' layers (`allow_nesting`). It is not a submodule of anything."""
+        tuner = cls.__new__(cls)
+        nn.Module.__init__(tuner)
+        tuner.model = model
+        tuner.peft_config = peft_config
+        tuner.active_adapter = active_adapter
+        tuner.allow_nesting = True
+        return tuner
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -149,6 +179,20 @@ class BaseTuner(nn.Module):
         current_key: str,
     ) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement _create_and_replace")
+
+    def wrapped_base(self, target: nn.Module, current_key: str) -> nn.Module:
+        """The module whose type decides which layer wraps `target`: `target` itself, or, when it is
+        already another method's adapter layer, the module that layer wraps (the new layer then wraps
+        `target`, nesting the two). Nesting is refused outside a mixed-method model."""
+        if not isinstance(target, BaseTunerLayer):
+            return target
+        if not self.allow_nesting:
+            raise ConfigError(
+                f"Target module {current_key!r} is already a {type(target).__name__} of another method; a "
+                f"{type(self).__name__} model holds adapters of a single method. To combine methods in one model "
+                f"use get_peft_model(..., mixed=True) (PeftMixedModel), or exclude this module."
+            )
+        return target.get_base_layer()
 
     def _check_new_adapter_config(self, config: PeftConfig) -> None:
         """Default: at most one adapter may use a `bias` mode (see tuners.bias)."""
@@ -259,12 +303,19 @@ class BaseTuner(nn.Module):
         if not matched:
             self._raise_nothing_matched(config, named, excluded)
 
+        method = str(getattr(config, "peft_type", "") or "").lower()
         init_context = torch.device("meta") if low_cpu_mem_usage else contextlib.nullcontext()
-        with init_context:
+        target_layers = [by_name[key] for key in matched]
+        with init_context, guard_adapter_creation(config, adapter_name, target_layers, low_cpu_mem_usage) as site:
             for key in matched:
+                site.key = key
                 parent_key, _, target_name = key.rpartition(".")
                 parent = by_name[parent_key]
-                self._create_and_replace(config, adapter_name, by_name[key], target_name, parent, current_key=key)
+                target = by_name[key]
+                if not isinstance(target, BaseTunerLayer):
+                    # a quantized module no dispatcher of this method handles is refused, never wrapped as plain
+                    check_quantized_target(method, target, key=key, config=config, model=model)
+                self._create_and_replace(config, adapter_name, target, target_name, parent, current_key=key)
 
         targets = config.target_modules
         if (
@@ -288,6 +339,7 @@ class BaseTuner(nn.Module):
         excluded = 0
         exclude = getattr(config, "exclude_modules", None)
         to_save = getattr(config, "modules_to_save", None)
+        exclude_field, to_save_field = field_label(config, "exclude_modules"), field_label(config, "modules_to_save")
         for key, module in named:
             if not key:
                 continue
@@ -297,11 +349,11 @@ class BaseTuner(nn.Module):
                 continue
             if isinstance(module, (BaseTunerLayer, ModulesToSaveWrapper)):
                 containers.add(key)
-            if isinstance(module, ModulesToSaveWrapper) or is_in_modules_to_save(to_save, key):
+            if isinstance(module, ModulesToSaveWrapper) or is_in_modules_to_save(to_save, key, to_save_field):
                 continue
             if not matches_target(config, key):
                 continue
-            if is_excluded(exclude, key):
+            if is_excluded(exclude, key, exclude_field):
                 excluded += 1
                 continue
             matched.append(key)
@@ -418,6 +470,11 @@ class BaseTuner(nn.Module):
     def delete_adapter(self, adapter_name: str) -> None:
         if adapter_name not in self.peft_config:
             raise ValueError(f"Adapter {adapter_name!r} does not exist; existing adapters: {list(self.peft_config)}.")
+        if any(adapter_name in layer.merged_adapters for layer in self.tuner_layers()):
+            raise AdapterStateError(
+                f"Adapter {adapter_name!r} is merged into the base weights; deleting it would leave its change there "
+                f"for good. Call unmerge_adapter() first (or merge_and_unload() to keep the merged model)."
+            )
         del self.peft_config[adapter_name]
         for module in list(self.adapter_modules()):
             module.delete_adapter(adapter_name)
@@ -427,8 +484,28 @@ class BaseTuner(nn.Module):
             self._refresh_trainable(freeze_base=False)
 
     def enable_adapter_layers(self) -> None:
+        """Enable every adapter layer; the active adapters' parameters train again (unless in inference mode)."""
         for module in self.adapter_modules():
             module.enable_adapters(True)
+        self._refresh_trainable(freeze_base=False)
+
+    @contextlib.contextmanager
+    def adapters_disabled(self) -> Iterator[None]:
+        """Run the base model alone inside the block, with no adapter parameter requiring grad; on
+        leaving, every layer's enabled flag and every parameter's `requires_grad` are exactly as before
+        (layers that were disabled stay disabled)."""
+        modules = list(self.adapter_modules())
+        flags = [(m, m._disable_adapters) for m in modules]
+        grads = [(p, p.requires_grad) for p in walk_parameters(self.model)]
+        self.disable_adapter_layers()
+        try:
+            yield
+        finally:
+            for module, disabled in flags:
+                module.enable_adapters(not disabled)
+            for param, flag in grads:
+                if param.requires_grad != flag:
+                    param.requires_grad_(flag)
 
     def disable_adapter_layers(self) -> None:
         for name in self.active_adapters:
@@ -442,6 +519,10 @@ class BaseTuner(nn.Module):
                 )
         for module in self.adapter_modules():
             module.enable_adapters(False)
+            for name in _adapter_names_of(module):
+                for param in module.adapter_parameters(name):
+                    if param.requires_grad:
+                        param.requires_grad_(False)  # a disabled adapter does not train (as in Hugging Face PEFT)
 
     # -- mixed batches ----------------------------------------------------------------------
     def check_adapter_names(self, adapter_names: Sequence[str]) -> None:
@@ -471,7 +552,11 @@ class BaseTuner(nn.Module):
 
     def merge_adapter(self, adapter_names: Sequence[str] | None = None, safe_merge: bool = False) -> None:
         self._check_merge_allowed()
-        for layer in self.tuner_layers():
+        layers = list(self.tuner_layers())
+        if safe_merge:  # all or nothing: every layer is checked before any base weight changes
+            for layer in layers:
+                layer.check_safe_merge(adapter_names)
+        for layer in layers:
             layer.merge(safe_merge=safe_merge, adapter_names=adapter_names)
 
     def unmerge_adapter(self) -> None:
@@ -503,13 +588,18 @@ class BaseTuner(nn.Module):
             for child_name, child in parent.named_children():
                 if isinstance(child, (BaseTunerLayer, ModulesToSaveWrapper)):
                     outermost.append((parent, child_name, child))
+        if merge and safe_merge:  # all or nothing: check every layer before unloading any
+            for _, _, child in outermost:
+                if isinstance(child, BaseTunerLayer):
+                    child.check_safe_merge(adapter_names)
         desc = "Unloading and merging model" if merge else "Unloading model"
         for parent, child_name, child in tqdm(outermost, disable=not progressbar, desc=desc):
             if isinstance(child, ModulesToSaveWrapper):
                 setattr(parent, child_name, child.unwrapped())
                 continue
             if merge:
-                child.merge(safe_merge=safe_merge, adapter_names=adapter_names)
+                for layer in reversed(nested_layers(child)):  # innermost first
+                    layer.merge(safe_merge=safe_merge, adapter_names=adapter_names)
             setattr(parent, child_name, child.get_base_layer())
         self._unload_tuner_state()
         for _, store in self._tuner_state():
@@ -535,6 +625,16 @@ class BaseTuner(nn.Module):
                     stack.append((f"{key}.{name}" if key else name, child))
 
 
+def _adapter_names_of(module: Any) -> list[str]:
+    """Adapter names held by an adapter module (tuner layer, modules_to_save wrapper, prompt encoders)."""
+    names = getattr(module, "adapter_names", None)
+    if callable(names):
+        return list(names())
+    if isinstance(module, ModulesToSaveWrapper):
+        return list(module.modules_to_save)
+    return list(module.keys()) if isinstance(module, nn.ModuleDict) else []
+
+
 class ModelSnapshot:
     """What wrapping a model changes on it (adapter modules put in, `requires_grad` flags, the
     `peft_config` attribute), recorded before, so a wrap or load that fails part-way can hand the
@@ -546,23 +646,39 @@ class ModelSnapshot:
         }
         self._requires_grad = [(p, p.requires_grad) for p in walk_parameters(model)]
         self._peft_config = model.__dict__.get("peft_config", _MISSING)
+        self._peft_config_items = dict(self._peft_config) if isinstance(self._peft_config, dict) else None
 
     def restore(self, model: nn.Module) -> None:
         for _, parent in list(BaseTuner._walk_outer(model)):
             for name, child in list(parent.named_children()):
                 if not isinstance(child, (BaseTunerLayer, ModulesToSaveWrapper)) or id(child) in self._adapter_modules:
                     continue
-                base = child.unwrapped() if isinstance(child, ModulesToSaveWrapper) else child.get_base_layer()
+                base = child  # peel only the layers added since the snapshot (a mixed model nests new on old)
+                while isinstance(base, (BaseTunerLayer, ModulesToSaveWrapper)) and id(base) not in self._adapter_modules:
+                    base = base.unwrapped() if isinstance(base, ModulesToSaveWrapper) else base._modules["base_layer"]
                 setattr(parent, name, base)
         for param, flag in self._requires_grad:
             param.requires_grad_(flag)
         if self._peft_config is _MISSING:
             model.__dict__.pop("peft_config", None)
         else:
+            if self._peft_config_items is not None:  # the same dict may have been added to: put its entries back
+                self._peft_config.clear()
+                self._peft_config.update(self._peft_config_items)
             model.__dict__["peft_config"] = self._peft_config
 
 
 _MISSING = object()
+
+
+def nested_layers(layer: BaseTunerLayer) -> list[BaseTunerLayer]:
+    """`layer` and the adapter layers nested inside it (a mixed-method model), outermost first."""
+    chain = [layer]
+    inner = layer._modules.get("base_layer")
+    while isinstance(inner, BaseTunerLayer):
+        chain.append(inner)
+        inner = inner._modules.get("base_layer")
+    return chain
 
 
 def _ancestors(by_name: Mapping[str, nn.Module], key: str) -> Iterator[nn.Module]:

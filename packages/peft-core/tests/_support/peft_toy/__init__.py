@@ -1,8 +1,8 @@
 """A tiny low-rank method used only by peft-core's tests (not shipped).
 
-Its conformance cases are in `peft_toy.conformance`; `peft_toy.mutants` breaks it on purpose
-(selected by the PEFT_TOY_MUTANT environment variable, so a fresh interpreter gets the same
-mutant) to show the conformance kit catches each kind of broken method.
+Its conformance cases are in `peft_toy.conformance`; `peft_toy.mutants` breaks it on purpose to
+show the conformance kit catches each kind of broken method (`peft_toy.installed`, what its test
+entry point imports, applies the mutant named by PEFT_TOY_MUTANT in a fresh interpreter).
 
 It exercises both container kinds (module-backed `toy_A`/`toy_B`, parameter-backed `toy_scale`),
 merging, mixed batches, default targets and a refused not-implemented field.
@@ -10,7 +10,6 @@ merging, mixed batches, default targets and a refused not-implemented field.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
@@ -39,6 +38,7 @@ class ToyConfig(PeftConfig):
     modules_to_save: Optional[list[str]] = None
     rank_pattern: dict = field(default_factory=dict)
     init_weights: bool = True
+    scaling: float = 1.0  # multiplies the delta: a field that changes outputs but no tensor shape
     use_magic: bool = False
 
     set_fields = ("target_modules", "exclude_modules")
@@ -52,7 +52,7 @@ class ToyConfig(PeftConfig):
 
 class ToyLinear(BaseTunerLayer):
     adapter_layer_names = ("toy_A", "toy_B", "toy_scale")
-    other_param_names = ("toy_r",)
+    other_param_names = ("toy_r", "toy_scaling")
     supports_mixed_batch = True
 
     def __init__(self, base_layer: nn.Linear) -> None:
@@ -61,10 +61,15 @@ class ToyLinear(BaseTunerLayer):
         self.toy_B = nn.ModuleDict()
         self.toy_scale = nn.ParameterDict()
         self.toy_r: dict[str, int] = {}
+        self.toy_scaling: dict[str, float] = {}
 
-    def update_layer(self, adapter_name: str, r: int, init_weights: bool) -> None:
+    def update_layer(self, adapter_name: str, r: int, init_weights: bool, scaling: float = 1.0) -> None:
+        self.make_adapter(adapter_name, r, init_weights, scaling)
+
+    def make_adapter(self, adapter_name: str, r: int, init_weights: bool, scaling: float = 1.0) -> None:
         base = self.get_base_layer()
         self.toy_r[adapter_name] = r
+        self.toy_scaling[adapter_name] = scaling
         self.toy_A[adapter_name] = nn.Linear(base.in_features, r, bias=False)
         self.toy_B[adapter_name] = nn.Linear(r, base.out_features, bias=False)
         self.toy_scale[adapter_name] = nn.Parameter(torch.ones(base.out_features))
@@ -77,11 +82,15 @@ class ToyLinear(BaseTunerLayer):
 
     def _delta(self, x: torch.Tensor, name: str) -> torch.Tensor:
         x = x.to(self.toy_A[name].weight.dtype)  # fp32 adapters on a half-precision base
-        return self.toy_B[name](self.toy_A[name](x)) * self.toy_scale[name]
+        delta = self.toy_B[name](self.toy_A[name](x)) * self.toy_scale[name]
+        scaling = self.toy_scaling.get(name, 1.0)
+        return delta if scaling == 1.0 else delta * scaling
 
     def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
         a, b = self.toy_A[adapter_name].weight, self.toy_B[adapter_name].weight
-        return (b @ a) * self.toy_scale[adapter_name][:, None]
+        delta = (b @ a) * self.toy_scale[adapter_name][:, None]
+        scaling = self.toy_scaling.get(adapter_name, 1.0)
+        return delta if scaling == 1.0 else delta * scaling
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.compute(x)
@@ -111,12 +120,12 @@ class ToyModel(BaseTuner):
     def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key):
         r = pattern_value(config.rank_pattern, current_key, config.r)
         if isinstance(target, ToyLinear):
-            target.update_layer(adapter_name, r, config.init_weights)
+            target.update_layer(adapter_name, r, config.init_weights, config.scaling)
             return
         if not isinstance(target, nn.Linear):
             raise ValueError(f"Target module {current_key!r} ({type(target).__name__}) is not supported by toy.")
         layer = ToyLinear(target)
-        layer.update_layer(adapter_name, r, config.init_weights)
+        layer.update_layer(adapter_name, r, config.init_weights, config.scaling)
         setattr(parent, target_name, layer)
 
 
@@ -127,8 +136,3 @@ register_peft_method(
     default_target_modules={"llama": ["q_proj", "v_proj"]},
     plugin_api=">=1,<2",
 )
-
-if os.environ.get("PEFT_TOY_MUTANT"):
-    from .mutants import apply
-
-    apply(os.environ["PEFT_TOY_MUTANT"])

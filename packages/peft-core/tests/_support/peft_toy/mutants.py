@@ -1,7 +1,7 @@
 """Deliberately broken variants of the toy method, for the conformance kit's mutation tests.
 
-Each mutant replaces one behaviour of `ToyLinear` (`patches(name)` lists the replacements;
-`apply(name)` installs them, as `peft_toy` does at import when PEFT_TOY_MUTANT is set). The first
+Each mutant replaces one behaviour of `ToyLinear` (`patches(name)` lists the replacements; `peft_toy`
+installs them at import when PEFT_TOY_MUTANT is set). This module imports nothing of `peft_toy`. The first
 eight are the kinds of broken method the kit must catch (issue 16); `forgets_a_tensor` breaks saving.
 """
 
@@ -41,17 +41,8 @@ def _unmerge_nothing(self, adapter_name: str) -> None:
     return None
 
 
-def _original_update_layer() -> Callable[..., None]:
-    from peft_toy import ToyLinear
-
-    return ToyLinear.update_layer
-
-
-_UPDATE_LAYER = _original_update_layer()  # captured when this module is imported, before any patch
-
-
-def _update_ignores_init(self, adapter_name: str, r: int, init_weights: bool) -> None:
-    _UPDATE_LAYER(self, adapter_name, r, True)
+def _update_ignores_init(self, adapter_name: str, r: int, init_weights: bool, scaling: float = 1.0) -> None:
+    self.make_adapter(adapter_name, r, True, scaling)  # always the no-op start
 
 
 MUTANTS: dict[str, dict[str, Callable[..., Any]]] = {
@@ -71,10 +62,3 @@ def patches(name: str) -> dict[str, Any]:
     if name == "forgets_a_tensor":
         return {"adapter_layer_names": ("toy_A", "toy_B")}  # toy_scale is neither saved nor loaded
     return dict(MUTANTS[name])
-
-
-def apply(name: str) -> None:
-    from peft_toy import ToyLinear
-
-    for attr, value in patches(name).items():
-        setattr(ToyLinear, attr, value)

@@ -100,6 +100,8 @@ class LoraLayer(BaseTunerLayer):
         "_dora_norms",
     )
     supports_mixed_batch = True
+    # The method whose tuner adds adapters to this layer (subclasses of other methods, e.g. AdaLoRA, set theirs).
+    owner_method = "lora"
     # Unsafe (in-place) merges: whether the delta is cast to the weight dtype first (HF: Embedding yes,
     # Linear/Conv no: the in-place add then rounds once, from the promoted dtype).
     _cast_delta_in_unsafe_merge = False
@@ -200,6 +202,10 @@ class LoraLayer(BaseTunerLayer):
             if family == "mica":
                 frozen = self.lora_B[name].weight if name in self.lora_B else self.lora_embedding_B[name]
                 frozen.requires_grad_(False)
+
+    def supports_delta_weight(self, adapter_name: str) -> bool:
+        """Plain LoRA adds `get_delta_weight`; DoRA rescales the sum and `lora_bias` also changes the bias."""
+        return self.has_lora(adapter_name) and not (self.use_dora.get(adapter_name) or self.lora_bias.get(adapter_name))
 
     def adapter_tensors(self, adapter_name: str) -> list[AdapterTensor]:
         """As saved by HF: the DoRA magnitude is `lora_magnitude_vector` in the file (no `.weight`)."""
@@ -395,7 +401,10 @@ def needs_autograd(*tensors: torch.Tensor) -> bool:
 def exact_scale(scaling: float) -> bool:
     """Whether multiplying by `scaling` is exact in binary floating point: a power of two >= 1 (2, 4,
     ...; `lora_alpha = 2 * r` gives 2). Scaling one factor of a product by it then scales every
-    partial sum exactly, so `(s·B) @ A` has the same bits as `(B @ A) · s` (barring overflow to inf)."""
+    partial sum exactly, so `(s·B) @ A` has the same bits as `(B @ A) · s` (barring overflow to inf).
+    False for a tensor scaling (see peft_lora.hotswap): its value is never branched on."""
+    if isinstance(scaling, torch.Tensor):
+        return False
     return scaling > 1 and math.frexp(scaling)[0] == 0.5
 
 
@@ -419,6 +428,8 @@ def scaled_product(b: torch.Tensor, a: torch.Tensor, scaling: float) -> torch.Te
     """`(b @ a) * scaling` with Hugging Face PEFT's bits, in one pass over the (out, in) result instead
     of three (product, scaled copy, ...): the scale goes onto the small factor when that is exact,
     else it is applied in place."""
+    if isinstance(scaling, torch.Tensor):
+        return (b @ a) * scaling
     if scaling == 1:
         return b @ a
     if exact_scale(scaling):
@@ -428,6 +439,8 @@ def scaled_product(b: torch.Tensor, a: torch.Tensor, scaling: float) -> torch.Te
 
 def _scaled(t: torch.Tensor, scaling: float) -> torch.Tensor:
     """`t * scaling` in place (t is a fresh activation); multiplying by 1 is skipped (exact anyway)."""
+    if isinstance(scaling, torch.Tensor):  # compiled hotswap: one graph whatever the value
+        return t * scaling
     return t if scaling == 1 else t.mul_(scaling)
 
 

@@ -103,9 +103,13 @@ class Linear(LoraLayer):
             lora_a.weight.data = a
             lora_b.weight.data = b
 
+    def _base_weight(self) -> torch.Tensor:
+        """The base weight as a float tensor (quantized layers dequantize it); read by DoRA."""
+        return self.get_base_layer().weight
+
     def _initial_magnitude(self, name: str) -> torch.Tensor:
         return magnitude_for_linear(
-            self.get_base_layer().weight,
+            self._base_weight(),
             self.lora_A[name].weight,
             self.lora_B[name].weight,
             self.scaling[name],
@@ -152,6 +156,8 @@ class Linear(LoraLayer):
             or lora_b.bias is not None
             or not is_plain_linear(lora_b)
         ):
+            return None
+        if isinstance(scaling, torch.Tensor):  # compiled hotswap: the plain path, no branching on the value
             return None
         if scaling == 1:
             return weight_b
@@ -204,7 +210,7 @@ class Linear(LoraLayer):
             base_result = None
         # B@A as HF computes it (lora_B(lora_A(I))ᵀ, which equals lora_B(Aᵀ)ᵀ exactly), in x's dtype
         lora_weight = lora_b(lora_a.weight.T.contiguous()).T.to(x.dtype)
-        weight = base.weight.to(x.dtype)
+        weight = self._base_weight().to(x.dtype)
         weight_norm = linear_weight_norm(weight, lora_weight.detach(), scaling, self.fan_in_fan_out).detach()
         mag_norm_scale = (self.lora_magnitude_vector[name].weight / weight_norm).view(1, -1)
         lora_result = lora_b(lora_a(x))

@@ -1,0 +1,199 @@
+"""Runs INSIDE a verification venv, as ``python -I venv_probe.py '<json request>'``; never imported by
+the release tool (it must work with nothing but the standard library and what the venv holds).
+
+It checks one installed distribution and prints one line ``@@RELEASE-PROBE@@{json report}``:
+
+* the import package imports, from the venv (not from a workspace on ``sys.path``);
+* each of the distribution's ``peft.methods`` entry points loads and registers its method under
+  that name (``peft_core.get_peft_method``);
+* the method's conformance cases run (``phase``: ``bare`` runs the cases that need nothing beyond
+  the declared dependencies and lists the others as pending; ``extra`` runs only those others,
+  after the tool installed what they ask for).
+
+Cases: where ``peft_core.testing`` has the conformance kit (``run_conformance``) and the method
+declares its cases through a ``peft.conformance`` entry point, the kit runs them (without the
+Hugging Face PEFT comparisons); a case whose tiny model needs a module the venv lacks (e.g.
+transformers) is pending in the ``bare`` phase, with that module as its requirement. Otherwise
+``peft_core.testing.smoke_test`` runs with the keyword arguments the method declares through a
+``peft.smoke_cases`` entry point of the same name (a callable returning a list of dicts; optional
+keys ``id`` and ``requires``, requirements the case needs); a method that declares neither gets
+one case, ``smoke_test(name)``.
+"""
+
+import importlib
+import importlib.metadata as md
+import importlib.util
+import json
+import os
+import re
+import sys
+import time
+import traceback
+import warnings
+
+MARK = "@@RELEASE-PROBE@@"
+METHODS_GROUP = "peft.methods"
+CASES_GROUP = "peft.smoke_cases"
+KIT_GROUP = "peft.conformance"
+
+
+def canon(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def own_entry_points(group, dist):
+    return [ep for ep in md.entry_points(group=group) if ep.dist is not None and canon(ep.dist.name) == canon(dist)]
+
+
+def check_import(import_name, rep):
+    try:
+        mod = importlib.import_module(import_name)
+    except Exception:
+        rep["errors"].append(f"import {import_name} failed:\n" + traceback.format_exc())
+        return
+    rep["module_file"] = getattr(mod, "__file__", None)
+    where = os.path.realpath(rep["module_file"] or "")
+    if not where.startswith(os.path.realpath(sys.prefix) + os.sep):
+        rep["errors"].append(f"{import_name} was imported from {where}, not from the venv {sys.prefix}")
+
+
+def load_methods(dist, rep):
+    """Load the distribution's method entry points; returns the names that registered."""
+    names = []
+    for ep in own_entry_points(METHODS_GROUP, dist):
+        rep["entry_points"].append(f"{ep.name} = {ep.value}")
+        try:
+            ep.load()
+            import peft_core
+
+            method = peft_core.get_peft_method(ep.name)
+        except Exception:
+            rep["errors"].append(f"entry point {ep.name} = {ep.value} failed to load or register:\n"
+                                 + traceback.format_exc())
+            continue
+        top = ep.value.split(":")[0].split(".")[0]
+        if method.module != top:
+            rep["errors"].append(f"method {ep.name!r} is registered by {method.module}, not by {top} "
+                                 f"(the entry point's package)")
+            continue
+        rep["registered"].append(ep.name)
+        names.append(ep.name)
+    return names
+
+
+def declared_cases(dist, method, rep):
+    """The method's smoke cases: [(id, requires, kwargs)]."""
+    eps = [ep for ep in own_entry_points(CASES_GROUP, dist) if ep.name == method]
+    if not eps:
+        return [("default", [], {})]
+    try:
+        raw = list(eps[0].load()())
+    except Exception:
+        rep["errors"].append(f"{CASES_GROUP} entry point {eps[0].name} = {eps[0].value} failed:\n"
+                             + traceback.format_exc())
+        return []
+    cases = []
+    for n, case in enumerate(raw):
+        if not isinstance(case, dict):
+            rep["errors"].append(f"{eps[0].value} case {n} is {type(case).__name__}, expected a dict of "
+                                 "smoke_test keyword arguments")
+            continue
+        kwargs = dict(case)
+        cases.append((str(kwargs.pop("id", n)), list(kwargs.pop("requires", [])), kwargs))
+    if not cases:
+        rep["errors"].append(f"{eps[0].value} declares no case")
+    return cases
+
+
+def selected(method, case_id, entry, phase, only):
+    """bare: the cases that need nothing more; extra: the cases the bare phase left pending."""
+    if phase == "extra":
+        return [method, case_id] in only
+    return not entry["requires"]
+
+
+def run_kit(testing, dist, method, phase, only, rep):
+    """The conformance kit's checks, case by case (see the module docstring)."""
+    try:
+        suite, _ = testing.load_suite(method)
+    except Exception:
+        rep["errors"].append(f"loading {method!r}'s {KIT_GROUP} declaration failed:\n" + traceback.format_exc())
+        return
+    entries = {}
+    for case in suite.cases:
+        missing = [m for m in getattr(case.model, "requires", ()) if importlib.util.find_spec(m) is None]
+        entries[case.name] = {"method": method, "id": case.name, "requires": missing, "status": "pending",
+                              "seconds": None, "warnings": [], "checks": {}}
+    rep["cases"] += entries.values()
+    chosen = [name for name, e in entries.items() if selected(method, name, e, phase, only)]
+    if phase == "extra" and not chosen:
+        return
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            report = testing.run_conformance(method, cases=chosen, hf=False)
+        except Exception:
+            rep["errors"].append(f"run_conformance({method!r}) crashed:\n" + traceback.format_exc())
+            return
+    seconds = round(time.perf_counter() - start, 2)
+    for name in chosen:
+        entries[name]["status"] = "passed"
+        entries[name]["seconds"] = seconds
+    for result in report.results:
+        targets = [entries[result.case]] if result.case in entries else [entries[n] for n in chosen]
+        for entry in targets:
+            entry["checks"][result.status] = entry["checks"].get(result.status, 0) + 1
+            if result.status == "failed":
+                entry["status"] = "failed"
+        if result.status == "failed":
+            rep["errors"].append(f"conformance check {result.label} of {method!r} failed: {result.message}")
+
+
+def run_cases(dist, methods, phase, only, rep):
+    try:
+        testing = importlib.import_module("peft_core.testing")
+        smoke_test = testing.smoke_test
+    except Exception:
+        rep["errors"].append("import peft_core.testing failed:\n" + traceback.format_exc())
+        return
+    for method in methods:
+        if hasattr(testing, "run_conformance") and [ep for ep in own_entry_points(KIT_GROUP, dist) if ep.name == method]:
+            rep["kit"] = True
+            run_kit(testing, dist, method, phase, only, rep)
+            continue
+        for case_id, requires, kwargs in declared_cases(dist, method, rep):
+            entry = {"method": method, "id": case_id, "requires": requires, "status": "pending",
+                     "seconds": None, "warnings": []}
+            rep["cases"].append(entry)
+            if not selected(method, case_id, entry, phase, only):
+                continue
+            start = time.perf_counter()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    smoke_test(method, **kwargs)
+                    entry["status"] = "passed"
+                except Exception:
+                    entry["status"] = "failed"
+                    rep["errors"].append(f"smoke_test({method!r}) case {case_id!r} failed:\n"
+                                         + traceback.format_exc())
+            entry["seconds"] = round(time.perf_counter() - start, 2)
+            entry["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})[:5]
+
+
+def main():
+    req = json.loads(sys.argv[1])
+    rep = {"module_file": None, "entry_points": [], "registered": [], "cases": [], "errors": [], "kit": False}
+    try:
+        check_import(req["import_name"], rep)
+        methods = load_methods(req["dist"], rep) if not rep["errors"] else []
+        if methods:
+            run_cases(req["dist"], methods, req["phase"], req.get("only", []), rep)
+    except Exception:
+        rep["errors"].append("probe crashed:\n" + traceback.format_exc())
+    print(MARK + json.dumps(rep), flush=True)
+
+
+if __name__ == "__main__":
+    main()
