@@ -77,6 +77,15 @@ def test_task_ids_are_required_and_checked():
         model(input_ids=ids, attention_mask=mask)  # the base model needs none
 
 
+def test_a_single_task_adapter_needs_no_task_ids():
+    model = _mpt(num_tasks=1)
+    ids, mask = batch()
+    with torch.no_grad():
+        got = model(input_ids=ids, attention_mask=mask).logits
+        want = model(input_ids=ids, attention_mask=mask, task_ids=torch.zeros(ids.shape[0], dtype=torch.long)).logits
+    assert torch.equal(got, want)
+
+
 def test_the_file_holds_the_shared_prompt_and_the_task_factors(tmp_path):
     model = _mpt()
     model.save_pretrained(tmp_path)

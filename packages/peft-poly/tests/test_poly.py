@@ -97,6 +97,18 @@ def test_task_ids_must_be_given_and_fit():
         model(x)  # no adapter, no task ids needed
 
 
+def test_a_single_task_adapter_needs_no_task_ids():
+    model = _poly(PolyConfig(r=2, n_tasks=1, n_skills=2, target_modules=["lin0", "lin1"], init_weights=False))
+    x = torch.randn(3, 16, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x, task_ids=torch.zeros(3, dtype=torch.long)))
+    # beside an adapter with several tasks, the ids are needed again
+    model.add_adapter("multi", PolyConfig(r=2, n_tasks=2, target_modules=["lin1"]))
+    model.base_model.set_adapter(["default", "multi"])
+    with pytest.raises(TaskIdsError, match="needs task_ids"):
+        model(x)
+
+
 def test_merging_is_refused():
     model = _poly(PolyConfig(r=2, n_tasks=2, target_modules=["lin0"]))
     with pytest.raises(UnsupportedOperationError, match="task id"):

@@ -1,7 +1,8 @@
 """peft-multitask-prompt-tuning: multitask prompt tuning (a shared prompt scaled per task) for peft-core.
 
 Importing the package registers the method `multitask_prompt_tuning` (peft_type `MULTITASK_PROMPT_TUNING`);
-adapters saved by Hugging Face PEFT with that peft type load directly. Every forward call takes `task_ids`.
+adapters saved by Hugging Face PEFT with that peft type load directly. Every forward call takes `task_ids`
+(optional for a single-task adapter).
 """
 
 from peft_core import register_peft_method

@@ -36,7 +36,8 @@ class MultitaskPromptTuningConfig(PromptLearningConfig):
     """Multitask prompt tuning (MPT): one shared prompt, scaled element-wise per task by a rank-`num_ranks`
     matrix `prefix_task_cols[t] @ prefix_task_rows[t]`. Trained on source tasks, the shared prompt and
     the factors transfer to a target task (`AVERAGE_SOURCE_TASKS`, `EXACT_SOURCE_TASK`,
-    `ONLY_SOURCE_SHARED` read a source adapter file). Every forward call needs `task_ids`.
+    `ONLY_SOURCE_SHARED` read a source adapter file). Every forward call needs `task_ids`, except with
+    `num_tasks=1`, where every row is task 0.
     """
 
     peft_type: str = "MULTITASK_PROMPT_TUNING"

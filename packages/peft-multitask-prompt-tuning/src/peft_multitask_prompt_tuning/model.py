@@ -52,6 +52,8 @@ class MultitaskPromptTuningModel(PromptLearningTuner):
 
     def _task_ids(self, batch_size: int, encoder: MultitaskPromptEmbedding, device: torch.device) -> torch.Tensor:
         task_ids = _CALL_TASK_IDS.get()
+        if task_ids is None and encoder.num_tasks == 1:  # one task: nothing to choose (HF insists anyway)
+            task_ids = torch.zeros(batch_size, dtype=torch.long)
         if task_ids is None:
             raise TaskIdsError(
                 "Multitask prompt tuning needs task_ids: pass one task index per row, e.g. "

@@ -1,7 +1,8 @@
 """peft-poly: Polytropon / Multi-Head Routing (per-task mixes of LoRA skills) for peft-core.
 
 Importing the package registers the method `poly` (peft_type `POLY`); adapters saved by Hugging Face
-PEFT with `peft_type: "POLY"` load directly. Every forward call takes `task_ids`.
+PEFT with `peft_type: "POLY"` load directly. Every forward call takes `task_ids`
+(optional for a single-task adapter).
 """
 
 from peft_core import register_peft_method

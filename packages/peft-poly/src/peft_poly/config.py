@@ -14,7 +14,8 @@ class PolyConfig(PeftConfig):
     ("skills"); a learned router picks, per task, a soft mix of them. With `n_splits > 1` (MHR) the
     input and output dimensions are cut into `n_splits` heads, each with its own mix.
 
-    Every forward call needs `task_ids` (one task index per row, each below `n_tasks`).
+    Every forward call needs `task_ids` (one task index per row, each below `n_tasks`), except with
+    `n_tasks=1`, where every row is task 0.
     """
 
     peft_type: str = "POLY"

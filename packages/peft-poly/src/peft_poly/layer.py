@@ -76,6 +76,9 @@ class PolyLinear(BaseTunerLayer):
         out = rows.bmm(a).bmm(b) / self.poly_r[adapter_name]
         return out.reshape(*x.shape[:-1], self.out_features)
 
+    def _most_tasks(self, names: list[str]) -> int:
+        return max(self.poly_router[name].n_tasks for name in names)
+
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         if self.disable_adapters:
             return self.base_layer(x, *args, **kwargs)
@@ -85,7 +88,7 @@ class PolyLinear(BaseTunerLayer):
         if plan is not None:
             groups = [name for name in plan.adapter_groups() if name in self.poly_lora_A]
             if groups:
-                task_ids = task_ids_for_rows(x.shape[0]).to(x.device)
+                task_ids = task_ids_for_rows(x.shape[0], self._most_tasks(groups)).to(x.device)
                 result = result.clone()
                 for name in groups:
                     rows = plan.rows(name, x.device)
@@ -93,7 +96,7 @@ class PolyLinear(BaseTunerLayer):
             return result.to(out_dtype)
         active = [name for name in self.active_adapters if name in self.poly_lora_A]
         if active:
-            task_ids = task_ids_for_rows(x.shape[0])
+            task_ids = task_ids_for_rows(x.shape[0], self._most_tasks(active))
             for name in active:
                 result = result + self._delta(x, name, task_ids)
         return result.to(out_dtype)

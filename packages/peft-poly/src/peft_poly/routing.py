@@ -43,10 +43,13 @@ def current_task_ids() -> torch.Tensor | None:
     return _TASK_IDS.get()
 
 
-def task_ids_for_rows(rows: int) -> torch.Tensor:
+def task_ids_for_rows(rows: int, n_tasks: int) -> torch.Tensor:
     """The current task ids, one per row of a batch of `rows` (repeated in place when generation
-    expanded every row, e.g. for beam search)."""
+    expanded every row, e.g. for beam search). An adapter with a single task needs none: every row
+    is task 0 (Hugging Face PEFT insists on them even then)."""
     task_ids = _TASK_IDS.get()
+    if task_ids is None and n_tasks == 1:
+        return torch.zeros(rows, dtype=torch.long)
     if task_ids is None:
         raise TaskIdsError(
             "Poly needs task_ids: pass one task index per row, e.g. model(input_ids, task_ids=torch.tensor([0, 2]))."
