@@ -48,7 +48,9 @@ def _pick(out_dir: Path, pkg_name: str, version: str, kind: str) -> Path:
 
 
 def build_dists(root: Path, pkg: Package, out_dir: Path, *, wheel_only: bool = False) -> tuple[Path, Path | None]:
-    args = ["build", "--package", pkg.dist, "-o", str(out_dir)]
+    # by folder: that also builds packages kept out of the workspace (peft-compat, whose import name
+    # `peft` can't share the workspace environment with Hugging Face's), which `--package` can't find
+    args = ["build", pkg.rel, "-o", str(out_dir)]
     if wheel_only:
         args.append("--wheel")
     print(f"$ uv {' '.join(args)}")
@@ -60,7 +62,8 @@ def build_dists(root: Path, pkg: Package, out_dir: Path, *, wheel_only: bool = F
 
 
 def check_wheel(pkg: Package, wheel: Path) -> list[str]:
-    """The wheel holds only the package's import package and its .dist-info."""
+    """The wheel holds only the package's import package, its .dist-info and the files its pyproject
+    force-includes."""
     problems: list[str] = []
     with zipfile.ZipFile(wheel) as zf:
         names = [n for n in zf.namelist() if not n.endswith("/")]
@@ -69,7 +72,11 @@ def check_wheel(pkg: Package, wheel: Path) -> list[str]:
         if dist_infos != {expected_info}:
             problems.append(f"{wheel.name}: expected one {expected_info}/, found {sorted(dist_infos)}")
         prefix = f"{pkg.import_name}/"
-        stray = [n for n in names if not n.startswith(prefix) and n.split("/", 1)[0] not in dist_infos]
+        # files the pyproject places at the top level on purpose (force-include), e.g. peft-compat's .pth
+        wheel_target = pkg.pyproject.get("tool", {}).get("hatch", {}).get("build", {}).get("targets", {}).get("wheel", {})
+        declared = set(wheel_target.get("force-include", {}).values())
+        stray = [n for n in names if not n.startswith(prefix) and n.split("/", 1)[0] not in dist_infos
+                 and n not in declared]
         if stray:
             problems.append(
                 f"{wheel.name} contains files outside {prefix} and its .dist-info: {', '.join(stray[:10])}"

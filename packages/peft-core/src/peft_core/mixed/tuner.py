@@ -170,4 +170,8 @@ def _check_partial_merge(chain: list[BaseTunerLayer], names: Sequence[str]) -> N
                     f"unmerged: {sorted(set(unsafe))} do not just add a weight delta, so the merged model would differ. "
                     f"Merge all active adapters (merge_adapter() / merge_and_unload()) or deactivate the others first."
                 )
-        kept += [(layer, n) for n in layer.active_adapters if n not in merging and n not in layer.merged_adapters]
+        kept += [
+            (layer, n)
+            for n in layer.active_adapters
+            if layer.has_adapter(n) and n not in merging and n not in layer.merged_adapters
+        ]

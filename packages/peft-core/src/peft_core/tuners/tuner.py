@@ -496,7 +496,7 @@ class BaseTuner(nn.Module):
         (layers that were disabled stay disabled)."""
         modules = list(self.adapter_modules())
         flags = [(m, m._disable_adapters) for m in modules]
-        grads = [(p, p.requires_grad) for p in walk_parameters(self.model)]
+        grads = [(p, p.requires_grad) for p in walk_parameters(self)]
         self.disable_adapter_layers()
         try:
             yield

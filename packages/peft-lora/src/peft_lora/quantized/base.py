@@ -12,6 +12,7 @@ counterpart's order of operations in the forward pass (`cast_delta_before_add`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -95,26 +96,45 @@ class QuantizedLinear(Linear):
         return super()._mixed_batch_forward(x, result, plan)
 
     # -- merging ----------------------------------------------------------------------------
+    def _merged_weight_and_bias(self, adapter_name: str, check: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The dequantized weight with the adapter added (DoRA: rescaled) and the merged bias; with
+        `check`, refuse non-finite results (DoRA's recorded norms are put back then)."""
+        self._check_mergeable(adapter_name)
+        norms_before = dict(self._dora_norms)
+        weight = self.dequantize_weight()
+        if self.use_dora.get(adapter_name):
+            new_weight = self._dora_merged_weight(adapter_name, weight)
+        else:
+            new_weight = self._add_delta(weight, self.get_delta_weight(adapter_name))
+        new_bias = self._merged_bias(adapter_name)
+        if check:
+            try:
+                self._check_finite(new_weight, adapter_name)
+                if new_bias is not None:
+                    self._check_finite(new_bias, adapter_name)
+            except ValueError:
+                self._dora_norms = norms_before
+                raise
+        return new_weight, new_bias
+
+    def check_safe_merge(self, adapter_names: Sequence[str] | None = None) -> None:
+        """safe_merge's first pass without touching the base layer: merging requantizes into a new
+        parameter, which the core's trial-on-copies pass could not put back."""
+        names = self.active_adapters if adapter_names is None else list(adapter_names)
+        norms_before = dict(self._dora_norms)
+        try:
+            with torch.no_grad():
+                for name in names:
+                    if self.has_adapter(name) and name not in self.merged_adapters:
+                        self._merged_weight_and_bias(name, check=True)
+        finally:
+            self._dora_norms = norms_before
+
     def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
         """Dequantize, add the adapter (DoRA: rescale), check (safe_merge) and requantize. Nothing in the
         base layer changes before the new weight is known to be finite."""
-        self._check_mergeable(adapter_name)
-        norms_before = dict(self._dora_norms)
         with torch.no_grad():
-            weight = self.dequantize_weight()
-            if self.use_dora.get(adapter_name):
-                new_weight = self._dora_merged_weight(adapter_name, weight)
-            else:
-                new_weight = self._add_delta(weight, self.get_delta_weight(adapter_name))
-            new_bias = self._merged_bias(adapter_name)
-            if safe_merge:
-                try:
-                    self._check_finite(new_weight, adapter_name)
-                    if new_bias is not None:
-                        self._check_finite(new_bias, adapter_name)
-                except ValueError:
-                    self._dora_norms = norms_before
-                    raise
+            new_weight, new_bias = self._merged_weight_and_bias(adapter_name, check=safe_merge)
             self.requantize_weight(new_weight)
             if new_bias is not None:
                 self.get_base_layer().bias.data = new_bias
