@@ -1,7 +1,8 @@
 """Throwaway git workspaces for the release tool's tests (tests/test_release_*.py).
 
 ``make_workspace`` builds a virtual uv root, a fake ``peft-core`` (trivial registry,
-``PLUGIN_API_VERSION``, ``peft_core.testing.smoke_test``) and a fake method package ``peft-foo``
+``PLUGIN_API_VERSION``, a ``peft_core.testing`` with the conformance kit's entry points ``load_suite``
+/ ``run_conformance``) and a fake method package ``peft-foo`` declaring its cases (``peft.conformance``)
 depending on ``peft-core>=0.1,<0.2``, all without third-party dependencies; ``release`` drives
 ``tools/release.py`` as a subprocess (``sys.executable tools/release.py ... --root <tmp>``).
 """
@@ -91,6 +92,20 @@ def add_entry(pkg_dir: Path, section: str, text: str) -> None:
     p.write_text(p.read_text().replace("## [Unreleased]\n", f"## [Unreleased]\n\n### {section}\n- {text}\n", 1))
 
 
+# A fake method's conformance declaration: `cases` is a list expression over `case(name, requires=(), **options)`.
+CONFORMANCE = """
+from types import SimpleNamespace
+
+
+def case(name, requires=(), **options):
+    return SimpleNamespace(name=name, model=SimpleNamespace(requires=tuple(requires)), options=options)
+
+
+def conformance():
+    return SimpleNamespace(method="{method}", cases={cases})
+"""
+
+
 def make_workspace(root: Path, *, released: bool = True, foo_range: str = "peft-core>=0.1,<0.2",
                    plugin_api: str = ">=1,<2") -> Path:
     """A committed workspace; with ``released`` both packages are at 0.1.0 and tagged."""
@@ -144,17 +159,35 @@ def make_workspace(root: Path, *, released: bool = True, foo_range: str = "peft-
     """)
     write(core / "src/peft_core/_plugin_api.py", "PLUGIN_API_VERSION = 1\n")
     write(core / "src/peft_core/testing.py", """
+        # What the release probe uses of the real kit: load_suite(method) -> (suite, ref), suite.cases
+        # (.name, .model.requires), run_conformance(method, cases=, hf=) -> report with .results.
         import importlib.metadata
+        from types import SimpleNamespace
 
         import peft_core
 
 
-        def smoke_test(method_name, **options):
-            (ep,) = [e for e in importlib.metadata.entry_points(group="peft.methods") if e.name == method_name]
-            ep.load()
-            out = peft_core.get_method(method_name)(**options)
-            if out != "tiny-model-with-" + method_name:
-                raise AssertionError(f"forward pass of {method_name} gave {out!r}")
+        def load_suite(method):
+            (ep,) = [e for e in importlib.metadata.entry_points(group="peft.conformance") if e.name == method]
+            return ep.load()(), ep.value
+
+
+        def run_conformance(method, cases=None, hf="auto", skip=()):
+            suite, _ = load_suite(method)
+            results = []
+            for case in suite.cases:
+                if cases is not None and case.name not in cases:
+                    continue
+                status, message = "passed", ""
+                try:
+                    out = peft_core.get_method(method)(**case.options)
+                    if out != "tiny-model-with-" + method:
+                        raise AssertionError(f"forward pass of {method} gave {out!r}")
+                except Exception as exc:
+                    status, message = "failed", f"{type(exc).__name__}: {exc}"
+                results.append(SimpleNamespace(check="forward", case=case.name, status=status, message=message,
+                                               label=f"forward[{case.name}]"))
+            return SimpleNamespace(results=results)
     """)
     write(core / "src/peft_core/py.typed", "")
     write(core / "tests/test_core.py", """
@@ -178,6 +211,9 @@ def make_workspace(root: Path, *, released: bool = True, foo_range: str = "peft-
 
         [project.entry-points."peft.methods"]
         foo = "peft_foo"
+
+        [project.entry-points."peft.conformance"]
+        foo = "peft_foo.conformance:conformance"
 
         [dependency-groups]
         dev = ["pytest>=8"]
@@ -204,6 +240,7 @@ def make_workspace(root: Path, *, released: bool = True, foo_range: str = "peft-
 
         register_peft_method("foo", make_model, plugin_api="{plugin_api}")
     """)
+    write(foo / "src/peft_foo/conformance.py", CONFORMANCE.format(method="foo", cases='[case("default")]'))
     write(foo / "src/peft_foo/py.typed", "")
     write(foo / "tests/test_foo.py", """
         import peft_foo

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from _release_workspace import add_entry, commit_all, git, make_workspace, release, set_version, write
+from _release_workspace import CONFORMANCE, add_entry, commit_all, git, make_workspace, release, set_version, write
 
 pytestmark = pytest.mark.release
 
@@ -69,7 +69,7 @@ def test_build_method_package_verifies_and_stamps(ws: Path) -> None:
     assert {n.split("/")[0] for n in names} == {"peft_foo", "peft_foo-0.1.0.dist-info"}
     assert "installed peft-core 0.1.0, peft-foo 0.1.0 (wheels) with declared dependencies only" in proc.stdout
     assert "entry point foo: loaded, registered" in proc.stdout
-    assert "smoke case foo/default: passed" in proc.stdout
+    assert "conformance case foo/default: passed" in proc.stdout
     # the members it was verified with are built in a temp dir, not into their own dist/ folders
     assert not (ws / "dist/peft-core").exists()
     stamp = stamp_of(ws, "peft-foo")
@@ -80,8 +80,8 @@ def test_build_method_package_verifies_and_stamps(ws: Path) -> None:
     assert stamp["cases"] == [{"dist": "peft-foo", "method": "foo", "id": "default", "status": "passed"}]
 
 
-def test_build_runs_the_smoke_cases_a_method_declares(ws: Path, tmp_path: Path) -> None:
-    # a third-party package only one case needs, as a local wheel (no index needed)
+def test_build_runs_the_conformance_cases_a_method_declares(ws: Path, tmp_path: Path) -> None:
+    # a third-party module only one case's tiny model needs, as a local wheel named in the dev group
     extra = tmp_path / "extra"
     write(extra / "pyproject.toml", """
         [project]
@@ -95,48 +95,48 @@ def test_build_runs_the_smoke_cases_a_method_declares(ws: Path, tmp_path: Path) 
     """)
     write(extra / "fake_extra/__init__.py", "VALUE = 'extra'\n")
     foo = ws / "packages/peft-foo"
-    write(foo / "src/peft_foo/smoke_cases.py", f"""
-        def _needs_extra():
-            import fake_extra
-
-            return fake_extra.VALUE
-
-
-        def cases():
-            return [
-                {{"id": "plain", "scale": 2}},
-                {{"id": "with-extra", "requires": ["fake-extra @ {extra.as_uri()}"], "probe": _needs_extra}},
-            ]
-    """)
+    write(foo / "src/peft_foo/conformance.py", CONFORMANCE.format(
+        method="foo", cases='[case("plain", scale=2), case("with-extra", requires=["fake_extra"], probe=True)]'))
     init = foo / "src/peft_foo/__init__.py"
     init.write_text(init.read_text().replace(
         'def make_model(**options):\n    return "tiny-model-with-foo"',
         'def make_model(**options):\n'
-        '    if "probe" in options:\n        assert options["probe"]() == "extra"\n'
+        '    if options.get("probe"):\n        import fake_extra\n\n        assert fake_extra.VALUE == "extra"\n'
         '    elif options != {"scale": 2}:\n        raise AssertionError(f"unexpected options {options}")\n'
         '    return "tiny-model-with-foo"'))
     pp = foo / "pyproject.toml"
-    pp.write_text(pp.read_text().replace(
-        '[dependency-groups]',
-        '[project.entry-points."peft.smoke_cases"]\nfoo = "peft_foo.smoke_cases:cases"\n\n[dependency-groups]'))
+    pp.write_text(pp.read_text().replace('dev = ["pytest>=8"]', f'dev = ["pytest>=8", "fake-extra @ {extra.as_uri()}"]'))
     proc = release(ws, "build", "peft-foo")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "smoke case foo/plain: passed" in proc.stdout
-    # run only after the declared dependencies alone were checked, then what it asked for installed
+    assert "conformance case foo/plain: passed (1 passed checks" in proc.stdout
+    # run only after the declared dependencies alone were checked, then the module it needs installed
+    # (a bare module name takes the package's dev-group requirement)
     assert f"installed for the checks: fake-extra @ {extra.as_uri()}" in proc.stdout
-    assert "smoke case foo/with-extra (needs fake-extra" in proc.stdout
+    assert "conformance case foo/with-extra (needs fake_extra): passed" in proc.stdout
     assert [c["status"] for c in stamp_of(ws, "peft-foo")["cases"]] == ["passed", "passed"]
 
 
-def test_build_fails_when_a_smoke_case_fails_and_leaves_no_stamp(ws: Path) -> None:
+def test_build_fails_when_a_conformance_check_fails_and_leaves_no_stamp(ws: Path) -> None:
     assert release(ws, "build", "peft-foo").returncode == 0
     assert (ws / "dist/peft-foo/verified.json").is_file()
     src = ws / "packages/peft-foo/src/peft_foo/__init__.py"
     src.write_text(src.read_text().replace('"tiny-model-with-foo"', '"broken"'))
     proc = release(ws, "build", "peft-foo")
     assert proc.returncode == 1
-    assert "smoke_test('foo') case 'default' failed" in proc.stdout and "forward pass of foo gave 'broken'" in proc.stdout
+    assert "conformance check forward[default] of 'foo' failed" in proc.stdout
+    assert "forward pass of foo gave 'broken'" in proc.stdout
+    assert "conformance case foo/default: FAILED" in proc.stdout
     assert not (ws / "dist/peft-foo/verified.json").exists()  # the old stamp is gone too
+
+
+def test_build_fails_for_a_method_without_conformance_cases(ws: Path) -> None:
+    pp = ws / "packages/peft-foo/pyproject.toml"
+    pp.write_text(pp.read_text().replace('[project.entry-points."peft.conformance"]\nfoo = "peft_foo.conformance:conformance"\n', ""))
+    proc = release(ws, "build", "peft-foo")
+    assert proc.returncode == 1
+    assert "method 'foo' of peft-foo declares no conformance cases" in proc.stdout
+    assert '[project.entry-points."peft.conformance"]' in proc.stdout
+    assert not (ws / "dist/peft-foo/verified.json").exists()
 
 
 def test_build_fails_when_an_import_is_undeclared(ws: Path) -> None:
@@ -177,15 +177,16 @@ def test_build_core_runs_the_cases_of_the_members_it_names(ws: Path) -> None:
     assert {n.split("/")[0] for n in names} == {"peft_core", "peft_core-0.1.0.dist-info"}
     assert "installed peft-core 0.1.0 (wheels) with declared dependencies only" in proc.stdout
     assert "installed for the checks: peft-foo (wheels)" in proc.stdout
-    assert "[peft-foo] smoke case foo/default: passed" in proc.stdout
+    assert "[peft-foo] conformance case foo/default: passed" in proc.stdout
     assert stamp_of(ws, "peft-core")["verified_with"]["peft-foo"]["file"] == "peft_foo-0.1.0-py3-none-any.whl"
 
 
 def test_build_dependent_method_gets_its_members_fresh_wheels(ws: Path) -> None:
     # like peft-adalora -> peft-lora: peft-bar needs peft-foo, which is not on any index
-    add_package(ws, "peft-bar", deps=["peft-core>=0.1,<0.2", "peft-foo>=0.1,<0.2"],
-                extra_toml='[project.entry-points."peft.methods"]\nbar = "peft_bar"\n',
-                body="""
+    bar = add_package(ws, "peft-bar", deps=["peft-core>=0.1,<0.2", "peft-foo>=0.1,<0.2"],
+                      extra_toml='[project.entry-points."peft.methods"]\nbar = "peft_bar"\n\n'
+                                 '[project.entry-points."peft.conformance"]\nbar = "peft_bar.conformance:conformance"\n',
+                      body="""
         import peft_foo
         from peft_core import register_peft_method
 
@@ -196,11 +197,12 @@ def test_build_dependent_method_gets_its_members_fresh_wheels(ws: Path) -> None:
 
         register_peft_method("bar", make_model, plugin_api=">=1,<2")
     """)
+    write(bar / "src/peft_bar/conformance.py", CONFORMANCE.format(method="bar", cases='[case("default")]'))
     commit_all(ws, "add peft-bar")
     proc = release(ws, "build", "peft-bar")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "installed peft-bar 0.1.0, peft-core 0.1.0, peft-foo 0.1.0 (wheels)" in proc.stdout
-    assert "smoke case bar/default: passed" in proc.stdout
+    assert "conformance case bar/default: passed" in proc.stdout
     assert set(stamp_of(ws, "peft-bar")["verified_with"]) == {"peft-core", "peft-foo"}
 
 
@@ -214,7 +216,7 @@ def test_build_app_runs_its_declared_commands(ws: Path) -> None:
     proc = release(ws, "build", "peft-tool")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "== peft-tool 0.1.0 (app)" in proc.stdout and "$ foo-tool: ok" in proc.stdout
-    assert "[peft-foo] smoke case foo/default: passed" in proc.stdout  # members' cases run too
+    assert "[peft-foo] conformance case foo/default: passed" in proc.stdout  # members' cases run too
 
     pp = ws / "packages/peft-tool/pyproject.toml"
     pp.write_text(pp.read_text().replace('"foo-tool"', '"foo-tool", "false"'))
@@ -257,7 +259,7 @@ def test_tag_refuses_without_a_verified_build_of_head(ws: Path) -> None:
     _ready_to_tag(ws)
     proc = release(ws, "tag", "peft-foo")
     assert proc.returncode == 1 and "no verified build" in proc.stderr and "build peft-foo" in proc.stderr
-    # (a failed verification leaves no stamp: test_build_fails_when_a_smoke_case_fails_and_leaves_no_stamp)
+    # (a failed verification leaves no stamp: test_build_fails_when_a_conformance_check_fails_and_leaves_no_stamp)
 
     # files changed after verification
     assert release(ws, "build", "peft-foo").returncode == 0

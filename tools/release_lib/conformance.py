@@ -2,8 +2,8 @@
 
 ``check_installed(py, dist, import_name, phase)`` runs ``venv_probe.py`` with the venv's interpreter
 (``python -I``: no workspace on ``sys.path``, no user site) and returns its report. Everything the
-probe runs comes from the venv: the built wheels and what they declare. When the conformance kit of
-``peft_core.testing`` replaces ``smoke_test``, only the probe's case runner changes.
+probe runs comes from the venv: the built wheels and what they declare; the cases are the method's
+``peft.conformance`` declaration, run by peft-core's conformance kit (``peft_core.testing``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ class ProbeReport:
     registered: list[str] = field(default_factory=list)
     cases: list[dict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    kit: bool = False  # run by peft_core.testing's conformance kit (else smoke_test)
 
     def pending_requirements(self) -> list[str]:
         """What the cases left pending ask for (installed before the ``extra`` phase)."""

@@ -6,18 +6,13 @@ It checks one installed distribution and prints one line ``@@RELEASE-PROBE@@{jso
 * the import package imports, from the venv (not from a workspace on ``sys.path``);
 * each of the distribution's ``peft.methods`` entry points loads and registers its method under
   that name (``peft_core.get_peft_method``);
-* the method's conformance cases run (``phase``: ``bare`` runs the cases that need nothing beyond
-  the declared dependencies and lists the others as pending; ``extra`` runs only those others,
-  after the tool installed what they ask for).
-
-Cases: where ``peft_core.testing`` has the conformance kit (``run_conformance``) and the method
-declares its cases through a ``peft.conformance`` entry point, the kit runs them (without the
-Hugging Face PEFT comparisons); a case whose tiny model needs a module the venv lacks (e.g.
-transformers) is pending in the ``bare`` phase, with that module as its requirement. Otherwise
-``peft_core.testing.smoke_test`` runs with the keyword arguments the method declares through a
-``peft.smoke_cases`` entry point of the same name (a callable returning a list of dicts; optional
-keys ``id`` and ``requires``, requirements the case needs); a method that declares neither gets
-one case, ``smoke_test(name)``.
+* peft-core's conformance kit (``peft_core.testing.run_conformance``, without the Hugging Face PEFT
+  comparisons) runs every check on the cases the method declares through its ``peft.conformance``
+  entry point of the same name. ``phase``: ``bare`` runs the cases that need nothing beyond the
+  declared dependencies and lists the others as pending, with the modules their tiny models need
+  (e.g. transformers) as requirements; ``extra`` runs only those others, after the tool installed
+  what they ask for. A method without a ``peft.conformance`` entry point is a failure: the kit is
+  how a method shows it keeps the contract every method keeps.
 """
 
 import importlib
@@ -33,7 +28,6 @@ import warnings
 
 MARK = "@@RELEASE-PROBE@@"
 METHODS_GROUP = "peft.methods"
-CASES_GROUP = "peft.smoke_cases"
 KIT_GROUP = "peft.conformance"
 
 
@@ -81,35 +75,23 @@ def load_methods(dist, rep):
     return names
 
 
-def declared_cases(dist, method, rep):
-    """The method's smoke cases: [(id, requires, kwargs)]."""
-    eps = [ep for ep in own_entry_points(CASES_GROUP, dist) if ep.name == method]
-    if not eps:
-        return [("default", [], {})]
-    try:
-        raw = list(eps[0].load()())
-    except Exception:
-        rep["errors"].append(f"{CASES_GROUP} entry point {eps[0].name} = {eps[0].value} failed:\n"
-                             + traceback.format_exc())
-        return []
-    cases = []
-    for n, case in enumerate(raw):
-        if not isinstance(case, dict):
-            rep["errors"].append(f"{eps[0].value} case {n} is {type(case).__name__}, expected a dict of "
-                                 "smoke_test keyword arguments")
-            continue
-        kwargs = dict(case)
-        cases.append((str(kwargs.pop("id", n)), list(kwargs.pop("requires", [])), kwargs))
-    if not cases:
-        rep["errors"].append(f"{eps[0].value} declares no case")
-    return cases
-
-
 def selected(method, case_id, entry, phase, only):
     """bare: the cases that need nothing more; extra: the cases the bare phase left pending."""
     if phase == "extra":
         return [method, case_id] in only
     return not entry["requires"]
+
+
+def _ran_before(suite, phase):
+    """The once-per-suite checks the bare phase ran already: the declaration, and the fresh interpreter
+    where some case is on a plain module (the kit reloads those there, sparing a second interpreter
+    that imports transformers)."""
+    if phase != "extra":
+        return []
+    skip = ["declaration"]
+    if any(not getattr(case.model, "requires", ()) for case in suite.cases):
+        skip.append("fresh_interpreter")
+    return skip
 
 
 def run_kit(testing, dist, method, phase, only, rep):
@@ -134,7 +116,7 @@ def run_kit(testing, dist, method, phase, only, rep):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            report = testing.run_conformance(method, cases=chosen, hf=False)
+            report = testing.run_conformance(method, cases=chosen, hf=False, skip=_ran_before(suite, phase))
         except Exception:
             rep["errors"].append(f"run_conformance({method!r}) crashed:\n" + traceback.format_exc())
             return
@@ -155,38 +137,26 @@ def run_kit(testing, dist, method, phase, only, rep):
 def run_cases(dist, methods, phase, only, rep):
     try:
         testing = importlib.import_module("peft_core.testing")
-        smoke_test = testing.smoke_test
     except Exception:
         rep["errors"].append("import peft_core.testing failed:\n" + traceback.format_exc())
         return
+    if not hasattr(testing, "run_conformance"):
+        rep["errors"].append(f"the installed peft_core.testing ({getattr(testing, '__file__', '?')}) has no "
+                             "conformance kit (run_conformance): verify against a peft-core that ships it")
+        return
     for method in methods:
-        if hasattr(testing, "run_conformance") and [ep for ep in own_entry_points(KIT_GROUP, dist) if ep.name == method]:
-            rep["kit"] = True
-            run_kit(testing, dist, method, phase, only, rep)
+        if not [ep for ep in own_entry_points(KIT_GROUP, dist) if ep.name == method]:
+            rep["errors"].append(
+                f"method {method!r} of {dist} declares no conformance cases, so the release tool cannot check it. "
+                f"Fix: add [project.entry-points.\"{KIT_GROUP}\"] {method} = \"<module>:<function returning a "
+                f"peft_core.testing.Conformance>\" to its pyproject.toml (see docs/write-a-method.md)")
             continue
-        for case_id, requires, kwargs in declared_cases(dist, method, rep):
-            entry = {"method": method, "id": case_id, "requires": requires, "status": "pending",
-                     "seconds": None, "warnings": []}
-            rep["cases"].append(entry)
-            if not selected(method, case_id, entry, phase, only):
-                continue
-            start = time.perf_counter()
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                try:
-                    smoke_test(method, **kwargs)
-                    entry["status"] = "passed"
-                except Exception:
-                    entry["status"] = "failed"
-                    rep["errors"].append(f"smoke_test({method!r}) case {case_id!r} failed:\n"
-                                         + traceback.format_exc())
-            entry["seconds"] = round(time.perf_counter() - start, 2)
-            entry["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})[:5]
+        run_kit(testing, dist, method, phase, only, rep)
 
 
 def main():
     req = json.loads(sys.argv[1])
-    rep = {"module_file": None, "entry_points": [], "registered": [], "cases": [], "errors": [], "kit": False}
+    rep = {"module_file": None, "entry_points": [], "registered": [], "cases": [], "errors": []}
     try:
         check_import(req["import_name"], rep)
         methods = load_methods(req["dist"], rep) if not rep["errors"] else []

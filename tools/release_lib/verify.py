@@ -174,7 +174,7 @@ def _report_lines(out: Outcome, report: ProbeReport, *, own: bool) -> None:
         mark = {"passed": "passed", "failed": "FAILED", "pending": "NOT RUN"}[case["status"]]
         needs = f" (needs {', '.join(case['requires'])})" if case["requires"] else ""
         secs = f", {case['seconds']} s" if case["seconds"] is not None else ""
-        kind = "conformance case" if report.kit else "smoke case"
+        kind = "conformance case"
         counts = ", ".join(f"{n} {s}" for s, n in sorted(case.get("checks", {}).items()))
         detail = f" ({counts} checks)" if counts else ""
         out.lines.append(f"{prefix}{kind} {case['method']}/{case['id']}{needs}: {mark}{detail}{secs}")

@@ -1,20 +1,15 @@
-"""peft-adalora test setup: tiny random models from `_adalora_test_models.py` (no downloads)."""
+"""peft-adalora test setup: helpers from `_adalora_helpers.py` (the kit's tiny random models; no downloads)."""
 
 from __future__ import annotations
 
-import os
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-HERE = os.path.dirname(__file__)
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
-
-import peft_adalora  # noqa: E402,F401  (registers the "adalora" method)
-
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# pytest's importlib import mode puts no test folder on sys.path; the tests import _adalora_helpers
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +21,8 @@ def _seed():
 def trained_ours():
     """peft-adalora trained through a whole 20-step schedule on the tiny Llama: (model, kept ranks per step)."""
     import peft_core
-    from _adalora_test_models import tiny_llama, train_schedule
+    from _adalora_helpers import tiny_llama, train_schedule
 
-    return train_schedule(peft_core, peft_adalora.AdaLoraConfig, tiny_llama(), target_modules=["q_proj", "v_proj"])
+    from peft_adalora import AdaLoraConfig
+
+    return train_schedule(peft_core, AdaLoraConfig, tiny_llama(), target_modules=["q_proj", "v_proj"])

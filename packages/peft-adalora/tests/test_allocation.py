@@ -6,7 +6,7 @@ import copy
 import json
 
 import torch
-from _adalora_test_models import SCHEDULE, input_ids, logits, tiny_llama
+from _adalora_helpers import SCHEDULE, input_ids, logits, tiny_llama
 from safetensors.torch import load_file
 
 import peft_core

@@ -1,22 +1,6 @@
-"""peft-boft test setup: tiny random models from `_boft_test_models.py` (no downloads)."""
+"""peft-boft's tests: tiny random models come from the kit (`peft_core.testing.models`)."""
 
-from __future__ import annotations
-
-import os
-import sys
-
-import pytest
+import peft_boft  # noqa: F401  (registers the "boft" method)
 import torch
 
-HERE = os.path.dirname(__file__)
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
-
-import peft_boft  # noqa: E402,F401  (registers the "boft" method)
-
 torch.set_num_threads(min(2, torch.get_num_threads()))
-
-
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)

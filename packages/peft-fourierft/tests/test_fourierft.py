@@ -1,4 +1,6 @@
-"""FourierFT's own behaviour: config, frequency positions, ΔW math, merge, patterns, bias modes, adapters."""
+"""FourierFT's own behaviour: config, frequency positions, ΔW math, merged weights, patterns, bias
+modes. The conformance kit (test_conformance.py) checks the rest: merging, several adapters,
+disabling, mixed batches, dtypes, save/load, low_cpu_mem_usage, bad configs, Hugging Face files."""
 
 from __future__ import annotations
 
@@ -9,20 +11,13 @@ import tempfile
 
 import pytest
 import torch
-from torch import nn
 
-from peft_core import ConfigError, PeftModel, get_peft_model
-from peft_core.testing import smoke_test
+from peft_core import ConfigError, get_peft_model
 from peft_fourierft import (
     TARGET_MODULES,
     FourierFTConfig,
-    FourierFTLinear,
     n_frequency_for,
 )
-
-
-def test_smoke():
-    smoke_test("fourierft", n_frequency=20)
 
 
 # -- config -------------------------------------------------------------------------------------
@@ -67,7 +62,7 @@ def test_config_validation():
 
 def test_too_many_frequencies_is_an_error(mlp):
     with pytest.raises(ValueError, match="exceeds"):
-        get_peft_model(mlp, FourierFTConfig(target_modules=["lin0"], n_frequency=8 * 16 + 1))
+        get_peft_model(mlp, FourierFTConfig(target_modules=["lin0"], n_frequency=16 * 32 + 1))
 
 
 # -- positions and ΔW ---------------------------------------------------------------------------
@@ -110,7 +105,7 @@ def test_positions_are_seeded_per_layer_and_delta_matches_inverse_dft(tiny_llama
 
 
 def test_default_init_is_random_and_init_weights_true_is_a_noop(mlp):
-    x = torch.randn(3, 8)
+    x = torch.randn(3, 16)
     expected = mlp(x)
     random = get_peft_model(copy.deepcopy(mlp), FourierFTConfig(target_modules=["lin0"], n_frequency=10))
     assert not torch.allclose(random(x), expected)  # the default (init_weights=False) is NOT a no-op
@@ -127,7 +122,7 @@ def test_half_precision_spectrum_computes_delta_in_fp32(mlp):
     assert layer.fourierft_spectrum["default"].dtype == torch.bfloat16
     delta = layer.get_delta_weight("default")
     assert delta.dtype == torch.bfloat16
-    out = model(torch.randn(2, 8, dtype=torch.bfloat16))
+    out = model(torch.randn(2, 16, dtype=torch.bfloat16))
     assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
 
 
@@ -155,36 +150,17 @@ def test_n_frequency_pattern_in_a_model_and_unmatched_warning(tiny_llama):
 
 
 # -- merging ------------------------------------------------------------------------------------
-def test_merge_unmerge(mlp, randomize):
+def test_merge_adds_the_delta_weight(mlp, randomize):
     base = copy.deepcopy(mlp)
     model = get_peft_model(mlp, FourierFTConfig(target_modules=["lin0", "lin1"], n_frequency=20, scaling=10.0))
     randomize(model)
-    x = torch.randn(4, 8)
-    expected = model(x)
     layer = model.base_model.model.lin1
     delta = layer.get_delta_weight("default").detach()
     model.merge_adapter()
     torch.testing.assert_close(layer.get_base_layer().weight, base.lin1.weight + delta, rtol=0, atol=0)
-    torch.testing.assert_close(model(x), expected, rtol=1e-5, atol=1e-5)
-    model.unmerge_adapter()
-    torch.testing.assert_close(layer.get_base_layer().weight, base.lin1.weight, rtol=0, atol=1e-6)
-    merged = model.merge_and_unload()
-    assert not any(isinstance(m, FourierFTLinear) for m in merged.modules())
-    torch.testing.assert_close(merged(x), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_safe_merge_refuses_non_finite(mlp):
-    model = get_peft_model(mlp, FourierFTConfig(target_modules=["lin0"], n_frequency=4))
-    layer = model.base_model.model.lin0
-    with torch.no_grad():
-        layer.fourierft_spectrum["default"][0] = float("inf")
-    before = layer.get_base_layer().weight.detach().clone()
-    with pytest.raises(ValueError, match="non-finite"):
-        model.merge_adapter(safe_merge=True)
-    assert torch.equal(layer.get_base_layer().weight, before)
-
-
-def test_conv1d(tiny_gpt2, input_ids, randomize):
+def test_conv1d_delta_has_the_stored_weight_layout(tiny_gpt2, randomize):
     with pytest.warns(UserWarning, match="Setting fan_in_fan_out to True"):
         model = get_peft_model(tiny_gpt2, FourierFTConfig(n_frequency=30, task_type="CAUSAL_LM"))
     assert model.peft_config["default"].target_modules == {"mlp.c_proj"}
@@ -192,18 +168,6 @@ def test_conv1d(tiny_gpt2, input_ids, randomize):
     assert (layer.in_features, layer.out_features) == (128, 32)
     randomize(model)
     assert layer.get_delta_weight("default").shape == layer.get_base_layer().weight.shape == (128, 32)
-    expected = model(input_ids).logits
-    merged = model.merge_and_unload()
-    torch.testing.assert_close(merged(input_ids).logits, expected, rtol=1e-5, atol=1e-5)
-
-
-def test_disable_adapter(mlp):
-    x = torch.randn(3, 8)
-    expected = mlp(x)
-    model = get_peft_model(mlp, FourierFTConfig(target_modules=["lin0", "lin1"], n_frequency=10))
-    assert not torch.allclose(model(x), expected)
-    with model.disable_adapter():
-        assert torch.equal(model(x), expected)
 
 
 # -- bias modes ---------------------------------------------------------------------------------
@@ -216,45 +180,3 @@ def test_bias_modes(mlp, saved_weights):
         assert "base_model.model.lin0.base_layer.bias" in saved_weights(tmp)
     with pytest.raises(ValueError, match="only 1 adapter with bias"):
         model.add_adapter("other", FourierFTConfig(target_modules=["lin1"], n_frequency=4, bias="all"))
-
-
-# -- several adapters ---------------------------------------------------------------------------
-def test_several_adapters_save_load_and_mixed_batch(mlp, randomize):
-    pristine = copy.deepcopy(mlp)
-    model = get_peft_model(mlp, FourierFTConfig(target_modules=["lin0", "lin1"], n_frequency=10))
-    model.add_adapter("other", FourierFTConfig(target_modules=["lin1", "lin2"], n_frequency=6, random_loc_seed=1))
-    randomize(model)
-    model.eval()
-    x = torch.randn(5, 8)
-    outs = {}
-    for name in ("default", "other"):
-        model.set_adapter(name)
-        outs[name] = model(x)
-    with model.disable_adapter():
-        outs["__base__"] = model(x)
-    names = ["other", "__base__", "default", "default", "other"]
-    got = model(x, adapter_names=names)
-    torch.testing.assert_close(got, torch.stack([outs[n][i] for i, n in enumerate(names)]), rtol=1e-6, atol=1e-6)
-    with tempfile.TemporaryDirectory() as tmp:
-        model.save_pretrained(tmp)
-        loaded = PeftModel.from_pretrained(copy.deepcopy(pristine), tmp)
-        loaded.load_adapter(tmp, "other", subfolder="other")
-    assert torch.equal(loaded(x), outs["default"])
-    loaded.set_adapter("other")
-    assert torch.equal(loaded(x), outs["other"])
-    model.delete_adapter("other")
-    assert "other" not in model.base_model.model.lin1.fourierft_indices
-
-
-def test_low_cpu_mem_usage_load(mlp, randomize):
-    """Positions are rebuilt on the CPU even while the adapter is created on the meta device."""
-    pristine = copy.deepcopy(mlp)
-    model = get_peft_model(mlp, FourierFTConfig(target_modules=["lin0", "lin1"], n_frequency=10))
-    randomize(model)
-    x = torch.randn(3, 8)
-    expected = model(x)
-    with tempfile.TemporaryDirectory() as tmp:
-        model.save_pretrained(tmp)
-        loaded = PeftModel.from_pretrained(pristine, tmp, low_cpu_mem_usage=True)
-    assert loaded.base_model.model.lin0.fourierft_indices["default"].device.type == "cpu"
-    assert torch.equal(loaded(x), expected)

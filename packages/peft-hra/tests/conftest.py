@@ -1,22 +1,6 @@
-"""peft-hra test setup: tiny random models from `_hra_test_models.py` (no downloads)."""
+"""peft-hra's tests: tiny random models come from the kit (`peft_core.testing.models`)."""
 
-from __future__ import annotations
-
-import os
-import sys
-
-import pytest
+import peft_hra  # noqa: F401  (registers the "hra" method)
 import torch
 
-HERE = os.path.dirname(__file__)
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
-
-import peft_hra  # noqa: E402,F401  (registers the "hra" method)
-
 torch.set_num_threads(min(2, torch.get_num_threads()))
-
-
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)

@@ -1,4 +1,6 @@
-"""LN tuning's own behaviour: copies, keys, merge/unload, several adapters, mixed batches."""
+"""LN tuning's own behaviour: tuned copies, keys, merging by swapping modules (one adapter at a time),
+disabling while merged, dtypes of the copies. The conformance kit (test_conformance.py) checks the
+rest: merge/unmerge/unload outputs, several adapters, mixed batches, save/load, Hugging Face files."""
 
 from __future__ import annotations
 
@@ -11,14 +13,9 @@ import torch
 from torch import nn
 
 from peft_core import PeftModel, get_peft_model
-from peft_core.testing import smoke_test
 from peft_ln_tuning import TARGET_MODULES, LNTuningConfig, LNTuningLayer
 
 LLAMA_NORMS = ("input_layernorm", "post_attention_layernorm")
-
-
-def test_smoke():
-    smoke_test("ln_tuning", target_modules=["norm"])
 
 
 def test_config_fields_and_defaults_match_hf():
@@ -76,7 +73,7 @@ def test_llama_defaults_keys_and_forward(tiny_llama, input_ids, randomize, saved
     expected = {f"base_model.model.model.layers.{i}.{n}.ln_tuning_layers.weight" for i in range(2) for n in LLAMA_NORMS}
     expected.add("base_model.model.model.norm.ln_tuning_layers.weight")
     assert set(weights) == expected
-    assert all(v == (torch.float32, (32,)) for v in weights.values())
+    assert all(v == ((32,), torch.float32) for v in weights.values())
 
 
 def test_gpt2_layernorms_with_bias(tiny_gpt2, saved_weights):
@@ -84,9 +81,9 @@ def test_gpt2_layernorms_with_bias(tiny_gpt2, saved_weights):
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(tmp)
         weights = saved_weights(tmp)
-    assert weights["base_model.model.transformer.h.0.ln_1.ln_tuning_layers.weight"] == (torch.float32, (32,))
-    assert weights["base_model.model.transformer.h.0.ln_1.ln_tuning_layers.bias"] == (torch.float32, (32,))
-    assert weights["base_model.model.transformer.ln_f.ln_tuning_layers.bias"] == (torch.float32, (32,))
+    assert weights["base_model.model.transformer.h.0.ln_1.ln_tuning_layers.weight"] == ((32,), torch.float32)
+    assert weights["base_model.model.transformer.h.0.ln_1.ln_tuning_layers.bias"] == ((32,), torch.float32)
+    assert weights["base_model.model.transformer.ln_f.ln_tuning_layers.bias"] == ((32,), torch.float32)
     assert len(weights) == 2 * (2 * 2 + 1)
 
 
@@ -121,15 +118,6 @@ def test_merge_unmerge_and_merge_and_unload(tiny_llama, input_ids, randomize):
     assert merged.model.norm is tuned and type(merged.model.norm) is type(pristine.model.norm)
     assert merged.state_dict().keys() == pristine.state_dict().keys()
     assert torch.equal(merged(input_ids).logits, expected)
-
-
-def test_unload_returns_the_original_norms(tiny_llama, input_ids, randomize):
-    expected = tiny_llama(input_ids).logits
-    model = get_peft_model(tiny_llama, LNTuningConfig(task_type="CAUSAL_LM"))
-    randomize(model)
-    plain = model.unload()
-    assert not any(isinstance(m, LNTuningLayer) for m in plain.modules())
-    assert torch.equal(plain(input_ids).logits, expected)
 
 
 def test_only_one_adapter_can_be_merged(mlp, randomize):
@@ -191,63 +179,15 @@ def test_disable_adapter(mlp, randomize):
 
 
 # -- several adapters ---------------------------------------------------------------------------
-def test_several_adapters(mlp, randomize):
-    pristine = copy.deepcopy(mlp)
+def test_two_active_adapters_are_refused_in_the_forward(mlp):
     model = get_peft_model(mlp, LNTuningConfig(target_modules=["norm0", "norm1"]))
-    model.add_adapter("other", LNTuningConfig(target_modules=["norm1"], modules_to_save=["head"]))
-    randomize(model)
-    with torch.no_grad():
-        model.base_model.model.head.modules_to_save["other"].bias.add_(1.0)
-    x = torch.randn(4, 8)
-    out_default = model(x)
-    model.set_adapter("other")
-    out_other = model(x)
-    assert not torch.allclose(out_default, out_other)
+    model.add_adapter("other", LNTuningConfig(target_modules=["norm1"]))
     model.set_adapter(["default", "other"])
     with pytest.raises(ValueError, match="one adapter at a time"):
-        model(x)
-    with tempfile.TemporaryDirectory() as tmp:
-        model.save_pretrained(tmp)
-        loaded = PeftModel.from_pretrained(copy.deepcopy(pristine), tmp)
-        loaded.load_adapter(tmp, "other", subfolder="other")
-    assert torch.equal(loaded(x), out_default)
-    loaded.set_adapter("other")
-    assert torch.equal(loaded(x), out_other)
-    loaded.delete_adapter("other")
-    assert "other" not in loaded.base_model.model.norm1.ln_tuning_layers
-
-
-def test_mixed_batch(tiny_llama, input_ids, randomize):
-    model = get_peft_model(tiny_llama, LNTuningConfig(task_type="CAUSAL_LM"))
-    model.add_adapter("other", LNTuningConfig(target_modules=["post_attention_layernorm"]))
-    randomize(model)
-    model.eval()
-    names = ["other", "__base__", "default"]
-    got = model(input_ids, adapter_names=names).logits
-    outs = {}
-    for name in ("default", "other"):
-        model.set_adapter(name)
-        outs[name] = model(input_ids).logits
-    with model.disable_adapter():
-        outs["__base__"] = model(input_ids).logits
-    expected = torch.stack([outs[n][i] for i, n in enumerate(names)])
-    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+        model(torch.randn(2, 8))
 
 
 def test_half_precision_copies_keep_their_dtype(mlp):
     model = get_peft_model(mlp.to(torch.bfloat16), LNTuningConfig(target_modules=["norm0"]))
     assert model.base_model.model.norm0.ln_tuning_layers["default"].weight.dtype == torch.bfloat16
     assert model(torch.randn(2, 8, dtype=torch.bfloat16)).dtype == torch.bfloat16
-
-
-def test_low_cpu_mem_usage_load(mlp, randomize):
-    pristine = copy.deepcopy(mlp)
-    model = get_peft_model(mlp, LNTuningConfig(target_modules=["norm0", "norm1"]))
-    randomize(model)
-    x = torch.randn(3, 8)
-    expected = model(x)
-    with tempfile.TemporaryDirectory() as tmp:
-        model.save_pretrained(tmp)
-        loaded = PeftModel.from_pretrained(pristine, tmp, low_cpu_mem_usage=True)
-    assert {p.device.type for p in loaded.parameters()} == {"cpu"}
-    assert torch.equal(loaded(x), expected)

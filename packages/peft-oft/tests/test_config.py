@@ -1,56 +1,22 @@
-"""OFTConfig: HF's fields and defaults, validation, and refusal of pre-0.16 adapters."""
+"""OFTConfig: HF's fields and defaults, refusal of pre-0.16 adapters, old Neumann series (bad values are the
+kit's `bad_config` check)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import struct
 
 import pytest
 import torch
+from peft_core.testing.hf import config_differences, hf_peft_or_skip
 
 from peft_core import ConfigError, PeftConfig, PeftModel
 from peft_oft import OFTConfig
 
 
 def test_fields_and_defaults_equal_hf():
-    peft = pytest.importorskip("peft")
-    ours = {f.name: f for f in dataclasses.fields(OFTConfig)}
-    theirs = {f.name: f for f in dataclasses.fields(peft.OFTConfig)}
-    assert set(ours) == set(theirs)
-    for name, f in theirs.items():
-        if name in ("peft_type", "peft_version"):
-            continue
-        mine = ours[name]
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        my_default = mine.default_factory() if mine.default_factory is not dataclasses.MISSING else mine.default
-        assert my_default == default, name
+    assert not config_differences(OFTConfig, hf_peft_or_skip().OFTConfig)
     assert OFTConfig().peft_type == "OFT"
-
-
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        ({"r": 0, "oft_block_size": 0}, "non-zero"),
-        ({"r": 4, "oft_block_size": 8}, "not both"),
-        ({"layers_pattern": "layers"}, "layers_to_transform"),
-        ({"bias": "some"}, "bias"),
-        ({"init_weights": "gaussian"}, "init_weights"),
-    ],
-)
-def test_invalid_configs_are_refused(kwargs, match):
-    with pytest.raises(ConfigError, match=match):
-        OFTConfig(**kwargs)
-
-
-def test_sets_and_json_roundtrip(tmp_path):
-    config = OFTConfig(target_modules=["v_proj", "q_proj"], r=4, oft_block_size=0, bias="oft_only")
-    assert config.target_modules == {"q_proj", "v_proj"}
-    config.save_pretrained(tmp_path)
-    data = json.loads((tmp_path / "adapter_config.json").read_text())
-    assert data["target_modules"] == ["q_proj", "v_proj"] and data["peft_type"] == "OFT"
-    loaded = PeftConfig.from_pretrained(tmp_path)
-    assert isinstance(loaded, OFTConfig) and loaded.r == 4 and loaded.oft_block_size == 0
 
 
 def test_config_without_oft_block_size_is_refused(tmp_path):

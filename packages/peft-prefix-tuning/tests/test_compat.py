@@ -1,22 +1,25 @@
-"""Both-direction compatibility with Hugging Face PEFT 0.21.2 (imported only here)."""
+"""Compatibility with Hugging Face PEFT 0.21.2 beyond the kit's `hf_files` check (which round-trips the
+Llama and T5 cases of `peft_prefix_tuning.conformance`): the same seed gives the same prefixes and
+forward as HF's (BertModel too), HF's files reload to HF's own reloaded output, generation.
+
+HF PEFT 0.21.2 can't prefix-tune BERT classifiers under transformers 5.x (it looks for a
+`past_key_values` argument, now called `cache`), so HF comparisons use Llama, T5 and BertModel.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import warnings
-
 import pytest
 import torch
-from _prefix_tuning_support import MAKERS, batch, comparable_config, greedy_by_forward, read_config, read_weights, run
+from peft_core.testing.hf import config_differences, hf_peft_or_skip, twin_models
+from peft_core.testing.tasks import batch, greedy_by_forward, run, task_model
+from safetensors.torch import load_file
 
-from peft_core import PeftModel, get_peft_model
+from peft_core import PeftModel
 from peft_prefix_tuning import PrefixTuningConfig
 
-peft = pytest.importorskip("peft")
+peft = hf_peft_or_skip()
 pytestmark = pytest.mark.compat
 
-# HF PEFT 0.21.2 can't prefix-tune BERT classifiers under transformers 5.x (it looks for a
-# `past_key_values` argument, now called `cache`), so HF comparisons use Llama, T5 and BertModel.
 CASES = [
     ("CAUSAL_LM", False),
     ("CAUSAL_LM", True),
@@ -26,32 +29,25 @@ CASES = [
 ]
 
 
-def _pair(task, projection=False):
+def _twins(task, projection=False):
     kwargs = {"task_type": task, "num_virtual_tokens": 3, "prefix_projection": projection}
-    torch.manual_seed(1)
-    hf = peft.get_peft_model(MAKERS[task](), peft.PrefixTuningConfig(**kwargs))
-    torch.manual_seed(1)
-    ours = get_peft_model(MAKERS[task](), PrefixTuningConfig(**kwargs))
-    return hf.eval(), ours.eval()
+    return twin_models(lambda: task_model(task), PrefixTuningConfig(**kwargs), peft.PrefixTuningConfig(**kwargs))
 
 
 def test_config_fields_match_hf():
-    ours = {f.name: f.default for f in dataclasses.fields(PrefixTuningConfig)}
-    theirs = {f.name: f.default for f in dataclasses.fields(peft.PrefixTuningConfig)}
-    assert set(ours) == set(theirs)
-    assert all(ours[n] == theirs[n] for n in ours if n not in ("peft_type", "peft_version"))
+    assert not config_differences(PrefixTuningConfig, peft.PrefixTuningConfig)
 
 
 def test_gqa_fields_on_tiny_llama():
-    _, ours = _pair("CAUSAL_LM")
+    _, ours = _twins("CAUSAL_LM")
     config = ours.peft_config["default"]
     assert (config.token_dim, config.num_attention_heads, config.num_layers, config.encoder_hidden_size) == (16, 2, 2, 16)
     assert tuple(ours.base_model.prompt_matrix().shape) == (3, 64)
 
 
 @pytest.mark.parametrize("task,projection", CASES)
-def test_same_forward_config_and_file_as_hf(task, projection, tmp_path):
-    hf, ours = _pair(task, projection)
+def test_same_seed_same_prefixes_forward_and_saved_values(task, projection, tmp_path):
+    hf, ours = _twins(task, projection)
     a, b = run(hf, task), run(ours, task)
     if projection:  # HF runs the MLP on every row of the batch, we on one row: float rounding only
         assert torch.allclose(a, b, atol=1e-5)
@@ -59,41 +55,23 @@ def test_same_forward_config_and_file_as_hf(task, projection, tmp_path):
         assert torch.equal(a, b)
     hf.save_pretrained(tmp_path / "hf")
     ours.save_pretrained(tmp_path / "ours")
-    assert comparable_config(read_config(tmp_path / "ours")) == comparable_config(read_config(tmp_path / "hf"))
-    wa, wb = read_weights(tmp_path / "hf"), read_weights(tmp_path / "ours")
-    assert {k: (v.shape, v.dtype) for k, v in wa.items()} == {k: (v.shape, v.dtype) for k, v in wb.items()}
-    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    wa, wb = load_file(tmp_path / "hf" / "adapter_model.safetensors"), load_file(tmp_path / "ours" / "adapter_model.safetensors")
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
 @pytest.mark.parametrize("task,projection", CASES)
-def test_hf_adapter_loads_here(task, projection, tmp_path):
-    hf, _ = _pair(task, projection)
-    trained = run(hf, task)
+def test_hf_file_gives_hf_reloaded_output_bit_for_bit(task, projection, tmp_path):
+    hf, _ = _twins(task, projection)
     hf.save_pretrained(tmp_path)
-    reloaded_in_hf = run(peft.PeftModel.from_pretrained(MAKERS[task](), tmp_path), task)
-    got = run(PeftModel.from_pretrained(MAKERS[task](), tmp_path), task)
-    assert torch.equal(got, reloaded_in_hf)
-    assert torch.allclose(got, trained, atol=1e-5)
-
-
-@pytest.mark.parametrize("task,projection", CASES)
-def test_our_adapter_loads_in_hf(task, projection, tmp_path):
-    _, ours = _pair(task, projection)
-    ours.save_pretrained(tmp_path)
-    ours_reloaded = run(PeftModel.from_pretrained(MAKERS[task](), tmp_path), task)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        loaded = peft.PeftModel.from_pretrained(MAKERS[task](), tmp_path)
-    assert not [w for w in caught if "Unexpected keyword" in str(w.message)]
-    assert torch.equal(run(loaded, task), ours_reloaded)
-    assert torch.allclose(ours_reloaded, run(ours, task), atol=1e-5)
+    reloaded_in_hf = run(peft.PeftModel.from_pretrained(task_model(task), tmp_path), task)
+    assert torch.equal(run(PeftModel.from_pretrained(task_model(task), tmp_path), task), reloaded_in_hf)
 
 
 @pytest.mark.parametrize("task", ["CAUSAL_LM", "SEQ_2_SEQ_LM"])
 def test_generate_equals_greedy_decoding_of_hf_forward(task):
     # HF PEFT 0.21.2's own generate drops the prefix under transformers 5.x (it passes `past_key_values`
     # next to transformers' `cache`, which wins), so the reference is greedy decoding with HF's forward.
-    hf, ours = _pair(task)
+    hf, ours = _twins(task)
     ids, mask = batch()
     if task == "CAUSAL_LM":
         mask = torch.ones_like(ids)  # forward() numbers tokens after the prefix without looking at padding

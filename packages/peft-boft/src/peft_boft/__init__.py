@@ -12,21 +12,11 @@ from .layer import BOFTLayer, Conv2d, Linear
 from .model import BOFTModel
 
 register_peft_method(
-    name="boft",
-    config_cls=BOFTConfig,
-    model_cls=BOFTModel,
-    is_mixed_compatible=True,
-    default_target_modules=QUERY_VALUE_TARGETS,
-    plugin_api=">=1,<2",
+    name="boft", config_cls=BOFTConfig, model_cls=BOFTModel, is_mixed_compatible=True,
+    default_target_modules=QUERY_VALUE_TARGETS, plugin_api=">=1,<2",
 )
 
 __all__ = [
-    "BOFTConfig",
-    "BOFTLayer",
-    "BOFTModel",
-    "Conv2d",
-    "Linear",
-    "butterfly_matrix",
-    "butterfly_permutation",
+    "BOFTConfig", "BOFTLayer", "BOFTModel", "Conv2d", "Linear", "butterfly_matrix", "butterfly_permutation",
     "cayley",
 ]

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
 
 from peft_core import ConfigError, PeftConfig
+from peft_core.tuners.bias import check_bias_mode
+from peft_core.tuners.matching import check_layer_selection
 
 from .files import saved_butterfly_factors
 
@@ -56,8 +58,8 @@ class BOFTConfig(PeftConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.layers_pattern and self.layers_to_transform is None:
-            raise ConfigError("BOFTConfig.layers_pattern needs layers_to_transform; set both or neither.")
+        check_layer_selection(self, regex_excludes_layers=False)
+        check_bias_mode(self, "boft_only")
         if self.boft_block_size == 0 and self.boft_block_num == 0:
             raise ConfigError(
                 "BOFTConfig needs boft_block_size or boft_block_num to be non-zero (both are 0); set e.g. boft_block_size=4."
@@ -76,8 +78,6 @@ class BOFTConfig(PeftConfig):
             )
         if self.boft_dropout < 0.0:
             raise ConfigError(f"BOFTConfig.boft_dropout must not be negative, got {self.boft_dropout}.")
-        if not isinstance(self.bias, str) or not (self.bias in ("none", "all") or self.bias.endswith("_only")):
-            raise ConfigError(f"BOFTConfig.bias must be 'none', 'all' or 'boft_only', got {self.bias!r}.")
         if not isinstance(self.init_weights, bool):
             raise ConfigError(f"BOFTConfig.init_weights must be True or False, got {self.init_weights!r}.")
 

@@ -13,8 +13,9 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from peft_core import BaseTunerLayer, current_batch_plan
-from peft_core.tuners.mixed_batch import run_per_group
+from peft_core import BaseTunerLayer
+from peft_core.tuners.linear_targets import linear_features
+from peft_core.tuners.weight_transform import conv_filter_features, flat_weight, set_flat_weight
 
 from .butterfly import ButterflyPermutations, MultiplicativeDropout, butterfly_matrix, cayley
 from .config import BOFTConfig
@@ -76,7 +77,8 @@ class BOFTLayer(BaseTunerLayer):
     # -- to define per layer type ---------------------------------------------------------------
     @property
     def rotated_features(self) -> int:
-        raise NotImplementedError
+        """Length of the vectors the rotation acts on: the input features (a conv layer: its filter's length)."""
+        return self.in_features
 
     out_features: int
 
@@ -84,8 +86,8 @@ class BOFTLayer(BaseTunerLayer):
         """Shape of the stored `boft_s`."""
         raise NotImplementedError
 
-    def _forward_adapters(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
-        raise NotImplementedError
+    def __repr__(self) -> str:
+        return "boft." + super().__repr__()
 
     # -- adapters ---------------------------------------------------------------------------------
     def update_layer(self, adapter_name: str, config: BOFTConfig) -> None:  # type: ignore[override]
@@ -130,27 +132,19 @@ class BOFTLayer(BaseTunerLayer):
         return self.boft_s[adapter_name]
 
     # -- merging ----------------------------------------------------------------------------------
-    def _flat_weight(self) -> torch.Tensor:
-        weight = self.get_base_layer().weight
-        return weight.data.reshape(weight.shape[0], -1)
-
-    def _set_flat_weight(self, flat: torch.Tensor) -> None:
-        weight = self.get_base_layer().weight
-        weight.data = flat.reshape(weight.shape).contiguous().to(weight.dtype)
-
     def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
         rotation = self.rotation(adapter_name)
-        flat = self._flat_weight().clone()
+        flat = flat_weight(self.get_base_layer()).clone()
         merged = torch.mm(rotation, flat.t().to(rotation.dtype)).t() * self.scale(adapter_name)
         if safe_merge:
             self._check_finite(merged, adapter_name)
-        self._set_flat_weight(merged)
+        set_flat_weight(self.get_base_layer(), merged)
 
     def unmerge_adapter_weights(self, adapter_name: str) -> None:
         rotation = self.rotation(adapter_name)
-        flat = self._flat_weight().clone()
+        flat = flat_weight(self.get_base_layer()).clone()
         restored = torch.mm(rotation.t(), flat.t().to(rotation.dtype)).t()
-        self._set_flat_weight(restored * (1 / self.scale(adapter_name)))
+        set_flat_weight(self.get_base_layer(), restored * (1 / self.scale(adapter_name)))
 
     # -- forward ----------------------------------------------------------------------------------
     def combined(self, names: Sequence[str], like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -163,33 +157,19 @@ class BOFTLayer(BaseTunerLayer):
             scale = self.scale(name) * scale
         return rotation, scale
 
-    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
-            return run_per_group(plan, x, lambda xs, names: self._forward_adapters(xs, names, *args, **kwargs), self.boft_R)
-        names = [n for n in self.active_adapters if n in self.boft_R]
-        return self._forward_adapters(x, names, *args, **kwargs)
-
 
 class Linear(BOFTLayer):
     """BOFT on an `nn.Linear`."""
 
     def __init__(self, base_layer: nn.Module) -> None:
         super().__init__(base_layer)
-        base = self.get_base_layer()  # `base_layer` may be another method's layer (mixed models)
-        self.in_features = base.in_features
-        self.out_features = base.out_features
-
-    @property
-    def rotated_features(self) -> int:
-        return self.in_features
+        # the wrapped nn.Linear's sizes (`base_layer` may be another method's layer, in mixed models)
+        self.in_features, self.out_features = linear_features(self.get_base_layer())  # type: ignore[misc]
 
     def _scale_shape(self) -> tuple[int, int]:
         return (self.out_features, 1)
 
-    def _forward_adapters(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
+    def adapted_forward(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         previous_dtype = x.dtype
         if not names:
             return self.base_layer(x, *args, **kwargs)
@@ -203,27 +183,18 @@ class Linear(BOFTLayer):
             result = result + bias
         return result.to(previous_dtype)
 
-    def __repr__(self) -> str:
-        return "boft." + super().__repr__()
-
 
 class Conv2d(BOFTLayer):
     """BOFT on an `nn.Conv2d` (groups=1): rotation and scale act on the flattened filter."""
 
     def __init__(self, base_layer: nn.Conv2d) -> None:
-        if base_layer.groups != 1:
-            raise ValueError(
-                f"BOFT does not support grouped convolutions (groups={base_layer.groups}): its rotation acts on "
-                f"in_channels * kernel_size, but a grouped filter holds only in_channels / groups channels."
-            )
         super().__init__(base_layer)
         self.in_features = base_layer.in_channels
         self.out_features = base_layer.out_channels
 
     @property
     def rotated_features(self) -> int:
-        base = self.get_base_layer()
-        return base.in_channels * base.kernel_size[0] * base.kernel_size[1]
+        return conv_filter_features(self.get_base_layer(), "BOFT")
 
     def _scale_shape(self) -> tuple[int, int]:
         return (1, self.out_features)
@@ -231,7 +202,7 @@ class Conv2d(BOFTLayer):
     def scale(self, adapter_name: str) -> torch.Tensor:
         return self.boft_s[adapter_name].transpose(0, 1)  # stored [1, out] as in HF
 
-    def _forward_adapters(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
+    def adapted_forward(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         if not names:
             return self.base_layer(x, *args, **kwargs)
         base = self.get_base_layer()
@@ -243,7 +214,4 @@ class Conv2d(BOFTLayer):
         rotated = rotated.reshape(weight.shape).contiguous()
         bias = base.bias.to(rotated.dtype) if base.bias is not None else None
         return base._conv_forward(x.to(rotated.dtype), rotated, bias).to(previous_dtype)
-
-    def __repr__(self) -> str:
-        return "boft." + super().__repr__()
 

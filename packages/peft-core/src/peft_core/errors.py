@@ -65,3 +65,11 @@ class UnsupportedOperationError(PeftError, ValueError, NotImplementedError):
 class HotswapError(PeftError, ValueError, RuntimeError):
     """An adapter can't replace another in place (different method or settings, other targets, a larger
     rank than the model was prepared for, a merged adapter)."""
+
+
+def unsupported_target(key: str, module: object, method: str, supported: str) -> ConfigError:
+    """The error a method raises for a targeted module it can't adapt: which module, which types it takes."""
+    return ConfigError(
+        f"Target module {key!r} ({type(module).__name__}) is not supported by {method}; supported: {supported}. "
+        f"Adjust target_modules (or exclude_modules)."
+    )

@@ -15,12 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from peft_core import BaseTunerLayer, current_batch_plan
-
-
-def is_conv1d(module: nn.Module) -> bool:
-    """transformers' GPT-2 `Conv1D` (weight stored `[in, out]`), recognised without importing transformers."""
-    cls = type(module)
-    return cls.__name__ == "Conv1D" and cls.__module__.startswith("transformers")
+from peft_core.tuners.linear_targets import is_transformers_conv1d as is_conv1d
 
 
 def frequency_indices(out_features: int, in_features: int, n_frequency: int, seed: int) -> torch.Tensor:

@@ -12,20 +12,11 @@ from .model import HRAModel
 from .reflections import gram_schmidt_reflection, householder_product, hra_matrix
 
 register_peft_method(
-    name="hra",
-    config_cls=HRAConfig,
-    model_cls=HRAModel,
-    default_target_modules=QUERY_VALUE_TARGETS,
+    name="hra", config_cls=HRAConfig, model_cls=HRAModel, default_target_modules=QUERY_VALUE_TARGETS,
     plugin_api=">=1,<2",
 )
 
 __all__ = [
-    "HRAConfig",
-    "HRAConv2d",
-    "HRALayer",
-    "HRALinear",
-    "HRAModel",
-    "gram_schmidt_reflection",
-    "householder_product",
+    "HRAConfig", "HRAConv2d", "HRALayer", "HRALinear", "HRAModel", "gram_schmidt_reflection", "householder_product",
     "hra_matrix",
 ]

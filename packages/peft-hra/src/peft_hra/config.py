@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import PeftConfig
+from peft_core.tuners.bias import check_bias_mode
+from peft_core.tuners.matching import check_layer_selection
 
 
 @dataclass
@@ -48,11 +50,5 @@ class HRAConfig(PeftConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if isinstance(self.target_modules, str) and self.layers_to_transform is not None:
-            raise ConfigError("HRAConfig: `layers_to_transform` cannot be used when `target_modules` is a str (a regex).")
-        if isinstance(self.target_modules, str) and self.layers_pattern is not None:
-            raise ConfigError("HRAConfig: `layers_pattern` cannot be used when `target_modules` is a str (a regex).")
-        if self.layers_pattern and self.layers_to_transform is None:
-            raise ConfigError("HRAConfig.layers_pattern needs layers_to_transform; set both or neither.")
-        if not isinstance(self.bias, str) or not (self.bias in ("none", "all") or self.bias.endswith("_only")):
-            raise ConfigError(f"HRAConfig.bias must be 'none', 'all' or 'hra_only', got {self.bias!r}.")
+        check_layer_selection(self)
+        check_bias_mode(self, "hra_only")

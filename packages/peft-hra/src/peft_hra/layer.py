@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import BaseTunerLayer, current_batch_plan
-from peft_core.tuners.mixed_batch import run_per_group
+from peft_core import BaseTunerLayer
+from peft_core.tuners.weight_transform import conv_filter_features, flat_weight, set_flat_weight
 
 from .config import HRAConfig
 from .reflections import hra_matrix
@@ -41,7 +41,8 @@ class HRALayer(BaseTunerLayer):
         raise NotImplementedError
 
     # -- adapters ---------------------------------------------------------------------------------
-    def update_layer(self, adapter_name: str, r: int, config: HRAConfig) -> None:  # type: ignore[override]
+    def update_layer(self, adapter_name: str, config: HRAConfig) -> None:  # type: ignore[override]
+        r = config.r
         if r <= 0:
             raise ValueError(f"`r` should be a positive integer value but the value passed is {r}")
         n = self.reflected_features
@@ -71,12 +72,11 @@ class HRALayer(BaseTunerLayer):
 
     # -- merging ----------------------------------------------------------------------------------
     def _apply_to_weight(self, h: torch.Tensor, safe_merge: bool = False, adapter_name: str = "") -> None:
-        weight = self.get_base_layer().weight
-        flat = weight.data.reshape(weight.shape[0], -1)
-        new = torch.mm(flat.to(h.dtype), h)
+        base = self.get_base_layer()
+        new = torch.mm(flat_weight(base).to(h.dtype), h)
         if safe_merge:
             self._check_finite(new, adapter_name)
-        weight.data = new.reshape(weight.shape).to(weight.dtype)
+        set_flat_weight(base, new)
 
     def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
         self._apply_to_weight(self.get_delta_weight(adapter_name), safe_merge, adapter_name)
@@ -84,20 +84,19 @@ class HRALayer(BaseTunerLayer):
     def unmerge_adapter_weights(self, adapter_name: str) -> None:
         self._apply_to_weight(self.get_delta_weight(adapter_name, reverse=True))
 
-    # -- forward ----------------------------------------------------------------------------------
+    # -- forward (BaseTunerLayer.forward handles disabling, merges and mixed batches) --------------
     def adapted_weight(self, names: Sequence[str], device: torch.device) -> torch.Tensor:
         """`W @ H_1 @ … @ H_k` for the adapters `names`, flattened to `[out, n]`."""
         product = torch.eye(self.reflected_features, device=device)
         for name in names:
             h = self.get_delta_weight(name)
             product = torch.mm(product.to(h.dtype), h)
-        weight = self.get_base_layer().weight.data
-        flat = weight.reshape(weight.shape[0], -1)
+        flat = flat_weight(self.get_base_layer())
         if flat.is_floating_point() and flat.dtype != product.dtype:
             flat = flat.to(product.dtype)
         return torch.mm(flat, product)
 
-    def _forward_adapters(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
+    def adapted_forward(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         if not names:
             return self.base_layer(x, *args, **kwargs)
         previous_dtype = x.dtype
@@ -105,15 +104,6 @@ class HRALayer(BaseTunerLayer):
         if x.is_floating_point() and x.dtype != weight.dtype:
             x = x.to(weight.dtype)
         return self._run_with_weight(x, weight).to(previous_dtype)
-
-    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
-            return run_per_group(plan, x, lambda xs, names: self._forward_adapters(xs, names, *args, **kwargs), self.hra_u)
-        names = [n for n in self.active_adapters if n in self.hra_u]
-        return self._forward_adapters(x, names, *args, **kwargs)
 
     def __repr__(self) -> str:
         return "hra." + super().__repr__()
@@ -142,19 +132,13 @@ class HRAConv2d(HRALayer):
     """HRA on an `nn.Conv2d` (groups=1): the filter flattened to `[out, in_channels * kh * kw]` becomes `W @ H`."""
 
     def __init__(self, base_layer: nn.Conv2d) -> None:
-        if base_layer.groups != 1:
-            raise ValueError(
-                f"HRA does not support grouped convolutions (groups={base_layer.groups}): its reflections act on "
-                f"in_channels * kernel_size, but a grouped filter holds only in_channels / groups channels."
-            )
         super().__init__(base_layer)
         self.in_features = base_layer.in_channels
         self.out_features = base_layer.out_channels
 
     @property
     def reflected_features(self) -> int:
-        base = self.get_base_layer()
-        return base.in_channels * base.kernel_size[0] * base.kernel_size[1]
+        return conv_filter_features(self.get_base_layer(), "HRA", "reflections")
 
     def _run_with_weight(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         base = self.get_base_layer()

@@ -4,37 +4,18 @@ from __future__ import annotations
 
 from torch import nn
 
-from peft_core import BaseTuner
+from peft_core.tuners.layer_classes import LayerClassTuner
 
-from .config import HRAConfig
-from .layer import HRAConv2d, HRALayer, HRALinear
+from .layer import HRAConv2d, HRALinear
 
 
-class HRAModel(BaseTuner):
-    """Householder reflection adaptation (Yuan et al. 2024, https://huggingface.co/papers/2405.17484)."""
+class HRAModel(LayerClassTuner):
+    """Householder reflection adaptation (Yuan et al. 2024, https://huggingface.co/papers/2405.17484).
+
+    The reflected weight replaces the base forward, so HRA never wraps another method's layer.
+    """
 
     prefix = "hra_"
-
-    def _create_and_replace(
-        self,
-        config: HRAConfig,  # type: ignore[override]
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
-    ) -> None:
-        if isinstance(target, HRALayer):
-            target.update_layer(adapter_name, config.r, config)
-            return
-        if isinstance(target, nn.Linear):
-            layer: HRALayer = HRALinear(target)
-        elif isinstance(target, nn.Conv2d):
-            layer = HRAConv2d(target)
-        else:
-            raise TypeError(
-                f"Target module {current_key!r} ({type(target).__name__}) is not supported by HRA: only torch.nn.Linear "
-                f"and torch.nn.Conv2d are (as in Hugging Face PEFT). Adjust target_modules."
-            )
-        layer.update_layer(adapter_name, config.r, config)
-        setattr(parent, target_name, layer)
+    method_label = "HRA"
+    layer_classes = ((nn.Linear, HRALinear), (nn.Conv2d, HRAConv2d))
+    no_nesting_types = (nn.Linear, nn.Conv2d)

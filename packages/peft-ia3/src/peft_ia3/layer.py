@@ -16,15 +16,10 @@ import torch
 from torch import nn
 
 from peft_core import BaseTunerLayer, current_batch_plan
+from peft_core.tuners.linear_targets import is_transformers_conv1d as is_conv1d
 
 # Unmerging divides by the vector; HF adds this to avoid dividing by zero (so unmerge is approximate).
 UNMERGE_EPS = 1e-8
-
-
-def is_conv1d(module: nn.Module) -> bool:
-    """transformers' GPT-2 `Conv1D` (weight stored `[in, out]`), recognised without importing transformers."""
-    cls = type(module)
-    return cls.__name__ == "Conv1D" and cls.__module__.startswith("transformers")
 
 
 class IA3Layer(BaseTunerLayer):

@@ -13,10 +13,7 @@ from .layer import MissLinear
 from .model import MissModel
 
 register_peft_method(
-    name="miss",
-    config_cls=MissConfig,
-    model_cls=MissModel,
-    default_target_modules=QUERY_VALUE_TARGETS,
+    name="miss", config_cls=MissConfig, model_cls=MissModel, default_target_modules=QUERY_VALUE_TARGETS,
     plugin_api=">=1,<2",
 )
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
 from peft_core import ConfigError, PeftConfig
+from peft_core.tuners.bias import check_bias_mode
+from peft_core.tuners.matching import check_layer_selection
 
 INIT_VARIANTS = (True, False, "bat", "mini")
 
@@ -48,13 +50,9 @@ class MissConfig(PeftConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if isinstance(self.target_modules, str) and self.layers_to_transform is not None:
-            raise ConfigError("MissConfig: `layers_to_transform` cannot be used when `target_modules` is a str (a regex).")
-        if isinstance(self.target_modules, str) and self.layers_pattern is not None:
-            raise ConfigError("MissConfig: `layers_pattern` cannot be used when `target_modules` is a str (a regex).")
+        check_layer_selection(self, pattern_needs_layers=False)
+        check_bias_mode(self, "MiSS_only")
         if not any(self.init_weights is v or (isinstance(v, str) and self.init_weights == v) for v in INIT_VARIANTS):
             raise ConfigError(f"MissConfig.init_weights must be True, False, 'bat' or 'mini', got {self.init_weights!r}.")
-        if not isinstance(self.bias, str) or not (self.bias in ("none", "all") or self.bias.endswith("_only")):
-            raise ConfigError(f"MissConfig.bias must be 'none', 'all' or 'MiSS_only', got {self.bias!r}.")
         if not 0.0 <= self.miss_dropout <= 1.0:
             raise ConfigError(f"MissConfig.miss_dropout must be in [0, 1], got {self.miss_dropout}.")

@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import BaseTunerLayer, current_batch_plan
-from peft_core.tuners.mixed_batch import run_per_group
+from peft_core import BaseTunerLayer
 
 from .config import MissConfig
 
@@ -57,7 +56,8 @@ class MissLinear(BaseTunerLayer):
         self.out_features = base_layer.out_features
 
     # -- adapters ---------------------------------------------------------------------------------
-    def update_layer(self, adapter_name: str, r: int, config: MissConfig) -> None:  # type: ignore[override]
+    def update_layer(self, adapter_name: str, config: MissConfig) -> None:  # type: ignore[override]
+        r = config.r
         variant = config.init_weights
         if r <= 0:
             raise ValueError(f"`r` should be a positive integer value but the value passed is {r}")
@@ -117,7 +117,7 @@ class MissLinear(BaseTunerLayer):
         block = self.miss_block[adapter_name]
         weight.data = bat_transform(weight.data.to(block.dtype), block, reverse=True).to(weight.dtype)
 
-    # -- forward ----------------------------------------------------------------------------------
+    # -- forward (BaseTunerLayer.forward handles disabling, merges and mixed batches) --------------
     def _branch(self, x: torch.Tensor, adapter_name: str) -> torch.Tensor:
         shard = self.shard(adapter_name)
         r = shard.size(0)
@@ -128,7 +128,7 @@ class MissLinear(BaseTunerLayer):
         x = self.miss_dropout[adapter_name](x)
         return torch.sum(x.reshape(*x.shape[:-1], x.size(-1) // r, r), dim=-2) @ shard
 
-    def _forward_adapters(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
+    def adapted_forward(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         previous_dtype = x.dtype
         if not names:
             return self.base_layer(x, *args, **kwargs)
@@ -150,17 +150,6 @@ class MissLinear(BaseTunerLayer):
         for name in names:
             result = result + self._branch(x, name)
         return result.to(previous_dtype)
-
-    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
-            return run_per_group(
-                plan, x, lambda xs, names: self._forward_adapters(xs, names, *args, **kwargs), self.miss_block
-            )
-        names = [n for n in self.active_adapters if n in self.miss_block]
-        return self._forward_adapters(x, names, *args, **kwargs)
 
     def __repr__(self) -> str:
         return "miss." + super().__repr__()

@@ -12,22 +12,11 @@ from .model import OFTModel
 from .rotation import OFTRotation, cayley_exact, cayley_neumann
 
 register_peft_method(
-    name="oft",
-    config_cls=OFTConfig,
-    model_cls=OFTModel,
-    is_mixed_compatible=True,
-    default_target_modules=QUERY_VALUE_TARGETS,
-    plugin_api=">=1,<2",
+    name="oft", config_cls=OFTConfig, model_cls=OFTModel, is_mixed_compatible=True,
+    default_target_modules=QUERY_VALUE_TARGETS, plugin_api=">=1,<2",
 )
 
 __all__ = [
-    "Conv2d",
-    "Embedding",
-    "Linear",
-    "OFTConfig",
-    "OFTLayer",
-    "OFTModel",
-    "OFTRotation",
-    "cayley_exact",
+    "Conv2d", "Embedding", "Linear", "OFTConfig", "OFTLayer", "OFTModel", "OFTRotation", "cayley_exact",
     "cayley_neumann",
 ]

@@ -13,17 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
 
 from peft_core import ConfigError, PeftConfig
+from peft_core.tuners.bias import check_bias_mode
+from peft_core.tuners.matching import check_layer_selection
 
 from .legacy import check_not_legacy_files
 
 # HF changed the Neumann series of the Cayley transform in 0.18.0 (see `rotation.cayley_neumann`).
 _NEUMANN_CHANGED_IN = (0, 18, 0)
-
-
-def check_bias_mode(bias: object, owner: str) -> None:
-    """HF accepts 'none', 'all' and any '<something>_only' (it only tests `endswith('_only')`)."""
-    if not isinstance(bias, str) or not (bias in ("none", "all") or bias.endswith("_only")):
-        raise ConfigError(f"{owner}.bias must be 'none', 'all' or 'oft_only', got {bias!r}.")
 
 
 @dataclass
@@ -78,8 +74,8 @@ class OFTConfig(PeftConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.layers_pattern and self.layers_to_transform is None:
-            raise ConfigError("OFTConfig.layers_pattern needs layers_to_transform; set both or neither.")
+        check_layer_selection(self, regex_excludes_layers=False)
+        check_bias_mode(self, "oft_only")
         if self.r == 0 and self.oft_block_size == 0:
             raise ConfigError(
                 "OFTConfig needs r or oft_block_size to be non-zero (both are 0); set e.g. oft_block_size=32, r=0."
@@ -91,7 +87,6 @@ class OFTConfig(PeftConfig):
             )
         if self.r < 0 or self.oft_block_size < 0:
             raise ConfigError(f"OFTConfig r and oft_block_size must not be negative (r={self.r}, oft_block_size={self.oft_block_size}).")
-        check_bias_mode(self.bias, "OFTConfig")
         if not isinstance(self.init_weights, bool):
             raise ConfigError(f"OFTConfig.init_weights must be True or False, got {self.init_weights!r}.")
 

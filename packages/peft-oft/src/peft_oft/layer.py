@@ -22,8 +22,9 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from peft_core import BaseTunerLayer, current_batch_plan
-from peft_core.tuners.mixed_batch import run_per_group
+from peft_core import BaseTunerLayer
+from peft_core.tuners.linear_targets import linear_features
+from peft_core.tuners.weight_transform import conv_filter_features, flat_weight, set_flat_weight
 
 from .config import OFTConfig
 from .rotation import OFTRotation
@@ -88,10 +89,11 @@ class OFTLayer(BaseTunerLayer):
 
     @property
     def rotated_features(self) -> int:
-        raise NotImplementedError
+        """Length of the vectors the rotation acts on: the input features (a conv layer: its filter's length)."""
+        return self.in_features
 
-    def _forward_adapters(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
-        raise NotImplementedError
+    def __repr__(self) -> str:
+        return "oft." + super().__repr__()
 
     # -- adapters ---------------------------------------------------------------------------------
     def update_layer(self, adapter_name: str, config: OFTConfig) -> None:  # type: ignore[override]
@@ -137,38 +139,20 @@ class OFTLayer(BaseTunerLayer):
         return module.matrix()
 
     # -- merging ----------------------------------------------------------------------------------
-    def _flat_weight(self) -> torch.Tensor:
-        weight = self.get_base_layer().weight
-        return weight.data.reshape(weight.shape[0], -1)
-
-    def _set_flat_weight(self, flat: torch.Tensor) -> None:
-        weight = self.get_base_layer().weight
-        weight.data = flat.reshape(weight.shape).contiguous().to(weight.dtype)
-
     def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
         rotation = self.rotation_matrix(adapter_name)
-        flat = self._flat_weight()
+        flat = flat_weight(self.get_base_layer())
         merged = torch.mm(rotation, flat.t().to(rotation.dtype)).t()
         if safe_merge:
             self._check_finite(merged, adapter_name)
-        self._set_flat_weight(merged)
+        set_flat_weight(self.get_base_layer(), merged)
 
     def unmerge_adapter_weights(self, adapter_name: str) -> None:
         rotation = self.rotation_matrix(adapter_name)
         dtype = rotation.dtype
         inverse = torch.linalg.inv(rotation.float()).to(dtype)
-        flat = self._flat_weight()
-        self._set_flat_weight(torch.mm(inverse, flat.t().to(dtype)).t())
-
-    # -- forward ----------------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
-            return run_per_group(plan, x, lambda xs, names: self._forward_adapters(xs, names, *args, **kwargs), self.rotations)
-        names = [n for n in self.active_adapters if n in self.rotations]
-        return self._forward_adapters(x, names, *args, **kwargs)
+        flat = flat_weight(self.get_base_layer())
+        set_flat_weight(self.get_base_layer(), torch.mm(inverse, flat.t().to(dtype)).t())
 
 
 class Linear(OFTLayer):
@@ -176,15 +160,10 @@ class Linear(OFTLayer):
 
     def __init__(self, base_layer: nn.Module) -> None:
         super().__init__(base_layer)
-        base = self.get_base_layer()  # `base_layer` may be another method's layer (mixed models)
-        self.in_features = base.in_features
-        self.out_features = base.out_features
+        # the wrapped nn.Linear's sizes (`base_layer` may be another method's layer, in mixed models)
+        self.in_features, self.out_features = linear_features(self.get_base_layer())  # type: ignore[misc]
 
-    @property
-    def rotated_features(self) -> int:
-        return self.in_features
-
-    def _forward_adapters(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
+    def adapted_forward(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         previous_dtype = x.dtype
         for name in names:
             rotation: OFTRotation = self.rotations[name]  # type: ignore[assignment]
@@ -193,27 +172,18 @@ class Linear(OFTLayer):
             x = rotation.rotate(x)
         return self.base_layer(x.to(previous_dtype), *args, **kwargs).to(previous_dtype)
 
-    def __repr__(self) -> str:
-        return "oft." + super().__repr__()
-
 
 class Conv2d(OFTLayer):
     """OFT on an `nn.Conv2d`: the flattened filter (`in_channels * kh * kw`) is rotated, `W <- W @ R^T`."""
 
     def __init__(self, base_layer: nn.Conv2d) -> None:
-        if base_layer.groups != 1:
-            raise ValueError(
-                f"OFT does not support grouped convolutions (groups={base_layer.groups}): its rotation acts on "
-                f"in_channels * kernel_size, but a grouped filter holds only in_channels / groups channels."
-            )
         super().__init__(base_layer)
         self.in_features = base_layer.in_channels
         self.out_features = base_layer.out_channels
 
     @property
     def rotated_features(self) -> int:
-        base = self.get_base_layer()
-        return base.in_channels * base.kernel_size[0] * base.kernel_size[1]
+        return conv_filter_features(self.get_base_layer(), "OFT")
 
     def rotated_weight(self, names: Sequence[str]) -> torch.Tensor:
         """The base filter with the adapters' rotations applied (in the order the inputs would be rotated)."""
@@ -224,17 +194,13 @@ class Conv2d(OFTLayer):
             flat = torch.mm(rotation, flat.t().to(rotation.dtype)).t()
         return flat.reshape(base.weight.shape).contiguous().to(base.weight.dtype)
 
-    def _forward_adapters(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
+    def adapted_forward(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         if not names:
             return self.base_layer(x, *args, **kwargs)
         base = self.get_base_layer()
         previous_dtype = x.dtype
         weight = self.rotated_weight(names)
         return base._conv_forward(x.to(weight.dtype), weight, base.bias).to(previous_dtype)
-
-    def __repr__(self) -> str:
-        return "oft." + super().__repr__()
-
 
 
 class Embedding(OFTLayer):
@@ -248,11 +214,7 @@ class Embedding(OFTLayer):
         self.in_features = base.embedding_dim
         self.out_features = base.num_embeddings
 
-    @property
-    def rotated_features(self) -> int:
-        return self.in_features
-
-    def _forward_adapters(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
+    def adapted_forward(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         result = self.base_layer(x, *args, **kwargs)
         out_dtype = result.dtype
         for name in names:
@@ -275,6 +237,3 @@ class Embedding(OFTLayer):
         inverse = torch.linalg.inv(rotation.float()).to(rotation.dtype)
         weight = self.get_base_layer().weight
         weight.data = torch.mm(weight.data.to(inverse.dtype), inverse).to(weight.dtype)
-
-    def __repr__(self) -> str:
-        return "oft." + super().__repr__()

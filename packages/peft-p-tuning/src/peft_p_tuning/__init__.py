@@ -8,10 +8,7 @@ from .encoder import PromptEncoder
 from .model import PTuningModel
 
 register_peft_method(
-    name="p_tuning",
-    config_cls=PromptEncoderConfig,
-    model_cls=PTuningModel,
-    plugin_api=">=1,<2",
+    name="p_tuning", config_cls=PromptEncoderConfig, model_cls=PTuningModel, plugin_api=">=1,<2",
 )
 
 __all__ = ["PTuningModel", "PromptEncoder", "PromptEncoderConfig", "PromptEncoderReparameterizationType"]

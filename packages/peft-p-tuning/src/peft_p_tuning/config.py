@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
+from peft_core import ConfigError
 from peft_core.tuners.prompt_learning import PromptLearningConfig
 
 
@@ -37,6 +38,10 @@ class PromptEncoderConfig(PromptLearningConfig):
                 self.encoder_reparameterization_type
             )
         except ValueError:
-            raise ValueError(
+            raise ConfigError(
                 f"encoder_reparameterization_type must be 'MLP' or 'LSTM', got {self.encoder_reparameterization_type!r}."
             ) from None
+        if self.encoder_hidden_size is not None and self.encoder_hidden_size <= 0:
+            raise ConfigError(f"encoder_hidden_size must be a positive integer or None, got {self.encoder_hidden_size}.")
+        if self.encoder_num_layers <= 0:
+            raise ConfigError(f"encoder_num_layers must be a positive integer, got {self.encoder_num_layers}.")

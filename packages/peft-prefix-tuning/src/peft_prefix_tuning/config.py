@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
+from peft_core import ConfigError
 from peft_core.tuners.prompt_learning import PromptLearningConfig
 
 
@@ -22,4 +23,6 @@ class PrefixTuningConfig(PromptLearningConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.init_weights not in (None, "zero"):
-            raise ValueError(f"init_weights must be None or 'zero', got {self.init_weights!r}.")
+            raise ConfigError(f"init_weights must be None or 'zero', got {self.init_weights!r}.")
+        if self.encoder_hidden_size is not None and self.encoder_hidden_size <= 0:
+            raise ConfigError(f"encoder_hidden_size must be a positive integer or None, got {self.encoder_hidden_size}.")

@@ -14,14 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from peft_core import BaseTunerLayer, current_batch_plan
+from peft_core.tuners.linear_targets import is_transformers_conv1d as is_conv1d
 
 from .projections import BufferDict
-
-
-def is_conv1d(module: nn.Module) -> bool:
-    """transformers' GPT-2 `Conv1D` (weight stored `[in, out]`), recognised without importing transformers."""
-    cls = type(module)
-    return cls.__name__ == "Conv1D" and cls.__module__.startswith("transformers")
 
 
 class VeraLinear(BaseTunerLayer):

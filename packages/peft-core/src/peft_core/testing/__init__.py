@@ -12,7 +12,7 @@ need them import them when used.
 
 from . import models
 from .declare import CONFORMANCE_ENTRY_POINT_GROUP, Case, Conformance, HuggingFace, TinyModel, with_overrides
-from .harness import CheckFailed, CheckSkipped
+from .harness import CheckFailed, CheckSkipped, perturb
 from .models import output_of
 from .runner import CHECKS, CheckResult, ConformanceError, ConformanceReport, load_suite, run_conformance
 from .smoke import TinyMLP, example_config, smoke_test
@@ -34,6 +34,7 @@ __all__ = [
     "load_suite",
     "models",
     "output_of",
+    "perturb",
     "run_conformance",
     "smoke_test",
     "with_overrides",

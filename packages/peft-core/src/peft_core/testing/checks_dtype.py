@@ -38,8 +38,8 @@ def _relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
 
 
 def check_dtypes(ctx: Context, case: Case) -> None:
-    """On a bf16 base: adapters are fp32 by default and bf16 with autocast_adapter_dtype=False; the
-    forward runs and matches the fp32 model's output to bf16 precision."""
+    """On a bf16 base: adapters are fp32 by default (bf16 where the method declares `autocast=False`)
+    and bf16 with autocast_adapter_dtype=False; the forward matches the fp32 model's to bf16 precision."""
     from ..mapping import get_peft_model
     from ..state_dict import get_peft_model_state_dict, set_peft_model_state_dict
     from .models import output_of
@@ -53,7 +53,8 @@ def check_dtypes(ctx: Context, case: Case) -> None:
     allowed = max(0.05, 3 * base_error)
     state = get_peft_model_state_dict(reference)
     config = load_target_config(case)
-    for autocast, want in ((True, torch.float32), (False, torch.bfloat16)):
+    autocast_dtype = torch.float32 if ctx.suite.autocast else torch.bfloat16
+    for autocast, want in ((True, autocast_dtype), (False, torch.bfloat16)):
         base = case.model.build().to(torch.bfloat16)
         model = quiet(lambda b=base, a=autocast: get_peft_model(b, config, autocast_adapter_dtype=a)).eval()
         # autocast: every adapter tensor is fp32; without it, adapter layers follow the base's dtype (prompt

@@ -14,6 +14,7 @@ from .harness import (
     assert_differs,
     assert_same,
     base_output,
+    base_reference,
     quiet,
     run,
 )
@@ -77,9 +78,10 @@ def check_train_step(ctx: Context, case: Case) -> None:
 
 
 def check_disable_adapter(ctx: Context, case: Case) -> None:
-    """Inside `disable_adapter()` the output is the base model's; afterwards the adapter is back, flags intact."""
-    expected_base = base_output(case)
+    """Inside `disable_adapter()` the output is the base model's (with the base tensors a bias mode trained
+    in place); afterwards the adapter is back, flags intact."""
     model = adapted(ctx.suite, case)
+    expected_base = run(base_reference(model, case), case)  # bias modes keep their trained biases
     adapted_out = run(model, case)
     flags = {n: p.requires_grad for n, p in model.named_parameters()}
     with model.disable_adapter():

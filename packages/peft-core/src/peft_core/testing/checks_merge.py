@@ -11,6 +11,7 @@ from .harness import (
     adapter_modules,
     assert_close,
     assert_same,
+    base_reference,
     base_tensors,
     changed_tensors,
     expect_refusal,
@@ -86,23 +87,12 @@ def check_merge_and_unload(ctx: Context, case: Case) -> None:
 
 def check_unload(ctx: Context, case: Case) -> None:
     """`unload()` returns the base model without adapter layers, giving the base output (with the
-    active modules_to_save copies in place of the originals, as in Hugging Face PEFT)."""
+    active modules_to_save copies in place of the originals and the base tensors a bias mode trained,
+    as in Hugging Face PEFT)."""
     model = adapted(ctx.suite, case)
-    expected = run(_base_with_saved_copies(model, case), case)
+    expected = run(base_reference(model, case, copies=True), case)
     plain = quiet(model.unload)
     left = adapter_modules(plain)
     if left:
         raise CheckFailed(f"unload() left adapter layers in the model: {left[:5]}")
     assert_same(run(plain, case), expected, case, "output of the model returned by unload()")
-
-
-def _base_with_saved_copies(model, case: Case):
-    """The base model with each modules_to_save original replaced by the wrapper's active copy."""
-    from ..tuners.modules_to_save import ModulesToSaveWrapper
-
-    base = case.model.build()
-    inner = model.get_base_model()
-    for path, module in inner.named_modules():
-        if isinstance(module, ModulesToSaveWrapper):
-            base.get_submodule(path).load_state_dict(module.unwrapped().state_dict())
-    return base

@@ -134,6 +134,8 @@ class Conformance:
     - `merge`: False if the method can't merge; then `merge_adapter` / `merge_and_unload` must
       refuse with a `PeftError` and leave the model as it was.
     - `mixed_batches`: False if `adapter_names=[...]` must be refused (with a `PeftError`).
+    - `autocast`: False if the method keeps its adapter tensors in the base's dtype even with
+      `autocast_adapter_dtype=True` (LN tuning's copies of base modules, as in Hugging Face PEFT).
     - `hf`: a `HuggingFace` if Hugging Face PEFT has the method (files must load both ways).
     - `bad_values`: config overrides, each of which must be refused with `ConfigError` (on top of the
       kit's generic ones: an unknown task type, a negative rank, a dropout of 1.5 ...).
@@ -146,6 +148,7 @@ class Conformance:
     noop_init: Mapping[str, Any] | None = field(default_factory=dict)
     merge: bool = True
     mixed_batches: bool = True
+    autocast: bool = True
     hf: HuggingFace | None = None
     bad_values: Sequence[Mapping[str, Any]] = ()
     perturb_scale: float = 0.1

@@ -1,8 +1,10 @@
 """The fresh-interpreter check: adapters saved here load in a new Python process that imports only
 peft-core, so the method package must be found through its `peft.methods` entry point.
 
-One process checks every case of a suite (starting Python, torch and transformers costs seconds).
-The child gets this process's `sys.path` (so test-only packages made installable with a
+One process checks the cases on plain modules (or, where every case needs a module such as
+transformers, the first case): what only a new process shows is discovery through the entry points,
+and starting Python and torch, let alone importing transformers, costs seconds (the kit runs for every
+method package in CI); every case's files are reloaded in-process by `save_load`. The child gets this process's `sys.path` (so test-only packages made installable with a
 `.dist-info` on an extra path work too) and the expected outputs; it reports back as JSON.
 """
 
@@ -25,17 +27,21 @@ _BOOT = (
 )
 
 
+def _fresh_cases(ctx: Context) -> list:
+    """The cases on models that need no extra module, else the first case that can run here."""
+    runnable = [case for case in ctx.suite.cases if case.model.missing() is None]
+    return [case for case in runnable if not case.model.requires] or runnable[:1]
+
+
 def check_fresh_interpreter(ctx: Context) -> None:
-    """Save every case (two adapters each) here; a new interpreter that imports only peft_core must
-    discover the method through its entry point, get the method's class from
+    """Save the cases on plain modules (two adapters each) here; a new interpreter that imports only
+    peft_core must discover the method through its entry point, get the method's class from
     `PeftConfig.from_pretrained`, and reproduce both adapters' outputs bit for bit."""
     if ctx.ref is None:
         raise CheckSkipped("the suite was given as an object; pass its import reference ('module:attr') to check it")
     method = get_peft_method(ctx.suite.method)
     cases = []
-    for case in ctx.suite.cases:
-        if case.model.missing() is not None:
-            continue
+    for case in _fresh_cases(ctx):
         model = adapted(ctx.suite, case, second=True)
         directory = ctx.tmp(f"fresh-{case.name}")
         quiet(lambda m=model, d=directory: m.save_pretrained(d))

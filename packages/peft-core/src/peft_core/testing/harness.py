@@ -59,14 +59,69 @@ def base_output(case: Case) -> torch.Tensor:
     return run(case.model.build(), case)
 
 
-def perturb(model: nn.Module, scale: float, seed: int = 0) -> None:
-    """Add noise to every trainable tensor (in name order), as if the adapter had been trained."""
+_WRAPPER_PARTS = ("base_layer", "original_module")  # path components adapter wrappers add
+
+
+def trained_base_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Base-model tensors an adapter trains in place (e.g. biases under `bias="all"`), by their name in
+    the base model: trainable, named after no adapter."""
+    adapters = set(getattr(model, "peft_config", {}))
+    out = {}
+    for name, param in model.get_base_model().named_parameters():
+        parts = name.split(".")
+        if param.requires_grad and not adapters & set(parts):
+            out[".".join(p for p in parts if p not in _WRAPPER_PARTS)] = param.detach()
+    return out
+
+
+def base_reference(model: nn.Module, case: Case, copies: bool = False) -> nn.Module:
+    """The base model as `model` leaves it when its adapters are off: with the base tensors they trained
+    in place and, with `copies`, each modules_to_save original replaced by the wrapper's active copy (what
+    `unload()` hands back, as in Hugging Face PEFT)."""
+    from ..tuners.modules_to_save import ModulesToSaveWrapper
+
+    base = case.model.build()
+    state = base.state_dict()
+    with torch.no_grad():
+        for name, value in trained_base_tensors(model).items():
+            state[name].copy_(value)
+    if copies:
+        for path, module in model.get_base_model().named_modules():
+            if isinstance(module, ModulesToSaveWrapper):
+                base.get_submodule(path).load_state_dict(module.unwrapped().state_dict())
+    return base
+
+
+def perturb(model: nn.Module, scale: float, seed: int = 0, adapter: str | None = None) -> None:
+    """Add noise to every trainable tensor (in name order), as if the adapter had been trained.
+
+    `adapter`: only the tensors named after that adapter (not the base tensors a bias mode trains,
+    which the first adapter owns)."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for _, param in sorted(model.named_parameters(), key=lambda item: item[0]):
+        for name, param in sorted(model.named_parameters(), key=lambda item: item[0]):
+            if adapter is not None and adapter not in name.split("."):
+                continue
             if param.requires_grad and param.is_floating_point():
                 noise = torch.randn(param.shape, generator=gen, dtype=torch.float32)
                 param.add_(noise.to(param.device, param.dtype) * scale)
+
+
+def perturb_active(model: nn.Module, scale: float, seed: int, adapter: str) -> None:
+    """`perturb` the tensors of `adapter`, the active adapter. One in inference mode (AdaLoRA's second
+    adapters; trained before it was loaded) is made trainable for the moment: its layers know which of
+    its tensors train."""
+    config = model.peft_config[adapter]
+    if not config.inference_mode:
+        perturb(model, scale, seed=seed, adapter=adapter)
+        return
+    config.inference_mode = False
+    try:
+        model.set_adapter(adapter)
+        perturb(model, scale, seed=seed, adapter=adapter)
+    finally:
+        config.inference_mode = True
+        model.set_adapter(adapter)
 
 
 def config_for(suite: Conformance, case: Case, second: bool = False, random: bool = True):
@@ -96,7 +151,7 @@ def adapted(suite: Conformance, case: Case, perturbed: bool = True, second: bool
             model.add_adapter(OTHER, config_for(suite, case, second=True))
             model.set_adapter(OTHER)
             if perturbed:
-                perturb(model, suite.perturb_scale, seed=2)
+                perturb_active(model, suite.perturb_scale, 2, OTHER)
             model.set_adapter("default")
     return model.eval()
 

@@ -59,6 +59,17 @@ def hf_peft_status() -> str:
     return _find_hf_peft()[1]
 
 
+def hf_peft_or_skip() -> ModuleType:
+    """Hugging Face's `peft` for a test module's top level; skips the whole module (pytest) where it is absent,
+    or where `import peft` is another distribution."""
+    peft = hf_peft()
+    if peft is None:
+        import pytest
+
+        pytest.skip(hf_peft_status(), allow_module_level=True)
+    return peft
+
+
 def read_adapter_config(directory: str | os.PathLike) -> dict[str, Any]:
     """adapter_config.json as compared between libraries: set fields as sets, the writer's version dropped."""
     with open(os.path.join(directory, "adapter_config.json"), encoding="utf-8") as fh:
@@ -169,6 +180,75 @@ def both_ways(
     return problems
 
 
+def assert_both_ways(
+    model: Any,
+    ours_config: Any,
+    hf_config: Any,
+    workdir: str | os.PathLike,
+    run: Callable[[nn.Module], torch.Tensor] | None = None,
+    compare: Callable[[torch.Tensor, torch.Tensor, str], None] | None = None,
+    scale: float = 0.1,
+) -> None:
+    """`both_ways` on a kit `TinyModel` with its inputs, adapters given the kit's "as if trained" noise;
+    raises AssertionError with every problem, or if the adapter leaves the output unchanged (a
+    trivial adapter proves nothing). `run` defaults to the model's output on `model.make_inputs()`."""
+    from .harness import perturb
+    from .models import output_of
+
+    inputs = model.make_inputs()
+
+    def forward(m: nn.Module) -> torch.Tensor:
+        with torch.no_grad():
+            return output_of(m(**inputs))
+
+    run = run or forward
+    outputs: list[torch.Tensor] = []
+    problems = both_ways(
+        model.build, ours_config, hf_config, lambda m: outputs.append(run(m)) or outputs[-1], workdir,
+        prepare=lambda m: perturb(m, scale, seed=1), compare=compare,
+    )
+    if outputs and torch.allclose(outputs[0], run(model.build())):
+        problems.append("Hugging Face's adapter leaves the output unchanged: the comparison would prove nothing")
+    assert not problems, "\n".join(problems)
+
+
+def twin_models(make_base: Callable[[], nn.Module], ours_config: Any, hf_config: Any, seed: int = 1) -> tuple[nn.Module, nn.Module]:
+    """(Hugging Face's, ours): the same adapter made by both libraries, in eval mode. Each starts from the
+    same seed (a random start drawn the same way is then the same); the libraries draw fresh
+    `modules_to_save` copies (a classifier head) differently, so Hugging Face's take ours' values."""
+    from ..mapping import get_peft_model
+
+    torch.manual_seed(seed)
+    theirs = hf_model(make_base(), hf_config)
+    torch.manual_seed(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = get_peft_model(make_base(), ours_config)
+    copies = {k: v for k, v in ours.state_dict().items() if ".modules_to_save." in k}
+    with torch.no_grad():
+        for key, tensor in theirs.state_dict().items():
+            if ".modules_to_save." in key:
+                tail = key.split("base_model.", 1)[-1]
+                tensor.copy_(next(v for k, v in copies.items() if k.endswith(tail)))
+    return theirs.eval(), ours.eval()
+
+
+def assert_merges_like_hf(make_base: Callable[[], nn.Module], theirs: Any, workdir: str | os.PathLike) -> None:
+    """Hugging Face PEFT's adapter `theirs`, saved to `workdir` and loaded here, merges (`merge_and_unload`)
+    into weights bit-identical to Hugging Face's own merge."""
+    from ..peft_model import PeftModel
+
+    theirs.save_pretrained(os.fspath(workdir))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hf_merged = theirs.merge_and_unload()
+        ours = PeftModel.from_pretrained(make_base(), os.fspath(workdir)).merge_and_unload()
+    hf_params, our_params = dict(hf_merged.named_parameters()), dict(ours.named_parameters())
+    assert hf_params.keys() == our_params.keys(), sorted(set(hf_params) ^ set(our_params))[:5]
+    differ = [name for name, tensor in hf_params.items() if not torch.equal(tensor, our_params[name])]
+    assert not differ, f"merged weights differ from Hugging Face's: {differ[:5]}"
+
+
 def _compare_exact(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:
     if actual.shape != expected.shape or not torch.equal(actual, expected):
         diff = (actual.double() - expected.double()).abs().max() if actual.shape == expected.shape else "shape"
@@ -188,3 +268,26 @@ def missing_fields(ours: Iterable[str], hf_config_cls: type) -> set[str]:
     import dataclasses
 
     return {f.name for f in dataclasses.fields(hf_config_cls)} - set(ours)
+
+
+def config_differences(ours_cls: type, hf_config_cls: type) -> list[str]:
+    """How our config class differs from Hugging Face's: fields either lacks, and defaults that differ
+    (`peft_type` / `peft_version` aside). Empty when a user's config means the same in both."""
+    import dataclasses
+
+    def defaults(cls: type) -> dict[str, Any]:
+        return {
+            f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+            for f in dataclasses.fields(cls)
+            if f.name not in ("peft_type", "peft_version")
+        }
+
+    ours, theirs = defaults(ours_cls), defaults(hf_config_cls)
+    problems = [f"field {name!r} only in Hugging Face's" for name in sorted(set(theirs) - set(ours))]
+    problems += [f"field {name!r} only in ours" for name in sorted(set(ours) - set(theirs))]
+    problems += [
+        f"default of {name!r}: ours {ours[name]!r}, Hugging Face {theirs[name]!r}"
+        for name in sorted(set(ours) & set(theirs))
+        if ours[name] != theirs[name]
+    ]
+    return problems

@@ -74,12 +74,14 @@ def _token_inputs(decoder: bool = False) -> dict[str, Any]:
     return inputs
 
 
-def make_llama() -> nn.Module:
+def make_llama(**overrides: Any) -> nn.Module:
+    """The tiny Llama; `overrides` are further `LlamaConfig` fields (e.g. `attention_bias=True`) for a
+    method's own variant of it, so method packages need not import transformers themselves."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(
         vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=64,
+        num_key_value_heads=2, max_position_embeddings=64, **overrides,
     )
     return LlamaForCausalLM(config)
 

@@ -68,3 +68,11 @@ def greedy_by_forward(model: nn.Module, task: str, steps: int = 4) -> torch.Tens
         seq = torch.cat([seq, nxt], 1)
         am = torch.cat([am, torch.ones_like(nxt)], 1)
     return seq
+
+
+def assert_disabled_is_base(model: nn.Module, task: str) -> None:
+    """Inside `model.disable_adapter()` the output is the base task model's (bit for bit); outside it is not."""
+    base = run(task_model(task), task)
+    with model.disable_adapter():
+        assert torch.equal(run(model, task), base), f"{task}: the output inside disable_adapter() is not the base model's"
+    assert not torch.equal(run(model, task), base), f"{task}: the adapter leaves the output unchanged"

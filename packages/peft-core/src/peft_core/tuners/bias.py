@@ -19,8 +19,17 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from .layer import AdapterTensor, BaseTunerLayer
 from .modules_to_save import ModulesToSaveWrapper
+
+
+def check_bias_mode(config: object, only: str) -> None:
+    """A config's `bias` as Hugging Face PEFT accepts it: 'none', 'all' or any '<something>_only' (it tests
+    only the suffix); `only` is the method's own name for the last one (e.g. "lora_only")."""
+    bias = getattr(config, "bias", "none")
+    if not isinstance(bias, str) or not (bias in ("none", "all") or bias.endswith("_only")):
+        raise ConfigError(f"{type(config).__name__}.bias must be 'none', 'all' or {only!r}, got {bias!r}.")
 
 
 def bias_mode(config: object) -> str:

@@ -3,7 +3,10 @@
 A method's layer subclasses it, keeps its per-adapter parameters in containers keyed by adapter
 name (`nn.ModuleDict` / `nn.ParameterDict`) listed in `adapter_layer_names`, and implements
 `update_layer` and `forward`. Merging is additive by default (`get_delta_weight`); methods whose
-merge is not additive override `merge_adapter_weights` / `unmerge_adapter_weights`.
+merge is not additive override `merge_adapter_weights` / `unmerge_adapter_weights`. Layers that
+transform the base layer (a rotated or reflected weight) rather than add to its output may implement
+`adapted_forward` instead of `forward`: the inherited `forward` handles disabling, merged weights and
+mixed-adapter batches for them.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import torch
 from torch import nn
 
 from .construction import init_module, register_module
+from .mixed_batch import current_batch_plan, run_per_group
 
 
 @dataclass(frozen=True)
@@ -241,6 +245,24 @@ class BaseTunerLayer(nn.Module):
     def unmerge_adapter_weights(self, adapter_name: str) -> None:
         base = self.get_base_layer()
         base.weight.data -= self.get_delta_weight(adapter_name)
+
+    def adapted_forward(self, x: torch.Tensor, adapter_names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
+        """The layer's output on `x` with the adapters `adapter_names` applied in turn (none: the base layer's).
+
+        Implement it instead of `forward` when an adapter transforms the base layer rather than adding to its
+        output; the inherited `forward` then calls it with the right adapters for every row."""
+        raise NotImplementedError(f"{type(self).__name__} must implement forward (or adapted_forward)")
+
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """The base layer alone when adapters are disabled or merged; else `adapted_forward` with the active
+        adapters this layer holds, or, in a mixed-adapter batch, once per group of rows with that group's adapter."""
+        if self._unmerge_if_disabled() or self.merged:
+            return self.base_layer(x, *args, **kwargs)
+        plan = current_batch_plan()
+        if plan is not None:
+            held = [name for name in plan.adapter_groups() if self.has_adapter(name)]
+            return run_per_group(plan, x, lambda rows, names: self.adapted_forward(rows, names, *args, **kwargs), held)
+        return self.adapted_forward(x, [name for name in self._active_adapter if self.has_adapter(name)], *args, **kwargs)
 
     # -- merging ----------------------------------------------------------------------------
     def merge(self, safe_merge: bool = False, adapter_names: Sequence[str] | None = None) -> None:

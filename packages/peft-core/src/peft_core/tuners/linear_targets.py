@@ -13,8 +13,17 @@ from torch import nn
 
 
 def is_transformers_conv1d(module: nn.Module) -> bool:
-    """transformers' `Conv1D` (GPT-2 and relatives), recognised by class name and module."""
-    return any(c.__name__ == "Conv1D" and c.__module__.startswith("transformers") for c in type(module).__mro__)
+    """transformers' `Conv1D` (GPT-2 and relatives, subclasses too), recognised by class name and module."""
+    cls = type(module)
+    found = _CONV1D_CLASSES.get(cls)
+    if found is None:  # cached per class: injection asks once per targeted module
+        found = _CONV1D_CLASSES[cls] = any(
+            c.__name__ == "Conv1D" and c.__module__.startswith("transformers") for c in cls.__mro__
+        )
+    return found
+
+
+_CONV1D_CLASSES: dict[type, bool] = {}
 
 
 def linear_features(module: nn.Module) -> tuple[int, int] | None:
@@ -27,20 +36,21 @@ def linear_features(module: nn.Module) -> tuple[int, int] | None:
     return None
 
 
-def reconcile_fan_in_fan_out(config: object, target: nn.Module) -> None:
+def reconcile_fan_in_fan_out(config: object, target: nn.Module, stacklevel: int = 3) -> None:
     """Set `config.fan_in_fan_out` to match `target` (True for `Conv1D`, False for `nn.Linear`), warning
-    when it changes, as Hugging Face PEFT does."""
+    when it changes, as Hugging Face PEFT does. `stacklevel` counts from this function (3: the caller of
+    the tuner method that calls it)."""
     if isinstance(target, nn.Linear) and getattr(config, "fan_in_fan_out", False):
         warnings.warn(
             "fan_in_fan_out is set to True but the target module is `torch.nn.Linear`. Setting fan_in_fan_out to False.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
         config.fan_in_fan_out = False
     elif is_transformers_conv1d(target) and not getattr(config, "fan_in_fan_out", False):
         warnings.warn(
             "fan_in_fan_out is set to False but the target module is `Conv1D`. Setting fan_in_fan_out to True.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
         config.fan_in_fan_out = True

@@ -16,6 +16,8 @@ from typing import Any, Iterable, Mapping, Sequence
 from torch import nn
 
 from .. import patterns
+from ..errors import ConfigError
+from .linear_targets import is_transformers_conv1d
 
 ALL_LINEAR = "all-linear"
 
@@ -138,13 +140,12 @@ def is_linear_like(module: nn.Module) -> bool:
     """nn.Linear, a quantized linear layer, transformers' GPT-2 `Conv1D`, or an adapter layer wrapping one."""
     if isinstance(module, nn.Linear):
         return True
-    cls = type(module)
     if hasattr(module, "in_features") and hasattr(module, "out_features"):
         from .quantization import is_quantized
 
         if is_quantized(module):  # a quantized linear that is no nn.Linear subclass (HQQ's HQQLinear)
             return True
-    if cls.__name__ == "Conv1D" and cls.__module__.startswith("transformers"):
+    if is_transformers_conv1d(module):
         return True
     from .layer import BaseTunerLayer
 
@@ -186,3 +187,17 @@ def describe_candidates(names: Sequence[str], limit: int = 12) -> str:
         if name and not leaf.isdigit() and leaf not in leaves:
             leaves.append(leaf)
     return ", ".join(repr(n) for n in leaves[:limit])
+
+
+def check_layer_selection(config: Any, regex_excludes_layers: bool = True, pattern_needs_layers: bool = True) -> None:
+    """Hugging Face PEFT's rules for choosing layers by index, as each method's HF config applies them:
+    `layers_to_transform` / `layers_pattern` refused with a regex `target_modules` (a regex already says
+    which layers; `regex_excludes_layers`), and `layers_pattern` only with `layers_to_transform`
+    (`pattern_needs_layers`)."""
+    name = type(config).__name__
+    if regex_excludes_layers and isinstance(getattr(config, "target_modules", None), str):
+        for field in ("layers_to_transform", "layers_pattern"):
+            if getattr(config, field, None) is not None:
+                raise ConfigError(f"{name}: `{field}` cannot be used when `target_modules` is a str (a regex).")
+    if pattern_needs_layers and getattr(config, "layers_pattern", None) and getattr(config, "layers_to_transform", None) is None:
+        raise ConfigError(f"{name}.layers_pattern needs layers_to_transform; set both or neither.")

@@ -152,3 +152,53 @@ def run_per_group(
     if out is None:
         raise ValueError("Mixed-adapter batch plan has no rows.")
     return out
+
+
+def add_per_group(
+    plan: BatchPlan,
+    x: torch.Tensor,
+    result: torch.Tensor,
+    held: Container[str],
+    delta: Callable[[torch.Tensor, str], torch.Tensor],
+    what: str = "an adapter layer",
+) -> torch.Tensor:
+    """A mixed-adapter batch for methods that add to the base output: `result` (the base layer's
+    output for `x`) plus, on each group's rows, `delta(rows_of_x, name)` of that group's adapter.
+
+    Rows of `__base__` or of adapters not in `held` are left as they are; `result` itself is not
+    modified (a copy is returned when some group adds). Refuses an input whose first dimension is not
+    the batch (the plan can't say which rows are whose), with a ValueError naming `what`.
+    """
+    groups = [name for name in plan.adapter_groups() if name in held]
+    if not groups:
+        return result
+    if x.shape[0] != plan.batch_size:
+        raise ValueError(
+            f"Mixed-adapter batch: {what} got an input with {x.shape[0]} rows but adapter_names has "
+            f"{plan.batch_size} entries; the adapted layer must see the batch dimension first."
+        )
+    out = result.clone()
+    for name in groups:
+        rows = plan.rows(name, x.device)
+        out[rows] = (out[rows] + delta(x[rows], name)).to(out.dtype)
+    return out
+
+
+def add_adapter_deltas(
+    x: torch.Tensor,
+    result: torch.Tensor,
+    active: Sequence[str],
+    held: Container[str],
+    delta: Callable[[torch.Tensor, str], torch.Tensor],
+    what: str = "an adapter layer",
+) -> torch.Tensor:
+    """The forward of an additive adapter layer after its base layer ran: `result` plus `delta(x, name)`
+    of every `active` adapter the layer holds (`held`), or inside a mixed-adapter batch, of each row's
+    adapter on its rows (`add_per_group`). The one place such layers pick between the two."""
+    plan = current_batch_plan()
+    if plan is not None:
+        return add_per_group(plan, x, result, held, delta, what)
+    for name in active:
+        if name in held:
+            result = result + delta(x, name)
+    return result

@@ -9,7 +9,7 @@ Both wrap another method's layer when asked (`wrapped_base`), so they nest in a 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -87,13 +87,14 @@ class ToyScaleLinear(BaseTunerLayer):
         self.toyscale_s[adapter_name] = nn.Parameter(torch.zeros(out) if init_weights else torch.randn(out) * 0.3)
         self._move_adapter_to_device_of_base_layer(adapter_name)
 
-    def _factor(self, names: list[str], like: torch.Tensor) -> torch.Tensor:
+    def _factor(self, names: Sequence[str], like: torch.Tensor) -> torch.Tensor:
         factor = torch.ones(like.shape[-1], dtype=like.dtype, device=like.device)
         for name in names:
             factor = factor * (1 + self.toyscale_s[name])
         return factor
 
-    def _scaled(self, x: torch.Tensor, names: list[str], *args: Any, **kwargs: Any) -> torch.Tensor:
+    # no forward: BaseTunerLayer's calls adapted_forward (disabling, merges and mixed batches included)
+    def adapted_forward(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         result = self.base_layer(x, *args, **kwargs)
         if not names:
             return result
@@ -109,16 +110,6 @@ class ToyScaleLinear(BaseTunerLayer):
     def unmerge_adapter_weights(self, adapter_name: str) -> None:
         base = self.get_base_layer()
         base.weight.data = base.weight.data / (1 + self.toyscale_s[adapter_name].data)[:, None]
-
-    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is None:
-            return self._scaled(x, [n for n in self.active_adapters if n in self.toyscale_s], *args, **kwargs)
-        from peft_core.tuners.mixed_batch import run_per_group
-
-        return run_per_group(plan, x, lambda xs, names: self._scaled(xs, names, *args, **kwargs), self.toyscale_s)
 
 
 class ToyAddModel(BaseTuner):

@@ -19,6 +19,7 @@ import warnings
 from typing import Any, Iterator, Mapping, Sequence
 
 import torch
+from peft_core.tuners.linear_targets import is_transformers_conv1d
 from peft_core import AdapterTensor, BaseTunerLayer, BatchPlan, current_batch_plan
 from peft_core.tuners.construction import new_module, register_module
 from torch import nn
@@ -27,20 +28,6 @@ from ..config import init_family
 from .dora import DoraMagnitude
 
 MAGNITUDE = "lora_magnitude_vector"
-
-
-def is_transformers_conv1d(module: nn.Module) -> bool:
-    """transformers' GPT-2 style `Conv1D` (weight stored (in, out)), recognised without importing transformers."""
-    cls = type(module)
-    found = _CONV1D_CLASSES.get(cls)
-    if found is None:
-        found = _CONV1D_CLASSES[cls] = any(
-            c.__name__ == "Conv1D" and c.__module__.startswith("transformers") for c in cls.__mro__
-        )
-    return found
-
-
-_CONV1D_CLASSES: dict[type, bool] = {}
 
 
 class _NoEntries(Mapping[str, Any]):

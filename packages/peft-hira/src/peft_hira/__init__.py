@@ -1,0 +1,26 @@
+"""peft-hira: HiRA (Hadamard high-rank adaptation) for peft-core.
+
+Importing the package registers the method `hira` (peft_type `HIRA`, prefix `hira_`, which sits
+inside SHiRA's `shira_`: keys are selected structurally, never by prefix); adapters saved by
+Hugging Face PEFT with `peft_type: "HIRA"` load directly.
+"""
+
+from peft_core import register_peft_method
+from peft_core.default_targets import QUERY_VALUE_TARGETS
+
+from .config import HiraConfig
+from .conv import HiraConv
+from .embedding import HiraEmbedding
+from .layer import HiraLayer, HiraLinear
+from .model import HiraModel
+
+__all__ = ["HiraConfig", "HiraConv", "HiraEmbedding", "HiraLayer", "HiraLinear", "HiraModel"]
+
+register_peft_method(
+    name="hira",
+    config_cls=HiraConfig,
+    model_cls=HiraModel,
+    is_mixed_compatible=True,
+    default_target_modules=QUERY_VALUE_TARGETS,
+    plugin_api=">=1,<2",
+)

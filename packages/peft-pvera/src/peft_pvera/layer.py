@@ -1,0 +1,124 @@
+"""`PveraLinear`: PVeRA on an `nn.Linear` or a transformers `Conv1D`.
+
+For an active adapter: `h = lambda_d ⊙ (A[:, :in] @ dropout(x))` (size 2r), `mean, logvar = h` split
+in halves, `z = mean + ε·exp(logvar/2)` while training (or with `sample_at_inference`), else `z = mean`,
+and `y = base(x) + lambda_b ⊙ (B[:out] @ z)`. Merging can only fold the mean path:
+`ΔW = (lambda_b ⊙ B[:out]) @ (lambda_d[:r] ⊙ A[:r, :in])`.
+
+`A` / `B` are the tuner's buffers (one pair per adapter); the layer keeps plain references to the
+tuner's dicts (not submodules: saved once, as `base_model.pvera_A` / `pvera_B`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from peft_core import BaseTunerLayer
+from peft_core.tuners.buffers import BufferDict
+from peft_core.tuners.linear_targets import linear_features
+from peft_core.tuners.mixed_batch import add_adapter_deltas
+
+
+class PveraLinear(BaseTunerLayer):
+    adapter_layer_names = ("pvera_lambda_b", "pvera_lambda_d")
+    other_param_names = ("pvera_r", "pvera_dropout", "sample_at_inference", "pvera_generator")
+    supports_mixed_batch = True
+
+    def __init__(self, base_layer: nn.Module, pvera_A: BufferDict, pvera_B: BufferDict, fan_in_fan_out: bool) -> None:
+        super().__init__(base_layer)
+        self.in_features, self.out_features = linear_features(self.get_base_layer())
+        self.fan_in_fan_out = fan_in_fan_out
+        self.pvera_lambda_b = nn.ParameterDict()
+        self.pvera_lambda_d = nn.ParameterDict()
+        self.pvera_dropout = nn.ModuleDict()
+        self.pvera_r: dict[str, int] = {}
+        self.sample_at_inference: dict[str, bool] = {}
+        # one CPU generator per adapter and layer (torch generators don't follow .to())
+        self.pvera_generator: dict[str, torch.Generator | None] = {}
+        object.__setattr__(self, "pvera_A", pvera_A)
+        object.__setattr__(self, "pvera_B", pvera_B)
+
+    def update_layer(
+        self,
+        adapter_name: str,
+        r: int,
+        dropout: float,
+        d_initial: float,
+        init_weights: bool,
+        sample_at_inference: bool,
+        generator_seed: int | None,
+    ) -> None:
+        self.pvera_r[adapter_name] = r
+        self.sample_at_inference[adapter_name] = sample_at_inference
+        self.pvera_generator[adapter_name] = (
+            None if generator_seed is None else torch.Generator().manual_seed(generator_seed)
+        )
+        self.pvera_dropout[adapter_name] = nn.Dropout(p=dropout) if dropout > 0.0 else nn.Identity()
+        # HF's draws (ones, then randn(2r)), so seeded random inits agree
+        lambda_b = torch.ones(self.out_features)
+        lambda_d = torch.randn(2 * r)
+        if init_weights:
+            lambda_d.fill_(d_initial)
+            lambda_b.zero_()
+        self.pvera_lambda_b[adapter_name] = nn.Parameter(lambda_b)
+        self.pvera_lambda_d[adapter_name] = nn.Parameter(lambda_d)
+        self._move_adapter_to_device_of_base_layer(adapter_name)
+
+    def _projections(self, adapter_name: str, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if adapter_name not in self.pvera_A:
+            raise RuntimeError(
+                f"PVeRA adapter {adapter_name!r} has no projections (pvera_A/pvera_B): the tuner that created it was "
+                f"unloaded. Re-create the adapter with get_peft_model."
+            )
+        sliced_a = self.pvera_A[adapter_name][:, : self.in_features]
+        sliced_b = self.pvera_B[adapter_name][: self.out_features, :]
+        return sliced_a.to(like.device, like.dtype), sliced_b.to(like.device, like.dtype)
+
+    def _sample(self, mean: torch.Tensor, logvar: torch.Tensor, adapter_name: str) -> torch.Tensor:
+        if not (self.training or self.sample_at_inference[adapter_name]):
+            return mean
+        std = torch.exp(0.5 * logvar)
+        generator = self.pvera_generator[adapter_name]
+        if generator is None:
+            noise = torch.randn_like(std)
+        else:
+            noise = torch.randn(std.shape, dtype=std.dtype, generator=generator).to(std.device)
+        return mean + noise * std
+
+    def _delta(self, x: torch.Tensor, adapter_name: str) -> torch.Tensor:
+        lambda_d = self.pvera_lambda_d[adapter_name]
+        lambda_b = self.pvera_lambda_b[adapter_name]
+        sliced_a, sliced_b = self._projections(adapter_name, lambda_d)
+        x = x.to(lambda_d.dtype)
+        mean, logvar = (lambda_d * F.linear(self.pvera_dropout[adapter_name](x), sliced_a)).chunk(2, dim=-1)
+        return lambda_b * F.linear(self._sample(mean, logvar, adapter_name), sliced_b)
+
+    def supports_delta_weight(self, adapter_name: str) -> bool:
+        # y = base(x) + ΔW x only while the mean is used (no sampling)
+        return adapter_name in self.pvera_lambda_d and not self.sample_at_inference.get(adapter_name, False)
+
+    def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
+        lambda_d = self.pvera_lambda_d[adapter_name]
+        lambda_b = self.pvera_lambda_b[adapter_name]
+        dtype = lambda_d.dtype
+        # CPU half-precision matmuls are slow and imprecise: fp32 there, as HF does
+        upcast = lambda_d.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)
+        if upcast:
+            lambda_d, lambda_b = lambda_d.float(), lambda_b.float()
+        sliced_a, sliced_b = self._projections(adapter_name, lambda_d)
+        r = lambda_d.shape[0] // 2
+        delta = (lambda_b.unsqueeze(-1) * sliced_b) @ (lambda_d[:r].unsqueeze(-1) * sliced_a[:r])
+        if self.fan_in_fan_out:
+            delta = delta.T
+        return delta.to(dtype) if upcast else delta
+
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if self._unmerge_if_disabled() or self.merged:
+            return self.base_layer(x, *args, **kwargs)
+        result = self.base_layer(x, *args, **kwargs)
+        held = self.pvera_lambda_d
+        return add_adapter_deltas(x, result, self.active_adapters, held, self._delta, "a PVeRA layer").to(x.dtype)
