@@ -223,8 +223,11 @@ def state_dict_probe(method: str, modules: list[str], workdir: str) -> dict[str,
             if dropped is not None and not key.startswith("model."):
                 expected.add(f"base_model.{dropped}")
     else:
-        # Hugging Face PEFT's prompt-learning files hold one tensor: the final virtual-token matrix.
-        expected = {"prompt_embeddings"}
+        # Hugging Face PEFT's prompt-learning files hold the final virtual-token matrix, plus the tensors
+        # the prompt encoder holds itself, outside its sub-modules (multitask prompt tuning's per-task
+        # factors), under their bare names; a reparameterising encoder's sub-modules are not saved.
+        encoder = model.base_model.prompt_encoder[adapter]
+        expected = {"prompt_embeddings"} | {n for n, _ in encoder.named_parameters(recurse=False)}
 
     problems: list[str] = []
     got = set(saved)

@@ -257,3 +257,24 @@ def test_refusals_and_adapter_management(tiny_llama, batch):
     assert list(model.base_model.prompt_encoder) == ["default"] and model.active_adapters == ["default"]
     unloaded = model.unload()
     assert not any(p.requires_grad for p in unloaded.parameters())
+
+
+def test_set_adapter_trains_only_an_encoders_trainable_parameters():
+    """An encoder with a fixed part (its `trainable_parameters` leave it out) keeps it frozen when active."""
+    from peft_core.tuners.prompt_learning import PromptEncoderDict
+
+    class Corrected(PromptEncoderBase):
+        def __init__(self) -> None:
+            super().__init__(3, 4)
+            self.correction = nn.Parameter(torch.zeros(3, 4))
+
+        def trainable_parameters(self):
+            return iter([self.correction])
+
+    encoders = PromptEncoderDict()
+    encoders["a"], encoders["b"] = Corrected(), Corrected()
+    encoders.set_adapter("a")
+    assert encoders["a"].correction.requires_grad and not encoders["a"].embedding.weight.requires_grad
+    assert not any(p.requires_grad for p in encoders["b"].parameters())
+    encoders.set_adapter("a", inference_mode=True)
+    assert not any(p.requires_grad for p in encoders.parameters())

@@ -169,6 +169,7 @@ def get_peft_model_state_dict(
             # HF: when the config names an embedding layer, only embeddings wrapped by an adapter layer are saved
             only_wrapped = any(name in targets for name in EMBEDDING_LAYER_NAMES)
             result.update(_input_output_embedding_weights(tuner.model, prefix, only_wrapped))
+        result = tuner.postprocess_saved_state(adapter_name, result)
     return result
 
 

@@ -28,6 +28,11 @@ class PromptEncoderBase(nn.Module):
         """True when `forward` is more than a lookup in `embedding`."""
         return False
 
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        """What trains while the adapter is active (default: every parameter). Encoders with a fixed part
+        (e.g. embeddings of a given context, only corrected by another tensor) leave it out."""
+        return self.parameters()
+
     @property
     def num_tokens(self) -> int:
         return self.embedding.num_embeddings
@@ -83,7 +88,11 @@ class PromptEncoderDict(nn.ModuleDict):
     def set_adapter(self, adapter_names: str | Sequence[str], inference_mode: bool = False) -> None:
         names = [adapter_names] if isinstance(adapter_names, str) else list(adapter_names)
         for name, encoder in self.items():
-            encoder.requires_grad_(name in names and not inference_mode)
+            encoder.requires_grad_(False)
+            if name in names and not inference_mode:
+                trainable = getattr(encoder, "trainable_parameters", encoder.parameters)
+                for param in trainable():
+                    param.requires_grad_(True)
         self._active_adapter = [n for n in names if n in self]
 
     def enable_adapters(self, enabled: bool) -> None:

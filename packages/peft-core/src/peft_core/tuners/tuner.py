@@ -9,6 +9,7 @@ behaviour override the small hooks documented below; core never branches on a me
 from __future__ import annotations
 
 import contextlib
+import itertools
 import warnings
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
@@ -45,6 +46,7 @@ from .modules_to_save import ModulesToSaveWrapper
 from . import target_selection
 from .snapshot import ModelSnapshot, outer_modules
 from .target_selection import _adapter_names_of, nested_layers  # noqa: F401 (nested_layers: re-exported)
+from .tuner_state import TunerState
 from .walk import modules as walk_modules
 from .walk import named_modules as walk_named_modules
 from .walk import parameters as walk_parameters
@@ -67,6 +69,8 @@ class BaseTuner(nn.Module):
     - `_prepare_adapter_config(config, model)`: fill defaults (core fills `target_modules` from the
       method's registered defaults).
     - `_check_new_adapter_config(config)`: refuse an adapter that can't coexist with existing ones.
+    - `_match(config, named)`: which modules are targets (default: the `target_modules` / `exclude_modules`
+      rules); methods whose targets are chosen otherwise (the top N attention modules) override it.
     - `_mark_extra_trainable(adapter_name)`: extra trainable parameters (e.g. LoRA's `bias` modes).
     - `extra_tensors_to_save(adapter_name)`: base-model tensors saved with the adapter (bias modes).
     - `tuner_tensors(adapter_name)`: tensors owned by the tuner itself (`base_model.<name>` keys).
@@ -74,6 +78,7 @@ class BaseTuner(nn.Module):
       `target_parameters` (methods that support parameter targets).
     - `_add_auxiliary_layers(config, adapter_name, low_cpu_mem_usage)`: layers added besides the targets.
     - `saves_targeted_embedding_weights(adapter_name)`: the `save_embedding_layers="auto"` rule.
+    - `postprocess_saved_state` / `remap_state_dict_for_load`: a compact file form and its inverse.
 
     A target that is already another method's adapter layer is wrapped (nested) only in a
     mixed-method model: `_create_and_replace` asks `wrapped_base(target, key)` for the module whose
@@ -234,14 +239,28 @@ class BaseTuner(nn.Module):
 
     def tuner_tensors(self, adapter_name: str) -> list[AdapterTensor]:
         """Tensors owned by the tuner, saved as `base_model.<saved_key>` (default: renamed biases of
-        modules_to_save copies). Overrides should extend `super().tuner_tensors(...)`."""
-        return renamed_bias_tensors(self.model, self._bias_entries(adapter_name))
+        modules_to_save copies, and the entries of the tuner's `TunerParameterDict` / `TunerModuleDict`
+        attributes). Overrides should extend `super().tuner_tensors(...)`."""
+        out = renamed_bias_tensors(self.model, self._bias_entries(adapter_name))
+        for attr, store in self._tuner_state():
+            out += store.adapter_tensors(adapter_name, attr)
+        return out
+
+    def _tuner_state(self) -> list[tuple[str, TunerState]]:
+        """The tuner's own per-adapter state (see tuners.tuner_state): trained, saved and deleted with
+        its adapters like the layers' tensors."""
+        return [(name, m) for name, m in self._modules.items() if isinstance(m, TunerState)]
 
     def remap_state_dict_for_load(
         self, adapter_name: str, state: Mapping[str, torch.Tensor]
     ) -> Mapping[str, torch.Tensor]:
         """Hook: inspect or rename incoming file keys before they are matched (refuse legacy
         formats, follow older layouts). Default: unchanged."""
+        return state
+
+    def postprocess_saved_state(self, adapter_name: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Hook: rewrite the tensors about to be saved into a method's compact file form (e.g. VB-LoRA
+        keeps only the top-k of its logits); `remap_state_dict_for_load` must undo it. Default: unchanged."""
         return state
 
     def adapter_state_dict(self, adapter_name: str) -> dict[str, torch.Tensor] | None:
@@ -382,8 +401,9 @@ class BaseTuner(nn.Module):
     def tuner_layers(self) -> Iterator[BaseTunerLayer]:
         return (m for m in walk_modules(self.model) if isinstance(m, BaseTunerLayer))
 
-    def adapter_modules(self) -> Iterator[BaseTunerLayer | ModulesToSaveWrapper]:
-        return (m for m in walk_modules(self.model) if isinstance(m, (BaseTunerLayer, ModulesToSaveWrapper)))
+    def adapter_modules(self) -> Iterator[BaseTunerLayer | ModulesToSaveWrapper | TunerState]:
+        layers = (m for m in walk_modules(self.model) if isinstance(m, (BaseTunerLayer, ModulesToSaveWrapper)))
+        return itertools.chain(layers, (store for _, store in self._tuner_state()))
 
     @property
     def active_adapters(self) -> list[str]:
@@ -402,7 +422,7 @@ class BaseTuner(nn.Module):
                 adapter_modules.append(module)
         if type(self).adapter_modules is not BaseTuner.adapter_modules:
             return list(self.adapter_modules())
-        return adapter_modules
+        return adapter_modules + [store for _, store in self._tuner_state()]
 
     def _refresh_trainable(
         self,
@@ -574,6 +594,9 @@ class BaseTuner(nn.Module):
                     layer.merge(safe_merge=safe_merge, adapter_names=adapter_names)
             setattr(parent, child_name, child.get_base_layer())
         self._unload_tuner_state()
+        for _, store in self._tuner_state():
+            for name in list(store.keys()):
+                store.delete_adapter(name)
         if "peft_config" in self.model.__dict__:
             del self.model.__dict__["peft_config"]
         return self.model
