@@ -226,8 +226,11 @@ def state_dict_probe(method: str, modules: list[str], workdir: str) -> dict[str,
         # Hugging Face PEFT's prompt-learning files hold the final virtual-token matrix, plus the tensors
         # the prompt encoder holds itself, outside its sub-modules (multitask prompt tuning's per-task
         # factors), under their bare names; a reparameterising encoder's sub-modules are not saved.
+        # (an encoder whose own tensors are the rows themselves, e.g. Cartridge's frozen and trained rows,
+        # saves them only as `prompt_embeddings`: they may be missing)
         encoder = model.base_model.prompt_encoder[adapter]
-        expected = {"prompt_embeddings"} | {n for n, _ in encoder.named_parameters(recurse=False)}
+        optional = {n for n, _ in encoder.named_parameters(recurse=False)}
+        expected = {"prompt_embeddings"} | (optional & set(saved))
 
     problems: list[str] = []
     got = set(saved)

@@ -521,7 +521,7 @@ def _real_document(method: str) -> tuple[type, dict]:
     from core_method_examples import OVERRIDES
 
     config_cls = peft_core.get_peft_method(method).config_cls
-    kwargs = {k: v for k, v in OVERRIDES.get(method, {}).items() if k == "total_step"}
+    kwargs = {k: v for k, v in OVERRIDES.get(method, {}).items() if k in ("total_step", "task_type")}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return config_cls, json.loads(config_cls(**kwargs).to_json_string())

@@ -50,7 +50,7 @@ def test_exact_cayley_is_orthogonal_and_the_inverse_of_the_series():
     torch.testing.assert_close(exact, torch.linalg.solve(eye + q, eye - q, left=False))
     # The trap: the default series approximates (I+Q)(I-Q)^-1, the transpose of the exact path.
     series = cayley_neumann(q, 12)
-    torch.testing.assert_close(series, exact.transpose(-2, -1), atol=1e-10, rtol=0)
+    torch.testing.assert_close(series, exact.transpose(-2, -1), atol=1e-9, rtol=0)  # fp64 solve rounding: ~1e-10
     assert (series - exact).abs().max() > 1e-3
 
 

@@ -7,6 +7,8 @@ The matrix the model sees (and the file's `prompt_embeddings`) is `cat([frozen, 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
@@ -38,6 +40,10 @@ class CartridgeEncoder(PromptEncoderBase):
     def requires_grad_(self, requires_grad: bool = True) -> CartridgeEncoder:
         self.trainable_embedding.requires_grad_(requires_grad)
         return self
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        """Only the trained rows: the frozen ones stay frozen whatever adapter is active."""
+        return iter((self.trainable_embedding,))
 
     def prompt_matrix(self) -> torch.Tensor:
         if self.frozen_embedding is None:

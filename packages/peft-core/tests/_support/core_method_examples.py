@@ -14,6 +14,7 @@ import torch
 OVERRIDES = {
     "adalora": {"total_step": 10, "init_r": 4},
     "c3a": {"block_size": 4},
+    "cpt": {"task_type": "CAUSAL_LM"},
     "fourierft": {"n_frequency": 20},
     "ia3": {"feedforward_modules": ["lin1"]},
     "miss": {"r": 4},
@@ -69,11 +70,13 @@ def build(name: str, seed: int = 0):
         x = torch.randint(0, 128, (2, 5))
     else:
         base = TinyMLP()
-        config = example_config(name, ["lin0", "lin1"], **OVERRIDES.get(name, {}))
+        config = None
         x = torch.randn(3, 16)
     base_state = {k: v.clone() for k, v in base.state_dict().items()}
     torch.manual_seed(seed + 1)
     try:
+        if config is None:  # (a config naming the MLP's layers may itself be refused, e.g. adaption prompt)
+            config = example_config(name, ["lin0", "lin1"], **OVERRIDES.get(name, {}))
         model = get_peft_model(base, config)
     except peft_core.PeftError:
         # a method that can't adapt the MLP's linear layers (e.g. one that wraps whole decoder blocks):
