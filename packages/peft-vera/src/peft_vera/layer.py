@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import BaseTunerLayer, current_batch_plan
+from peft_core import BaseTunerLayer
 from peft_core.tuners.linear_targets import is_transformers_conv1d as is_conv1d
+from peft_core.tuners.mixed_batch import add_adapter_deltas
 
 from .projections import BufferDict
 
@@ -96,21 +97,5 @@ class VeraLinear(BaseTunerLayer):
             return self.base_layer(x, *args, **kwargs)
         result = self.base_layer(x, *args, **kwargs)
         out_dtype = result.dtype
-        plan = current_batch_plan()
-        if plan is not None:
-            if x.shape[0] != plan.batch_size:
-                raise ValueError(
-                    f"Mixed-adapter batch: a VeRA layer got an input with {x.shape[0]} rows but adapter_names has "
-                    f"{plan.batch_size} entries; the adapted layer must see the batch dimension first."
-                )
-            groups = [name for name in plan.adapter_groups() if name in self.vera_lambda_d]
-            if groups:
-                result = result.clone()
-                for name in groups:
-                    rows = plan.rows(name, x.device)
-                    result[rows] = (result[rows] + self._delta(x[rows], name)).to(out_dtype)
-            return result
-        for name in self.active_adapters:
-            if name in self.vera_lambda_d:
-                result = result + self._delta(x, name)
+        result = add_adapter_deltas(x, result, self.active_adapters, self.vera_lambda_d, self._delta, "a VeRA layer")
         return result.to(out_dtype)
