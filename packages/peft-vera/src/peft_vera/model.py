@@ -9,12 +9,11 @@ saved as `base_model.vera_A` / `base_model.vera_B` when `save_projection` is tru
 
 from __future__ import annotations
 
-import warnings
-
 from torch import nn
 
 from peft_core import AdapterTensor, BaseTuner
 from peft_core.tuners.creation_guard import guard_adapter_creation
+from peft_core.tuners.linear_targets import reconcile_fan_in_fan_out
 
 from .config import VeraConfig
 from .layer import VeraLinear, is_conv1d
@@ -73,24 +72,12 @@ class VeraModel(BaseTuner):
         if isinstance(target, VeraLinear):
             target.update_layer(*args)
             return
-        if isinstance(target, nn.Linear):
-            if config.fan_in_fan_out:
-                warnings.warn(
-                    "fan_in_fan_out is set to True but the target module is `torch.nn.Linear`. "
-                    "Setting fan_in_fan_out to False."
-                )
-                config.fan_in_fan_out = False
-        elif is_conv1d(target):
-            if not config.fan_in_fan_out:
-                warnings.warn(
-                    "fan_in_fan_out is set to False but the target module is `Conv1D`. Setting fan_in_fan_out to True."
-                )
-                config.fan_in_fan_out = True
-        else:
+        if not isinstance(target, nn.Linear) and not is_conv1d(target):
             raise TypeError(
                 f"Target module {current_key!r} ({type(target).__name__}) is not supported by VeRA; supported are "
                 f"torch.nn.Linear and transformers' Conv1D."
             )
+        reconcile_fan_in_fan_out(config, target)
         layer = VeraLinear(target, self.vera_A, self.vera_B, fan_in_fan_out=config.fan_in_fan_out)
         layer.update_layer(*args)
         setattr(parent, target_name, layer)
