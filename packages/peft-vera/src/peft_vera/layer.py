@@ -14,10 +14,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from peft_core import BaseTunerLayer
+from peft_core.tuners.buffers import BufferDict
 from peft_core.tuners.linear_targets import is_transformers_conv1d as is_conv1d
 from peft_core.tuners.mixed_batch import add_adapter_deltas
+from peft_core.tuners.shared_tensors import sliced_shared
 
-from .projections import BufferDict
 
 
 class VeraLinear(BaseTunerLayer):
@@ -59,14 +60,7 @@ class VeraLinear(BaseTunerLayer):
         self._move_adapter_to_device_of_base_layer(adapter_name)
 
     def _sliced_projections(self, adapter_name: str, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if adapter_name not in self.vera_A:
-            raise RuntimeError(
-                f"VeRA adapter {adapter_name!r} has no projections (vera_A/vera_B); the tuner that created it "
-                f"was unloaded. Re-create the adapter with get_peft_model."
-            )
-        sliced_a = self.vera_A[adapter_name][:, : self.in_features]
-        sliced_b = self.vera_B[adapter_name][: self.out_features, :]
-        return sliced_a.to(like.device, like.dtype), sliced_b.to(like.device, like.dtype)
+        return sliced_shared(self.vera_A, self.vera_B, adapter_name, self.in_features, self.out_features, like, "VeRA")
 
     def _delta(self, x: torch.Tensor, adapter_name: str) -> torch.Tensor:
         lambda_d = self.vera_lambda_d[adapter_name]
