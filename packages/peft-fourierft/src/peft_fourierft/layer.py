@@ -16,6 +16,7 @@ from torch import nn
 
 from peft_core import BaseTunerLayer
 from peft_core.tuners.linear_targets import is_transformers_conv1d as is_conv1d
+from peft_core.tuners.linear_targets import linear_features
 from peft_core.tuners.mixed_batch import add_adapter_deltas
 
 
@@ -39,12 +40,7 @@ class FourierFTLinear(BaseTunerLayer):
 
     def __init__(self, base_layer: nn.Module, fan_in_fan_out: bool = False) -> None:
         super().__init__(base_layer)
-        base = self.get_base_layer()
-        if is_conv1d(base):
-            in_features, out_features = base.weight.shape
-            self.in_features, self.out_features = int(in_features), int(out_features)
-        else:
-            self.in_features, self.out_features = base.in_features, base.out_features
+        self.in_features, self.out_features = linear_features(self.get_base_layer())
         self.fan_in_fan_out = fan_in_fan_out
         self.fourierft_spectrum = nn.ParameterDict()
         self.fourierft_n_frequency: dict[str, int] = {}
