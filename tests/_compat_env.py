@@ -88,6 +88,13 @@ def build(venv: Path, overrides: Sequence[str] = (), log: list[str] | None = Non
     return python
 
 
+def swap_in(venv: Path, requirements: Sequence[str], log: list[str] | None = None) -> None:
+    """Install `requirements` (e.g. another transformers) into an existing environment: cheaper than building a
+    second one, for a job that needs a variant after the main run."""
+    _run([_uv(), "pip", "install", "--python", str(python_of(venv)), *requirements], [] if log is None else log,
+         cwd=ROOT, timeout=900)
+
+
 def pytest_command(venv: Path, *args: str) -> list[str]:
     """Run peft-compat's tests (or `args`) in `venv`, with a config of their own (not the root's)."""
     return [str(python_of(venv)), "-m", "pytest", "-c", str(Path(venv) / "pytest.ini"), "--rootdir", str(COMPAT_DIR),

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = {"import", "inject", "train", "mixed", "merge", "save_load", "load_memory", "qlora"}
+CASES = {"import", "inject", "train", "mixed", "merge", "save_load", "load_memory", "qlora", "tenants", "train_memory"}
 
 
 @pytest.mark.bench

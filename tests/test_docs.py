@@ -62,14 +62,20 @@ def _new_method_module():
 
 
 def test_tutorial_shows_the_scaffolders_files_and_every_check():
-    """write-a-method.md is a plain file: its listings are the scaffolder's output (fix: `uv run
-    tools/new_method.py --sync-docs`), and its table lists every check of the conformance kit."""
+    """write-a-method.md and publish-a-method.md are plain files: their listings are the scaffolder's output
+    (fix: `uv run tools/new_method.py --sync-docs`), and the tutorial's table lists every check of the kit."""
     new_method = _new_method_module()
     page = (ROOT / "docs" / "write-a-method.md").read_text(encoding="utf-8")
     files = new_method.tutorial_files(ROOT)
     assert new_method.synced_tutorial(page, files) == page, "run `uv run tools/new_method.py --sync-docs`"
     shown = set(re.findall(r"<!-- scaffold: (\S+) -->", page))
     assert shown == set(files) - {"README.md", "CHANGELOG.md", "src/peft_scaled_lowrank/py.typed"}
+    publishing = (ROOT / "docs" / "publish-a-method.md").read_text(encoding="utf-8")
+    outside = new_method.tutorial_files(ROOT, outside=True)
+    assert new_method.synced_tutorial(publishing, outside, outside=True) == publishing, (
+        "run `uv run tools/new_method.py --sync-docs`"
+    )
+    assert "[tool.uv.sources]" not in outside["pyproject.toml"]  # the page shows a project of its own
     from peft_core.testing import CHECKS
 
     for name in CHECKS:
@@ -166,3 +172,35 @@ def test_serving_page_code_runs(tmp_path, monkeypatch):
         exec(compile(code, "docs/serving.md", "exec"), namespace)
     assert namespace["report"].max_relative_error < 1e-5  # rank 16 covers a rank-4 LoHa's deltas (rank <= 16)
     assert set(namespace["result"].report.modules) == {f"model.layers.{i}.self_attn.{m}" for i in (0, 1) for m in ("q_proj", "v_proj")}
+
+
+def test_hook_reference_covers_every_hook_and_base_field():
+    """docs/api/hooks.md names every public member of the classes a method subclasses, the private hooks core
+    calls, and every PeftConfig base field: a new hook or field fails here until it is documented."""
+    import dataclasses
+
+    from peft_core import BaseTuner, BaseTunerLayer, PeftConfig, PromptEncoderBase, PromptLearningTuner
+
+    page = (ROOT / "docs" / "api" / "hooks.md").read_text(encoding="utf-8")
+    private_hooks = {
+        BaseTuner: {"_create_and_replace", "_prepare_adapter_config", "_check_new_adapter_config", "_mark_extra_trainable"},
+        BaseTunerLayer: {"_move_adapter_to_device_of_base_layer", "_unmerge_if_disabled"},
+        PromptLearningTuner: {"_create_prompt_encoder", "_prepare_prompt_learning_config"},
+        PromptEncoderBase: set(),
+    }
+    missing = []
+    for cls, hooks in private_hooks.items():
+        public = {n for n in vars(cls) if not n.startswith("_")}
+        if cls is PromptLearningTuner:  # its own additions only; the rest is BaseTuner's
+            public = {"injects_cache"}
+        for name in sorted(public | hooks):
+            assert hasattr(cls, name), f"{cls.__name__}.{name} is listed as a hook but does not exist"
+            if not re.search(rf"[`.]{re.escape(name)}\b", page):
+                missing.append(f"{cls.__name__}.{name}")
+    for f in dataclasses.fields(PeftConfig):
+        if f"| `{f.name}` |" not in page:
+            missing.append(f"PeftConfig.{f.name}")
+    for name in ("not_implemented", "set_fields", "is_prompt_learning", "__post_init__"):
+        if f"`{name}`" not in page:
+            missing.append(f"PeftConfig.{name}")
+    assert not missing, f"document these in docs/api/hooks.md: {missing}"

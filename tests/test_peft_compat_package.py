@@ -3,8 +3,9 @@ the root venv): its files follow the package rules, its environment is the root 
 there (`-m compat_env`, run by .ci/run).
 
 Default suite: the file checks. Marked `compat_env`: build the environment (tests/_compat_env.py, from the
-warm uv cache ~20 s) and run packages/peft-compat/tests in it; the transformers adapter-method flows run in a
-second environment with the newest transformers that accepts Hugging Face PEFT's 0.21.2 API level.
+warm uv cache ~20 s) and run packages/peft-compat/tests in it; the transformers adapter-method flows run in
+the same environment afterwards, with transformers swapped for the newest release that accepts Hugging Face PEFT's
+0.21.2 API level.
 """
 
 from __future__ import annotations
@@ -101,11 +102,11 @@ def test_peft_compat_tests_pass_in_their_environment(compat_venv):
     assert " passed" in proc.stdout and " skipped" not in proc.stdout, _summary(proc)
 
 
+# Defined last: it swaps transformers in the module's one environment (instead of building a second one).
 @pytest.mark.compat_env
-def test_transformers_adapter_methods_with_newest_transformers_accepting_api_0_21_2(tmp_path):
-    venv = tmp_path / "venv"
-    ce.build(venv, overrides=[ce.ADAPTER_MIXIN_TRANSFORMERS])
-    proc = _run_tests(venv, str(ce.COMPAT_DIR / "tests" / MIXIN_TESTS))
+def test_transformers_adapter_methods_with_newest_transformers_accepting_api_0_21_2(compat_venv):
+    ce.swap_in(compat_venv, [ce.ADAPTER_MIXIN_TRANSFORMERS])
+    proc = _run_tests(compat_venv, str(ce.COMPAT_DIR / "tests" / MIXIN_TESTS))
     print(proc.stdout[-3000:])
     assert proc.returncode == 0, _summary(proc)
     assert " passed" in proc.stdout and " skipped" not in proc.stdout, _summary(proc)

@@ -132,3 +132,21 @@ def test_scaffolder_help():
         env={**os.environ},
     )
     assert proc.returncode == 0 and "new_method.py" in proc.stdout and "NAME" in proc.stdout.upper()
+
+
+def test_outside_refuses_a_folder_in_the_workspace_and_taken_names(scaffolded, tmp_path):
+    """`--outside DIR` makes a project of its own: never inside the workspace, never a name the workspace's
+    methods take, never over an existing folder (the full build-install-kit run is tests/test_outside_package.py)."""
+    inside = _new_method(scaffolded.root, "elsewhere", "--outside", str(scaffolded.root / "sub"))
+    assert inside.returncode == 1 and "inside the workspace" in inside.stderr
+    assert not (scaffolded.root / "sub").exists()
+    taken = _new_method(scaffolded.root, NAME + "_x", "--outside", str(tmp_path))
+    assert taken.returncode == 1 and "overlaps" in taken.stderr
+    made = _new_method(scaffolded.root, "elsewhere", "--outside", str(tmp_path), "--core-version", "2.3.1")
+    assert made.returncode == 0, made.stderr
+    pyproject = (tmp_path / "peft-elsewhere" / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"peft-core>=2.3,<3"' in pyproject and "workspace = true" not in pyproject
+    again = _new_method(scaffolded.root, "elsewhere", "--outside", str(tmp_path))
+    assert again.returncode == 1 and "already exists" in again.stderr
+    core_without_outside = _new_method(scaffolded.root, "elsewhere2", "--core-version", "2.3.1")
+    assert core_without_outside.returncode == 2 and "--core-version needs --outside" in core_without_outside.stderr

@@ -10,11 +10,16 @@ replace the math with your method's.
 
     uv run tools/new_method.py scaled_lowrank            # packages/peft-scaled-lowrank, import peft_scaled_lowrank
     uv run tools/new_method.py NAME --root /other/workspace --description "one line"
+    python tools/new_method.py NAME --outside ~/src      # ~/src/peft-NAME: a project of its own (no workspace)
 
 NAME is the method name (lower case, letters, digits, `_`); its upper-case form is the `peft_type`
 in adapter_config.json, and `NAME_` is the prefix of its parameter names. Nothing outside the new
 folder is edited; afterwards run `uv sync --all-packages` (or just `uv run pytest packages/peft-NAME`),
 which installs the package with its entry point and updates uv.lock.
+
+With `--outside DIR` the package is a project of its own, for publishing outside this workspace: it depends
+on a released peft-core by version range (`--core-version`, default this checkout's) and has no workspace
+source (docs/publish-a-method.md). The script needs only the standard library.
 """
 
 from __future__ import annotations
@@ -68,10 +73,7 @@ dependencies = [
 [dependency-groups]
 dev = ["pytest>=8", "transformers>=4.56"]
 
-[tool.uv.sources]
-peft-core = { workspace = true }
-
-[build-system]
+@@uv_sources@@[build-system]
 requires = ["hatchling>=1.25"]
 build-backend = "hatchling.build"
 
@@ -89,7 +91,7 @@ README = '''\
 
 Each adapted `nn.Linear` learns a low-rank update beside its frozen weight: `y = W x + (alpha / r) · B A x`,
 with `A` (r × in) and `B` (out × r). `B` starts at zero, so a fresh adapter changes nothing. The update can be
-merged into `W` after training. This package plugs the method into [peft-core](../peft-core): saving, loading,
+merged into `W` after training. This package plugs the method into @@core_link@@: saving, loading,
 several adapters, merging and mixed-adapter batches come from the core.
 
 ## Install
@@ -404,20 +406,46 @@ def files_for(names: dict[str, str]) -> dict[str, str]:
     }
 
 
-def _core_range(root: Path) -> tuple[str, str]:
-    """peft-core's version range for the new package: >=X.Y,<X.(Y+1) (0.x) from the workspace's core."""
-    text = (root / "packages" / "peft-core" / "pyproject.toml").read_text(encoding="utf-8")
-    match = re.search(r'^version\s*=\s*"(\d+)\.(\d+)', text, re.MULTILINE)
+def _core_range(version: str) -> tuple[str, str]:
+    """peft-core's version range for a new package built against core `version`: >=X.Y,<X.(Y+1) while
+    0.x (a minor release may break), >=X.Y,<(X+1) from 1.0."""
+    match = re.match(r"(\d+)\.(\d+)", version)
     if match is None:
-        return "0.1", "0.2"
+        raise ValueError(f"peft-core version {version!r} is not of the form X.Y or X.Y.Z")
     major, minor = int(match.group(1)), int(match.group(2))
     if major == 0:
         return f"0.{minor}", f"0.{minor + 1}"
     return f"{major}.{minor}", f"{major + 1}"
 
 
+def _workspace_core_version(root: Path) -> str | None:
+    """The version in the workspace's packages/peft-core/pyproject.toml (None outside a workspace)."""
+    try:
+        text = (root / "packages" / "peft-core" / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    match = re.search(r'^version\s*=\s*"([^"]+)"', text, re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def _installed_core_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("peft-core")
+    except PackageNotFoundError:
+        return None
+
+
+def prefixes_conflict(prefix: str, other: str) -> bool:
+    """The registry's rule (peft_core.registry.prefixes_conflict, restated here because this script runs
+    without peft-core): two methods' prefixes conflict when one starts with the other, since a parameter
+    named `<other>A` would then start with both. A prefix inside another (`lora_` in `delora_`) is fine."""
+    return prefix.startswith(other) or other.startswith(prefix)
+
+
 def _taken(root: Path, name: str, dist: str) -> str | None:
-    """Why `name` can't be used in the workspace at `root` (None if it can)."""
+    """Why `name` can't be used next to the method packages under `root`/packages (None if it can)."""
     if (root / "packages" / dist).exists():
         return f"packages/{dist} already exists"
     prefix = name + "_"
@@ -426,10 +454,11 @@ def _taken(root: Path, name: str, dist: str) -> str | None:
         if re.search(rf'^{re.escape(name)}\s*=', text, re.MULTILINE) and "peft.methods" in text:
             return f"{pyproject.parent.name} already provides a method named {name!r}"
         for other in re.findall(r'^\s*prefix\s*=\s*"([^"]+)"', _sources(pyproject.parent), re.MULTILINE):
-            if other.startswith(prefix) or prefix.startswith(other):
+            if prefixes_conflict(prefix, other):
                 return (
-                    f"the parameter prefix {prefix!r} overlaps {other!r} of {pyproject.parent.name}; "
-                    "saved keys could be mistaken for each other: choose another name"
+                    f"the parameter prefix {prefix!r} overlaps {other!r} of {pyproject.parent.name} (one starts with "
+                    "the other, so a parameter name could belong to either): peft-core would refuse to register both; "
+                    "choose another name"
                 )
     return None
 
@@ -438,70 +467,128 @@ def _sources(package: Path) -> str:
     return "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in sorted(package.glob("src/*/*.py")))
 
 
-def scaffold(name: str, root: Path = ROOT, description: str | None = None) -> Path:
-    """Write packages/peft-NAME/ under `root`; returns its path. Raises ValueError for a bad or taken name."""
+def _check_name(name: str) -> None:
     if not NAME_RE.match(name) or "__" in name:
         raise ValueError(
             f"invalid method name {name!r}: use lower-case letters, digits and single underscores, starting with a "
             "letter (e.g. 'scaled_lowrank')"
         )
+
+
+def _rendered(name: str, description: str | None, core_version: str, *, outside: bool) -> dict[str, str]:
+    """Every file of the new package (relative path -> text)."""
     names = _names(name)
-    root = Path(root)
-    if not (root / "packages" / "peft-core" / "pyproject.toml").is_file():
-        raise ValueError(f"{str(root)!r} is not the workspace root (no packages/peft-core/pyproject.toml)")
-    problem = _taken(root, name, names["@@dist@@"])
-    if problem:
-        raise ValueError(problem)
-    lower, upper = _core_range(root)
+    lower, upper = _core_range(core_version)
     names["@@description@@"] = description or f"The {name} method (an additive low-rank update) for peft-core."
     names["@@core_lower@@"], names["@@core_upper@@"] = lower, upper
-    target = root / "packages" / names["@@dist@@"]
+    if outside:  # a project of its own: peft-core comes from the package index (or a wheel), by its range
+        names["@@uv_sources@@"] = ""
+        names["@@core_link@@"] = "peft-core"
+    else:  # a workspace member: uv takes peft-core from the workspace
+        names["@@uv_sources@@"] = "[tool.uv.sources]\npeft-core = { workspace = true }\n\n"
+        names["@@core_link@@"] = "[peft-core](../peft-core)"
+    return {rel: render(text, names) for rel, text in files_for(names).items()}
+
+
+def _write(target: Path, files: dict[str, str]) -> Path:
     # README, CHANGELOG and pyproject first: a member folder without them breaks `uv run` for everyone.
-    for rel, text in files_for(names).items():
+    for rel, text in files.items():
         path = target / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render(text, names), encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
     return target
 
 
-# docs/write-a-method.md shows the files generated for this name; `--sync-docs` rewrites them there.
+def scaffold(name: str, root: Path = ROOT, description: str | None = None) -> Path:
+    """Write packages/peft-NAME/ under the workspace `root`; returns its path. Raises ValueError for a bad or
+    taken name."""
+    _check_name(name)
+    root = Path(root)
+    core_version = _workspace_core_version(root)
+    if core_version is None:
+        raise ValueError(
+            f"{str(root)!r} is not the workspace root (no packages/peft-core/pyproject.toml); to create a package "
+            "outside a workspace use --outside DIR"
+        )
+    dist = _names(name)["@@dist@@"]
+    problem = _taken(root, name, dist)
+    if problem:
+        raise ValueError(problem)
+    return _write(root / "packages" / dist, _rendered(name, description, core_version, outside=False))
+
+
+def scaffold_outside(
+    name: str, dest: Path, description: str | None = None, core_version: str | None = None, root: Path = ROOT
+) -> Path:
+    """Write DEST/peft-NAME/, a project of its own that depends on a released peft-core by version range (no
+    workspace source); returns its path. `core_version` defaults to this checkout's peft-core, else the installed
+    one. Names taken by the method packages of this checkout (if any) are refused as in a workspace."""
+    _check_name(name)
+    dest = Path(dest).resolve()
+    root = Path(root).resolve()
+    if (root / "packages").is_dir() and dest.is_relative_to(root):
+        raise ValueError(
+            f"{str(dest)!r} is inside the workspace {str(root)!r}: a package there belongs to the workspace; run "
+            "without --outside to add a workspace member, or choose a folder outside it"
+        )
+    core_version = core_version or _workspace_core_version(root) or _installed_core_version()
+    if core_version is None:
+        raise ValueError("no peft-core version to depend on: pass --core-version X.Y.Z (the release you build against)")
+    dist = _names(name)["@@dist@@"]
+    target = dest / dist
+    if target.exists():
+        raise ValueError(f"{target} already exists")
+    if (root / "packages").is_dir():
+        problem = _taken(root, name, dist)
+        if problem:
+            raise ValueError(problem)
+    return _write(target, _rendered(name, description, core_version, outside=True))
+
+
+# The docs show the files generated for this name; `--sync-docs` rewrites them there: the tutorial a workspace
+# member's, the publishing page a package's of its own (only the files that differ).
 TUTORIAL_NAME = "scaled_lowrank"
 TUTORIAL = Path("docs") / "write-a-method.md"
+PUBLISHING = Path("docs") / "publish-a-method.md"
 _LANGUAGES = {".py": "python", ".toml": "toml", ".md": "markdown"}
 _SCAFFOLD_BLOCK = re.compile(r"<!-- scaffold: (\S+) -->\n(````[^\n]*\n.*?\n````\n)?", re.DOTALL)
 
 
-def tutorial_files(root: Path = ROOT) -> dict[str, str]:
-    """The files the scaffolder writes for the tutorial's method, as the tutorial shows them."""
-    names = _names(TUTORIAL_NAME)
-    names["@@description@@"] = f"The {TUTORIAL_NAME} method (an additive low-rank update) for peft-core."
-    names["@@core_lower@@"], names["@@core_upper@@"] = _core_range(root)
-    return {rel: render(text, names) for rel, text in files_for(names).items()}
+def tutorial_files(root: Path = ROOT, *, outside: bool = False) -> dict[str, str]:
+    """The files the scaffolder writes for the tutorial's method, as the docs show them."""
+    version = _workspace_core_version(root) or "0.1.0"
+    return _rendered(TUTORIAL_NAME, None, version, outside=outside)
 
 
-def synced_tutorial(text: str, files: dict[str, str]) -> str:
+def synced_tutorial(text: str, files: dict[str, str], *, outside: bool = False) -> str:
     """`text` with the fenced block after each `<!-- scaffold: REL -->` marker set to file REL."""
     dist = _names(TUTORIAL_NAME)["@@dist@@"]
+    where = dist if outside else f"packages/{dist}"
 
     def block(match: re.Match) -> str:
         rel = match.group(1)
         if rel not in files:
-            raise ValueError(f"{TUTORIAL}: the scaffolder writes no file {rel!r}; it writes {sorted(files)}")
+            raise ValueError(f"the scaffolder writes no file {rel!r}; it writes {sorted(files)}")
         lang = _LANGUAGES.get(Path(rel).suffix, "text")
         body = files[rel].rstrip("\n")
-        return f'<!-- scaffold: {rel} -->\n````{lang} title="packages/{dist}/{rel}"\n{body}\n````\n'
+        return f'<!-- scaffold: {rel} -->\n````{lang} title="{where}/{rel}"\n{body}\n````\n'
 
     return _SCAFFOLD_BLOCK.sub(block, text)
 
 
-def sync_docs(root: Path = ROOT) -> bool:
-    """Rewrite the tutorial's file listings from the scaffolder; True if the page changed."""
-    path = root / TUTORIAL
-    text = path.read_text(encoding="utf-8")
-    new = synced_tutorial(text, tutorial_files(root))
-    if new != text:
-        path.write_text(new, encoding="utf-8")
-    return new != text
+def sync_docs(root: Path = ROOT) -> list[Path]:
+    """Rewrite the docs' file listings from the scaffolder; returns the pages that changed."""
+    changed = []
+    for page, outside in ((TUTORIAL, False), (PUBLISHING, True)):
+        path = root / page
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        new = synced_tutorial(text, tutorial_files(root, outside=outside), outside=outside)
+        if new != text:
+            path.write_text(new, encoding="utf-8")
+            changed.append(page)
+    return changed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -510,28 +597,50 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("name", nargs="?", help="method name, e.g. scaled_lowrank (peft_type SCALED_LOWRANK)")
     parser.add_argument(
-        "--sync-docs", action="store_true", help=f"rewrite the generated files shown in {TUTORIAL} and exit"
+        "--sync-docs", action="store_true", help=f"rewrite the generated files shown in {TUTORIAL} and {PUBLISHING}"
     )
     parser.add_argument("--root", type=Path, default=ROOT, help="workspace root (default: this checkout)")
+    parser.add_argument(
+        "--outside", type=Path, default=None, metavar="DIR",
+        help="create DIR/peft-NAME as a project of its own (a released peft-core by version range, no workspace)",
+    )
+    parser.add_argument(
+        "--core-version", default=None, metavar="X.Y.Z",
+        help="with --outside: the peft-core release to build against (default: this checkout's, else the installed)",
+    )
     parser.add_argument("--description", default=None, help="one-line description for the README and pyproject")
     args = parser.parse_args(argv)
     if args.sync_docs:
         changed = sync_docs(args.root)
-        print(f"{TUTORIAL}: {'updated' if changed else 'already in sync'}")
+        print(f"updated {', '.join(map(str, changed))}" if changed else "docs already in sync")
         return 0
     if not args.name:
         parser.error("give a method NAME (or --sync-docs)")
+    if args.core_version and args.outside is None:
+        parser.error("--core-version needs --outside (a workspace member uses the workspace's peft-core)")
     try:
-        path = scaffold(args.name, args.root, args.description)
+        if args.outside is not None:
+            path = scaffold_outside(args.name, args.outside, args.description, args.core_version, args.root)
+        else:
+            path = scaffold(args.name, args.root, args.description)
     except ValueError as exc:
         print(f"new_method.py: error: {exc}", file=sys.stderr)
         return 1
+    imp = "peft_" + args.name
+    if args.outside is not None:
+        print(f"created {path}/ (method {args.name!r}, peft_type {args.name.upper()!r}, prefix {args.name + '_'!r})")
+        print("next (see docs/publish-a-method.md):")
+        print(f"  cd {path}")
+        print("  uv run pytest                     # peft-core from your package index, the kit included")
+        print(f"  uv run python -m peft_core.testing {args.name}")
+        print(f"  then replace the math in src/{imp}/layer.py with your method's; `uv build` makes the wheel")
+        return 0
     rel = path.relative_to(args.root.resolve()) if path.is_relative_to(args.root.resolve()) else path
     print(f"created {rel}/ (method {args.name!r}, peft_type {args.name.upper()!r}, prefix {args.name + '_'!r})")
     print("next:")
     print(f"  uv run pytest {rel}   # installs it with its entry point (updates uv.lock), runs its tests")
     print("  uv run pytest tests   # the workspace integration suite")
-    print(f"  then replace the math in {rel}/src/{'peft_' + args.name}/layer.py with your method's")
+    print(f"  then replace the math in {rel}/src/{imp}/layer.py with your method's")
     return 0
 
 

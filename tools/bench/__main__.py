@@ -24,8 +24,11 @@ import bench_harness as h  # noqa: E402
 import torch  # noqa: E402
 
 import bench_cases  # noqa: E402
+import bench_cases_scale  # noqa: E402
 import bench_report  # noqa: E402
 import bench_models as m  # noqa: E402
+
+bench_cases.CASES.update(tenants=bench_cases_scale.case_tenants, train_memory=bench_cases_scale.case_train_memory)
 
 
 def main(argv: list[str] | None = None) -> int:

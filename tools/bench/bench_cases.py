@@ -207,7 +207,7 @@ def case_train(sizes: Sizes, libs: list[Lib]) -> dict:
              f"x{sizes.mid_layers} layers, batch {sizes.train_batch} x seq {sizes.seq}")
     res = _collect("train", title, variants)
     res["ratios"] = [
-        _ratio_entry("ours/frozen base", res, "ours", "frozen base", 1.12),
+        _ratio_entry("ours/frozen base", res, "ours", "frozen base", 1.08),
         _ratio_entry("hf/frozen base", res, "hf", "frozen base"),
         _ratio_entry("ours/hf", res, "ours", "hf"),
     ]

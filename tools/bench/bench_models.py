@@ -28,6 +28,10 @@ class Sizes:
     load_memory_rank: int
     repeats: int
     import_runs: int
+    # many adapters in one batch (a multi-tenant server): rows, adapter counts, prefill tokens per row
+    tenant_rows: int = 64
+    tenant_counts: tuple[int, ...] = (4, 16, 64)
+    prefill_tokens: int = 64
 
 
 FULL = Sizes(
@@ -62,6 +66,9 @@ QUICK = Sizes(
     load_memory_rank=8,
     repeats=2,
     import_runs=1,
+    tenant_rows=8,
+    tenant_counts=(2, 8),
+    prefill_tokens=4,
 )
 
 

@@ -17,7 +17,7 @@ def test_extends_lora_config_and_has_hf_fields_and_defaults():
     peft = pytest.importorskip("peft")
     assert issubclass(AdaLoraConfig, LoraConfig)
     ours = {f.name: f for f in dataclasses.fields(AdaLoraConfig)}
-    theirs = {f.name: f for f in dataclasses.fields(peft.AdaLoraConfig) if f.name != "runtime_config"}  # never saved
+    theirs = {f.name: f for f in dataclasses.fields(peft.AdaLoraConfig)}
     assert set(ours) == set(theirs)
     ours_cfg = AdaLoraConfig(total_step=10).to_dict()
     hf_cfg = peft.AdaLoraConfig(total_step=10).to_dict()
@@ -26,6 +26,27 @@ def test_extends_lora_config_and_has_hf_fields_and_defaults():
         assert ours_cfg[key] == hf_cfg[key], key
     assert ours_cfg["peft_type"] == "ADALORA"
     assert ours_cfg["rank_pattern"] is None
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"target_parameters": ["experts.down_proj"]},
+        {"trainable_token_indices": [1, 2]},
+        {"alora_invocation_tokens": [1, 2]},
+        {"layer_replication": [[0, 1]]},
+        {"velora_config": {}},
+        {"kasa_config": {}},
+        {"monteclora_config": {}},
+        {"use_bdlora": {}},
+        {"init_lora_weights": "eva"},
+        {"init_lora_weights": "corda"},
+    ],
+)
+def test_lora_only_options_are_refused(kwargs):
+    """Options peft-lora implements for LoRA layers but AdaLoRA's SVD layers do not."""
+    with pytest.raises(ConfigError):
+        AdaLoraConfig(total_step=10, **kwargs)
 
 
 def test_total_step_is_required_even_to_load(tmp_path):

@@ -123,7 +123,8 @@ def test_inspect_without_the_methods_package(invoke, tmp_path):
     result = invoke("inspect", str(folder))
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert "NOT installed: pip install peft-fancy-adapter" in out
+    assert "NOT installed: install the package that provides the method 'fancy_adapter'" in out
+    assert "peft-fancy-adapter" not in out  # no package name built from the (untrusted) adapter file
     assert "22 parameters" in out and "bfloat16 (1), float16 (1)" in out
     assert "r=3" in out and "fancy_dropout" not in out  # empty values hidden without the package
     assert "adapter     second" in out and "weights     missing" in out

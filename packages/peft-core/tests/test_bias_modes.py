@@ -22,7 +22,7 @@ def biased(toy):
     class BiasedModel(toy.ToyModel):
         prefix = "biased_"
 
-    register_peft_method(name="biased", config_cls=BiasedConfig, model_cls=BiasedModel)
+    register_peft_method(name="biased", config_cls=BiasedConfig, model_cls=BiasedModel, plugin_api=">=1,<2")
     yield BiasedConfig
     unregister_peft_method("biased")
 

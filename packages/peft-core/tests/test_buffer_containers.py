@@ -76,3 +76,11 @@ def test_linear_features_and_fan_in_fan_out():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         reconcile_fan_in_fan_out(config, nn.Linear(2, 2))  # already right: silent
+
+
+def test_non_persistent_buffer_entries_are_not_saved():
+    layer = _IndexedLayer(nn.Linear(3, 3))
+    layer.positions = BufferDict(persistent=False)  # e.g. indices regenerated from a seed on load
+    layer.update_layer("a")
+    assert {t.saved_key for t in layer.adapter_tensors("a")} == {"weight_delta"}
+    assert "positions.a" in dict(layer.named_buffers())  # still a buffer: moves with the model

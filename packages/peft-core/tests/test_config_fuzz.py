@@ -114,9 +114,10 @@ def _field_defaults(cls):
 
 
 def _valid_document(cls) -> dict:
-    """The JSON a default config saves (AdaLoRA needs one Optional[int] field set: total_step)."""
+    """The JSON a default config saves (AdaLoRA needs one Optional[int] field set: total_step; methods for one
+    task kind, such as CPT, need their task_type)."""
     hints = _type_hints(cls)
-    candidates = [{}] + [
+    candidates = [{}, {"task_type": "CAUSAL_LM"}] + [
         {name: 10} for name, default in _field_defaults(cls).items() if default is None and typing.Optional[int] == hints.get(name)
     ]
     for kwargs in candidates:

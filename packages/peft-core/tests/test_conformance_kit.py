@@ -111,6 +111,21 @@ def test_method_without_a_declaration_is_told_how_to_add_one(toy):
         run_conformance("toy")
 
 
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("peft_toy.no_such_module:conformance", "names the module 'peft_toy.no_such_module', which is not installed"),
+        ("peft_toy:no_such_function", "names 'no_such_function', which module 'peft_toy' does not define"),
+    ],
+    ids=["missing-module", "missing-function"],
+)
+def test_a_reference_to_something_missing_says_so(toy, ref, message):
+    from peft_core.testing.runner import load_suite
+
+    with pytest.raises(LookupError, match=message):
+        load_suite("toy", ref)
+
+
 def test_declaration_must_name_the_init_switch(toy):
     suite = dataclasses.replace(_toy_suite(), random_init=None)
     report = run_conformance(suite, checks=["declaration"])

@@ -14,10 +14,56 @@ from core_subprocess import METHOD_SOURCE, fake_distribution, run_python
 from peft_core import UnknownPeftTypeError, get_peft_method
 
 
-def test_unknown_peft_type_names_the_distribution_to_install():
+def test_unknown_peft_type_builds_no_package_name_from_the_file():
+    # the peft_type comes from an untrusted adapter_config.json: `pip install peft-<it>` could point at a squatter
     with pytest.raises(UnknownPeftTypeError) as err:
         get_peft_method("NOT_A_METHOD")
-    assert "pip install peft-not-a-method" in str(err.value) and "'NOT_A_METHOD'" in str(err.value)
+    msg = str(err.value)
+    assert "'NOT_A_METHOD'" in msg and "peft-not-a-method" not in msg and "does not guess package names" in msg
+    assert "Installed methods:" in msg and "toy" in msg
+
+
+def test_installed_distribution_without_its_entry_point_is_named(tmp_path):
+    fake_distribution(tmp_path, "peft-scale", "0.2.0", {}, {"peft_scale/__init__.py": METHOD_SOURCE},
+                      requires=("peft-core>=0.1,<0.2", "torch>=2.2"))
+    fake_distribution(tmp_path, "other-scale", "1.0.0", {}, {"other_scale/__init__.py": ""})  # not a peft-core plugin
+    result = run_python(
+        """
+        from peft_core import get_peft_method
+        get_peft_method("SCALE")
+        """,
+        [tmp_path],
+    )
+    assert result.returncode != 0
+    assert "peft-scale 0.2.0 is installed but declares no 'peft.methods' entry point for 'scale'" in result.stderr
+    assert "other-scale" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("entry_point", "modules", "expected"),
+    [
+        ("peft_gone", {}, "names the module 'peft_gone', which is not installed"),
+        ("peft_scale:nothing_here", {"peft_scale/__init__.py": "X = 1\n"}, "names 'nothing_here', which module 'peft_scale' does not define"),
+        ("peft_scale", {"peft_scale/__init__.py": "import not_a_dependency_anywhere\n"}, "imports 'not_a_dependency_anywhere', which is not installed"),
+        ("peft_scale", {"peft_scale/__init__.py": "from .layer import ScaleLayer\n"}, "its own module 'peft_scale.layer' is missing"),
+        ("peft_scale", {"peft_scale/__init__.py": "raise RuntimeError('boom')\n"}, "failed to import: RuntimeError: boom"),
+    ],
+    ids=["missing-module", "missing-attribute", "missing-dependency", "incomplete-package", "crashing-import"],
+)
+def test_entry_point_naming_something_missing(tmp_path, entry_point, modules, expected):
+    fake_distribution(tmp_path, "peft-scale", "0.1.0", {"scale": entry_point}, modules)
+    result = run_python(
+        """
+        from peft_core import RegistrationError, get_peft_method
+        try:
+            get_peft_method("SCALE")
+        except RegistrationError as exc:
+            print(exc)
+        """,
+        [tmp_path],
+    )
+    assert result.returncode == 0, result.stderr
+    assert expected in result.stdout and "peft-scale 0.1.0" in result.stdout and "'scale'" in result.stdout
 
 
 def test_installed_methods_lists_distribution_and_version(tmp_path):

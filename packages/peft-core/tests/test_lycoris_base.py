@@ -55,7 +55,7 @@ class LycoTestModel(LycorisTuner):
 try:
     get_peft_method("lyco_test")
 except Exception:
-    register_peft_method(name="lyco_test", config_cls=LycoTestConfig, model_cls=LycoTestModel, prefix="lycotest_")
+    register_peft_method(name="lyco_test", config_cls=LycoTestConfig, model_cls=LycoTestModel, prefix="lycotest_", plugin_api=">=1,<2")
 
 
 class ConvNet(nn.Module):

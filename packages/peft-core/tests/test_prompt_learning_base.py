@@ -41,7 +41,7 @@ class ToyHeadEncoder(PromptEncoderBase):
 
 
 class ToyPromptModel(PromptLearningTuner):
-    prefix = "toy_prompt_"
+    prefix = "tprompt_"  # not toy_...: the toy method owns that start
 
     def _create_prompt_encoder(self, config, adapter_name, word_embeddings):
         rows = config.num_virtual_tokens * config.num_transformer_submodules
@@ -49,15 +49,15 @@ class ToyPromptModel(PromptLearningTuner):
 
 
 class ToyPrefixModel(PromptLearningTuner):
-    prefix = "toy_prefix_"
+    prefix = "tprefix_"
     injects_cache = True
 
     def _create_prompt_encoder(self, config, adapter_name, word_embeddings):
         return PromptEncoderBase(config.num_virtual_tokens, config.num_layers * 2 * config.token_dim)
 
 
-register_peft_method(name="toy_prompt", config_cls=ToyPromptConfig, model_cls=ToyPromptModel)
-register_peft_method(name="toy_prefix", config_cls=ToyPrefixConfig, model_cls=ToyPrefixModel)
+register_peft_method(name="toy_prompt", config_cls=ToyPromptConfig, model_cls=ToyPromptModel, prefix="tprompt_", plugin_api=">=1,<2")
+register_peft_method(name="toy_prefix", config_cls=ToyPrefixConfig, model_cls=ToyPrefixModel, prefix="tprefix_", plugin_api=">=1,<2")
 
 
 def _t5():
@@ -257,3 +257,24 @@ def test_refusals_and_adapter_management(tiny_llama, batch):
     assert list(model.base_model.prompt_encoder) == ["default"] and model.active_adapters == ["default"]
     unloaded = model.unload()
     assert not any(p.requires_grad for p in unloaded.parameters())
+
+
+def test_set_adapter_trains_only_an_encoders_trainable_parameters():
+    """An encoder with a fixed part (its `trainable_parameters` leave it out) keeps it frozen when active."""
+    from peft_core.tuners.prompt_learning import PromptEncoderDict
+
+    class Corrected(PromptEncoderBase):
+        def __init__(self) -> None:
+            super().__init__(3, 4)
+            self.correction = nn.Parameter(torch.zeros(3, 4))
+
+        def trainable_parameters(self):
+            return iter([self.correction])
+
+    encoders = PromptEncoderDict()
+    encoders["a"], encoders["b"] = Corrected(), Corrected()
+    encoders.set_adapter("a")
+    assert encoders["a"].correction.requires_grad and not encoders["a"].embedding.weight.requires_grad
+    assert not any(p.requires_grad for p in encoders["b"].parameters())
+    encoders.set_adapter("a", inference_mode=True)
+    assert not any(p.requires_grad for p in encoders.parameters())

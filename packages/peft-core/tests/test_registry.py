@@ -8,8 +8,11 @@ import pytest
 
 import peft_core
 from peft_core import BaseTuner, PeftConfig, PeftType, RegistrationError, register_peft_method
-from peft_core.errors import IncompatibleMethodError
+from peft_core.errors import IncompatibleMethodError, PeftWarning
 from peft_core.registry import get_peft_method, registered_methods, unregister_peft_method
+
+# Most tests here register without plugin_api on purpose (it is optional); its warning has a test of its own.
+pytestmark = pytest.mark.filterwarnings("ignore:.*without plugin_api:UserWarning")
 
 
 def make_method(name: str, prefix: str | None = None):
@@ -123,3 +126,74 @@ def test_bad_plugin_api_range():
     cfg, model = make_method("kappa")
     with pytest.raises(RegistrationError, match="not a version range"):
         register_peft_method(name="kappa", config_cls=cfg, model_cls=model, plugin_api="one")
+
+
+def test_a_prefix_starting_with_another_is_refused(cleanup):
+    # 'mu_' and 'mu_x_': a parameter 'mu_x_A' would start with both, whichever registers first
+    cfg, model = make_method("mu")
+    cleanup.extend(["mu", "mu_x"])
+    register_peft_method(name="mu", config_cls=cfg, model_cls=model, plugin_api=">=1,<2")
+    longer_cfg, longer_model = make_method("mu_x")
+    with pytest.raises(RegistrationError) as err:
+        register_peft_method(name="mu_x", config_cls=longer_cfg, model_cls=longer_model, plugin_api=">=1,<2")
+    msg = str(err.value)
+    assert "'mu_x_' starts with 'mu_'" in msg and "'mu'" in msg and "'mu_x'" in msg
+    assert "mu_x" not in registered_methods()
+    unregister_peft_method("mu")
+    register_peft_method(name="mu_x", config_cls=longer_cfg, model_cls=longer_model, plugin_api=">=1,<2")
+    with pytest.raises(RegistrationError, match="overlaps prefix 'mu_x_'"):  # the other order too
+        register_peft_method(name="mu", config_cls=cfg, model_cls=model, plugin_api=">=1,<2")
+
+
+def test_prefixes_conflict_is_the_documented_rule():
+    from peft_core.registry import prefixes_conflict
+
+    assert prefixes_conflict("lora_", "lora_x_") and prefixes_conflict("lora_x_", "lora_")
+    assert not prefixes_conflict("lora_", "delora_") and not prefixes_conflict("oft_", "boft_")
+
+
+def test_every_installed_method_keeps_the_prefix_rule():
+    from peft_core.discovery import load_all_methods
+    from peft_core.registry import prefixes_conflict
+
+    methods = list(load_all_methods().values())
+    for a in methods:
+        for b in methods:
+            if a.name < b.name and prefixes_conflict(a.prefix, b.prefix):
+                assert a.prefix == b.prefix and b.name in (a.shares_prefix_with, None) or a.name == b.shares_prefix_with
+
+
+def test_missing_plugin_api_warns_once(cleanup, recwarn):
+    cfg, model = make_method("nu")
+    cleanup.append("nu")
+    with pytest.warns(PeftWarning, match="without plugin_api") as caught:
+        register_peft_method(name="nu", config_cls=cfg, model_cls=model)
+    assert caught[0].filename == __file__  # points at the registering package, not at peft-core
+    assert "nu" in registered_methods()
+    register_peft_method(name="nu", config_cls=cfg, model_cls=model)  # re-import: already registered, no warning
+    assert not [w for w in recwarn if issubclass(w.category, PeftWarning)]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"prefix": ""}, "prefix must be a non-empty string"),
+        ({"is_mixed_compatible": "yes"}, "is_mixed_compatible must be True or False"),
+        ({"shares_prefix_with": ["lora"]}, "shares_prefix_with must be the name"),
+        ({"default_target_modules": ["q_proj"]}, "default_target_modules must map model_type"),
+        ({"default_target_modules": {"llama": [1]}}, r"default_target_modules\['llama'\]"),
+    ],
+    ids=["empty-prefix", "flag-string", "shares-list", "targets-list", "targets-not-names"],
+)
+def test_wrongly_typed_arguments_are_refused(kwargs, message):
+    cfg, model = make_method("xi", prefix=kwargs.get("prefix", "xi_"))
+    with pytest.raises(RegistrationError, match=message):
+        register_peft_method(name="xi", config_cls=cfg, model_cls=model, plugin_api=">=1,<2", **kwargs)
+    assert "xi" not in registered_methods()
+
+
+@pytest.mark.parametrize("config_cls", [None, dict, "LoraConfig"])
+def test_config_cls_that_is_no_peft_config(config_cls):
+    _, model = make_method("omicron")
+    with pytest.raises(RegistrationError, match="config_cls must be a PeftConfig subclass"):
+        register_peft_method(name="omicron", config_cls=config_cls, model_cls=model, plugin_api=">=1,<2")

@@ -315,7 +315,8 @@ def test_shared_query_value_table_registers_as_is(toy):
     class QVConfig(toy.ToyConfig):
         peft_type: str = "QV"
 
-    method = register_peft_method(name="qv", config_cls=QVConfig, model_cls=QVModel, default_target_modules=QUERY_VALUE_TARGETS)
+    method = register_peft_method(name="qv", config_cls=QVConfig, model_cls=QVModel, default_target_modules=QUERY_VALUE_TARGETS,
+                                  plugin_api=">=1,<2")
     try:
         assert method.default_target_modules["llama"] == ("q_proj", "v_proj")
         assert method.default_target_modules["gemma4"] == r".*language_model\..*\.(q_proj|v_proj)"

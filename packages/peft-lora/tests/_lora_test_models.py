@@ -4,6 +4,9 @@ models (`peft_core.testing.models`, random weights, nothing downloaded), inputs,
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import torch
 from peft_core.testing import models
 from peft_core.testing.models import VOCAB, output_of
@@ -51,3 +54,44 @@ def randomize_lora(model, seed: int = 123, std: float = 0.2, biases: str | None 
                 param.add_(noise * 0.05)
             elif biases == "lora_only" and name.endswith(".base_layer.bias"):
                 param.add_(noise * 0.05)
+
+
+@functools.lru_cache(maxsize=None)
+def _moe(kind: str, seed: int):
+    """Tiny transformers 5 mixture-of-experts models: stacked 3-D expert weights (`mlp.experts.gate_up_proj`,
+    `mlp.experts.down_proj`), 4 experts, 2 per token; GPT-OSS stores them (in, out) (`is_transposed`)."""
+    import transformers
+
+    torch.manual_seed(seed)
+    common = dict(
+        vocab_size=VOCAB, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=8
+    )
+    if kind == "qwen3_moe":
+        config = transformers.Qwen3MoeConfig(
+            intermediate_size=32, moe_intermediate_size=8, num_experts=4, num_experts_per_tok=2, **common
+        )
+        model = transformers.Qwen3MoeForCausalLM(config)
+    elif kind == "mixtral":
+        config = transformers.MixtralConfig(intermediate_size=8, num_local_experts=4, num_experts_per_tok=2, **common)
+        model = transformers.MixtralForCausalLM(config)
+    elif kind == "gpt_oss":
+        config = transformers.GptOssConfig(
+            intermediate_size=8,
+            num_local_experts=4,
+            num_experts_per_tok=2,
+            layer_types=["full_attention", "sliding_attention"],
+            **common,
+        )
+        model = transformers.GptOssForCausalLM(config)
+        with torch.no_grad():  # GPT-OSS initialises expert weights to zero: make them random
+            for name, param in model.named_parameters():
+                if ".experts." in name:
+                    param.normal_(0, 0.2)
+    else:
+        raise ValueError(kind)
+    return model.eval()
+
+
+def tiny_moe(kind: str, seed: int = 0):
+    """A fresh copy of a tiny MoE model: kind is 'qwen3_moe', 'mixtral' or 'gpt_oss'."""
+    return copy.deepcopy(_moe(kind, seed))

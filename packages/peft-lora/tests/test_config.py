@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 from peft_core import ConfigError, PeftConfig, get_peft_method
-from peft_lora import DEFAULT_TARGET_MODULES, LoraConfig, LoraModel
+from peft_lora import DEFAULT_TARGET_MODULES, KasaConfig, LoraConfig, LoraModel
 
 
 def test_defaults_match_hf_0_21_2():
@@ -67,24 +67,8 @@ def test_unknown_field_warns_and_is_ignored(tmp_path):
     "kwargs",
     [
         {"use_qalora": True},
-        {"use_bdlora": {"target_modules_bd_a": ["o_proj"]}},
-        {"alora_invocation_tokens": [1, 2]},
-        {"layer_replication": [[0, 2], [1, 2]]},
-        {"target_parameters": ["experts.down_proj"]},
-        {"trainable_token_indices": [1, 2]},
         {"megatron_config": {"tensor_model_parallel_size": 2}},
-        {"eva_config": {"rho": 2.0}},
-        {"corda_config": {"corda_method": "kpm"}},
-        {"lora_ga_config": {"direction": "ArB2r"}},
         {"arrow_config": {"top_k": 2}},
-        {"kasa_config": {"lambda": 1}},
-        {"monteclora_config": {"num_samples": 2}},
-        {"velora_config": {"num_groups": 2}},
-        {"ensure_weight_tying": True},
-        {"init_lora_weights": "loftq"},
-        {"init_lora_weights": "eva"},
-        {"init_lora_weights": "corda"},
-        {"init_lora_weights": "lora_ga"},
     ],
 )
 def test_unimplemented_options_are_refused(kwargs, tmp_path):
@@ -95,8 +79,39 @@ def test_unimplemented_options_are_refused(kwargs, tmp_path):
         PeftConfig.from_pretrained(tmp_path)
 
 
+def test_implemented_variant_configs_load_from_json(tmp_path):
+    """BD-LoRA, VeLoRA and KaSA sub-configs round-trip through adapter_config.json; `{}` means "on, with defaults"."""
+    (tmp_path / "adapter_config.json").write_text(
+        json.dumps({"peft_type": "LORA", "velora_config": {}, "use_bdlora": None, "target_modules": ["q"]})
+    )
+    config = PeftConfig.from_pretrained(tmp_path)
+    assert config.velora_config.num_groups == 64 and config.to_dict()["velora_config"]["init_type"] == "batch_average"
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "kasa_config": {}, "target_modules": ["q"]}))
+    config = PeftConfig.from_pretrained(tmp_path)
+    assert config.kasa_config == KasaConfig() and config.to_dict()["kasa_config"] == {"beta": 1e-4, "gamma": 1e-3}
+    with pytest.raises(ConfigError, match="beta"):
+        LoraConfig(kasa_config={"beta": -1.0})
+    with pytest.raises(ConfigError, match="kasa_config"):
+        LoraConfig(kasa_config={"lambda": 1})
+    config = LoraConfig(monteclora_config={"num_samples": 2})
+    assert config.to_dict()["monteclora_config"]["num_samples"] == 2 and config.monteclora_config.buffer_size == 150
+    with pytest.raises(ConfigError, match="num_groups"):
+        LoraConfig(velora_config={"num_groups": 0})
+
+
 def test_unimplemented_options_at_their_defaults_load():
     LoraConfig(target_parameters=[], alora_invocation_tokens=None, use_bdlora=None, loftq_config={}, megatron_core="x")
+
+
+@pytest.mark.parametrize("option", ["arrow_config"])
+def test_an_empty_variant_config_is_not_unset(option, tmp_path):
+    """Hugging Face PEFT turns a variant on for any non-None sub-config, `{}` included (its defaults)."""
+    with pytest.raises(ConfigError, match=f"{option}=.*does not implement"):
+        LoraConfig(**{option: {}})
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", option: {}}))
+    with pytest.raises(ConfigError, match=option):
+        PeftConfig.from_pretrained(tmp_path)
+    assert LoraConfig(**{option: None}) and LoraConfig(megatron_config={})  # megatron_config={} is falsy in HF too
 
 
 def test_loftq_config_without_loftq_is_ignored_like_hf():

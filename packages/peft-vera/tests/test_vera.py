@@ -275,3 +275,15 @@ def test_several_adapters_have_their_own_projections(mlp, randomize):
     model.delete_adapter("small")
     assert "small" not in tuner.vera_A and "small" not in tuner.vera_B
     assert torch.equal(model(x), out_default)
+
+
+def test_inject_adapter_in_model_refuses_shared_state_up_front(tiny_llama):
+    """The projections live on the tuner, which inject_adapter_in_model would drop: refused, model untouched."""
+    from peft_core import inject_adapter_in_model
+    from peft_vera import VeraModel
+
+    assert VeraModel.uses_shared_state
+    before = {name: type(module) for name, module in tiny_llama.named_modules()}
+    with pytest.raises(ValueError, match="shared state.*get_peft_model"):
+        inject_adapter_in_model(VeraConfig(target_modules=["q_proj"]), tiny_llama)
+    assert {name: type(module) for name, module in tiny_llama.named_modules()} == before

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, ClassVar, Mapping, Optional
 
 import torch
 
@@ -45,7 +45,29 @@ class AdaLoraConfig(LoraConfig):
         default=None, metadata={"help": "Pruning result: '<module>.lora_E' -> bool mask of the kept ranks."}
     )
 
+    # LoRA options peft-lora implements but AdaLoRA's SVD layers do not: refused at any other value.
+    not_implemented: ClassVar[Mapping[str, Any]] = {
+        **LoraConfig.not_implemented,
+        "target_parameters": None,
+        "trainable_token_indices": None,
+        "alora_invocation_tokens": None,
+        "layer_replication": None,
+        "use_bdlora": None,
+        "velora_config": None,
+        "kasa_config": None,
+        "monteclora_config": None,
+        "eva_config": None,
+        "corda_config": None,
+        "lora_ga_config": None,
+        "ensure_weight_tying": False,
+    }
+
     def __post_init__(self) -> None:
+        if isinstance(self.init_lora_weights, str) and self.init_lora_weights in ("eva", "corda", "lora_ga"):
+            raise ConfigError(
+                f"{type(self).__name__}: init_lora_weights={self.init_lora_weights!r} is a LoRA initialisation that "
+                f"AdaLoRA's SVD layers do not implement; use True or False."
+            )
         super().__post_init__()
         name = type(self).__name__
         if self.use_dora:

@@ -284,7 +284,7 @@ def format_adapters(adapters: list[AdapterInfo]) -> str:
         if a.installed:
             package = f"installed: {a.distribution} {a.version}"
         else:
-            package = f"NOT installed: pip install {a.install_hint}"
+            package = f"NOT installed: {a.install_hint}"
         targets = ", ".join(a.targets) if isinstance(a.targets, list) else (_fmt_value(a.targets) if a.targets is not None else "-")
         settings = ", ".join(f"{k}={_fmt_value(v)}" for k, v in a.settings.items()) or "-"
         if a.weights is not None:

@@ -95,7 +95,7 @@ def merge_adapter(
     import torch
     import transformers
     from peft_core import PeftConfig, PeftError, PeftModel
-    from peft_core.discovery import install_hint, load_method
+    from peft_core.discovery import load_method
 
     method = adapter_config["peft_type"].lower()
     try:
@@ -109,7 +109,10 @@ def merge_adapter(
             "so there is nothing to merge; load the adapter with PeftModel.from_pretrained instead"
         )
     if not getattr(spec.model_cls, "supports_merge", True):
-        raise CliError(f"{config.peft_type} adapters cannot be merged into the base weights ({install_hint(method)})")
+        raise CliError(
+            f"{config.peft_type} adapters cannot be merged into the base weights (the method {method!r} of "
+            f"{spec.module} declares supports_merge = False); load the adapter with PeftModel.from_pretrained instead"
+        )
     # the weights file too: malformed, truncated or saved with another config -> refused now, not after loading the base
     if read_weights(adapter, adapter_config) is None:
         raise CliError(f"--adapter {str(adapter)!r} has no {SAFETENSORS_NAME} or {BIN_NAME}; the adapter was not saved completely")

@@ -24,7 +24,8 @@ from .errors import (
     UnsupportedOperationError,
 )
 from .mapping import get_peft_model, inject_adapter_in_model
-from .peft_model import PeftModel, load_peft_weights
+from .adapter_files import load_peft_weights
+from .peft_model import PeftModel
 from .registry import PeftMethod, PeftType, get_peft_method, register_peft_method, registered_methods
 from .state_dict import get_peft_model_state_dict, set_peft_model_state_dict
 from .task_models import (
@@ -174,7 +175,7 @@ __all__ = [
 
 def __getattr__(name: str):
     if name == "__version__":
-        from .config import _core_version
+        from .core_version import core_version as _core_version
 
         return _core_version()
     module = _LAZY.get(name)

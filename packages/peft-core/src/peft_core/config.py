@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import functools
 import json
 import math
 import os
@@ -18,6 +17,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Mapping
 
+from .core_version import core_version
 from .errors import AdapterNotFoundError, ConfigError
 from .peft_types import PeftTypeName
 from .serialization import CONFIG_NAME, atomic_write_text
@@ -41,14 +41,7 @@ class TaskType(str, enum.Enum):
         return self.value
 
 
-@functools.lru_cache(maxsize=1)
-def _core_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("peft-core")
-    except PackageNotFoundError:  # running from a source tree
-        return "unknown"
+_core_version = core_version  # the name other modules of older releases imported
 
 
 def default_peft_version() -> str:
@@ -123,7 +116,11 @@ class PeftConfig:
     def _check_patterns(self) -> None:
         """Fields Hugging Face PEFT matches as regular expressions must compile (see `peft_core.patterns`)."""
         from . import patterns
-        from .tuners.matching import LAYERS_PATTERN_TEMPLATE, MODULES_TO_SAVE_TEMPLATE, PATTERN_KEY_TEMPLATE
+        from .tuners.matching import (
+            LAYERS_PATTERN_TEMPLATE,
+            MODULES_TO_SAVE_TEMPLATE,
+            PATTERN_KEY_TEMPLATE,
+        )
 
         name = type(self).__name__
         for field_name in ("target_modules", "exclude_modules"):
@@ -335,12 +332,12 @@ class PeftConfig:
                 f"{_source} is not an adapter config: it has no 'peft_type'"
                 + (f" and fields {cls.__name__} does not know ({unknown[:5]})" if unknown else " and no field at all")
                 + ". Point to the folder that save_pretrained wrote (its adapter_config.json names the method, e.g. "
-                f"\"peft_type\": \"LORA\")."
+                "\"peft_type\": \"LORA\")."
             )
         if unknown:
             warnings.warn(
-                f"Ignoring unknown {cls.__name__} fields{where}: {unknown}. They were probably written by a newer "
-                f"version; upgrade {_owning_distribution(cls)} if the adapter needs them.",
+                f"Unexpected keyword arguments {unknown} for class {cls.__name__}, these are ignored. They are fields{where}, "
+                f"probably written by a newer version; upgrade {_owning_distribution(cls)} if the adapter needs them.",
                 UserWarning,
                 stacklevel=3,
             )

@@ -258,7 +258,7 @@ def hotswap_adapter(
     recompilation happens. `torch_device` is accepted for Hugging Face PEFT's signature: tensors go
     to the device of the tensors they replace.
     """
-    from .peft_model import _check_same_save, _open_peft_weights
+    from .adapter_files import _check_same_save, _open_peft_weights
 
     del torch_device
     root = _unwrap(model)

@@ -51,6 +51,8 @@ def inject_adapter_in_model(
 ) -> nn.Module:
     """Add adapter layers to `model` in place, without a `PeftModel` wrapper; returns `model`."""
     method = method_for_config(peft_config)
+    if method.model_cls.uses_shared_state:
+        raise ValueError(_SHARED_STATE.format(peft_type=peft_config.peft_type))
     tuner = method.model_cls(
         model,
         {adapter_name: peft_config},
@@ -60,11 +62,14 @@ def inject_adapter_in_model(
     )
     if tuner.tuner_tensors(adapter_name) or tuner.adapter_state_dict(adapter_name) is not None:
         tuner.unload()
-        raise ValueError(
-            f"{peft_config.peft_type} keeps state on the tuner itself (e.g. projections shared by all layers), which "
-            f"inject_adapter_in_model would drop; use get_peft_model instead."
-        )
+        raise ValueError(_SHARED_STATE.format(peft_type=peft_config.peft_type))
     return tuner.model
+
+
+_SHARED_STATE = (
+    "{peft_type} keeps shared state on the tuner itself (e.g. projections shared by all layers), which "
+    "inject_adapter_in_model would drop; use get_peft_model instead."
+)
 
 
 def get_peft_config(config_dict: dict) -> PeftConfig:

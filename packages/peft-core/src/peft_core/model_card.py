@@ -19,7 +19,7 @@ def create_or_update_model_card(
     model, tags); text the user wrote in an existing card is kept, only its metadata is merged."""
     from huggingface_hub import ModelCard
 
-    from .config import _core_version
+    from .core_version import core_version as _core_version
 
     directory = os.fspath(directory)
     os.makedirs(directory, exist_ok=True)

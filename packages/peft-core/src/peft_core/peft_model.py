@@ -4,30 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import inspect
-import types
 import os
+import types
 import warnings
 from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
 
+from .adapter_files import _check_same_save, _open_peft_weights
 from .atomic_files import folder_lock, remove_stale_temp_files
-from .config import PeftConfig, loaded_config_source, write_config_file
-from .config_binding import check_weights_match_config, config_metadata
-from .errors import AdapterNotFoundError, UnsupportedOperationError
+from .config import PeftConfig, write_config_file
+from .config_binding import config_metadata
+from .errors import UnsupportedOperationError
 from .registry import method_for_config
-from .serialization import (
-    SAFETENSORS_WEIGHTS_NAME,
-    WEIGHTS_NAME,
-    WriteBatch,
-    open_weights_file,
-    read_weights_file,
-    save_weights,
-    write_model_card,
-)
+from .serialization import WriteBatch, save_weights, write_model_card
 from .state_dict import LoadReport, get_peft_model_state_dict, set_peft_model_state_dict
 from .tuners.mixed_batch import batch_plan, current_batch_plan, follow_expanded_batches
 from .tuners.tuner import BaseTuner, ModelSnapshot, validate_adapter_name
@@ -43,48 +35,6 @@ def base_model_name_or_path(model: nn.Module) -> str | None:
     config = getattr(model, "config", None)
     name = getattr(config, "name_or_path", None) or getattr(config, "_name_or_path", None)
     return name or None
-
-
-def load_peft_weights(
-    model_id: str | os.PathLike,
-    subfolder: str | None = None,
-    revision: str | None = None,
-    device: str | torch.device = "cpu",
-    **hub_kwargs: Any,
-) -> dict[str, torch.Tensor]:
-    """Read the adapter weights: a local safetensors file wins, then a local .bin, then the Hub."""
-    return read_weights_file(_weights_path(model_id, subfolder, revision, **hub_kwargs), device=device)
-
-
-def _open_peft_weights(
-    model_id: str | os.PathLike, subfolder: str | None, revision: str | None, **hub_kwargs: Any
-) -> Mapping[str, torch.Tensor]:
-    """`load_peft_weights` for loading into a model: a safetensors file is read lazily, tensor by tensor
-    into the adapter's parameters, so loading never holds a second copy of the adapter."""
-    return open_weights_file(_weights_path(model_id, subfolder, revision, **hub_kwargs))
-
-
-def _check_same_save(weights: Mapping[str, torch.Tensor], config: PeftConfig, loaded: bool) -> None:
-    """Refuse weights saved with another config than the one just read (a half-finished save)."""
-    source = loaded_config_source(config) if loaded else None
-    if source is not None:
-        path = getattr(weights, "path", "adapter weights")
-        fields = [f.name for f in dataclasses.fields(config)]
-        check_weights_match_config(getattr(weights, "metadata", None), source[1], path, source[0], fields)
-
-
-def _weights_path(model_id: str | os.PathLike, subfolder: str | None, revision: str | None, **hub_kwargs: Any) -> str:
-    from .hub import resolve_adapter_file
-
-    for filename in (SAFETENSORS_WEIGHTS_NAME, WEIGHTS_NAME):
-        path = resolve_adapter_file(model_id, filename, subfolder=subfolder, revision=revision, **hub_kwargs)
-        if path is not None:
-            return path
-    where = os.path.join(os.fspath(model_id), subfolder or "")
-    raise AdapterNotFoundError(
-        f"No {SAFETENSORS_WEIGHTS_NAME} or {WEIGHTS_NAME} in {where!r}. The adapter was not saved completely; "
-        f"save it again with save_pretrained."
-    )
 
 
 class PeftModel(nn.Module):
@@ -159,6 +109,13 @@ class PeftModel(nn.Module):
     @property
     def active_adapters(self) -> list[str]:
         return self.base_model.active_adapters
+
+    @property
+    def has_active_enabled_adapter(self) -> bool:
+        """Whether a forward pass runs an adapter: one is active and its layers are not disabled
+        (`disable_adapter()` turns this off)."""
+        modules = list(self.base_model.adapter_modules())
+        return bool(self.active_adapters) and any(not getattr(m, "_disable_adapters", False) for m in modules)
 
     @property
     def peft_type(self) -> str:
@@ -351,6 +308,7 @@ class PeftModel(nn.Module):
                     state = get_peft_model_state_dict(
                         self, state_dict=state_dict, adapter_name=name, save_embedding_layers=save_embedding_layers
                     )
+                    self.base_model.check_adapter_state(name, state)
                     config = copy.deepcopy(self.peft_config[name])
                     if config.base_model_name_or_path is None:
                         config.base_model_name_or_path = base_model_name_or_path(self.get_base_model())
@@ -613,6 +571,8 @@ class PeftModel(nn.Module):
                 for param in module.adapter_parameters(adapter_name):
                     param.requires_grad_(False)
             self.eval()
+        else:  # trainable even while not active (as in Hugging Face PEFT): `set_adapter` alone would not do it
+            self.set_requires_grad(adapter_name, True)
         return report
 
 

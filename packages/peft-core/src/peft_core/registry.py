@@ -9,11 +9,12 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
+import warnings
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from ._plugin_api import PLUGIN_API_VERSION
-from .errors import IncompatibleMethodError, RegistrationError
+from .errors import IncompatibleMethodError, PeftWarning, RegistrationError
 from .peft_types import PeftTypeName
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -77,23 +78,25 @@ def register_peft_method(
             (AdaLoRA saves LoRA's `lora_A`/`lora_B` keys). Without it a taken prefix is a conflict.
         default_target_modules: model_type -> target module names (or one regex string) used when
             `target_modules` is unset.
-        plugin_api: the range of peft-core plugin API versions the package supports, e.g. ">=1,<2".
+        plugin_api: the range of peft-core plugin API versions the package supports, e.g. ">=1,<2". Leaving it
+            out registers the method but warns (`PeftWarning`).
 
-    Registering the same classes again is a no-op, so re-importing a package is harmless.
+    Registering the same classes again is a no-op, so re-importing a package is harmless. A name taken by
+    other classes, a prefix equal to another method's (without `shares_prefix_with`) or starting with one
+    (`prefixes_conflict`), and wrongly typed arguments raise `RegistrationError` before anything is registered.
     """
-    from .config import PeftConfig
-
     where = f"registering {name!r} from {_module_of(config_cls)}"
+    if not _is_peft_config_class(config_cls):
+        raise RegistrationError(f"config_cls must be a PeftConfig subclass ({where}), got {config_cls!r}.")
     _check_plugin_api(name, plugin_api, config_cls)
     if not isinstance(name, str) or not _NAME_RE.match(name) or name.endswith("_"):
         raise RegistrationError(
             f"Invalid method name {name!r} ({where}): use lower-case letters, digits and '_', starting with a "
             f"letter and not ending in '_', e.g. 'lora' or 'ln_tuning'."
         )
-    if not (isinstance(config_cls, type) and issubclass(config_cls, PeftConfig)):
-        raise RegistrationError(f"config_cls must be a PeftConfig subclass ({where}), got {config_cls!r}.")
     if not isinstance(model_cls, type):
         raise RegistrationError(f"model_cls must be a class ({where}), got {model_cls!r}.")
+    _check_argument_types(where, prefix, is_mixed_compatible, shares_prefix_with, default_target_modules)
     declared = next((f.default for f in dataclasses.fields(config_cls) if f.name == "peft_type"), None)
     if declared != name.upper():
         raise RegistrationError(
@@ -129,8 +132,66 @@ def register_peft_method(
                 f"Uninstall one of the two packages or give the new method another name."
             )
         _check_prefix(method)
+        _check_prefix_overlap(method)
         _REGISTRY[name] = method
+    if plugin_api is None:
+        warnings.warn(
+            f"{_module_of(config_cls)} registers the method {name!r} without plugin_api: nothing stops a future "
+            f"peft-core with an incompatible plugin API from loading it. Pass the range of plugin API versions it was "
+            f"written for, e.g. register_peft_method(..., plugin_api='>={PLUGIN_API_VERSION},<{PLUGIN_API_VERSION + 1}').",
+            PeftWarning,
+            stacklevel=2,
+        )
     return method
+
+
+def _is_peft_config_class(cls: object) -> bool:
+    """`issubclass(cls, PeftConfig)`, by name: the registry does not import the config module (which looks
+    methods up here when it loads a config), so the two stay free of an import cycle."""
+    return isinstance(cls, type) and any(
+        base.__name__ == "PeftConfig" and base.__module__ == "peft_core.config" for base in cls.__mro__
+    )
+
+
+def _check_argument_types(
+    where: str,
+    prefix: object,
+    is_mixed_compatible: object,
+    shares_prefix_with: object,
+    default_target_modules: object,
+) -> None:
+    """Wrong types would otherwise surface much later (a prefix that matches nothing, a truthy string as a flag)."""
+    if prefix is not None and (not isinstance(prefix, str) or not prefix):
+        raise RegistrationError(f"prefix must be a non-empty string ({where}), got {prefix!r}.")
+    if not isinstance(is_mixed_compatible, bool):
+        raise RegistrationError(f"is_mixed_compatible must be True or False ({where}), got {is_mixed_compatible!r}.")
+    if shares_prefix_with is not None and not isinstance(shares_prefix_with, str):
+        raise RegistrationError(
+            f"shares_prefix_with must be the name of a registered method ({where}), got {shares_prefix_with!r}."
+        )
+    if default_target_modules is None:
+        return
+    if not isinstance(default_target_modules, Mapping):
+        raise RegistrationError(
+            f"default_target_modules must map model_type to module names ({where}), got "
+            f"{type(default_target_modules).__name__}; e.g. {{'llama': ('q_proj', 'v_proj')}}."
+        )
+    for model_type, targets in default_target_modules.items():
+        names = [targets] if isinstance(targets, str) else targets
+        if not isinstance(model_type, str) or not isinstance(names, (list, tuple)) or not all(
+            isinstance(n, str) and n for n in names
+        ):
+            raise RegistrationError(
+                f"default_target_modules[{model_type!r}] must be module names or one regex string ({where}), got "
+                f"{targets!r}."
+            )
+
+
+def prefixes_conflict(prefix: str, other: str) -> bool:
+    """Whether two methods' parameter prefixes could claim the same parameter: one starts with the other
+    (`lora_` and `lora_x_`: `lora_x_A` starts with both). A prefix inside another (`lora_` in `delora_`) is
+    fine, as in Hugging Face PEFT."""
+    return prefix.startswith(other) or other.startswith(prefix)
 
 
 def _check_prefix(method: PeftMethod) -> None:
@@ -159,6 +220,19 @@ def _check_prefix(method: PeftMethod) -> None:
             f"{owner.name!r} ({_module_of(owner.config_cls)}). Choose another prefix, or pass "
             f"shares_prefix_with={owner.name!r} if the method deliberately reuses {owner.name!r}'s parameter names."
         )
+
+
+def _check_prefix_overlap(method: PeftMethod) -> None:
+    """Identical prefixes are `_check_prefix`'s business; here, one that starts with another is refused."""
+    for other in _REGISTRY.values():
+        if other.prefix != method.prefix and prefixes_conflict(method.prefix, other.prefix):
+            longer, shorter = sorted((method.prefix, other.prefix), key=len, reverse=True)
+            raise RegistrationError(
+                f"Prefix {method.prefix!r} of {method.name!r} ({_module_of(method.config_cls)}) overlaps prefix "
+                f"{other.prefix!r} of {other.name!r} ({_module_of(other.config_cls)}): {longer!r} starts with "
+                f"{shorter!r}, so a parameter named {longer + 'A'!r} would belong to both. Choose a prefix that "
+                f"neither starts with nor begins another method's."
+            )
 
 
 _SIMPLE_CLAUSE_RE = re.compile(r"\s*(>=|<=|==|!=|<|>)\s*(\d+)\s*")
@@ -201,7 +275,7 @@ def _check_plugin_api(name: str, plugin_api: str | None, config_cls: type) -> No
             ) from exc
         contained = str(PLUGIN_API_VERSION) in spec
     if not contained:
-        from .config import _core_version
+        from .core_version import core_version as _core_version
 
         raise IncompatibleMethodError(
             f"{_module_of(config_cls)} (method {name!r}) supports peft-core plugin API {plugin_api}, but the "
@@ -224,8 +298,8 @@ def _qualname(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _module_of(cls: type) -> str:
-    return f"module {cls.__module__!r}"
+def _module_of(cls: object) -> str:
+    return f"module {getattr(cls, '__module__', None)!r}"
 
 
 def _distribution_hint(cls: type) -> str:

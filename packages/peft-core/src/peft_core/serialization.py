@@ -161,7 +161,7 @@ def write_model_card(
     path = os.path.join(directory, "README.md")
     if os.path.exists(path):
         return
-    from .config import _core_version
+    from .core_version import core_version as _core_version
 
     lines = ["---"]
     if base_model:

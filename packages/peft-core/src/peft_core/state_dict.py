@@ -86,14 +86,16 @@ def _adapter_modules(root: nn.Module) -> Iterator[tuple[str, BaseTunerLayer | Mo
 def adapter_layers(root: nn.Module) -> Iterator[tuple[str, str, BaseTunerLayer | ModulesToSaveWrapper]]:
     """(saved path, model path, module) for every adapter layer and wrapper under `root`, nested ones
     included (a mixed-method model wraps one method's layer in another's): a nested layer's tensors are
-    saved under the outer path, as in a file written by a model holding that method alone."""
+    saved under the outer path, as in a file written by a model holding that method alone. A layer that
+    declares `saves_nested_path` (one layer per adapted parameter of a module, all of one method) is
+    saved under its own path, `base_layer` segments included, as Hugging Face PEFT writes it."""
     for key, module in _adapter_modules(root):
         yield key, key, module
         if isinstance(module, BaseTunerLayer):
             model_key = key
             for inner in nested_layers(module)[1:]:
                 model_key = f"{model_key}.base_layer"
-                yield key, model_key, inner
+                yield (model_key if inner.saves_nested_path else key), model_key, inner
 
 
 def adapter_key_map(root: nn.Module, adapter_name: str) -> dict[str, tuple[str, torch.Tensor]]:
@@ -155,7 +157,11 @@ def get_peft_model_state_dict(
         prefix = _base_model_prefix(model)
         for key, tensor in tuner.extra_tensors_to_save(adapter_name).items():
             result[_join(prefix, _clean_key(key))] = tensor
-        if save_embedding_layers == "auto" and adapter_name in tuner.peft_config:
+        if (
+            save_embedding_layers == "auto"
+            and adapter_name in tuner.peft_config
+            and tuner.saves_targeted_embedding_weights(adapter_name)
+        ):
             config = tuner.peft_config[adapter_name]
             result.update(_targeted_embedding_weights(model, config, adapter_name, prefix))
         elif save_embedding_layers is True:
@@ -163,6 +169,7 @@ def get_peft_model_state_dict(
             # HF: when the config names an embedding layer, only embeddings wrapped by an adapter layer are saved
             only_wrapped = any(name in targets for name in EMBEDDING_LAYER_NAMES)
             result.update(_input_output_embedding_weights(tuner.model, prefix, only_wrapped))
+        result = tuner.postprocess_saved_state(adapter_name, result)
     return result
 
 

@@ -1,4 +1,5 @@
-"""Real installed method packages applied to `peft_core.testing.TinyMLP` (for cross-method core tests).
+"""Real installed method packages applied to `peft_core.testing.TinyMLP` (for cross-method core tests);
+a method that can't adapt its linear layers uses its own first conformance case instead.
 
 Core's own tests use the test-only toy method; a few reliability tests also run every installed
 method package (LoRA, IA3, LoHa, ...) to show the guarantees hold for real ones. When peft-core is
@@ -18,6 +19,7 @@ OVERRIDES = {
     "miss": {"r": 4},
     "road": {"group_size": 4},
     "shira": {"r": 2},
+    "trainable_tokens": {"token_indices": [1, 3]},
     "vera": {"r": 4},
     "waveft": {"n_frequency": 20},
 }
@@ -71,7 +73,15 @@ def build(name: str, seed: int = 0):
         x = torch.randn(3, 16)
     base_state = {k: v.clone() for k, v in base.state_dict().items()}
     torch.manual_seed(seed + 1)
-    model = get_peft_model(base, config)
+    try:
+        model = get_peft_model(base, config)
+    except peft_core.PeftError:
+        # a method that can't adapt the MLP's linear layers (e.g. one that wraps whole decoder blocks):
+        # its own first conformance case instead
+        base, config, x = _first_conformance_case(name)
+        base_state = {k: v.clone() for k, v in base.state_dict().items()}
+        torch.manual_seed(seed + 1)
+        model = get_peft_model(base, config)
     with torch.no_grad():  # some methods start as a no-op even with init off (e.g. IA3 vectors of ones)
         for param in model.parameters():
             if param.requires_grad:
@@ -79,6 +89,15 @@ def build(name: str, seed: int = 0):
     return model.eval(), base_state, x
 
 
+def _first_conformance_case(name: str):
+    """(base model, config with a non-trivial start, forward keyword arguments) of the method's first case."""
+    from peft_core.testing import load_suite, with_overrides
+
+    suite, _ = load_suite(name)
+    case = suite.cases[0]
+    return case.model.build(), with_overrides(case.config(), suite.random_init), case.model.make_inputs()
+
+
 def output(model, x) -> torch.Tensor:
-    out = model(x)
+    out = model(**x) if isinstance(x, dict) else model(x)
     return out if torch.is_tensor(out) else out.logits

@@ -25,6 +25,7 @@ def fake_distribution(
     entry_points: dict[str, str],
     modules: dict[str, str],
     group: str = "peft.methods",
+    requires: tuple[str, ...] = (),
 ) -> None:
     """An installed-looking distribution: modules plus a .dist-info that importlib.metadata reads."""
     for rel, source in modules.items():
@@ -33,9 +34,11 @@ def fake_distribution(
         path.write_text(textwrap.dedent(source))
     info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
     info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    requires_lines = "".join(f"Requires-Dist: {r}\n" for r in requires)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n{requires_lines}")
     lines = "\n".join(f"{k} = {v}" for k, v in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[{group}]\n{lines}\n")
+    if entry_points:
+        (info / "entry_points.txt").write_text(f"[{group}]\n{lines}\n")
 
 
 METHOD_SOURCE = '''
@@ -75,5 +78,5 @@ class ScaleModel(BaseTuner):
         layer.update_layer(adapter_name)
         setattr(parent, target_name, layer)
 
-register_peft_method(name="scale", config_cls=ScaleConfig, model_cls=ScaleModel)
+register_peft_method(name="scale", config_cls=ScaleConfig, model_cls=ScaleModel, plugin_api=">=1,<2")
 '''

@@ -31,6 +31,7 @@ _STORES = ("frod_V", "frod_s_indices", "frod_s_size")
 
 class FrodModel(BaseTuner):
     prefix = "frod_"
+    uses_shared_state = True  # the tuner owns tensors all layers share (`tuner_tensors`)
 
     def inject_adapter(self, model: nn.Module, adapter_name: str, **options: Any) -> None:
         for store in _STORES:

@@ -25,6 +25,10 @@ class LNTuningLayer(BaseTunerLayer):
     def __init__(self, base_layer: nn.Module) -> None:
         super().__init__(base_layer)
         self.ln_tuning_layers = nn.ModuleDict()
+        # Every adapter layer exposes these (code walking a PEFT model reads them); a norm has no in/out
+        # projection, so None, as in Hugging Face PEFT.
+        self.in_features: int | None = None
+        self.out_features: int | None = None
 
     def _original(self) -> nn.Module:
         """The untouched module, wherever merging has put it."""
@@ -60,7 +64,7 @@ class LNTuningLayer(BaseTunerLayer):
             )
         name = names[0]
         if name in self.merged_adapters:
-            warnings.warn(f"Adapter {name!r} is already merged into this layer; skipping it.", stacklevel=2)
+            warnings.warn("All adapters are already merged, nothing to do.", stacklevel=2)  # HF PEFT's wording
             return
         if self.merged_adapters:
             warnings.warn(f"Already merged with {self.merged_adapters}. Unmerging first.", stacklevel=2)

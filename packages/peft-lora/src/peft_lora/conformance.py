@@ -7,9 +7,14 @@ Found through the `peft.conformance` entry point; run in the package's tests by
 
 from __future__ import annotations
 
-from peft_core.testing import Case, Conformance, HuggingFace, models
+from peft_core.testing import Case, Conformance, HuggingFace, TinyModel, models
 
 from .config import LoraConfig
+
+
+def _ids_in_inputs(model: TinyModel) -> list[int]:
+    """Token ids found in every row of the kit's (fixed) inputs, so trained rows change every row's output."""
+    return sorted({int(i) for i in model.make_inputs()["input_ids"][:, 1:3].flatten()})
 
 
 def conformance() -> Conformance:
@@ -35,6 +40,14 @@ def conformance() -> Conformance:
                 second=lambda: LoraConfig(r=2, target_modules=["v_proj", "o_proj"], task_type="CAUSAL_LM"),
             ),
             Case("gpt2-conv1d", models.GPT2, lambda: LoraConfig(r=4, target_modules=["c_attn", "mlp.c_proj"], task_type="CAUSAL_LM")),
+            # new-token rows next to LoRA on GPT-2, whose LM head is tied to the input embedding (the head follows)
+            Case(
+                "gpt2-token-rows",
+                models.GPT2,
+                lambda: LoraConfig(
+                    r=2, target_modules=["c_attn"], trainable_token_indices=_ids_in_inputs(models.GPT2), task_type="CAUSAL_LM"
+                ),
+            ),
             Case("bert-seq-cls", models.BERT, lambda: LoraConfig(r=2, target_modules=["query", "value"], task_type="SEQ_CLS")),
         ),
         random_init={"init_lora_weights": False},

@@ -234,6 +234,11 @@ def _check_convertible(layers: list[tuple[str, BaseTunerLayer]], adapter_name: s
             f"Adapter {adapter_name!r} trains base biases (bias={bias!r}); a LoRA adapter without them would change the "
             f"outputs. Only adapters with bias='none' can be converted."
         )
+    if getattr(peft_config, "kasa_config", None) is not None:
+        raise LoraConversionError(
+            f"Adapter {adapter_name!r} is a KaSA adapter: it was trained on base weights KaSA truncated, so no LoRA "
+            f"on the original base reproduces it (Hugging Face PEFT refuses it too)."
+        )
     not_delta = sorted({type(layer).__name__ for _, layer in layers if not layer.supports_delta_weight(adapter_name)})
     if not_delta:
         raise LoraConversionError(

@@ -168,6 +168,11 @@ def _check(
             )
         if config.lora_bias:
             raise ValueError(f"add_weighted_adapter can't combine adapters with lora_bias=True ({adapter!r}).")
+        if getattr(config, "kasa_config", None) is not None:
+            raise ValueError(
+                f"add_weighted_adapter can't combine KaSA adapters ({adapter!r}): the combined adapter would be a KaSA "
+                f"adapter and truncate the base weights a second time. Merge them into the base model instead."
+            )
     wrappers = [m for m in tuner.model.modules() if isinstance(m, ModulesToSaveWrapper)]
     if any(sum(a in w.modules_to_save for a in adapters) > 1 for w in wrappers):
         raise ValueError(

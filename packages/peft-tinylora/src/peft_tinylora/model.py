@@ -25,6 +25,7 @@ from .layer import TinyLoraEmbedding, TinyLoraLayer, TinyLoraLinear
 
 class TinyLoraModel(BaseTuner):
     prefix = "tinylora_"
+    uses_shared_state = True  # the tuner owns tensors all layers share (`tuner_tensors`)
 
     def inject_adapter(self, model: nn.Module, adapter_name: str, **options: Any) -> None:
         if "tinylora_v" not in self._modules:

@@ -30,7 +30,8 @@ from typing import Any
 
 import torch
 
-from ..peft_model import PeftModel, load_peft_weights
+from ..adapter_files import load_peft_weights
+from ..peft_model import PeftModel
 from ..serialization import SAFETENSORS_WEIGHTS_NAME, WEIGHTS_NAME
 from ..state_dict import set_peft_model_state_dict
 

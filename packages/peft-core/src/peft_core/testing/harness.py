@@ -65,11 +65,17 @@ _WRAPPER_PARTS = ("base_layer", "original_module")  # path components adapter wr
 def trained_base_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     """Base-model tensors an adapter trains in place (e.g. biases under `bias="all"`), by their name in
     the base model: trainable, named after no adapter."""
+    from ..tuners.layer import BaseTunerLayer
+
     adapters = set(getattr(model, "peft_config", {}))
+    # inside an adapter layer, only its base layer is the base model's (X-LoRA's experts are LoRA adapters
+    # with names of their own, such as `default__0`, that peft_config doesn't list)
+    layers = tuple(f"{path}." for path, m in model.get_base_model().named_modules() if isinstance(m, BaseTunerLayer))
     out = {}
     for name, param in model.get_base_model().named_parameters():
         parts = name.split(".")
-        if param.requires_grad and not adapters & set(parts):
+        in_adapter = any(name.startswith(p) and not name.startswith(f"{p}base_layer.") for p in layers)
+        if param.requires_grad and not in_adapter and not adapters & set(parts):
             out[".".join(p for p in parts if p not in _WRAPPER_PARTS)] = param.detach()
     return out
 

@@ -22,7 +22,7 @@ from torch import nn
 
 HF_DISTRIBUTION = "peft"
 # Fields Hugging Face PEFT writes as (unordered) sets, and the one that names the writer.
-SET_FIELDS = ("target_modules", "exclude_modules", "modules_to_save", "feedforward_modules")
+SET_FIELDS = ("target_modules", "exclude_modules", "modules_to_save", "feedforward_modules", "target_parameters")
 WRITER_FIELDS = ("peft_version",)
 
 

@@ -119,8 +119,22 @@ def load_suite(method: str | None = None, ref: str | Conformance | None = None) 
             raise ValueError("give a method name or a suite reference")
         ref = _entry_point_ref(method)
     module_name, _, attr = ref.partition(":")
-    obj: Any = importlib.import_module(module_name)
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise
+        raise LookupError(
+            f"The conformance reference {ref!r}{_for(method)} names the module {module_name!r}, which is not installed: "
+            f"fix the {CONFORMANCE_ENTRY_POINT_GROUP!r} entry point (a module in the package's src/, not in tests/) "
+            f"and reinstall the package."
+        ) from exc
     for part in (attr or "conformance").split("."):
+        if not hasattr(obj, part):
+            raise LookupError(
+                f"The conformance reference {ref!r}{_for(method)} names {attr or 'conformance'!r}, which module "
+                f"{module_name!r} does not define: fix the entry point (`module:function`) and reinstall the package."
+            )
         obj = getattr(obj, part)
     suite = obj() if callable(obj) and not isinstance(obj, Conformance) else obj
     if not isinstance(suite, Conformance):
@@ -128,6 +142,10 @@ def load_suite(method: str | None = None, ref: str | Conformance | None = None) 
     if method is not None and suite.method != method:
         raise ValueError(f"{ref} declares conformance for {suite.method!r}, not {method!r}")
     return suite, ref
+
+
+def _for(method: str | None) -> str:
+    return f" (method {method!r})" if method else ""
 
 
 def _entry_point_ref(method: str) -> str:

@@ -40,6 +40,10 @@ class BaseTunerLayer(nn.Module):
     other_param_names: tuple[str, ...] = ()
     # Whether `forward` honours mixed-adapter batches (see tuners.mixed_batch).
     supports_mixed_batch: bool = False
+    # Whether this layer, nested inside another adapter layer, saves its tensors under its own path
+    # (`<module>.base_layer.<key>`: one layer per adapted parameter of a module) instead of the outer
+    # layer's path (a mixed-method model, where each method's file looks like a single-method one).
+    saves_nested_path: bool = False
 
     def __init__(self, base_layer: nn.Module) -> None:
         if _plain_module_init(type(self)):
@@ -142,7 +146,8 @@ class BaseTunerLayer(nn.Module):
             self._active_adapter = remaining
 
     def adapter_tensors(self, adapter_name: str) -> list[AdapterTensor]:
-        """The tensors saved for `adapter_name`; keys drop the adapter name (HF's file layout)."""
+        """The tensors saved for `adapter_name`; keys drop the adapter name (HF's file layout).
+        Entries a `BufferDict` holds as non-persistent buffers are left out (they are regenerated)."""
         out: list[AdapterTensor] = []
         for attr in self.adapter_layer_names:
             container = self._container(attr)
@@ -152,7 +157,8 @@ class BaseTunerLayer(nn.Module):
             if isinstance(entry, nn.Module):
                 for key, tensor in entry.state_dict(keep_vars=True).items():
                     out.append(AdapterTensor(f"{attr}.{key}", f"{attr}.{adapter_name}.{key}", tensor))
-            else:
+            elif adapter_name not in getattr(container, "_non_persistent_buffers_set", ()):
+                # a non-persistent BufferDict entry (regenerated on load) is not saved, as in Hugging Face PEFT
                 out.append(AdapterTensor(attr, f"{attr}.{adapter_name}", entry))
         return out
 
@@ -268,12 +274,16 @@ class BaseTunerLayer(nn.Module):
     def merge(self, safe_merge: bool = False, adapter_names: Sequence[str] | None = None) -> None:
         """Merge the given (default: active) adapters into the base layer."""
         names = self.active_adapters if adapter_names is None else list(adapter_names)
+        names = [name for name in names if self.has_adapter(name)]
+        already = [name for name in names if name in self.merged_adapters]
+        names = [name for name in names if name not in self.merged_adapters]
+        if already:  # Hugging Face PEFT's wording, which programs match on
+            warnings.warn(
+                f"Already following adapters were merged {','.join(already)}. You are now additionally merging "
+                f"{','.join(names)}." if names else "All adapters are already merged, nothing to do.",
+                stacklevel=2,
+            )
         for name in names:
-            if not self.has_adapter(name):
-                continue
-            if name in self.merged_adapters:
-                warnings.warn(f"Adapter {name!r} is already merged into this layer; skipping it.", stacklevel=2)
-                continue
             self.merge_adapter_weights(name, safe_merge)
             self.merged_adapters.append(name)
 

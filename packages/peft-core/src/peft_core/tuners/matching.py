@@ -125,6 +125,39 @@ def matches_target(config: Any, key: str) -> bool:
     return index == layers if isinstance(layers, int) else index in layers
 
 
+def strip_base_layers(name: str) -> str:
+    """`name` with every `.base_layer` segment removed: the path of a module as the user's model names
+    it, even when adapter layers now wrap it (`mlp.experts.base_layer` -> `mlp.experts`)."""
+    while ".base_layer" in name:
+        head, _, tail = name.rpartition(".base_layer")
+        name = head + tail
+    return name
+
+
+def match_parameter_targets(
+    target_parameters: Iterable[str] | None, named: Sequence[tuple[str, nn.Module]]
+) -> list[tuple[str, str, str]]:
+    """Parameters selected by `target_parameters` (Hugging Face PEFT's rule): `(holder, name, key)` with
+    `holder` the path of the module that owns the parameter (possibly inside adapter layers), `name` the
+    parameter's attribute name and `key` its dotted name in the user's model (`mlp.experts.down_proj`).
+
+    A parameter matches when `key` equals an entry or ends with `"." + entry`. Order: modules in
+    `named` order, parameters in registration order (the order in which layers wrap them)."""
+    if not target_parameters:
+        return []
+    wanted = set(target_parameters)
+    found: list[tuple[str, str, str]] = []
+    for holder, module in named:
+        for param_name, param in module._parameters.items():
+            if param is None:
+                continue
+            unwrapped = strip_base_layers(holder)
+            key = f"{unwrapped}.{param_name}" if unwrapped else param_name
+            if _suffix_hit(key, wanted) is not None:
+                found.append((holder, param_name, key))
+    return found
+
+
 def pattern_value(
     key_patterns: Mapping[str, Any] | None, key: str, default: Any, field: str = "rank_pattern/alpha_pattern"
 ) -> Any:

@@ -59,6 +59,11 @@ class ModulesToSaveWrapper(nn.Module):
         return list(self.modules_to_save)
 
     @property
+    def _adapters(self) -> set[str]:
+        """The adapters holding a copy, under Hugging Face PEFT's wrapper attribute name (code written for it reads it)."""
+        return set(self.modules_to_save)
+
+    @property
     def active_adapter(self) -> str:
         return self._active_adapter[0]
 
@@ -93,8 +98,19 @@ class ModulesToSaveWrapper(nn.Module):
             result[rows] = out
         return result
 
+    def check_can_activate(self, adapter_names: Sequence[str]) -> None:
+        """A copy replaces the module (it does not add to it): two active adapters can't both have one here."""
+        holding = [name for name in adapter_names if name in self.modules_to_save]
+        if len(holding) > 1:
+            raise ValueError(
+                f"Only one adapter can be set at a time for ModulesToSaveWrapper: adapters {holding} each have their "
+                f"own copy of this module (modules_to_save), and copies replace the module rather than add up. "
+                f"Activate them one at a time, or give them distinct modules_to_save."
+            )
+
     def set_adapter(self, adapter_names: str | Sequence[str], inference_mode: bool = False) -> None:
         names = [adapter_names] if isinstance(adapter_names, str) else list(adapter_names)
+        self.check_can_activate(names)
         for name, module in self.modules_to_save.items():
             module.requires_grad_(name in names and not inference_mode)
         self._active_adapter = names

@@ -15,244 +15,46 @@ layout), so a method whose encoder reparameterises the tokens cannot be loaded a
 A method package subclasses `PromptLearningConfig`, `PromptEncoderBase` (how the matrix is produced)
 and `PromptLearningTuner` (`_create_prompt_encoder`, optionally `_prepare_prompt_learning_config`).
 transformers is imported lazily, only where a transformers cache object must be built.
+
+This module holds the tuner (rewriting inputs, generation, saving); the config is in `prompt_config`, the
+encoders in `prompt_encoder`, and reading the base model and call arguments in `prompt_inputs`. All public
+names are importable from here.
 """
 
 from __future__ import annotations
 
-import inspect
 import warnings
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator, Mapping, Optional, Sequence
+from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from ..config import PeftConfig, TaskType
-from ..errors import AdapterLoadError, ConfigError, UnsupportedOperationError
+from ..config import TaskType
+from ..errors import AdapterLoadError, UnsupportedOperationError
 from .modules_to_save import ModulesToSaveWrapper
+from .prompt_config import PromptLearningConfig
+from .prompt_encoder import PromptEncoderBase, PromptEncoderDict
+from .prompt_inputs import (
+    _batch_size,
+    _bind_arguments,
+    _cache_argument,
+    _cache_length,
+    _config_dict,
+    _first_value,
+    _is_encoder_decoder,
+    _model_config,
+    _parameters,
+    _prepend,
+)
 from .tuner import BaseTuner, validate_adapter_name
+
+__all__ = ["PROMPT_EMBEDDINGS_KEY", "PromptEncoderBase", "PromptEncoderDict", "PromptLearningConfig", "PromptLearningTuner"]
 
 PROMPT_EMBEDDINGS_KEY = "prompt_embeddings"
 # Hugging Face PEFT keeps the base model directly under `base_model` for prompt learning, so the
 # modules_to_save copies are saved as `base_model.<module path>.<param>` (no `.model.`).
 _HF_PROMPT_BASE_PREFIX = "base_model."
 _LABEL_PAD = -100
-
-
-@dataclass
-class PromptLearningConfig(PeftConfig):
-    """Fields shared by prompt-learning configs (Hugging Face PEFT's `PromptLearningConfig`).
-
-    `token_dim`, `num_transformer_submodules`, `num_attention_heads` and `num_layers` are filled from
-    the base model's config when the adapter is created, and saved.
-    """
-
-    num_virtual_tokens: Optional[int] = field(default=None, metadata={"help": "Number of virtual tokens."})
-    token_dim: Optional[int] = field(default=None, metadata={"help": "Hidden size of the base model."})
-    num_transformer_submodules: Optional[int] = field(
-        default=None, metadata={"help": "Number of transformer stacks (2 for encoder-decoder seq2seq)."}
-    )
-    num_attention_heads: Optional[int] = field(default=None, metadata={"help": "Number of attention heads."})
-    num_layers: Optional[int] = field(default=None, metadata={"help": "Number of transformer layers."})
-    modules_to_save: Optional[list[str]] = field(
-        default=None, metadata={"help": "Modules (e.g. a classifier head) trained in full and saved."}
-    )
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.num_virtual_tokens is not None and self.num_virtual_tokens <= 0:
-            raise ConfigError(f"num_virtual_tokens must be a positive integer, got {self.num_virtual_tokens}.")
-
-    @property
-    def is_prompt_learning(self) -> bool:
-        return True
-
-
-class PromptEncoderBase(nn.Module):
-    """Produces one adapter's virtual-token matrix.
-
-    `embedding` holds one row per virtual token. Subclasses with a reparameterisation network
-    (an MLP, an LSTM, a projection) override `forward` and set `reparameterized` while that network
-    exists; a loaded adapter has only `embedding`, holding the final matrix.
-    """
-
-    def __init__(self, num_tokens: int, dim: int) -> None:
-        super().__init__()
-        self.embedding = nn.Embedding(num_tokens, dim)
-
-    @property
-    def reparameterized(self) -> bool:
-        """True when `forward` is more than a lookup in `embedding`."""
-        return False
-
-    @property
-    def num_tokens(self) -> int:
-        return self.embedding.num_embeddings
-
-    def forward(self, indices: torch.Tensor) -> torch.Tensor:
-        return self.embedding(indices)
-
-    def prompt_matrix(self) -> torch.Tensor:
-        """The final virtual-token matrix `[num_tokens, dim]` (what is saved and what the model sees)."""
-        if not self.reparameterized:
-            return self.embedding.weight
-        indices = torch.arange(self.num_tokens, device=self.embedding.weight.device)
-        return self(indices.unsqueeze(0))[0]
-
-    def load_prompt_matrix(self, matrix: torch.Tensor) -> None:
-        if self.reparameterized:
-            raise ValueError(
-                f"{type(self).__name__} holds a trainable reparameterisation network; a saved prompt matrix (its "
-                f"output) can't be loaded into it. Load the adapter for inference (is_trainable=False)."
-            )
-        if tuple(matrix.shape) != tuple(self.embedding.weight.shape):
-            raise AdapterLoadError(
-                f"prompt_embeddings has shape {tuple(matrix.shape)} but the adapter expects "
-                f"{tuple(self.embedding.weight.shape)}; it was saved for another base model or num_virtual_tokens."
-            )
-        with torch.no_grad():
-            self.embedding.weight.copy_(matrix.to(self.embedding.weight.device, self.embedding.weight.dtype))
-
-
-class PromptEncoderDict(nn.ModuleDict):
-    """The prompt encoders of all adapters, speaking the adapter-module protocol of `BaseTuner`
-    (`set_adapter`, `enable_adapters`, `delete_adapter`, ...) so the shared machinery manages them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._disable_adapters = False
-        self._active_adapter: list[str] = []
-
-    @property
-    def disable_adapters(self) -> bool:
-        return self._disable_adapters
-
-    @property
-    def active_adapters(self) -> list[str]:
-        return list(self._active_adapter)
-
-    def has_adapter(self, adapter_name: str) -> bool:
-        return adapter_name in self
-
-    def adapter_parameters(self, adapter_name: str) -> Iterator[nn.Parameter]:
-        return self[adapter_name].parameters() if adapter_name in self else iter(())
-
-    def set_adapter(self, adapter_names: str | Sequence[str], inference_mode: bool = False) -> None:
-        names = [adapter_names] if isinstance(adapter_names, str) else list(adapter_names)
-        for name, encoder in self.items():
-            encoder.requires_grad_(name in names and not inference_mode)
-        self._active_adapter = [n for n in names if n in self]
-
-    def enable_adapters(self, enabled: bool) -> None:
-        self._disable_adapters = not enabled
-
-    def delete_adapter(self, adapter_name: str) -> None:
-        if adapter_name in self:
-            del self[adapter_name]
-        self._active_adapter = [n for n in self._active_adapter if n != adapter_name]
-
-    def cast_adapter_dtype(self, adapter_name: str, autocast: bool = True) -> None:
-        """Prompt encoders are kept in fp32 (as in Hugging Face PEFT); half-precision ones are upcast."""
-        if not autocast or adapter_name not in self:
-            return
-        for param in self[adapter_name].parameters():
-            if param.dtype in (torch.float16, torch.bfloat16):
-                param.data = param.data.float()
-
-
-# -- reading the base model -------------------------------------------------------------------
-def _config_dict(model_config: Any) -> dict[str, Any]:
-    if model_config is None:
-        return {}
-    if isinstance(model_config, Mapping):
-        data = dict(model_config)
-    elif hasattr(model_config, "to_dict"):
-        data = model_config.to_dict()
-    else:
-        data = dict(vars(model_config))
-    text = data.get("text_config")
-    return dict(text) if isinstance(text, Mapping) else data
-
-
-def _first_value(model_config: Any, data: Mapping[str, Any], names: Sequence[str]) -> Any:
-    for name in names:
-        if name in data and data[name] is not None:
-            return data[name]
-    for name in names:  # attribute aliases (e.g. T5's num_hidden_layers -> num_layers) are not in to_dict()
-        value = getattr(model_config, name, None) if not isinstance(model_config, Mapping) else None
-        if value is not None:
-            return value
-    return None
-
-
-def _model_config(model: nn.Module) -> Any:
-    return getattr(model, "config", None)
-
-
-def _is_encoder_decoder(model: nn.Module) -> bool:
-    config = _model_config(model)
-    if isinstance(config, Mapping):
-        return bool(config.get("is_encoder_decoder", False))
-    return bool(getattr(config, "is_encoder_decoder", False))
-
-
-def _bind_arguments(fn: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
-    """Positional arguments of a model call turned into keywords, following `fn`'s signature."""
-    if not args:
-        return dict(kwargs)
-    signature = inspect.signature(fn)
-    bound = signature.bind_partial(*args, **kwargs)
-    out: dict[str, Any] = {}
-    for name, value in bound.arguments.items():
-        kind = signature.parameters[name].kind
-        if kind is inspect.Parameter.VAR_KEYWORD:
-            out.update(value)
-        elif kind is inspect.Parameter.VAR_POSITIONAL:
-            if value:
-                raise TypeError(f"Prompt learning can't pass extra positional arguments {value!r}; use keywords.")
-        else:
-            out[name] = value
-    return out
-
-
-def _parameters(fn: Any) -> set[str]:
-    try:
-        return set(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        return set()
-
-
-def _cache_argument(fn: Any) -> str | None:
-    """The keyword a model's forward takes its key/value cache by (`cache` in transformers >= 5.x)."""
-    params = _parameters(fn)
-    for name in ("cache", "past_key_values"):
-        if name in params:
-            return name
-    return None
-
-
-def _cache_length(cache: Any) -> int:
-    if cache is None:
-        return 0
-    length = getattr(cache, "get_seq_length", None)
-    if callable(length):
-        return int(length())
-    return 0
-
-
-def _batch_size(input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None) -> int:
-    if input_ids is not None:
-        return input_ids.shape[0]
-    if inputs_embeds is not None:
-        return inputs_embeds.shape[0]
-    raise ValueError("Prompt learning needs input_ids or inputs_embeds to know the batch size.")
-
-
-def _prepend(tensor: torch.Tensor | None, count: int, value: int | float) -> torch.Tensor | None:
-    if tensor is None:
-        return None
-    pad = torch.full((tensor.shape[0], count), value, dtype=tensor.dtype, device=tensor.device)
-    return torch.cat((pad, tensor), dim=1)
 
 
 class PromptLearningTuner(BaseTuner):

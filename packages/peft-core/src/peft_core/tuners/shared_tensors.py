@@ -23,6 +23,7 @@ class SharedTensorsTuner(BaseTuner):
     """A tuner holding per-adapter shared tensors in the `BufferDict` stores named by `shared_stores`."""
 
     shared_stores: tuple[str, ...] = ()
+    uses_shared_state = True  # its adapters need the tuner: `inject_adapter_in_model` refuses them
 
     def shared_store(self, name: str) -> BufferDict:
         """The store `name`, created empty on first use (layers keep references to it)."""

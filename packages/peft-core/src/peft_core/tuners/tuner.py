@@ -9,7 +9,7 @@ behaviour override the small hooks documented below; core never branches on a me
 from __future__ import annotations
 
 import contextlib
-import re
+import itertools
 import warnings
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
@@ -17,8 +17,12 @@ import torch
 from torch import nn
 
 from ..config import PeftConfig
-from ..errors import AdapterNameError, AdapterStateError, ConfigError, UnsupportedOperationError
-from ..patterns import field_label
+from ..errors import (
+    AdapterStateError,
+    ConfigError,
+    UnsupportedOperationError,
+)
+from .adapter_names import validate_adapter_name
 from .bias import (
     base_bias_tensors,
     bias_entries,
@@ -35,45 +39,20 @@ from .matching import (
     check_layers_to_transform,
     compact_target_names,
     describe_candidates,
-    is_excluded,
-    is_in_modules_to_save,
-    is_linear_like,
-    matches_target,
-    output_head_names,
+    match_parameter_targets,
 )
 from .mixed_batch import BASE_ADAPTER_NAME
 from .modules_to_save import ModulesToSaveWrapper
+from . import target_selection
+from .snapshot import ModelSnapshot, outer_modules
+from .target_selection import _adapter_names_of, nested_layers  # noqa: F401 (nested_layers: re-exported)
+from .tuner_state import TunerState
 from .walk import modules as walk_modules
 from .walk import named_modules as walk_named_modules
 from .walk import parameters as walk_parameters
 
 # Hugging Face PEFT replaces target lists of this length or more by their shortest unique suffixes.
 MIN_TARGETS_FOR_COMPACTION = 20
-_ADAPTER_NAME_RE = re.compile(r"[^./\\\s]+")
-_ADAPTER_CONTAINERS = (nn.ModuleDict(), nn.ParameterDict())
-
-
-def validate_adapter_name(adapter_name: object) -> str:
-    """Reject names that would break keys, paths or module attributes, before anything is created."""
-    if not isinstance(adapter_name, str) or not adapter_name:
-        raise AdapterNameError(f"Adapter names must be non-empty strings, got {adapter_name!r}. Use e.g. 'my_adapter'.")
-    if (
-        not _ADAPTER_NAME_RE.fullmatch(adapter_name)
-        or not adapter_name.isprintable()
-        or adapter_name in ("..", BASE_ADAPTER_NAME)
-    ):
-        raise AdapterNameError(
-            f"Invalid adapter name {adapter_name!r}: it must not contain '.', '/', '\\', spaces or control characters "
-            f"(it becomes a key component and a folder name) and must not be {BASE_ADAPTER_NAME!r}. Use e.g. 'my_adapter'."
-        )
-    if any(hasattr(container, adapter_name) for container in _ADAPTER_CONTAINERS):
-        raise AdapterNameError(
-            f"Invalid adapter name {adapter_name!r}: it collides with an attribute of torch's ModuleDict/ParameterDict, "
-            f"which hold adapters by name; choose another name, e.g. '{adapter_name}_adapter'."
-        )
-    return adapter_name
-
-
 def model_type_of(model: nn.Module) -> str | None:
     """The transformers `model_type` of `model` (None for plain modules), without importing transformers."""
     config = getattr(model, "config", None)
@@ -90,9 +69,16 @@ class BaseTuner(nn.Module):
     - `_prepare_adapter_config(config, model)`: fill defaults (core fills `target_modules` from the
       method's registered defaults).
     - `_check_new_adapter_config(config)`: refuse an adapter that can't coexist with existing ones.
+    - `_match(config, named)`: which modules are targets (default: the `target_modules` / `exclude_modules`
+      rules); methods whose targets are chosen otherwise (the top N attention modules) override it.
     - `_mark_extra_trainable(adapter_name)`: extra trainable parameters (e.g. LoRA's `bias` modes).
     - `extra_tensors_to_save(adapter_name)`: base-model tensors saved with the adapter (bias modes).
     - `tuner_tensors(adapter_name)`: tensors owned by the tuner itself (`base_model.<name>` keys).
+    - `_create_and_replace_parameter(...)`: adapt one `nn.Parameter` selected by the config's
+      `target_parameters` (methods that support parameter targets).
+    - `_add_auxiliary_layers(config, adapter_name, low_cpu_mem_usage)`: layers added besides the targets.
+    - `saves_targeted_embedding_weights(adapter_name)`: the `save_embedding_layers="auto"` rule.
+    - `postprocess_saved_state` / `remap_state_dict_for_load`: a compact file form and its inverse.
 
     A target that is already another method's adapter layer is wrapped (nested) only in a
     mixed-method model: `_create_and_replace` asks `wrapped_base(target, key)` for the module whose
@@ -102,6 +88,9 @@ class BaseTuner(nn.Module):
     prefix: ClassVar[str] = ""
     compact_large_target_lists: ClassVar[bool] = True
     supports_merge: ClassVar[bool] = True
+    # Whether the tuner owns tensors shared by its layers (it fills `tuner_tensors`): such adapters need the
+    # tuner, so `inject_adapter_in_model` refuses them (Hugging Face PEFT's flag of the same name).
+    uses_shared_state: ClassVar[bool] = False
     # Whether targets that are other methods' adapter layers may be wrapped (set on the per-method
     # tuners of a mixed-method model, see `attached` and peft_core.mixed).
     allow_nesting: bool = False
@@ -175,6 +164,31 @@ class BaseTuner(nn.Module):
     ) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement _create_and_replace")
 
+    def _create_and_replace_parameter(
+        self,
+        config: PeftConfig,
+        adapter_name: str,
+        holder_key: str,
+        parameter_name: str,
+        current_key: str,
+    ) -> None:
+        """Adapt parameter `parameter_name` of the module at `holder_key` (a path in `self.model`, possibly
+        inside adapter layers); `current_key` is the parameter's name in the user's model."""
+        raise ConfigError(
+            f"{type(self).__name__} does not support target_parameters (adapting nn.Parameters directly); "
+            f"target modules with target_modules instead."
+        )
+
+    def _add_auxiliary_layers(self, config: PeftConfig, adapter_name: str, low_cpu_mem_usage: bool) -> None:
+        """Hook: adapter layers a config adds besides its targets (e.g. trainable rows of an embedding),
+        put into `self.model` after the targets; they are then frozen, cast and activated like the rest."""
+        return None
+
+    def saves_targeted_embedding_weights(self, adapter_name: str) -> bool:
+        """Hook: whether a targeted `embed_tokens` / `lm_head` saves its full base weight with the adapter
+        (Hugging Face PEFT's `save_embedding_layers="auto"` rule); methods that train only some rows say no."""
+        return True
+
     def wrapped_base(self, target: nn.Module, current_key: str) -> nn.Module:
         """The module whose type decides which layer wraps `target`: `target` itself, or, when it is
         already another method's adapter layer, the module that layer wraps (the new layer then wraps
@@ -200,6 +214,8 @@ class BaseTuner(nn.Module):
             method = method_for_config(config)
             model_type = model_type_of(model)
             defaults = method.default_target_modules.get(model_type) if model_type else None
+            if not defaults and getattr(config, "target_parameters", None):
+                return config  # only parameters are targeted
             if not defaults:
                 names = [n for n, _ in model.named_modules()]
                 raise ValueError(
@@ -223,14 +239,28 @@ class BaseTuner(nn.Module):
 
     def tuner_tensors(self, adapter_name: str) -> list[AdapterTensor]:
         """Tensors owned by the tuner, saved as `base_model.<saved_key>` (default: renamed biases of
-        modules_to_save copies). Overrides should extend `super().tuner_tensors(...)`."""
-        return renamed_bias_tensors(self.model, self._bias_entries(adapter_name))
+        modules_to_save copies, and the entries of the tuner's `TunerParameterDict` / `TunerModuleDict`
+        attributes). Overrides should extend `super().tuner_tensors(...)`."""
+        out = renamed_bias_tensors(self.model, self._bias_entries(adapter_name))
+        for attr, store in self._tuner_state():
+            out += store.adapter_tensors(adapter_name, attr)
+        return out
+
+    def _tuner_state(self) -> list[tuple[str, TunerState]]:
+        """The tuner's own per-adapter state (see tuners.tuner_state): trained, saved and deleted with
+        its adapters like the layers' tensors."""
+        return [(name, m) for name, m in self._modules.items() if isinstance(m, TunerState)]
 
     def remap_state_dict_for_load(
         self, adapter_name: str, state: Mapping[str, torch.Tensor]
     ) -> Mapping[str, torch.Tensor]:
         """Hook: inspect or rename incoming file keys before they are matched (refuse legacy
         formats, follow older layouts). Default: unchanged."""
+        return state
+
+    def postprocess_saved_state(self, adapter_name: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Hook: rewrite the tensors about to be saved into a method's compact file form (e.g. VB-LoRA
+        keeps only the top-k of its logits); `remap_state_dict_for_load` must undo it. Default: unchanged."""
         return state
 
     def adapter_state_dict(self, adapter_name: str) -> dict[str, torch.Tensor] | None:
@@ -241,6 +271,24 @@ class BaseTuner(nn.Module):
     def load_adapter_state_dict(self, adapter_name: str, state: Mapping[str, torch.Tensor], strict: bool) -> bool:
         """Hook: load a file written by `adapter_state_dict`; return False to use the structural default."""
         return False
+
+    def check_adapter_state(self, adapter_name: str, state: Mapping[str, torch.Tensor]) -> None:
+        """Hook: refuse to save a state that can't be the adapter (called before anything is written).
+        Default: tensors of parameters partitioned by DeepSpeed ZeRO-3 (`ds_shape` differs from the local
+        shard's shape) are refused with the recipe, since the file would hold empty shards."""
+        partitioned = [
+            f"{key} {tuple(t.shape)} (full {tuple(t.ds_shape)})"
+            for key, t in state.items()
+            if getattr(t, "ds_shape", None) is not None and tuple(t.shape) != tuple(t.ds_shape)
+        ]
+        if partitioned:
+            raise ValueError(
+                f"Adapter {adapter_name!r}: {len(partitioned)} tensor(s) are DeepSpeed ZeRO-3 partitions, not whole "
+                f"tensors ({', '.join(partitioned[:3])}{' ...' if len(partitioned) > 3 else ''}); saving them would "
+                f"write an empty adapter. Nothing was written. Gather them first: `with deepspeed.zero.GatheredParameters("
+                f"list(model.parameters()), modifier_rank=None): model.save_pretrained(path, is_main_process=rank == 0)`, or "
+                f"let the Trainer / accelerate save (`accelerator.get_state_dict(model)` passed as state_dict=...)."
+            )
 
     def convert_adapter_for_saving(
         self,
@@ -281,8 +329,22 @@ class BaseTuner(nn.Module):
 
         check_layers_to_transform(config, [n for n, _ in named])
         matched, excluded = self._match(config, named)
-        if not matched:
+        parameters = match_parameter_targets(getattr(config, "target_parameters", None), named)
+        if not matched and not parameters:
             self._raise_nothing_matched(config, named, excluded)
+        if parameters and not matched and config.target_modules:
+            warnings.warn(
+                f"target_modules={config.target_modules!r} were set but no module was matched (only parameters "
+                f"from target_parameters are adapted).",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        if getattr(config, "target_parameters", None) and not parameters:
+            warnings.warn(
+                f"target_parameters={config.target_parameters!r} were set but no parameter was matched.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
         method = str(getattr(config, "peft_type", "") or "").lower()
         init_context = torch.device("meta") if low_cpu_mem_usage else contextlib.nullcontext()
@@ -297,6 +359,13 @@ class BaseTuner(nn.Module):
                     # a quantized module no dispatcher of this method handles is refused, never wrapped as plain
                     check_quantized_target(method, target, key=key, config=config, model=model)
                 self._create_and_replace(config, adapter_name, target, target_name, parent, current_key=key)
+            for holder_key, parameter_name, key in parameters:
+                if not holder_key:
+                    raise ConfigError(
+                        f"target_parameters selected {key!r}, a parameter of the top-level model itself; only "
+                        f"parameters of submodules can be adapted."
+                    )
+                self._create_and_replace_parameter(config, adapter_name, holder_key, parameter_name, current_key=key)
 
         targets = config.target_modules
         if (
@@ -307,6 +376,7 @@ class BaseTuner(nn.Module):
             config.target_modules = compact_target_names(set(matched), [n for n, _ in named])
 
         self._wrap_modules_to_save(config, adapter_name, named)
+        self._add_auxiliary_layers(config, adapter_name, low_cpu_mem_usage)
         adapter_modules = self._freeze_base()  # one walk: freeze everything, collect the adapter modules
         for module in adapter_modules:
             if module.has_adapter(adapter_name):
@@ -314,96 +384,26 @@ class BaseTuner(nn.Module):
         self._refresh_trainable(freeze_base=False, adapter_modules=adapter_modules)
 
     def _match(self, config: PeftConfig, named: Sequence[tuple[str, nn.Module]]) -> tuple[list[str], int]:
-        containers: set[str] = set()  # tuner layers / wrappers: their insides are never targets
-        inside: set[str] = set()
-        matched: list[str] = []
-        excluded = 0
-        exclude = getattr(config, "exclude_modules", None)
-        to_save = getattr(config, "modules_to_save", None)
-        exclude_field, to_save_field = field_label(config, "exclude_modules"), field_label(config, "modules_to_save")
-        for key, module in named:
-            if not key:
-                continue
-            parent_key = key.rpartition(".")[0]
-            if parent_key in containers or parent_key in inside:
-                inside.add(key)
-                continue
-            if isinstance(module, (BaseTunerLayer, ModulesToSaveWrapper)):
-                containers.add(key)
-            if isinstance(module, ModulesToSaveWrapper) or is_in_modules_to_save(to_save, key, to_save_field):
-                continue
-            if not matches_target(config, key):
-                continue
-            if is_excluded(exclude, key, exclude_field):
-                excluded += 1
-                continue
-            matched.append(key)
-        return matched, excluded
+        return target_selection.match_targets(config, named)
 
     def _raise_nothing_matched(self, config: PeftConfig, named: Sequence[tuple[str, nn.Module]], excluded: int) -> None:
-        names = [n for n, _ in named]
-        if excluded:
-            raise ConfigError(
-                f"All modules matched by target_modules={config.target_modules!r} are excluded by "
-                f"exclude_modules={getattr(config, 'exclude_modules', None)!r}; nothing left to adapt."
-            )
-        hint = ""
-        if getattr(config, "layers_to_transform", None) is not None:
-            hint = f" with layers_to_transform={config.layers_to_transform!r}"
-            if getattr(config, "layers_pattern", None):
-                hint += f" and layers_pattern={config.layers_pattern!r}"
-        raise ConfigError(
-            f"Target modules {config.target_modules!r}{hint} not found in the base model "
-            f"({type(self.model).__name__}). A list entry must equal a module name or its dotted suffix; a string "
-            f"is a regex matched against the full name. Module names that exist: {describe_candidates(names)}."
-        )
+        target_selection.raise_nothing_matched(config, named, excluded, self.model)
 
     def _all_linear_names(
         self, model: nn.Module, named: Sequence[tuple[str, nn.Module]], config: PeftConfig
     ) -> set[str]:
-        names_by_id = {id(m): n for n, m in named}
-        skip = output_head_names(model, names_by_id, config.task_type)
-        containers: list[str] = [n for n, m in named if isinstance(m, BaseTunerLayer)]
-        names = {
-            n
-            for n, m in named
-            if n and n not in skip and is_linear_like(m) and not any(n.startswith(c + ".") for c in containers)
-        }
-        if not names:
-            raise ValueError(f"target_modules='all-linear' found no linear layer in {type(model).__name__}.")
-        return names
+        return target_selection.all_linear_names(model, named, config)
 
     def _wrap_modules_to_save(self, config: PeftConfig, adapter_name: str, named: Sequence[tuple[str, nn.Module]]) -> None:
-        entries = getattr(config, "modules_to_save", None)
-        if not entries:
-            return
-        by_name = dict(named)
-        wrapped: list[str] = []
-        for key, module in named:
-            if not key or not any(key.endswith(entry) for entry in entries):
-                continue
-            if any(key.startswith(w + ".") for w in wrapped):
-                continue
-            if any(isinstance(m, (ModulesToSaveWrapper, BaseTunerLayer)) for m in _ancestors(by_name, key)):
-                continue
-            if adapter_name in dict(module.named_children()):
-                raise ValueError(
-                    f"Adapter name {adapter_name!r} equals a submodule name of modules_to_save module {key!r}; "
-                    f"rename the adapter."
-                )
-            if isinstance(module, ModulesToSaveWrapper):
-                module.update(adapter_name)
-            else:
-                parent_key, _, child = key.rpartition(".")
-                setattr(by_name[parent_key], child, ModulesToSaveWrapper(module, adapter_name))
-            wrapped.append(key)
+        target_selection.wrap_modules_to_save(config, adapter_name, named)
 
     # -- adapter modules --------------------------------------------------------------------
     def tuner_layers(self) -> Iterator[BaseTunerLayer]:
         return (m for m in walk_modules(self.model) if isinstance(m, BaseTunerLayer))
 
-    def adapter_modules(self) -> Iterator[BaseTunerLayer | ModulesToSaveWrapper]:
-        return (m for m in walk_modules(self.model) if isinstance(m, (BaseTunerLayer, ModulesToSaveWrapper)))
+    def adapter_modules(self) -> Iterator[BaseTunerLayer | ModulesToSaveWrapper | TunerState]:
+        layers = (m for m in walk_modules(self.model) if isinstance(m, (BaseTunerLayer, ModulesToSaveWrapper)))
+        return itertools.chain(layers, (store for _, store in self._tuner_state()))
 
     @property
     def active_adapters(self) -> list[str]:
@@ -422,7 +422,7 @@ class BaseTuner(nn.Module):
                 adapter_modules.append(module)
         if type(self).adapter_modules is not BaseTuner.adapter_modules:
             return list(self.adapter_modules())
-        return adapter_modules
+        return adapter_modules + [store for _, store in self._tuner_state()]
 
     def _refresh_trainable(
         self,
@@ -443,17 +443,21 @@ class BaseTuner(nn.Module):
         names = [adapter_name] if isinstance(adapter_name, str) else list(adapter_name)
         for name in names:
             if name not in self.peft_config:
-                raise ValueError(f"Adapter {name!r} does not exist; existing adapters: {list(self.peft_config)}.")
+                raise ValueError(f"Adapter {name} does not exist; existing adapters: {list(self.peft_config)}.")
+        for module in self.adapter_modules():  # refuse before changing anything
+            if isinstance(module, ModulesToSaveWrapper):
+                module.check_can_activate(names)
         self.active_adapter = names[0] if len(names) == 1 else names
         self._refresh_trainable(freeze_base=False)
 
     def delete_adapter(self, adapter_name: str) -> None:
         if adapter_name not in self.peft_config:
-            raise ValueError(f"Adapter {adapter_name!r} does not exist; existing adapters: {list(self.peft_config)}.")
+            raise ValueError(f"Adapter {adapter_name} does not exist; existing adapters: {list(self.peft_config)}.")
         if any(adapter_name in layer.merged_adapters for layer in self.tuner_layers()):
             raise AdapterStateError(
-                f"Adapter {adapter_name!r} is merged into the base weights; deleting it would leave its change there "
-                f"for good. Call unmerge_adapter() first (or merge_and_unload() to keep the merged model)."
+                f"Cannot delete adapter(s) {[adapter_name]} while they are merged. Please unmerge them first. Adapter "
+                f"{adapter_name!r} is merged into the base weights and deleting it would leave its change there for "
+                f"good. Call unmerge_adapter() first (or merge_and_unload() to keep the merged model)."
             )
         del self.peft_config[adapter_name]
         for module in list(self.adapter_modules()):
@@ -476,6 +480,14 @@ class BaseTuner(nn.Module):
         (layers that were disabled stay disabled)."""
         modules = list(self.adapter_modules())
         flags = [(m, m._disable_adapters) for m in modules]
+        if len({disabled for _, disabled in flags}) > 1:
+            warnings.warn(
+                "The model contains some adapter layers that are enabled and others that are disabled. This is most "
+                "likely unintentional. Leaving the disable_adapter block restores each layer as it was; call "
+                "enable_adapter_layers() to enable them all.",
+                UserWarning,
+                stacklevel=4,
+            )
         grads = [(p, p.requires_grad) for p in walk_parameters(self)]
         self.disable_adapter_layers()
         try:
@@ -582,6 +594,9 @@ class BaseTuner(nn.Module):
                     layer.merge(safe_merge=safe_merge, adapter_names=adapter_names)
             setattr(parent, child_name, child.get_base_layer())
         self._unload_tuner_state()
+        for _, store in self._tuner_state():
+            for name in list(store.keys()):
+                store.delete_adapter(name)
         if "peft_config" in self.model.__dict__:
             del self.model.__dict__["peft_config"]
         return self.model
@@ -593,74 +608,5 @@ class BaseTuner(nn.Module):
     @staticmethod
     def _walk_outer(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
         """Modules that are not inside an adapter layer or wrapper (those are parents to unload from)."""
-        stack: list[tuple[str, nn.Module]] = [("", model)]
-        while stack:
-            key, module = stack.pop()
-            yield key, module
-            for name, child in module.named_children():
-                if not isinstance(child, (BaseTunerLayer, ModulesToSaveWrapper)):
-                    stack.append((f"{key}.{name}" if key else name, child))
+        return outer_modules(model)
 
-
-def _adapter_names_of(module: Any) -> list[str]:
-    """Adapter names held by an adapter module (tuner layer, modules_to_save wrapper, prompt encoders)."""
-    names = getattr(module, "adapter_names", None)
-    if callable(names):
-        return list(names())
-    if isinstance(module, ModulesToSaveWrapper):
-        return list(module.modules_to_save)
-    return list(module.keys()) if isinstance(module, nn.ModuleDict) else []
-
-
-class ModelSnapshot:
-    """What wrapping a model changes on it (adapter modules put in, `requires_grad` flags, the
-    `peft_config` attribute), recorded before, so a wrap or load that fails part-way can hand the
-    user's model back as it was."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self._adapter_modules = {
-            id(m) for m in walk_modules(model) if isinstance(m, (BaseTunerLayer, ModulesToSaveWrapper))
-        }
-        self._requires_grad = [(p, p.requires_grad) for p in walk_parameters(model)]
-        self._peft_config = model.__dict__.get("peft_config", _MISSING)
-        self._peft_config_items = dict(self._peft_config) if isinstance(self._peft_config, dict) else None
-
-    def restore(self, model: nn.Module) -> None:
-        for _, parent in list(BaseTuner._walk_outer(model)):
-            for name, child in list(parent.named_children()):
-                if not isinstance(child, (BaseTunerLayer, ModulesToSaveWrapper)) or id(child) in self._adapter_modules:
-                    continue
-                base = child  # peel only the layers added since the snapshot (a mixed model nests new on old)
-                while isinstance(base, (BaseTunerLayer, ModulesToSaveWrapper)) and id(base) not in self._adapter_modules:
-                    base = base.unwrapped() if isinstance(base, ModulesToSaveWrapper) else base._modules["base_layer"]
-                setattr(parent, name, base)
-        for param, flag in self._requires_grad:
-            param.requires_grad_(flag)
-        if self._peft_config is _MISSING:
-            model.__dict__.pop("peft_config", None)
-        else:
-            if self._peft_config_items is not None:  # the same dict may have been added to: put its entries back
-                self._peft_config.clear()
-                self._peft_config.update(self._peft_config_items)
-            model.__dict__["peft_config"] = self._peft_config
-
-
-_MISSING = object()
-
-
-def nested_layers(layer: BaseTunerLayer) -> list[BaseTunerLayer]:
-    """`layer` and the adapter layers nested inside it (a mixed-method model), outermost first."""
-    chain = [layer]
-    inner = layer._modules.get("base_layer")
-    while isinstance(inner, BaseTunerLayer):
-        chain.append(inner)
-        inner = inner._modules.get("base_layer")
-    return chain
-
-
-def _ancestors(by_name: Mapping[str, nn.Module], key: str) -> Iterator[nn.Module]:
-    parts = key.split(".")
-    for i in range(1, len(parts)):
-        module = by_name.get(".".join(parts[:i]))
-        if module is not None:
-            yield module

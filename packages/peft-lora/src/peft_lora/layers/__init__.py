@@ -18,6 +18,7 @@ from .conv import Conv1d, Conv2d, Conv3d
 from .dora import DoraMagnitude
 from .embedding import Embedding
 from .linear import Linear
+from .mha import MultiheadAttention, dispatch_multihead_attention
 
 METHOD = "lora"
 SUPPORTED_LAYERS = (
@@ -43,6 +44,7 @@ def dispatch_torch_layer(request: DispatchRequest) -> type[LoraLayer] | None:
 
 
 register_layer_dispatcher(METHOD, "torch", dispatch_torch_layer)
+register_layer_dispatcher(METHOD, "torch-multihead-attention", dispatch_multihead_attention)
 
 
 def layer_class_for(
@@ -63,6 +65,7 @@ __all__ = [
     "Linear",
     "LoraLayer",
     "METHOD",
+    "MultiheadAttention",
     "SUPPORTED_LAYERS",
     "dispatch_torch_layer",
     "is_transformers_conv1d",

@@ -25,6 +25,7 @@ from peft_core.tuners.construction import new_module, register_module
 from torch import nn
 
 from ..config import init_family
+from ..variants import variant_for
 from .dora import DoraMagnitude
 
 MAGNITUDE = "lora_magnitude_vector"
@@ -71,10 +72,13 @@ class _OptionalContainer:
 
 
 class LoraLayer(BaseTunerLayer):
-    adapter_layer_names = ("lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B", MAGNITUDE)
+    adapter_layer_names = ("lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B", MAGNITUDE, "lora_velora_embed", "lora_diag", "lora_monteclora_sampler")
     lora_embedding_A = _OptionalContainer()
     lora_embedding_B = _OptionalContainer()
     lora_magnitude_vector = _OptionalContainer()
+    lora_velora_embed = _OptionalContainer()
+    lora_diag = _OptionalContainer()  # KaSA
+    lora_monteclora_sampler = _OptionalContainer()  # MonteCLoRA
     other_param_names = (
         "r",
         "lora_alpha",
@@ -85,6 +89,7 @@ class LoraLayer(BaseTunerLayer):
         "lora_bias",
         "lora_init",
         "_dora_norms",
+        "lora_variant",
     )
     supports_mixed_batch = True
     # The method whose tuner adds adapters to this layer (subclasses of other methods, e.g. AdaLoRA, set theirs).
@@ -106,6 +111,7 @@ class LoraLayer(BaseTunerLayer):
             lora_bias={},  # dict[str, bool]
             lora_init={},  # init family per adapter ("default", "pissa", "mica", ...)
             _dora_norms={},  # weight norms of merged DoRA adapters (for unmerge)
+            lora_variant={},  # adapter -> LoraVariant for adapters that are not plain LoRA (see variants/)
         )
         register_module(self, "lora_dropout", new_module(nn.ModuleDict))
         register_module(self, "lora_A", new_module(nn.ModuleDict))
@@ -149,6 +155,11 @@ class LoraLayer(BaseTunerLayer):
         self.lora_init[name] = init_family(config.init_lora_weights) or "default"
         p = config.lora_dropout
         register_module(self.lora_dropout, name, nn.Dropout(p=p) if p > 0.0 else new_module(nn.Identity))
+        variant = variant_for(config, self)
+        if variant is not None:
+            self.lora_variant[name] = variant
+        else:
+            self.lora_variant.pop(name, None)
 
     def _finish_update(self, name: str) -> None:
         """Common tail of `update_layer`: device/dtype of the base layer, DoRA magnitude, trainable flags."""
@@ -220,12 +231,23 @@ class LoraLayer(BaseTunerLayer):
 
     def _apply_adapter(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
         """`result + delta`, in place when that is safe (same values as the out-of-place sum)."""
-        if not self.use_dora[name] and self._accumulate_delta(name, x, result):
-            return result
+        if self.lora_variant and name in self.lora_variant:
+            return self.lora_variant[name].apply(self, name, x, result)
+        if not self.use_dora[name]:
+            if self._accumulate_delta(name, x, result):
+                return result
+            updated = self._train_update(name, x, result)
+            if updated is not None:
+                return updated
         delta = self._delta(name, x, result)
         if self.use_dora[name]:
             return result + delta  # DoRA's delta used `result`, which autograd may have saved
         return _add(result, delta)
+
+    def _train_update(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor | None:
+        """Hook: `result + delta` for a training step as one autograd function that keeps less for
+        backward (see layers/fused.py), or None (the default) to compose the modules."""
+        return None
 
     def _accumulate_delta(self, name: str, x: torch.Tensor, out: torch.Tensor) -> bool:
         """Hook: add adapter `name`'s term for input `x` to `out` in place, in one fused product, and
@@ -242,10 +264,16 @@ class LoraLayer(BaseTunerLayer):
                 f"before this layer, so per-row adapters can't be applied; run one forward per adapter instead."
             )
         factors = self._factor_container()
+        grouped = self._grouped_delta_(plan, x, result)
         for name in plan.adapter_groups():
-            if name not in factors:
+            if name not in factors or name in grouped:
                 continue
             rows = plan.rows(name, x.device)
+            if self.lora_variant and name in self.lora_variant:
+                result[rows] = self.lora_variant[name].apply(
+                    self, name, plan.take(x, name), result[rows], rows=plan.groups[name]
+                )
+                continue
             if isinstance(rows, slice) and not self.use_dora[name]:
                 if self._accumulate_delta(name, plan.take(x, name), result[rows]):
                     continue
@@ -263,6 +291,11 @@ class LoraLayer(BaseTunerLayer):
                 result.index_add_(0, rows, delta)
         return result
 
+    def _grouped_delta_(self, plan: BatchPlan, x: torch.Tensor, result: torch.Tensor) -> set[str]:
+        """Hook: add the updates of many adapters at once (batched products, see layers/grouped.py) and
+        return their names; the default handles none."""
+        return set()
+
     def _cast_input(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         return x if x.dtype == weight.dtype else x.to(weight.dtype)
 
@@ -279,6 +312,9 @@ class LoraLayer(BaseTunerLayer):
         return new_bias.to(base.weight.dtype).detach()
 
     def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
+        variant = self.lora_variant.get(adapter_name)
+        if variant is not None and variant.merge_refusal:
+            raise ValueError(f"Can't merge adapter {adapter_name!r}: {variant.merge_refusal}.")
         self._check_mergeable(adapter_name)
         base = self.get_base_layer()
         weight = base.weight

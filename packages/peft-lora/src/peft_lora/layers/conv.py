@@ -6,7 +6,9 @@ conv (r → out, with the base layer's groups):
     y = base(x) + B(A(dropout(x))) · s        merged:  W += s·(B ∘ A)  (a conv of the two kernels)
 
 As in Hugging Face PEFT, A does not copy the base layer's dilation, and layers with groups > 1
-need r divisible by groups and can't be merged.
+need r divisible by groups and can't be merged (the update mixes channels across groups, so it is
+not a grouped kernel). DoRA works on them with Hugging Face PEFT's weight norm: `B@A` (B grouped) is
+reshaped to the base kernel's shape, as `dora.conv_lora_weight` does for every conv.
 """
 
 from __future__ import annotations
@@ -47,8 +49,6 @@ class _ConvNd(LoraLayer):
                 f"limited to conv layers where the rank is divisible by groups. Either choose a different rank or "
                 f"do not target this specific layer."
             )
-        if config.use_dora and base.groups > 1:
-            raise ValueError(f"DoRA is not supported for {type(base).__name__} layers with groups > 1.")
         family = init_family(config.init_lora_weights) or "default"
         if family not in ("default", "gaussian", "random"):
             raise ValueError(

@@ -14,6 +14,7 @@ from peft_core.tuners.construction import register_module
 from torch import nn
 
 from .. import init as lora_init
+from ..inits.layer import DATA_DRIVEN, init_from_data
 from .base import (
     LoraLayer,
     _scaled,
@@ -26,6 +27,8 @@ from .base import (
     warn_no_bias_for_lora_bias,
 )
 from .dora import linear_weight_norm, magnitude_for_linear
+from .fused import fused_update
+from .grouped import grouped_delta_, plain_factors
 
 
 # dtypes whose GEMM rounds its result once, to the same dtype (see Linear._fusable_b)
@@ -61,10 +64,13 @@ class Linear(LoraLayer):
             lora_b = lora_init.new_linear(r, self.out_features, bias=config.lora_bias)
         register_module(self.lora_A, adapter_name, lora_a)
         register_module(self.lora_B, adapter_name, lora_b)
-        self._init_lora_factors(adapter_name, config.init_lora_weights)
+        self._init_lora_factors(adapter_name, config)
+        variant = self.lora_variant.get(adapter_name)
+        if variant is not None:
+            variant.init(self, adapter_name, config)
         self._finish_update(adapter_name)
 
-    def _init_lora_factors(self, name: str, init: object) -> None:
+    def _init_lora_factors(self, name: str, config: Any) -> None:
         family = self.lora_init[name]
         lora_a, lora_b = self.lora_A[name], self.lora_B[name]
         if family in ("random", "default"):  # default: drawn by default_lora_factors
@@ -84,7 +90,7 @@ class Linear(LoraLayer):
                 return
             weight = _t(base.weight, self.fan_in_fan_out)
             if family == "pissa":
-                a, b, residual = lora_init.pissa(weight, r, scaling, str(init))
+                a, b, residual = lora_init.pissa(weight, r, scaling, str(config.init_lora_weights))
             else:
                 a, b, residual = lora_init.olora(weight, r, scaling)
             lora_a.weight = nn.Parameter(a)
@@ -102,6 +108,8 @@ class Linear(LoraLayer):
             a, b = lora_init.mica(_t(base.weight, self.fan_in_fan_out), r)
             lora_a.weight.data = a
             lora_b.weight.data = b
+        elif family in DATA_DRIVEN:
+            init_from_data(self, name, config)
 
     def _base_weight(self) -> torch.Tensor:
         """The base weight as a float tensor (quantized layers dequantize it); read by DoRA."""
@@ -118,6 +126,10 @@ class Linear(LoraLayer):
 
     # -- math -------------------------------------------------------------------------------
     def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
+        variant = self.lora_variant.get(adapter_name) if self.lora_variant else None
+        delta = variant.delta_weight(self, adapter_name) if variant is not None else None
+        if delta is not None:
+            return delta
         weight_a, weight_b = self.lora_A[adapter_name].weight, self.lora_B[adapter_name].weight
         dtype = weight_b.dtype
         cast = weight_b.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)
@@ -185,8 +197,34 @@ class Linear(LoraLayer):
             x = dropout(x)
         return add_product_(out, F.linear(x, weight_a), weight_b.t())
 
+    def _train_update(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor | None:
+        """Training (module in train mode, autograd recording): the fused update of layers/fused.py.
+        Evaluation keeps the composed modules and their Hugging Face PEFT bits."""
+        lora_a, lora_b = self.lora_A[name], self.lora_B[name]
+        if not (self.training and needs_autograd(result, x, lora_a.weight, lora_b.weight)):
+            return None
+        if not (is_plain_linear(lora_a) and is_plain_linear(lora_b)):
+            return None
+        return fused_update(result, x, lora_a, lora_b, self.scaling[name], self.lora_dropout[name])
+
+    def _grouped_delta_(self, plan: Any, x: torch.Tensor, result: torch.Tensor) -> set[str]:
+        if x.shape[0] != result.shape[0] or result.shape[-1] != self.out_features:
+            return set()
+
+        def eligible(name: str) -> tuple[torch.Tensor, torch.Tensor, float] | None:
+            if name not in self.lora_A or (self.lora_variant and name in self.lora_variant):
+                return None
+            return plain_factors(
+                self.lora_A[name], self.lora_B[name], self.lora_dropout[name], self.scaling[name], self.use_dora[name]
+            )
+
+        cache = self.__dict__.setdefault("_grouped_cache", {})  # not state: never saved or moved
+        return grouped_delta_(plan, x, result, eligible, cache)
+
     def _merge_delta_(self, name: str, weight: torch.Tensor) -> bool:
         """`weight += s·B@A` (Conv1D storage: `+= (s·B@A)ᵀ`) as one `addmm_` into the weight."""
+        if self.lora_variant and name in self.lora_variant:
+            return False
         weight_a = self.lora_A[name].weight
         if weight.dtype != weight_a.dtype or weight.device != weight_a.device:
             return False

@@ -23,7 +23,7 @@ from ..config import init_family
 from ..layers.linear import Linear
 
 # init_lora_weights families that rewrite or read the base weight as a float matrix at creation
-_WEIGHT_REWRITING_INITS = ("pissa", "olora", "mica", "orthogonal")
+_WEIGHT_REWRITING_INITS = ("pissa", "olora", "mica", "orthogonal", "corda", "lora_ga", "loftq")
 
 
 class QuantizedLinear(Linear):

@@ -1,0 +1,22 @@
+"""peft-glora: GLoRA (generalised low-rank adaptation of weights and biases) for peft-core.
+
+Importing the package registers the method `glora` (peft_type `GLORA`); adapters saved by Hugging
+Face PEFT with `peft_type: "GLORA"` load directly.
+"""
+
+from peft_core import register_peft_method
+from peft_core.default_targets import QUERY_VALUE_TARGETS
+
+from .config import GloraConfig
+from .layer import GloraLinear
+from .model import GloraModel
+
+__all__ = ["GloraConfig", "GloraLinear", "GloraModel"]
+
+register_peft_method(
+    name="glora",
+    config_cls=GloraConfig,
+    model_cls=GloraModel,
+    default_target_modules=QUERY_VALUE_TARGETS,
+    plugin_api=">=1,<2",
+)

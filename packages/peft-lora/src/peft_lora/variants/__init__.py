@@ -1,0 +1,77 @@
+"""LoRA variants: per-adapter behaviour that replaces plain LoRA's `result + s·B(A(x))` on a layer.
+
+A layer keeps one `LoraVariant` per adapter that uses one (`LoraLayer.lora_variant`); the plain path
+(and its fast paths) runs for every other adapter. `variant_for(config, layer)` picks the variant a
+config asks for on a layer, or None, and refuses combinations and layer types that can't work.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+
+class LoraVariant:
+    """Base class: how one adapter of one layer computes, and what it refuses."""
+
+    #: why this variant can't be merged into the base weights (None: it can, as plain LoRA)
+    merge_refusal: str | None = None
+
+    def init(self, layer: Any, name: str, config: Any) -> None:
+        """Called once the layer has created adapter `name`'s factors (replace or add tensors here)."""
+
+    def delta_weight(self, layer: Any, name: str) -> torch.Tensor | None:
+        """The merged update `ΔW` when it is not plain LoRA's `s·B@A` (None: plain LoRA's)."""
+        return None
+
+    def apply(
+        self, layer: Any, name: str, x: torch.Tensor, result: torch.Tensor, rows: Sequence[int] | None = None
+    ) -> torch.Tensor:
+        """`result` (the base output for `x`) with adapter `name` applied; `rows` are the batch rows `x`
+        holds in a mixed-adapter batch (None: the whole batch)."""
+        raise NotImplementedError
+
+
+def variant_for(config: Any, layer: Any) -> LoraVariant | None:
+    """The variant `config` asks for on `layer` (None for plain LoRA); one variant per adapter."""
+    requested = [
+        option
+        for option, on in (
+            ("use_dora", bool(getattr(config, "use_dora", False))),
+            ("alora_invocation_tokens", getattr(config, "alora_invocation_tokens", None) is not None),
+            ("use_bdlora", getattr(config, "use_bdlora", None) is not None),
+            ("velora_config", getattr(config, "velora_config", None) is not None),
+            ("kasa_config", getattr(config, "kasa_config", None) is not None),
+            ("monteclora_config", getattr(config, "monteclora_config", None) is not None),
+        )
+        if on
+    ]
+    if len(requested) > 1:
+        from peft_core.errors import ConfigError
+
+        raise ConfigError(f"LoRA variants can't be combined: {requested} were all requested; keep one of them.")
+    if "alora_invocation_tokens" in requested:
+        from .alora import ALoraVariant
+
+        return ALoraVariant.for_layer(config, layer)
+    if "use_bdlora" in requested:
+        from .bdlora import BdLoraVariant
+
+        return BdLoraVariant.for_layer(config, layer)
+    if "velora_config" in requested:
+        from .velora import VeloraVariant
+
+        return VeloraVariant.for_layer(config, layer)
+    if "kasa_config" in requested:
+        from .kasa import KasaVariant
+
+        return KasaVariant.for_layer(config, layer)
+    if "monteclora_config" in requested:
+        from .monteclora import MontecloraVariant
+
+        return MontecloraVariant.for_layer(config, layer)
+    return None
+
+
+__all__ = ["LoraVariant", "variant_for"]

@@ -1,0 +1,23 @@
+"""peft-unilora: Uni-LoRA (every LoRA factor entry of the model read from one shared trained vector)
+for peft-core.
+
+Importing the package registers the method `unilora` (peft_type `UNILORA`); adapters saved by Hugging
+Face PEFT with `peft_type: "UNILORA"` load directly.
+"""
+
+from peft_core import register_peft_method
+from peft_core.default_targets import QUERY_VALUE_TARGETS
+
+from .config import UniLoraConfig
+from .layer import UniLoraLinear
+from .model import UniLoraModel
+
+__all__ = ["UniLoraConfig", "UniLoraLinear", "UniLoraModel"]
+
+register_peft_method(
+    name="unilora",
+    config_cls=UniLoraConfig,
+    model_cls=UniLoraModel,
+    default_target_modules=QUERY_VALUE_TARGETS,
+    plugin_api=">=1,<2",
+)

@@ -1,0 +1,145 @@
+"""`VBLoRALinear`: `y = base(x) + B (A (dropout(x)))`, with `A` and `B` assembled from the shared bank.
+
+Logits `vblora_logits_A [r, in / L, N]` and `vblora_logits_B [out / L, r, N]` (`L` = vector length,
+`N` = bank size) pick, for every length-`L` piece of the factors, the `topk` bank vectors with the
+largest logits and mix them with the softmax of those logits. The bank itself belongs to the tuner
+(`VBLoRAModel.vblora_vector_bank`); the layer keeps a plain reference to it, so it is neither saved
+nor moved once per layer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from peft_core import BaseTunerLayer, ConfigError, UnsupportedOperationError, current_batch_plan
+from peft_core.tuners.linear_targets import linear_features
+
+
+def mix_bank_vectors(logits: torch.Tensor, bank: torch.Tensor, topk: int) -> torch.Tensor:
+    """`[..., N]` logits -> `[..., L]`: the softmax-weighted sum of the `topk` best bank vectors."""
+    best, indices = logits.topk(topk, dim=-1)
+    weights = F.softmax(best, dim=-1)
+    return (weights.unsqueeze(-1) * bank[indices]).sum(-2)
+
+
+def low_rank_factors(
+    logits_a: torch.Tensor, logits_b: torch.Tensor, bank: torch.Tensor, topk: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`A [r, in]` and `B [out, r]` from the logits (the same operations as Hugging Face PEFT)."""
+    rank = logits_a.shape[0]
+    a = mix_bank_vectors(logits_a, bank, topk).reshape(rank, -1)  # [r, in/L, L] -> [r, in]
+    b = mix_bank_vectors(logits_b, bank, topk).transpose(1, 2).reshape(-1, logits_b.shape[1])  # -> [out, r]
+    return a, b
+
+
+class VBLoRALinear(BaseTunerLayer):
+    """VB-LoRA on `nn.Linear` or transformers' `Conv1D` (`fan_in_fan_out=True`)."""
+
+    adapter_layer_names = ("vblora_logits_A", "vblora_logits_B")
+    other_param_names = ("vblora_r", "vblora_topk", "vblora_dropout")
+    supports_mixed_batch = True
+
+    def __init__(self, base_layer: nn.Module, vector_bank: nn.ParameterDict, fan_in_fan_out: bool) -> None:
+        super().__init__(base_layer)
+        features = linear_features(self.get_base_layer())
+        if features is None:
+            raise TypeError(f"VB-LoRA adapts nn.Linear and transformers' Conv1D, not {type(base_layer).__name__}.")
+        self.in_features, self.out_features = features
+        self.fan_in_fan_out = fan_in_fan_out
+        self.vblora_logits_A = nn.ParameterDict()
+        self.vblora_logits_B = nn.ParameterDict()
+        self.vblora_dropout = nn.ModuleDict()
+        self.vblora_r: dict[str, int] = {}
+        self.vblora_topk: dict[str, int] = {}
+        object.__setattr__(self, "vblora_vector_bank", vector_bank)  # a reference, not a submodule
+
+    def update_layer(
+        self,
+        adapter_name: str,
+        r: int,
+        topk: int,
+        num_vectors: int,
+        vector_length: int,
+        dropout: float,
+        init_logits_std: float,
+    ) -> None:
+        for what, size in (("in_features", self.in_features), ("out_features", self.out_features)):
+            if size % vector_length:
+                raise ConfigError(
+                    f"VB-LoRA cuts factors into pieces of vector_length={vector_length}, but a targeted layer has "
+                    f"{what}={size}, not a multiple of it. Choose a vector_length dividing every target's sizes."
+                )
+        self.vblora_r[adapter_name] = r
+        self.vblora_topk[adapter_name] = topk
+        self.vblora_dropout[adapter_name] = nn.Dropout(p=dropout) if dropout > 0.0 else nn.Identity()
+        # Hugging Face PEFT's draws, in its order: A then B, each N(0, std).
+        logits_a = torch.zeros(r, self.in_features // vector_length, num_vectors)
+        logits_b = torch.zeros(self.out_features // vector_length, r, num_vectors)
+        if not logits_a.is_meta:
+            nn.init.normal_(logits_a, 0, init_logits_std)
+            nn.init.normal_(logits_b, 0, init_logits_std)
+        self.vblora_logits_A[adapter_name] = nn.Parameter(logits_a)
+        self.vblora_logits_B[adapter_name] = nn.Parameter(logits_b)
+        self._move_adapter_to_device_of_base_layer(adapter_name)
+
+    # -- the factors ----------------------------------------------------------------------------
+    def _bank(self, adapter_name: str) -> torch.Tensor:
+        if adapter_name not in self.vblora_vector_bank:
+            raise RuntimeError(
+                f"VB-LoRA adapter {adapter_name!r} has no vector bank; the tuner that created it was unloaded. "
+                f"Create the adapter again with get_peft_model."
+            )
+        return self.vblora_vector_bank[adapter_name]
+
+    def factors(self, adapter_name: str, upcast: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(A [r, in], B [out, r])` of an adapter (in fp32 when `upcast`)."""
+        logits_a, logits_b = self.vblora_logits_A[adapter_name], self.vblora_logits_B[adapter_name]
+        if self.training and bool(logits_a[0, 0].isinf().any()):
+            raise UnsupportedOperationError(
+                f"VB-LoRA adapter {adapter_name!r} was loaded from a save_only_topk_weights file: its logits keep only "
+                f"the top-k entries (the rest are -inf), so it can be used for inference or merging, not trained. "
+                f"Train from a file saved with save_only_topk_weights=False."
+            )
+        bank = self._bank(adapter_name).to(logits_a.device)
+        if upcast:
+            logits_a, logits_b, bank = logits_a.float(), logits_b.float(), bank.float()
+        return low_rank_factors(logits_a, logits_b, bank, self.vblora_topk[adapter_name])
+
+    def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
+        logits = self.vblora_logits_A[adapter_name]
+        # CPU half-precision matmuls are slow and imprecise: compute in fp32 and cast back, as HF does.
+        upcast = logits.device.type == "cpu" and logits.dtype in (torch.float16, torch.bfloat16)
+        a, b = self.factors(adapter_name, upcast=upcast)
+        delta = b @ a
+        if self.fan_in_fan_out:
+            delta = delta.T
+        return delta.to(logits.dtype) if upcast else delta
+
+    def _delta(self, x: torch.Tensor, adapter_name: str) -> torch.Tensor:
+        a, b = self.factors(adapter_name)
+        x = x.to(self._bank(adapter_name).dtype)
+        return F.linear(F.linear(self.vblora_dropout[adapter_name](x), a), b)
+
+    # -- forward --------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if self._unmerge_if_disabled() or self.merged:
+            return self.base_layer(x, *args, **kwargs)
+        out_dtype = x.dtype
+        result = self.base_layer(x, *args, **kwargs)
+        plan = current_batch_plan()
+        if plan is not None:
+            groups = [name for name in plan.adapter_groups() if name in self.vblora_logits_A]
+            if groups:
+                result = result.clone()
+                for name in groups:
+                    rows = plan.rows(name, x.device)
+                    result[rows] = (result[rows] + self._delta(x[rows], name)).to(result.dtype)
+            return result.to(out_dtype)
+        for name in self.active_adapters:
+            if name in self.vblora_logits_A:
+                result = result + self._delta(x, name)
+        return result.to(out_dtype)
