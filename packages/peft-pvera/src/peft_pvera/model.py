@@ -8,8 +8,6 @@ tuner's buffer dicts (model keys `base_model.pvera_A.<adapter>`) and are saved a
 
 from __future__ import annotations
 
-from typing import Any
-
 from torch import nn
 
 from peft_core.errors import unsupported_target
@@ -24,12 +22,7 @@ class PveraModel(SharedTensorsTuner):
     prefix = "pvera_lambda_"
     shared_stores = ("pvera_A", "pvera_B")
 
-    def inject_adapter(self, model: nn.Module, adapter_name: str, **options: Any) -> None:
-        self.create_shared_stores()
-        super().inject_adapter(model, adapter_name, **options)
-        self._draw(adapter_name)
-
-    def _draw(self, adapter_name: str) -> None:
+    def init_shared_tensors(self, adapter_name: str, autocast_adapter_dtype: bool) -> None:
         config: PveraConfig = self.peft_config[adapter_name]
         layers = [m for m in self.tuner_layers() if isinstance(m, PveraLinear) and m.has_adapter(adapter_name)]
         max_in, max_out = largest_features(layers)

@@ -24,20 +24,7 @@ class RandLoraModel(SharedTensorsTuner):
     prefix = "randlora_"
     shared_stores = ("randlora_A", "randlora_B")
 
-    def inject_adapter(
-        self,
-        model: nn.Module,
-        adapter_name: str,
-        low_cpu_mem_usage: bool = False,
-        autocast_adapter_dtype: bool = True,
-    ) -> None:
-        self.create_shared_stores()
-        super().inject_adapter(
-            model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
-        )
-        self._init_bases(adapter_name, autocast_adapter_dtype)
-
-    def _init_bases(self, adapter_name: str, autocast: bool) -> None:
+    def init_shared_tensors(self, adapter_name: str, autocast: bool) -> None:
         config: RandLoraConfig = self.peft_config[adapter_name]
         layers = [m for m in self.tuner_layers() if isinstance(m, RandLoraLinear) and m.has_adapter(adapter_name)]
         small, large = sorted(largest_features(layers))

@@ -27,17 +27,7 @@ class VeraModel(SharedTensorsTuner):
     shared_stores = ("vera_A", "vera_B")
 
     # -- injection --------------------------------------------------------------------------------
-    def inject_adapter(
-        self,
-        model: nn.Module,
-        adapter_name: str,
-        low_cpu_mem_usage: bool = False,
-        autocast_adapter_dtype: bool = True,
-    ) -> None:
-        self.create_shared_stores()
-        super().inject_adapter(
-            model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
-        )
+    def init_shared_tensors(self, adapter_name: str, autocast_adapter_dtype: bool) -> None:
         layers = [m for m in self.tuner_layers() if m.has_adapter(adapter_name)]
         # the shared projections are sized by the config too: same checks as the layers' own tensors
         with guard_adapter_creation(self.peft_config[adapter_name], adapter_name, layers, on_meta=False) as site:

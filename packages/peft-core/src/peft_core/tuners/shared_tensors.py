@@ -4,7 +4,7 @@ Some methods draw frozen random projections or bases once per adapter, sized for
 the adapter targets, and let every layer use a slice of them. The tuner keeps them in `BufferDict`
 stores (model keys `base_model.<store>.<adapter>`), saves an adapter's entries when they were stored
 persistent, and drops them with the adapter or when the model is unloaded. `SharedTensorsTuner`
-does that bookkeeping; a method names its stores and fills them after injection.
+does that bookkeeping; a method names its stores and fills them in `init_shared_tensors`.
 """
 
 from __future__ import annotations
@@ -35,6 +35,23 @@ class SharedTensorsTuner(BaseTuner):
         """Every store of `shared_stores`, before injection creates layers that reference them."""
         for name in self.shared_stores:
             self.shared_store(name)
+
+    def inject_adapter(
+        self,
+        model: nn.Module,
+        adapter_name: str,
+        low_cpu_mem_usage: bool = False,
+        autocast_adapter_dtype: bool = True,
+    ) -> None:
+        self.create_shared_stores()
+        super().inject_adapter(
+            model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
+        )
+        self.init_shared_tensors(adapter_name, autocast_adapter_dtype)
+
+    def init_shared_tensors(self, adapter_name: str, autocast_adapter_dtype: bool) -> None:
+        """Hook: fill the stores for `adapter_name`, called once its layers exist (they size the tensors)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement init_shared_tensors")
 
     def tuner_tensors(self, adapter_name: str) -> list[AdapterTensor]:
         out = super().tuner_tensors(adapter_name)
