@@ -11,7 +11,7 @@ from typing import Iterable
 from torch import nn
 
 from peft_core import ConfigError, PeftConfig, set_peft_model_state_dict
-from peft_core.peft_model import load_peft_weights
+from peft_core import load_peft_weights
 from peft_lora import LoraConfig, LoraModel
 from peft_lora.layers import LoraLayer
 
