@@ -8,7 +8,14 @@ import torch
 from peft_core import AdapterLoadError, ConfigError, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 from peft_core import BaseTunerLayer
 from peft_core.errors import unsupported_target
-from peft_core.tuners.mixed_batch import BatchPlan, add_adapter_deltas, add_per_group, batch_plan, run_per_group
+from peft_core.tuners.mixed_batch import (
+    BatchPlan,
+    add_adapter_deltas,
+    add_per_group,
+    batch_plan,
+    run_per_group,
+    update_adapter_outputs,
+)
 
 
 def test_run_per_group_routes_rows():
@@ -94,6 +101,21 @@ def test_add_adapter_deltas_sums_active_held_adapters_or_follows_the_batch_plan(
     with batch_plan(["b", "__base__", "a"]):  # a mixed batch: each row its own adapter, whatever is active
         out = add_adapter_deltas(x, base, ["a"], {"a", "b"}, delta)
     assert out.squeeze(1).tolist() == [2.0, 10.0, 21.0]
+
+
+def test_update_adapter_outputs_applies_non_additive_updates_in_turn_or_per_group():
+    x = torch.arange(3.0).unsqueeze(1)
+    base = x + 1
+    scale = {"a": 2.0, "b": 3.0}
+    update = lambda out, rows, name: out * scale[name] + rows  # noqa: E731 - needs both the output and x
+    # no plan: active held adapters in order, each on the previous one's output
+    out = update_adapter_outputs(x, base, ["a", "b", "c"], {"a", "b"}, update)
+    assert out.squeeze(1).tolist() == [(1 * 2 + 0) * 3 + 0, (2 * 2 + 1) * 3 + 1, (3 * 2 + 2) * 3 + 2]
+    with batch_plan(["b", "__base__", "a"]):
+        out = update_adapter_outputs(x, base.to(torch.float16), ["a"], {"a", "b"}, update)
+    assert out.dtype == torch.float16  # each group's rows are cast back to the output's dtype
+    assert out.squeeze(1).tolist() == [1 * 3 + 0, 2.0, 3 * 2 + 2]
+    assert base.squeeze(1).tolist() == [1.0, 2.0, 3.0]  # not modified
 
 
 def test_unsupported_target_names_the_module_the_method_and_what_it_takes():

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
 from typing import Any, Callable
 
 import pytest
@@ -12,7 +10,7 @@ import torch
 
 import peft_core
 from peft_core.testing import output_of
-from peft_core.testing.hf import hf_peft, hf_peft_status
+from peft_core.testing.hf import hf_peft, hf_peft_status, several_adapters_both_ways
 from peft_ia3 import IA3Config
 
 peft = hf_peft()
@@ -72,36 +70,18 @@ def test_seeded_random_init_matches_hf(tiny_llama, input_ids):
     assert torch.equal(_out(hf, input_ids), _out(ours, input_ids))
 
 
-def test_several_adapters_both_directions(mlp, randomize):
+def test_several_adapters_both_directions(mlp, randomize, tmp_path):
     first = {"target_modules": ["lin0", "lin1"], "feedforward_modules": ["lin1"]}
     # lin1 is feed-forward for both adapters: see the next test for what HF does when they disagree.
     second = {"target_modules": ["lin1", "lin2"], "feedforward_modules": ["lin1"]}
-    x = _inputs("mlp")
-    with tempfile.TemporaryDirectory() as tmp:
-        hf = peft.get_peft_model(copy.deepcopy(mlp), peft.IA3Config(**first))
-        hf.add_adapter("other", peft.IA3Config(**second))
-        ours = peft_core.get_peft_model(copy.deepcopy(mlp), IA3Config(**first))
-        ours.add_adapter("other", IA3Config(**second))
-        expected = {}
-        for lib, model in (("hf", hf), ("ours", ours)):
-            randomize(model)
-            model.eval()
-            for name in ("default", "other"):
-                model.set_adapter(name)
-                expected[lib, name] = _out(model, x)
-            model.save_pretrained(os.path.join(tmp, lib))
-            assert os.path.isfile(os.path.join(tmp, lib, "other", "adapter_model.safetensors"))
-        for name in ("default", "other"):
-            assert torch.equal(expected["hf", name], expected["ours", name])
-        loaded_ours = peft_core.PeftModel.from_pretrained(copy.deepcopy(mlp), os.path.join(tmp, "hf"))
-        loaded_ours.load_adapter(os.path.join(tmp, "hf"), "other", subfolder="other")
-        loaded_hf = peft.PeftModel.from_pretrained(copy.deepcopy(mlp), os.path.join(tmp, "ours"))
-        loaded_hf.load_adapter(os.path.join(tmp, "ours", "other"), "other")
-        for name in ("default", "other"):
-            loaded_ours.set_adapter(name)
-            loaded_hf.set_adapter(name)
-            assert torch.equal(_out(loaded_ours, x), expected["hf", name])
-            assert torch.equal(_out(loaded_hf, x), expected["ours", name])
+    several_adapters_both_ways(
+        lambda: copy.deepcopy(mlp),
+        {"default": IA3Config(**first), "other": IA3Config(**second)},
+        {"default": peft.IA3Config(**first), "other": peft.IA3Config(**second)},
+        lambda model: _out(model, _inputs("mlp")),
+        tmp_path,
+        prepare=randomize,
+    )
 
 
 def test_feedforward_is_per_adapter_unlike_hf_layer_flag(mlp):

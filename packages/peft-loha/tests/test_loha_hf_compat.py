@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import peft_core
+from peft_core.testing.hf import several_adapters_both_ways
 from peft_loha import LoHaConfig
 
 hf = pytest.importorskip("peft")
@@ -66,20 +67,17 @@ def test_training_mode_dropout_draws_match_hf(make_convnet, conv_targets, images
 
 
 def test_several_adapters_saved_by_hf_load_here(make_convnet, conv_targets, images, tmp_path):
-    theirs = _hf_model(make_convnet, dict(r=2, target_modules=conv_targets, init_weights=False), False)
-    theirs.add_adapter("second", hf.LoHaConfig(r=3, alpha=2, target_modules=["lin", "conv2"], init_weights=False))
-    expected = {}
-    for name in ("default", "second"):
-        theirs.set_adapter(name)
-        expected[name] = _out(theirs, images)
-    theirs.save_pretrained(tmp_path)
-    assert (tmp_path / "second" / "adapter_model.safetensors").exists()
-
-    ours = peft_core.PeftModel.from_pretrained(make_convnet(), tmp_path)
-    ours.load_adapter(tmp_path / "second", adapter_name="second")
-    for name in ("default", "second"):
-        ours.set_adapter(name)
-        assert torch.equal(_out(ours, images), expected[name]), name
+    torch.manual_seed(11)
+    ours, expected = several_adapters_both_ways(
+        make_convnet,
+        None,
+        {
+            "default": hf.LoHaConfig(r=2, target_modules=conv_targets, init_weights=False),
+            "second": hf.LoHaConfig(r=3, alpha=2, target_modules=["lin", "conv2"], init_weights=False),
+        },
+        lambda model: _out(model, images),
+        tmp_path,
+    )
     # mixed batch: each row as computed by HF with that row's adapter alone
     mixed = _out_mixed(ours, images, ["second", "__base__", "default"])
     with ours.disable_adapter():

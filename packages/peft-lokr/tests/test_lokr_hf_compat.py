@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import peft_core
+from peft_core.testing.hf import several_adapters_both_ways
 from peft_lokr import LoKrConfig, factorization
 
 hf = pytest.importorskip("peft")
@@ -82,19 +83,17 @@ def test_training_mode_dropout_draws_match_hf(kronnet_factory, kron_targets, fea
 
 
 def test_several_adapters_saved_by_hf_load_here(kronnet_factory, kron_targets, feature_maps, tmp_path):
-    theirs = _hf(kronnet_factory, dict(r=1, target_modules=kron_targets, init_weights=False), False)
-    theirs.add_adapter("extra", hf.LoKrConfig(r=2, alpha=5, target_modules=["lin", "point"], init_weights=False))
-    expected = {}
-    for name in ("default", "extra"):
-        theirs.set_adapter(name)
-        expected[name] = _run(theirs, feature_maps)
-    theirs.save_pretrained(tmp_path)
-
-    ours = peft_core.PeftModel.from_pretrained(kronnet_factory(), tmp_path)
-    ours.load_adapter(tmp_path / "extra", adapter_name="extra")
-    for name in ("default", "extra"):
-        ours.set_adapter(name)
-        assert torch.equal(_run(ours, feature_maps), expected[name]), name
+    torch.manual_seed(21)
+    ours, expected = several_adapters_both_ways(
+        kronnet_factory,
+        None,
+        {
+            "default": hf.LoKrConfig(r=1, target_modules=kron_targets, init_weights=False),
+            "extra": hf.LoKrConfig(r=2, alpha=5, target_modules=["lin", "point"], init_weights=False),
+        },
+        lambda model: _run(model, feature_maps),
+        tmp_path,
+    )
     with ours.disable_adapter():
         expected["__base__"] = _run(ours, feature_maps)
     order = ["extra", "default", "__base__"]

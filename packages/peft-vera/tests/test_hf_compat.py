@@ -6,8 +6,6 @@ make them equal)."""
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
 
 import peft
 import pytest
@@ -15,6 +13,7 @@ import torch
 
 import peft_core
 from peft_core.testing import output_of
+from peft_core.testing.hf import several_adapters_both_ways
 from peft_vera import VeraConfig
 
 pytestmark = pytest.mark.compat
@@ -31,33 +30,16 @@ def test_seeded_random_init_and_projections_match_hf(tiny_llama, input_ids):
     assert torch.equal(output_of(hf(input_ids)), output_of(ours(input_ids)))
 
 
-def test_several_adapters_both_directions(tiny_llama, input_ids, randomize):
+def test_several_adapters_both_directions(tiny_llama, input_ids, randomize, tmp_path):
     # HF gives a second adapter the first one's projections; with the same key, rank and targets
     # that equals the projections we draw for it, so both libraries agree.
     first = {"r": 4, "target_modules": ["q_proj", "v_proj"], "projection_prng_key": 1}
     second = {"r": 4, "target_modules": ["q_proj", "v_proj"], "projection_prng_key": 1, "d_initial": 0.2}
-    x = input_ids
-    with tempfile.TemporaryDirectory() as tmp:
-        hf = peft.get_peft_model(copy.deepcopy(tiny_llama), peft.VeraConfig(**first))
-        hf.add_adapter("other", peft.VeraConfig(**second))
-        ours = peft_core.get_peft_model(copy.deepcopy(tiny_llama), VeraConfig(**first))
-        ours.add_adapter("other", VeraConfig(**second))
-        expected = {}
-        for lib, model in (("hf", hf), ("ours", ours)):
-            randomize(model)
-            model.eval()
-            for name in ("default", "other"):
-                model.set_adapter(name)
-                expected[lib, name] = output_of(model(x))
-            model.save_pretrained(os.path.join(tmp, lib))
-        for name in ("default", "other"):
-            assert torch.equal(expected["hf", name], expected["ours", name])
-        loaded_ours = peft_core.PeftModel.from_pretrained(copy.deepcopy(tiny_llama), os.path.join(tmp, "hf"))
-        loaded_ours.load_adapter(os.path.join(tmp, "hf"), "other", subfolder="other")
-        loaded_hf = peft.PeftModel.from_pretrained(copy.deepcopy(tiny_llama), os.path.join(tmp, "ours"))
-        loaded_hf.load_adapter(os.path.join(tmp, "ours", "other"), "other")
-        for name in ("default", "other"):
-            loaded_ours.set_adapter(name)
-            loaded_hf.set_adapter(name)
-            assert torch.equal(output_of(loaded_ours(x)), expected["hf", name])
-            assert torch.equal(output_of(loaded_hf(x)), expected["ours", name])
+    several_adapters_both_ways(
+        lambda: copy.deepcopy(tiny_llama),
+        {"default": VeraConfig(**first), "other": VeraConfig(**second)},
+        {"default": peft.VeraConfig(**first), "other": peft.VeraConfig(**second)},
+        lambda model: output_of(model(input_ids)),
+        tmp_path,
+        prepare=randomize,
+    )

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Optional, Union
 
 from peft_core import ConfigError, PeftConfig
+from peft_core.tuners.matching import check_layer_selection
 
 INIT_CHOICES = (True, False, "gaussian", "kaiming_uniform", "xavier_uniform")
 
@@ -42,10 +43,7 @@ class C3AConfig(PeftConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         name = type(self).__name__
-        if isinstance(self.target_modules, str) and self.layers_to_transform is not None:
-            raise ConfigError(f"{name}: layers_to_transform cannot be used when target_modules is a str (a regex).")
-        if isinstance(self.target_modules, str) and self.layers_pattern is not None:
-            raise ConfigError(f"{name}: layers_pattern cannot be used when target_modules is a str (a regex).")
+        check_layer_selection(self, pattern_needs_layers=False)
         if not isinstance(self.bias, str) or not (self.bias in ("none", "all") or self.bias.endswith("_only")):
             raise ConfigError(f"{name}.bias must be 'none', 'all' or 'c3a_only', got {self.bias!r}.")
         if self.init_weights not in INIT_CHOICES or self.init_weights is None:

@@ -12,7 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from peft_core import BaseTunerLayer, ConfigError, current_batch_plan
+from peft_core import BaseTunerLayer, ConfigError
+from peft_core.tuners.mixed_batch import add_adapter_deltas
 
 from .circulant import block_circulant_matrix, block_circulant_product
 
@@ -77,21 +78,10 @@ class C3ALinear(BaseTunerLayer):
         if self._unmerge_if_disabled() or self.merged:
             return self.base_layer(x, *args, **kwargs)
         result = self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
-            if x.shape[0] != plan.batch_size:
-                raise ValueError(
-                    f"Mixed-adapter batch: a C3A layer got {x.shape[0]} rows but adapter_names has {plan.batch_size} "
-                    f"entries; the adapted layer must see the batch dimension first."
-                )
-            for name in plan.adapter_groups():
-                if name in self.c3a_kernel:
-                    rows = plan.rows(name, x.device)
-                    result[rows] = result[rows] + self._delta(x[rows], name).to(result.dtype)
-            return result
-        for name in self.active_adapters:
-            if name in self.c3a_kernel:
-                # Every adapter sees the layer's input (HF 0.21.2 feeds the second of several active
-                # adapters the first one's output instead; with one active adapter both agree).
-                result += self._delta(x, name).to(result.dtype)
-        return result
+
+        def delta(rows: torch.Tensor, name: str) -> torch.Tensor:
+            return self._delta(rows, name).to(result.dtype)
+
+        # Every adapter sees the layer's input (HF 0.21.2 feeds the second of several active
+        # adapters the first one's output instead; with one active adapter both agree).
+        return add_adapter_deltas(x, result, self.active_adapters, self.c3a_kernel, delta, "a C3A layer")

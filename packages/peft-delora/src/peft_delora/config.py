@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Optional, Union
 
 from peft_core import ConfigError, PeftConfig
+from peft_core.tuners.matching import check_layer_selection
 
 
 @dataclass
@@ -43,10 +44,7 @@ class DeloraConfig(PeftConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         name = type(self).__name__
-        if isinstance(self.target_modules, str) and self.layers_to_transform is not None:
-            raise ConfigError(f"{name}: layers_to_transform cannot be used when target_modules is a str (a regex).")
-        if self.layers_pattern and self.layers_to_transform is None:
-            raise ConfigError(f"{name}: when layers_pattern is specified, layers_to_transform must also be specified.")
+        check_layer_selection(self)
         if self.bias not in ("none", "all", "delora_only"):
             raise ConfigError(f"{name}.bias must be 'none', 'all' or 'delora_only', got {self.bias!r}.")
         for key, rank in (self.rank_pattern or {}).items():

@@ -20,6 +20,7 @@ from torch import nn
 
 from peft_core import BaseTunerLayer, current_batch_plan
 from peft_core.tuners.buffers import BufferDict
+from peft_core.tuners.mixed_batch import add_per_group
 
 NORM_FLOOR = 1e-4
 
@@ -97,18 +98,8 @@ class DeloraLinear(BaseTunerLayer):
         result = self.base_layer(x, *args, **kwargs)
         plan = current_batch_plan()
         if plan is not None:
-            if x.shape[0] != plan.batch_size:
-                raise ValueError(
-                    f"Mixed-adapter batch: a DeLoRA layer got {x.shape[0]} rows but adapter_names has "
-                    f"{plan.batch_size} entries; the adapted layer must see the batch dimension first."
-                )
-            for name in plan.adapter_groups():
-                if name in self.delora_A:
-                    rows = plan.rows(name, x.device)
-                    added = torch.zeros_like(result[rows])
-                    added += self._branch(x[rows], name)
-                    result[rows] = result[rows] + added.to(result.dtype)
-            return result
+            branch = lambda rows, name: self._branch(rows, name).to(result.dtype)  # noqa: E731
+            return add_per_group(plan, x, result, self.delora_A, branch, "a DeLoRA layer")
         names = [name for name in self.active_adapters if name in self.delora_A]
         if not names:
             return result

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Optional, Union
 
 from peft_core import ConfigError, PeftConfig
+from peft_core.tuners.matching import check_layer_selection
 
 
 def check_bias_mode(cls_name: str, bias: object) -> None:
@@ -79,9 +80,4 @@ class FourierFTConfig(PeftConfig):
                 f"{self.random_loc_seed!r}."
             )
         check_bias_mode(name, self.bias)
-        if isinstance(self.target_modules, str) and self.layers_to_transform is not None:
-            raise ConfigError(f"{name}: layers_to_transform cannot be used when target_modules is a str.")
-        if isinstance(self.target_modules, str) and self.layers_pattern is not None:
-            raise ConfigError(f"{name}: layers_pattern cannot be used when target_modules is a str.")
-        if self.layers_pattern and self.layers_to_transform is None:
-            raise ConfigError(f"{name}: when layers_pattern is specified, layers_to_transform must also be specified.")
+        check_layer_selection(self)

@@ -14,8 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import BaseTunerLayer, current_batch_plan
+from peft_core import BaseTunerLayer
 from peft_core.tuners.linear_targets import is_transformers_conv1d as is_conv1d
+from peft_core.tuners.linear_targets import linear_features
+from peft_core.tuners.mixed_batch import add_adapter_deltas
 
 
 def frequency_indices(out_features: int, in_features: int, n_frequency: int, seed: int) -> torch.Tensor:
@@ -38,12 +40,7 @@ class FourierFTLinear(BaseTunerLayer):
 
     def __init__(self, base_layer: nn.Module, fan_in_fan_out: bool = False) -> None:
         super().__init__(base_layer)
-        base = self.get_base_layer()
-        if is_conv1d(base):
-            in_features, out_features = base.weight.shape
-            self.in_features, self.out_features = int(in_features), int(out_features)
-        else:
-            self.in_features, self.out_features = base.in_features, base.out_features
+        self.in_features, self.out_features = linear_features(self.get_base_layer())
         self.fan_in_fan_out = fan_in_fan_out
         self.fourierft_spectrum = nn.ParameterDict()
         self.fourierft_n_frequency: dict[str, int] = {}
@@ -94,26 +91,10 @@ class FourierFTLinear(BaseTunerLayer):
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         if self._unmerge_if_disabled() or self.merged:
             return self.base_layer(x, *args, **kwargs)
-        previous_dtype = x.dtype
         result = self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
-            if x.shape[0] != plan.batch_size:
-                raise ValueError(
-                    f"Mixed-adapter batch: a FourierFT layer got an input with {x.shape[0]} rows but adapter_names "
-                    f"has {plan.batch_size} entries; the adapted layer must see the batch dimension first."
-                )
-            groups = [name for name in plan.adapter_groups() if name in self.fourierft_spectrum]
-            if groups:
-                result = result.clone()
-                for name in groups:
-                    rows = plan.rows(name, x.device)
-                    delta = self._delta_out_in(name)
-                    result[rows] = (result[rows] + F.linear(x[rows].to(delta.dtype), delta)).to(result.dtype)
-            return result.to(previous_dtype)
-        for name in self.active_adapters:
-            if name in self.fourierft_spectrum:
-                delta = self._delta_out_in(name)
-                x = x.to(delta.dtype)
-                result = result + F.linear(x, delta)
-        return result.to(previous_dtype)
+        result = add_adapter_deltas(x, result, self.active_adapters, self.fourierft_spectrum, self._delta, "a FourierFT layer")
+        return result.to(x.dtype)
+
+    def _delta(self, x: torch.Tensor, adapter_name: str) -> torch.Tensor:
+        delta = self._delta_out_in(adapter_name)
+        return F.linear(x.to(delta.dtype), delta)

@@ -7,6 +7,7 @@ import warnings
 from torch import nn
 
 from peft_core import BaseTuner, patterns
+from peft_core.tuners.linear_targets import reconcile_fan_in_fan_out
 
 from .config import FourierFTConfig
 from .layer import FourierFTLinear, is_conv1d
@@ -71,24 +72,12 @@ class FourierFTModel(BaseTuner):
         if isinstance(target, FourierFTLinear):
             target.update_layer(*args)
             return
-        if isinstance(target, nn.Linear):
-            if config.fan_in_fan_out:
-                warnings.warn(
-                    "fan_in_fan_out is set to True but the target module is `torch.nn.Linear`. "
-                    "Setting fan_in_fan_out to False."
-                )
-                config.fan_in_fan_out = False
-        elif is_conv1d(target):
-            if not config.fan_in_fan_out:
-                warnings.warn(
-                    "fan_in_fan_out is set to False but the target module is `Conv1D`. Setting fan_in_fan_out to True."
-                )
-                config.fan_in_fan_out = True
-        else:
+        if not isinstance(target, nn.Linear) and not is_conv1d(target):
             raise TypeError(
                 f"Target module {current_key!r} ({type(target).__name__}) is not supported by FourierFT; supported "
                 f"are torch.nn.Linear and transformers' Conv1D."
             )
+        reconcile_fan_in_fan_out(config, target)
         layer = FourierFTLinear(target, fan_in_fan_out=config.fan_in_fan_out)
         layer.update_layer(*args)
         setattr(parent, target_name, layer)

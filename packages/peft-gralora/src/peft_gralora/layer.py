@@ -16,8 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from peft_core import BaseTunerLayer, ConfigError, current_batch_plan
+from peft_core import BaseTunerLayer, ConfigError
 from peft_core.tuners.linear_targets import linear_features
+from peft_core.tuners.mixed_batch import update_adapter_outputs
 
 
 def grid_product(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -121,19 +122,4 @@ class GraloraLinear(BaseTunerLayer):
         if self._unmerge_if_disabled() or self.merged:
             return self.base_layer(x, *args, **kwargs)
         result = self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
-            if x.shape[0] != plan.batch_size:
-                raise ValueError(
-                    f"Mixed-adapter batch: a GraLoRA layer got {x.shape[0]} rows but adapter_names has "
-                    f"{plan.batch_size} entries; the adapted layer must see the batch dimension first."
-                )
-            for name in plan.adapter_groups():
-                if name in self.gralora_A:
-                    rows = plan.rows(name, x.device)
-                    result[rows] = self._add(result[rows], x[rows], name)
-            return result
-        for name in self.active_adapters:
-            if name in self.gralora_A:
-                result = self._add(result, x, name)
-        return result
+        return update_adapter_outputs(x, result, self.active_adapters, self.gralora_A, self._add, "a GraLoRA layer")

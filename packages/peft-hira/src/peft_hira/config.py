@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Optional, Union
 
 from peft_core import ConfigError, PeftConfig
+from peft_core.tuners.matching import check_layer_selection
 
 
 def is_gaussian(init_weights: object) -> bool:
@@ -53,10 +54,7 @@ class HiraConfig(PeftConfig):
         name = type(self).__name__
         if not (self.init_weights is None or isinstance(self.init_weights, bool) or is_gaussian(self.init_weights)):
             raise ConfigError(f"{name}.init_weights must be True, False or 'gaussian', got {self.init_weights!r}.")
-        if isinstance(self.target_modules, str) and self.layers_to_transform is not None:
-            raise ConfigError(f"{name}: layers_to_transform cannot be used when target_modules is a str (a regex).")
-        if isinstance(self.target_modules, str) and self.layers_pattern is not None:
-            raise ConfigError(f"{name}: layers_pattern cannot be used when target_modules is a str (a regex).")
+        check_layer_selection(self, pattern_needs_layers=False)
         if self.rank_pattern is not None:
             if not isinstance(self.rank_pattern, dict):
                 raise ConfigError(f"{name}.rank_pattern must be a dict of regex -> rank, got {self.rank_pattern!r}.")

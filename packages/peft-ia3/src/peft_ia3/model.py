@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
-
 from torch import nn
 
 from peft_core import BaseTuner, patterns
+from peft_core.tuners.linear_targets import reconcile_fan_in_fan_out
 from peft_core.tuners.tuner import model_type_of
 
 from .config import IA3Config
@@ -63,21 +62,9 @@ class IA3Model(BaseTuner):
     def _new_layer(config: IA3Config, target: nn.Module, key: str) -> IA3Layer:
         if isinstance(target, (nn.Conv2d, nn.Conv3d)):
             return IA3Conv(target)
-        if isinstance(target, nn.Linear):
-            if config.fan_in_fan_out:
-                warnings.warn(
-                    "fan_in_fan_out is set to True but the target module is `torch.nn.Linear`. "
-                    "Setting fan_in_fan_out to False."
-                )
-                config.fan_in_fan_out = False
-            return IA3Linear(target, fan_in_fan_out=False)
-        if is_conv1d(target):
-            if not config.fan_in_fan_out:
-                warnings.warn(
-                    "fan_in_fan_out is set to False but the target module is `Conv1D`. Setting fan_in_fan_out to True."
-                )
-                config.fan_in_fan_out = True
-            return IA3Linear(target, fan_in_fan_out=True)
+        if isinstance(target, nn.Linear) or is_conv1d(target):
+            reconcile_fan_in_fan_out(config, target, stacklevel=4)
+            return IA3Linear(target, fan_in_fan_out=config.fan_in_fan_out)
         raise ValueError(
             f"Target module {key!r} ({type(target).__name__}) is not supported by (IA)³; supported are "
             f"torch.nn.Linear, torch.nn.Conv2d, torch.nn.Conv3d and transformers' Conv1D."

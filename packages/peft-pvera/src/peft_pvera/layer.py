@@ -21,6 +21,7 @@ from peft_core import BaseTunerLayer
 from peft_core.tuners.buffers import BufferDict
 from peft_core.tuners.linear_targets import linear_features
 from peft_core.tuners.mixed_batch import add_adapter_deltas
+from peft_core.tuners.shared_tensors import sliced_shared
 
 
 class PveraLinear(BaseTunerLayer):
@@ -69,14 +70,7 @@ class PveraLinear(BaseTunerLayer):
         self._move_adapter_to_device_of_base_layer(adapter_name)
 
     def _projections(self, adapter_name: str, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if adapter_name not in self.pvera_A:
-            raise RuntimeError(
-                f"PVeRA adapter {adapter_name!r} has no projections (pvera_A/pvera_B): the tuner that created it was "
-                f"unloaded. Re-create the adapter with get_peft_model."
-            )
-        sliced_a = self.pvera_A[adapter_name][:, : self.in_features]
-        sliced_b = self.pvera_B[adapter_name][: self.out_features, :]
-        return sliced_a.to(like.device, like.dtype), sliced_b.to(like.device, like.dtype)
+        return sliced_shared(self.pvera_A, self.pvera_B, adapter_name, self.in_features, self.out_features, like, "PVeRA")
 
     def _sample(self, mean: torch.Tensor, logvar: torch.Tensor, adapter_name: str) -> torch.Tensor:
         if not (self.training or self.sample_at_inference[adapter_name]):

@@ -8,43 +8,26 @@ tuner's buffer dicts (model keys `base_model.pvera_A.<adapter>`) and are saved a
 
 from __future__ import annotations
 
-from typing import Any
-
 from torch import nn
 
-from peft_core import AdapterTensor, BaseTuner
 from peft_core.errors import unsupported_target
-from peft_core.tuners.buffers import BufferDict
 from peft_core.tuners.linear_targets import linear_features, reconcile_fan_in_fan_out
+from peft_core.tuners.shared_tensors import SharedTensorsTuner, largest_features, on_base_weight
 
 from .config import PveraConfig
 from .layer import PveraLinear
 from .projections import draw_projections
 
-_STORES = ("pvera_A", "pvera_B")
-
-
-class PveraModel(BaseTuner):
+class PveraModel(SharedTensorsTuner):
     prefix = "pvera_lambda_"
-    uses_shared_state = True  # the tuner owns projections all layers share (`tuner_tensors`)
+    shared_stores = ("pvera_A", "pvera_B")
 
-    def inject_adapter(self, model: nn.Module, adapter_name: str, **options: Any) -> None:
-        for store in _STORES:
-            if store not in self._modules:
-                setattr(self, store, BufferDict())
-        super().inject_adapter(model, adapter_name, **options)
-        self._draw(adapter_name)
-
-    def _draw(self, adapter_name: str) -> None:
+    def init_shared_tensors(self, adapter_name: str, autocast_adapter_dtype: bool) -> None:
         config: PveraConfig = self.peft_config[adapter_name]
         layers = [m for m in self.tuner_layers() if isinstance(m, PveraLinear) and m.has_adapter(adapter_name)]
-        max_in = max(layer.in_features for layer in layers)
-        max_out = max(layer.out_features for layer in layers)
-        pvera_a, pvera_b = draw_projections(config.r, max_in, max_out, config.projection_prng_key)
-        ref = layers[0].get_base_layer().weight  # the projections take the adapted weights' device and float dtype
-        if ref.device.type != "meta":
-            dtype = ref.dtype if ref.is_floating_point() else None
-            pvera_a, pvera_b = pvera_a.to(ref.device, dtype), pvera_b.to(ref.device, dtype)
+        max_in, max_out = largest_features(layers)
+        # the projections take the adapted weights' device and float dtype
+        pvera_a, pvera_b = on_base_weight(layers[0], *draw_projections(config.r, max_in, max_out, config.projection_prng_key))
         self.pvera_A.set(adapter_name, pvera_a, persistent=config.save_projection)
         self.pvera_B.set(adapter_name, pvera_b, persistent=config.save_projection)
 
@@ -69,21 +52,3 @@ class PveraModel(BaseTuner):
         layer = PveraLinear(target, self.pvera_A, self.pvera_B, fan_in_fan_out=config.fan_in_fan_out)
         layer.update_layer(adapter_name, **args)
         setattr(parent, target_name, layer)
-
-    def tuner_tensors(self, adapter_name: str) -> list[AdapterTensor]:
-        out = super().tuner_tensors(adapter_name)
-        if "pvera_A" in self._modules and self.pvera_A.is_persistent(adapter_name):
-            for store in _STORES:
-                out.append(AdapterTensor(store, f"{store}.{adapter_name}", getattr(self, store)[adapter_name]))
-        return out
-
-    def delete_adapter(self, adapter_name: str) -> None:
-        super().delete_adapter(adapter_name)
-        for store in _STORES:
-            if adapter_name in getattr(self, store):
-                del getattr(self, store)[adapter_name]
-
-    def _unload_tuner_state(self) -> None:
-        for store in _STORES:
-            if store in self._modules:
-                getattr(self, store).clear()

@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import AdapterTensor, BaseTunerLayer, current_batch_plan
+from peft_core import AdapterTensor, BaseTunerLayer
+from peft_core.tuners.mixed_batch import add_adapter_deltas
 from peft_core.tuners.buffers import BufferDict
 from peft_core.tuners.linear_targets import linear_features
 
@@ -105,21 +106,6 @@ class RandLoraLinear(BaseTunerLayer):
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         if self._unmerge_if_disabled() or self.merged:
             return self.base_layer(x, *args, **kwargs)
-        previous_dtype = x.dtype
         result = self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
-            if x.shape[0] != plan.batch_size:
-                raise ValueError(
-                    f"Mixed-adapter batch: a RandLoRA layer got {x.shape[0]} rows but adapter_names has "
-                    f"{plan.batch_size} entries; the adapted layer must see the batch dimension first."
-                )
-            for name in plan.adapter_groups():
-                if name in self.randlora_lambda:
-                    rows = plan.rows(name, x.device)
-                    result[rows] = (result[rows] + self._delta(x[rows], name)).to(result.dtype)
-            return result.to(previous_dtype)
-        for name in self.active_adapters:
-            if name in self.randlora_lambda:
-                result = result + self._delta(x, name)
-        return result.to(previous_dtype)
+        result = add_adapter_deltas(x, result, self.active_adapters, self.randlora_lambda, self._delta, "a RandLoRA layer")
+        return result.to(x.dtype)

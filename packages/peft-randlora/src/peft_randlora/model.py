@@ -11,40 +11,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from peft_core import AdapterTensor, BaseTuner, ConfigError
-from peft_core.tuners.buffers import BufferDict
+from peft_core import ConfigError
 from peft_core.tuners.linear_targets import linear_features, reconcile_fan_in_fan_out
+from peft_core.tuners.shared_tensors import SharedTensorsTuner, largest_features
 
 from .bases import make_bases
 from .config import RandLoraConfig
 from .layer import RandLoraLinear
 
 
-class RandLoraModel(BaseTuner):
+class RandLoraModel(SharedTensorsTuner):
     prefix = "randlora_"
-    uses_shared_state = True  # the projections all layers share live on the tuner
+    shared_stores = ("randlora_A", "randlora_B")
 
-    def inject_adapter(
-        self,
-        model: nn.Module,
-        adapter_name: str,
-        low_cpu_mem_usage: bool = False,
-        autocast_adapter_dtype: bool = True,
-    ) -> None:
-        if "randlora_A" not in self._modules:
-            self.randlora_A = BufferDict()
-            self.randlora_B = BufferDict()
-        super().inject_adapter(
-            model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
-        )
-        self._init_bases(adapter_name, autocast_adapter_dtype)
-
-    def _init_bases(self, adapter_name: str, autocast: bool) -> None:
+    def init_shared_tensors(self, adapter_name: str, autocast: bool) -> None:
         config: RandLoraConfig = self.peft_config[adapter_name]
         layers = [m for m in self.tuner_layers() if isinstance(m, RandLoraLinear) and m.has_adapter(adapter_name)]
-        largest_out = max(layer.out_features for layer in layers)
-        largest_in = max(layer.in_features for layer in layers)
-        small, large = sorted((largest_out, largest_in))
+        small, large = sorted(largest_features(layers))
         basis_a, basis_b = make_bases(
             config.r, large, small, config.projection_prng_key, sparse=config.sparse, very_sparse=config.very_sparse
         )
@@ -82,21 +65,3 @@ class RandLoraModel(BaseTuner):
         layer = RandLoraLinear(target, self.randlora_A, self.randlora_B, fan_in_fan_out=config.fan_in_fan_out)
         layer.update_layer(*args)
         setattr(parent, target_name, layer)
-
-    def tuner_tensors(self, adapter_name: str) -> list[AdapterTensor]:
-        out = super().tuner_tensors(adapter_name)
-        if "randlora_A" in self._modules and self.randlora_A.is_persistent(adapter_name):
-            out.append(AdapterTensor("randlora_A", f"randlora_A.{adapter_name}", self.randlora_A[adapter_name]))
-            out.append(AdapterTensor("randlora_B", f"randlora_B.{adapter_name}", self.randlora_B[adapter_name]))
-        return out
-
-    def delete_adapter(self, adapter_name: str) -> None:
-        super().delete_adapter(adapter_name)
-        for store in (self.randlora_A, self.randlora_B):
-            if adapter_name in store:
-                del store[adapter_name]
-
-    def _unload_tuner_state(self) -> None:
-        if "randlora_A" in self._modules:
-            self.randlora_A.clear()
-            self.randlora_B.clear()

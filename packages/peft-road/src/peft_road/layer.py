@@ -12,7 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from peft_core import BaseTunerLayer, ConfigError, current_batch_plan
+from peft_core import BaseTunerLayer, ConfigError
+from peft_core.tuners.mixed_batch import update_adapter_outputs
 
 from .rotation import parameter_count, rotate, rotation_matrix
 
@@ -89,20 +90,10 @@ class RoadLinear(BaseTunerLayer):
         if self._unmerge_if_disabled() or self.merged:
             return self.base_layer(x, *args, **kwargs)
         result = self.base_layer(x, *args, **kwargs)
-        out_dtype = result.dtype
-        plan = current_batch_plan()
-        if plan is not None:
-            if result.shape[0] != plan.batch_size:
-                raise ValueError(
-                    f"Mixed-adapter batch: a RoAd layer got {result.shape[0]} rows but adapter_names has "
-                    f"{plan.batch_size} entries; the adapted layer must see the batch dimension first."
-                )
-            for name in plan.adapter_groups():
-                if name in self.road_theta:
-                    rows = plan.rows(name, result.device)
-                    result[rows] = self._rotate(name, result[rows]).to(out_dtype)
-            return result
-        for name in self.active_adapters:
-            if name in self.road_theta:
-                result = self._rotate(name, result)
-        return result.to(out_dtype)
+
+        def rotate(out: torch.Tensor, rows: torch.Tensor, name: str) -> torch.Tensor:
+            return self._rotate(name, out)
+
+        return update_adapter_outputs(x, result, self.active_adapters, self.road_theta, rotate, "a RoAd layer").to(
+            result.dtype
+        )

@@ -13,10 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import BaseTunerLayer, current_batch_plan
+from peft_core import BaseTunerLayer
+from peft_core.tuners.buffers import BufferDict
 from peft_core.tuners.linear_targets import is_transformers_conv1d as is_conv1d
+from peft_core.tuners.linear_targets import linear_features
+from peft_core.tuners.mixed_batch import add_adapter_deltas
+from peft_core.tuners.shared_tensors import sliced_shared
 
-from .projections import BufferDict
 
 
 class VeraLinear(BaseTunerLayer):
@@ -28,12 +31,7 @@ class VeraLinear(BaseTunerLayer):
 
     def __init__(self, base_layer: nn.Module, vera_A: BufferDict, vera_B: BufferDict, fan_in_fan_out: bool) -> None:
         super().__init__(base_layer)
-        base = self.get_base_layer()
-        if is_conv1d(base):
-            in_features, out_features = base.weight.shape
-            self.in_features, self.out_features = int(in_features), int(out_features)
-        else:
-            self.in_features, self.out_features = base.in_features, base.out_features
+        self.in_features, self.out_features = linear_features(self.get_base_layer())
         self.fan_in_fan_out = fan_in_fan_out
         self.vera_lambda_b = nn.ParameterDict()
         self.vera_lambda_d = nn.ParameterDict()
@@ -58,14 +56,7 @@ class VeraLinear(BaseTunerLayer):
         self._move_adapter_to_device_of_base_layer(adapter_name)
 
     def _sliced_projections(self, adapter_name: str, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if adapter_name not in self.vera_A:
-            raise RuntimeError(
-                f"VeRA adapter {adapter_name!r} has no projections (vera_A/vera_B); the tuner that created it "
-                f"was unloaded. Re-create the adapter with get_peft_model."
-            )
-        sliced_a = self.vera_A[adapter_name][:, : self.in_features]
-        sliced_b = self.vera_B[adapter_name][: self.out_features, :]
-        return sliced_a.to(like.device, like.dtype), sliced_b.to(like.device, like.dtype)
+        return sliced_shared(self.vera_A, self.vera_B, adapter_name, self.in_features, self.out_features, like, "VeRA")
 
     def _delta(self, x: torch.Tensor, adapter_name: str) -> torch.Tensor:
         lambda_d = self.vera_lambda_d[adapter_name]
@@ -96,21 +87,5 @@ class VeraLinear(BaseTunerLayer):
             return self.base_layer(x, *args, **kwargs)
         result = self.base_layer(x, *args, **kwargs)
         out_dtype = result.dtype
-        plan = current_batch_plan()
-        if plan is not None:
-            if x.shape[0] != plan.batch_size:
-                raise ValueError(
-                    f"Mixed-adapter batch: a VeRA layer got an input with {x.shape[0]} rows but adapter_names has "
-                    f"{plan.batch_size} entries; the adapted layer must see the batch dimension first."
-                )
-            groups = [name for name in plan.adapter_groups() if name in self.vera_lambda_d]
-            if groups:
-                result = result.clone()
-                for name in groups:
-                    rows = plan.rows(name, x.device)
-                    result[rows] = (result[rows] + self._delta(x[rows], name)).to(out_dtype)
-            return result
-        for name in self.active_adapters:
-            if name in self.vera_lambda_d:
-                result = result + self._delta(x, name)
+        result = add_adapter_deltas(x, result, self.active_adapters, self.vera_lambda_d, self._delta, "a VeRA layer")
         return result.to(out_dtype)

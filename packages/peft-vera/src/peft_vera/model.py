@@ -9,38 +9,25 @@ saved as `base_model.vera_A` / `base_model.vera_B` when `save_projection` is tru
 
 from __future__ import annotations
 
-import warnings
-
 from torch import nn
 
-from peft_core import AdapterTensor, BaseTuner
 from peft_core.tuners.creation_guard import guard_adapter_creation
+from peft_core.tuners.linear_targets import reconcile_fan_in_fan_out
+from peft_core.tuners.shared_tensors import SharedTensorsTuner, largest_features, on_base_weight
 
 from .config import VeraConfig
 from .layer import VeraLinear, is_conv1d
-from .projections import BufferDict, make_projections
+from .projections import make_projections
 
 
-class VeraModel(BaseTuner):
+class VeraModel(SharedTensorsTuner):
     """VeRA tuner; see `VeraConfig` for the options. The `bias` modes are peft-core's generic ones."""
 
     prefix = "vera_lambda_"
-    uses_shared_state = True  # the projections all layers share live on the tuner
+    shared_stores = ("vera_A", "vera_B")
 
     # -- injection --------------------------------------------------------------------------------
-    def inject_adapter(
-        self,
-        model: nn.Module,
-        adapter_name: str,
-        low_cpu_mem_usage: bool = False,
-        autocast_adapter_dtype: bool = True,
-    ) -> None:
-        if "vera_A" not in self._modules:
-            self.vera_A = BufferDict()
-            self.vera_B = BufferDict()
-        super().inject_adapter(
-            model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
-        )
+    def init_shared_tensors(self, adapter_name: str, autocast_adapter_dtype: bool) -> None:
         layers = [m for m in self.tuner_layers() if m.has_adapter(adapter_name)]
         # the shared projections are sized by the config too: same checks as the layers' own tensors
         with guard_adapter_creation(self.peft_config[adapter_name], adapter_name, layers, on_meta=False) as site:
@@ -50,14 +37,8 @@ class VeraModel(BaseTuner):
     def _init_projections(self, adapter_name: str) -> None:
         config = self.peft_config[adapter_name]
         layers = [m for m in self.tuner_layers() if isinstance(m, VeraLinear) and m.has_adapter(adapter_name)]
-        max_in = max(layer.in_features for layer in layers)
-        max_out = max(layer.out_features for layer in layers)
-        vera_a, vera_b = make_projections(config.r, max_in, max_out, config.projection_prng_key)
-        # Like HF: the projections follow the device and (float) dtype of the adapted layers' weights.
-        ref = layers[0].get_base_layer().weight
-        if ref.device.type != "meta":
-            dtype = ref.dtype if ref.is_floating_point() else None
-            vera_a, vera_b = vera_a.to(ref.device, dtype), vera_b.to(ref.device, dtype)
+        max_in, max_out = largest_features(layers)
+        vera_a, vera_b = on_base_weight(layers[0], *make_projections(config.r, max_in, max_out, config.projection_prng_key))
         self.vera_A.set(adapter_name, vera_a, persistent=config.save_projection)
         self.vera_B.set(adapter_name, vera_b, persistent=config.save_projection)
 
@@ -74,47 +55,12 @@ class VeraModel(BaseTuner):
         if isinstance(target, VeraLinear):
             target.update_layer(*args)
             return
-        if isinstance(target, nn.Linear):
-            if config.fan_in_fan_out:
-                warnings.warn(
-                    "fan_in_fan_out is set to True but the target module is `torch.nn.Linear`. "
-                    "Setting fan_in_fan_out to False."
-                )
-                config.fan_in_fan_out = False
-        elif is_conv1d(target):
-            if not config.fan_in_fan_out:
-                warnings.warn(
-                    "fan_in_fan_out is set to False but the target module is `Conv1D`. Setting fan_in_fan_out to True."
-                )
-                config.fan_in_fan_out = True
-        else:
+        if not isinstance(target, nn.Linear) and not is_conv1d(target):
             raise TypeError(
                 f"Target module {current_key!r} ({type(target).__name__}) is not supported by VeRA; supported are "
                 f"torch.nn.Linear and transformers' Conv1D."
             )
+        reconcile_fan_in_fan_out(config, target)
         layer = VeraLinear(target, self.vera_A, self.vera_B, fan_in_fan_out=config.fan_in_fan_out)
         layer.update_layer(*args)
         setattr(parent, target_name, layer)
-
-    # -- saved state ------------------------------------------------------------------------------
-    def tuner_tensors(self, adapter_name: str) -> list[AdapterTensor]:
-        out = super().tuner_tensors(adapter_name)
-        config = self.peft_config.get(adapter_name)
-        if config is None or not config.save_projection or "vera_A" not in self._modules:
-            return out
-        if adapter_name in self.vera_A:
-            out.append(AdapterTensor("vera_A", f"vera_A.{adapter_name}", self.vera_A[adapter_name]))
-            out.append(AdapterTensor("vera_B", f"vera_B.{adapter_name}", self.vera_B[adapter_name]))
-        return out
-
-    # -- adapters ---------------------------------------------------------------------------------
-    def delete_adapter(self, adapter_name: str) -> None:
-        super().delete_adapter(adapter_name)
-        for store in (self.vera_A, self.vera_B):
-            if adapter_name in store:
-                del store[adapter_name]
-
-    def _unload_tuner_state(self) -> None:
-        if "vera_A" in self._modules:
-            self.vera_A.clear()
-            self.vera_B.clear()

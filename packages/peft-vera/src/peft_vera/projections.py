@@ -8,10 +8,8 @@ then `vera_B`, each uniform in `±sqrt(3) * sqrt(2) / sqrt(fan_in)` (`fan_in` = 
 from __future__ import annotations
 
 import math
-from typing import Iterator
 
 import torch
-from torch import nn
 
 
 def kaiming_uniform(shape: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
@@ -30,35 +28,3 @@ def make_projections(r: int, max_in: int, max_out: int, key: int) -> tuple[torch
     vera_a = kaiming_uniform((r, max_in), generator)
     vera_b = kaiming_uniform((max_out, r), generator)
     return vera_a, vera_b
-
-
-class BufferDict(nn.Module):
-    """Buffers keyed by adapter name; `persistent` decides per entry whether `state_dict()` holds it."""
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._buffers
-
-    def __getitem__(self, key: str) -> torch.Tensor:
-        value = self._buffers[key]
-        assert value is not None
-        return value
-
-    def set(self, key: str, value: torch.Tensor, persistent: bool = True) -> None:
-        if key in self._buffers:
-            del self._buffers[key]
-            self._non_persistent_buffers_set.discard(key)
-        self.register_buffer(key, value, persistent=persistent)
-
-    def __delitem__(self, key: str) -> None:
-        del self._buffers[key]
-        self._non_persistent_buffers_set.discard(key)
-
-    def keys(self) -> Iterator[str]:
-        return iter(list(self._buffers))
-
-    def __len__(self) -> int:
-        return len(self._buffers)
-
-    def clear(self) -> None:
-        for key in list(self._buffers):
-            del self[key]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Optional, Union
 
 from peft_core import ConfigError, PeftConfig
+from peft_core.tuners.matching import check_layer_selection
 
 from .families import DIFFERS_FROM_HF, FAMILIES
 
@@ -50,12 +51,7 @@ class WaveFTConfig(PeftConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         name = type(self).__name__
-        if isinstance(self.target_modules, str) and self.layers_to_transform is not None:
-            raise ConfigError(f"{name}: layers_to_transform cannot be used when target_modules is a str (a regex).")
-        if isinstance(self.target_modules, str) and self.layers_pattern is not None:
-            raise ConfigError(f"{name}: layers_pattern cannot be used when target_modules is a str (a regex).")
-        if self.layers_pattern and self.layers_to_transform is None:
-            raise ConfigError(f"{name}: when layers_pattern is specified, layers_to_transform must also be specified.")
+        check_layer_selection(self)
         if self.wavelet_family not in FAMILIES:
             raise ConfigError(
                 f"{name}.wavelet_family={self.wavelet_family!r} is not supported; use db1-db38, sym2-sym20 or coif1-coif17."

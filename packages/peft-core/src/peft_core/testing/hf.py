@@ -180,6 +180,74 @@ def both_ways(
     return problems
 
 
+def several_adapters_both_ways(
+    make_base: Callable[[], nn.Module],
+    ours_configs: dict[str, Any] | None,
+    hf_configs: dict[str, Any],
+    run: Callable[[nn.Module], torch.Tensor],
+    workdir: str | os.PathLike,
+    prepare: Callable[[nn.Module], None] = lambda model: None,
+) -> tuple[nn.Module, dict[str, torch.Tensor]]:
+    """Several adapters on one model (the first named in the dicts is the model's first adapter), saved
+    by one library and loaded adapter by adapter by the other: each loaded adapter must give, bit for
+    bit, the output the saving model gave with it; built the same way (`prepare` after all adapters
+    exist), both libraries must agree too. `ours_configs=None` checks only Hugging Face -> us.
+
+    Returns the model loaded here from Hugging Face's files and Hugging Face's output per adapter, for
+    what a method checks further (a mixed-adapter batch, ...). Raises AssertionError naming the adapter.
+    """
+    from ..mapping import get_peft_model
+    from ..peft_model import PeftModel
+
+    workdir = Path(workdir)
+    names = list(hf_configs)
+    plans = {"hf": hf_configs}
+    if ours_configs is not None:
+        plans["ours"] = ours_configs
+    expected: dict[str, dict[str, torch.Tensor]] = {}
+    for lib, configs in plans.items():
+        first = configs[names[0]]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if lib == "hf":
+                model = hf_model(make_base(), first, adapter_name=names[0])
+            else:
+                model = get_peft_model(make_base(), first, adapter_name=names[0])
+            for name in names[1:]:
+                model.add_adapter(name, configs[name])
+        prepare(model)
+        model.eval()
+        expected[lib] = {}
+        for name in names:
+            model.set_adapter(name)
+            expected[lib][name] = run(model)
+        model.save_pretrained(workdir / lib)
+    if "ours" in expected:
+        for name in names:
+            assert torch.equal(expected["ours"][name], expected["hf"][name]), f"adapter {name!r}: outputs differ"
+
+    def load(loader: Callable[..., nn.Module], directory: Path) -> nn.Module:
+        def saved(name: str) -> Path:  # both libraries save adapters other than "default" in a subfolder
+            return directory if name == "default" else directory / name
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = loader(make_base(), saved(names[0]), adapter_name=names[0])
+            for name in names[1:]:
+                model.load_adapter(saved(name), adapter_name=name)
+        return model.eval()
+
+    loaded_here = load(PeftModel.from_pretrained, workdir / "hf")
+    checks = [("Hugging Face's files loaded here", loaded_here, expected["hf"])]
+    if "ours" in expected:
+        checks.append(("our files loaded by Hugging Face PEFT", load(load_in_hf, workdir / "ours"), expected["ours"]))
+    for what, model, outputs in checks:
+        for name in names:
+            model.set_adapter(name)
+            assert torch.equal(run(model), outputs[name]), f"{what}: adapter {name!r} gives another output"
+    return loaded_here, expected["hf"]
+
+
 def assert_both_ways(
     model: Any,
     ours_config: Any,

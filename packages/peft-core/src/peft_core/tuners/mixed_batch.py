@@ -154,20 +154,21 @@ def run_per_group(
     return out
 
 
-def add_per_group(
+def update_per_group(
     plan: BatchPlan,
     x: torch.Tensor,
     result: torch.Tensor,
     held: Container[str],
-    delta: Callable[[torch.Tensor, str], torch.Tensor],
+    update: Callable[[torch.Tensor, torch.Tensor, str], torch.Tensor],
     what: str = "an adapter layer",
 ) -> torch.Tensor:
-    """A mixed-adapter batch for methods that add to the base output: `result` (the base layer's
-    output for `x`) plus, on each group's rows, `delta(rows_of_x, name)` of that group's adapter.
+    """A mixed-adapter batch for methods that change the base output in place of replacing the layer:
+    on each group's rows, `update(result_rows, x_rows, name)` of that group's adapter, cast to
+    `result`'s dtype.
 
     Rows of `__base__` or of adapters not in `held` are left as they are; `result` itself is not
-    modified (a copy is returned when some group adds). Refuses an input whose first dimension is not
-    the batch (the plan can't say which rows are whose), with a ValueError naming `what`.
+    modified (a copy is returned when some group updates). Refuses an input whose first dimension is
+    not the batch (the plan can't say which rows are whose), with a ValueError naming `what`.
     """
     groups = [name for name in plan.adapter_groups() if name in held]
     if not groups:
@@ -180,8 +181,41 @@ def add_per_group(
     out = result.clone()
     for name in groups:
         rows = plan.rows(name, x.device)
-        out[rows] = (out[rows] + delta(x[rows], name)).to(out.dtype)
+        out[rows] = update(out[rows], x[rows], name).to(out.dtype)
     return out
+
+
+def update_adapter_outputs(
+    x: torch.Tensor,
+    result: torch.Tensor,
+    active: Sequence[str],
+    held: Container[str],
+    update: Callable[[torch.Tensor, torch.Tensor, str], torch.Tensor],
+    what: str = "an adapter layer",
+) -> torch.Tensor:
+    """The forward of an adapter layer that changes its base layer's output (adds to it, rotates it):
+    `update(result, x, name)` for every `active` adapter the layer holds (`held`), in turn, or inside a
+    mixed-adapter batch, each row's adapter on its rows (`update_per_group`)."""
+    plan = current_batch_plan()
+    if plan is not None:
+        return update_per_group(plan, x, result, held, update, what)
+    for name in active:
+        if name in held:
+            result = update(result, x, name)
+    return result
+
+
+def add_per_group(
+    plan: BatchPlan,
+    x: torch.Tensor,
+    result: torch.Tensor,
+    held: Container[str],
+    delta: Callable[[torch.Tensor, str], torch.Tensor],
+    what: str = "an adapter layer",
+) -> torch.Tensor:
+    """`update_per_group` for methods that add to the base output: `result` plus, on each group's rows,
+    `delta(rows_of_x, name)` of that group's adapter."""
+    return update_per_group(plan, x, result, held, lambda out, rows, name: out + delta(rows, name), what)
 
 
 def add_adapter_deltas(
@@ -194,11 +228,5 @@ def add_adapter_deltas(
 ) -> torch.Tensor:
     """The forward of an additive adapter layer after its base layer ran: `result` plus `delta(x, name)`
     of every `active` adapter the layer holds (`held`), or inside a mixed-adapter batch, of each row's
-    adapter on its rows (`add_per_group`). The one place such layers pick between the two."""
-    plan = current_batch_plan()
-    if plan is not None:
-        return add_per_group(plan, x, result, held, delta, what)
-    for name in active:
-        if name in held:
-            result = result + delta(x, name)
-    return result
+    adapter on its rows. The one place such layers pick between the two."""
+    return update_adapter_outputs(x, result, active, held, lambda out, rows, name: out + delta(rows, name), what)
