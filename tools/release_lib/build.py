@@ -149,7 +149,12 @@ def _build_all(root: Path, pkgs: list[Package], tmp: Path) -> dict[str, tuple[Pa
     built = {}
     for p in pkgs:
         assert p.version is not None
-        built[p.name] = (_pick(out_dir, p.name, p.version, "wheel"), _pick(out_dir, p.name, p.version, "sdist"))
+        try:
+            built[p.name] = (_pick(out_dir, p.name, p.version, "wheel"), _pick(out_dir, p.name, p.version, "sdist"))
+        except ReleaseError:  # not a workspace member (kept out of it, e.g. peft-compat): built by folder
+            wheel, sdist = build_dists(root, p, out_dir)
+            assert sdist is not None
+            built[p.name] = (wheel, sdist)
     return built
 
 
