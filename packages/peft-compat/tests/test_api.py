@@ -93,8 +93,11 @@ def test_module_paths_libraries_import():
     assert lora_module is peft_lora and peft.tuners.lora.LoraLayer is peft_lora.LoraLayer
     assert peft.tuners.LoraConfig is peft.LoraConfig
     assert peft.utils.constants.TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING["llama"] == ["q_proj", "v_proj"]
-    with pytest.raises(ModuleNotFoundError, match="xlora"):
-        importlib.import_module("peft.tuners.xlora")
+    import peft_xlora
+
+    assert importlib.import_module("peft.tuners.xlora") is peft_xlora  # every method's tuner module maps
+    with pytest.raises(ModuleNotFoundError, match="no_such_method"):
+        importlib.import_module("peft.tuners.no_such_method")
 
 
 def test_distribution_metadata_as_libraries_read_it():
