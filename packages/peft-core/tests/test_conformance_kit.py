@@ -97,6 +97,21 @@ def test_report_api(toy):
         run_conformance("toy", suite=TOY_SUITE, cases=["nope"])
 
 
+def test_checks_a_declaration_marks_not_applicable_are_skipped_with_the_reason(toy):
+    from peft_core.testing import load_suite
+
+    suite, _ = load_suite("toy", TOY_SUITE)
+    declared = dataclasses.replace(suite, not_applicable={"merge": "the toy can't merge here"})
+    report = run_conformance(declared, cases=["mlp"], checks=["declaration", "merge"])
+    assert [(r.check, r.case, r.status) for r in report.results] == [
+        ("declaration", None, "passed"),
+        ("merge", None, "skipped"),
+    ]
+    assert "the toy can't merge here" in report.results[1].message
+    with pytest.raises(ValueError, match="unknown conformance checks"):
+        run_conformance(dataclasses.replace(suite, not_applicable={"no_such_check": "?"}), cases=["mlp"])
+
+
 def test_a_failure_raises_with_every_problem_listed(toy, monkeypatch):
     from peft_core.testing import ConformanceError
 

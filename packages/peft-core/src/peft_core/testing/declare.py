@@ -140,6 +140,9 @@ class Conformance:
     - `bad_values`: config overrides, each of which must be refused with `ConfigError` (on top of the
       kit's generic ones: an unknown task type, a negative rank, a dropout of 1.5 ...).
     - `perturb_scale`: the size of the noise the kit adds to trainable tensors ("as if trained").
+    - `not_applicable`: check name -> why the method can't meet it (e.g. FRoD adapters don't carry
+      between fp32 and bf16 bases, as in Hugging Face PEFT); every runner reports those checks as
+      skipped with the reason (the package's tests, `python -m peft_core.testing`, the release tool).
     """
 
     method: str
@@ -152,6 +155,7 @@ class Conformance:
     hf: HuggingFace | None = None
     bad_values: Sequence[Mapping[str, Any]] = ()
     perturb_scale: float = 0.1
+    not_applicable: Mapping[str, str] = field(default_factory=dict)
 
     def case(self, name: str) -> Case:
         for case in self.cases:

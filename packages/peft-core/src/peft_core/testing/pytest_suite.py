@@ -59,6 +59,9 @@ class ConformanceTests:
     def _run(self, ctx: Context, name: str, case: Case | None = None) -> None:
         if name in self.skip_checks:
             pytest.skip(self.skip_reason)
+        reason = ctx.suite.not_applicable.get(name)
+        if reason is not None:
+            pytest.skip(f"not applicable: {reason}")
         result = run_check(ctx, CHECKS[name], case)
         if result.status == "skipped":
             pytest.skip(result.message)

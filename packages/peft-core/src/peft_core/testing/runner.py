@@ -218,7 +218,12 @@ def run_conformance(
     ctx = Context(loaded, tmp, ref=ref, hf=hf, extra_paths=tuple(extra_paths))
     report = ConformanceReport(loaded.method)
     try:
+        selected_checks(loaded.not_applicable)  # names must be real checks
         for check in selected_checks(checks, skip):
+            reason = loaded.not_applicable.get(check.name)
+            if reason is not None:
+                report.results.append(CheckResult(check.name, None, "skipped", f"not applicable: {reason}"))
+                continue
             if check.per_case:
                 report.results += [run_check(ctx, check, case) for case in loaded.cases]
             else:
