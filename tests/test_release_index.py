@@ -2,10 +2,10 @@
 (`uv run pytest -m release tests`; .ci/run runs it).
 
 A pypiserver (installed from PyPI into the dev environment) serves a temp folder. In a throwaway git
-copy of this workspace: first releases of peft-core, peft-lora and peft-ia3 (bump, commit, build,
+copy of this workspace: first releases of peft-core, peft-trainable-tokens, peft-lora and peft-ia3 (bump, commit, build,
 tag, `release.py publish`, which runs `uv publish`). Then, as a user, in a fresh venv: `uv pip install
 peft-lora` with the local index first (torch and the rest from the normal index, through uv's
-cache): exactly peft-lora and peft-core of ours come in, and an adapter saves and reloads. Then a
+cache): exactly peft-lora, peft-trainable-tokens and peft-core of ours come in, and an adapter saves and reloads. Then a
 patch release of peft-lora alone: upgrading it leaves peft-ia3 and peft-core where they were, and
 the adapter saved with the old version reloads identically. Then a patch of peft-core:
 `lowest-core peft-ia3 --index` resolves peft-ia3's range against the index and runs its tests
@@ -149,11 +149,13 @@ def test_release_through_a_package_index(index: str, tmp_path: Path, monkeypatch
     ws = copy_workspace(tmp_path / "ws")
     simple = f"{index}/simple/"
 
-    # first releases of the core and two methods
-    release_packages(ws, index, ["peft-core", "peft-lora", "peft-ia3"], "current", "Release 0.1.0s")
-    timings["first releases (3 builds)"] = time.perf_counter() - start
+    # first releases of the core, two methods and what peft-lora depends on (peft-trainable-tokens, for
+    # `trainable_token_indices`)
+    release_packages(ws, index, ["peft-core", "peft-trainable-tokens", "peft-lora", "peft-ia3"], "current",
+                     "Release 0.1.0s")
+    timings["first releases (4 builds)"] = time.perf_counter() - start
     published = sorted(p.name for p in (tmp_path / "index").iterdir())
-    assert published == sorted(f"{m}-0.1.0{ext}" for m in ("peft_core", "peft_ia3", "peft_lora")
+    assert published == sorted(f"{m}-0.1.0{ext}" for m in ("peft_core", "peft_ia3", "peft_lora", "peft_trainable_tokens")
                                for ext in ("-py3-none-any.whl", ".tar.gz"))
 
     # a user installs peft-lora: our index first (uv's first-index strategy), torch from the default one
@@ -163,11 +165,12 @@ def test_release_through_a_package_index(index: str, tmp_path: Path, monkeypatch
     py = user / "venv" / "bin" / "python"
     uv("pip", "install", "--python", str(py), "--index", simple, "peft-lora", cwd=user)
     timings["user venv + install"] = time.perf_counter() - t
-    assert ours_installed(py, user) == {"peft-core": "0.1.0", "peft-lora": "0.1.0"}
+    assert ours_installed(py, user) == {"peft-core": "0.1.0", "peft-lora": "0.1.0", "peft-trainable-tokens": "0.1.0"}
     saved = json.loads(run_py(py, user, "-c", ROUND_TRIP, "save", str(user / "adapter")))
 
     uv("pip", "install", "--python", str(py), "--index", simple, "peft-ia3", cwd=user)
-    assert ours_installed(py, user) == {"peft-core": "0.1.0", "peft-lora": "0.1.0", "peft-ia3": "0.1.0"}
+    assert ours_installed(py, user) == {"peft-core": "0.1.0", "peft-lora": "0.1.0", "peft-ia3": "0.1.0",
+                                        "peft-trainable-tokens": "0.1.0"}
 
     # a patch of peft-lora alone
     t = time.perf_counter()
@@ -182,7 +185,8 @@ def test_release_through_a_package_index(index: str, tmp_path: Path, monkeypatch
     timings["patch release of peft-lora"] = time.perf_counter() - t
     uv("pip", "install", "--python", str(py), "--index", simple, "--upgrade-package", "peft-lora", "peft-lora",
        cwd=user)
-    assert ours_installed(py, user) == {"peft-core": "0.1.0", "peft-lora": "0.1.1", "peft-ia3": "0.1.0"}
+    assert ours_installed(py, user) == {"peft-core": "0.1.0", "peft-lora": "0.1.1", "peft-ia3": "0.1.0",
+                                        "peft-trainable-tokens": "0.1.0"}
     assert json.loads(run_py(py, user, "-c", ROUND_TRIP, "load", str(user / "adapter"))) == saved
 
     # a patch of peft-core: peft-ia3's range admits both; its lowest end is still tested
