@@ -446,6 +446,7 @@ class PeftModel(nn.Module):
         config.inference_mode = not is_trainable
         weights = _open_peft_weights(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
         _check_same_save(weights, config, loaded)
+
         wrapper = cls
         if cls is PeftModel:
             from .task_models import wrapper_for_task
@@ -502,6 +503,19 @@ class PeftModel(nn.Module):
             config = PeftConfig.from_pretrained(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
         weights = _open_peft_weights(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
         _check_same_save(weights, config, loaded)
+
+        def load_into_adapter() -> Any:
+            return self._load_weights(
+                adapter_name,
+                weights,
+                is_trainable,
+                strict,
+                ignore_mismatched_sizes,
+                low_cpu_mem_usage,
+                autocast_adapter_dtype,
+                load_embedding_layers=load_embedding_layers,
+            )
+
         if adapter_name in self.peft_config:
             existing = self.peft_config[adapter_name]
             if config.peft_type != existing.peft_type:
@@ -509,31 +523,13 @@ class PeftModel(nn.Module):
                     f"Adapter {adapter_name!r} is a {existing.peft_type} adapter but {os.fspath(model_id)!r} holds a "
                     f"{config.peft_type} adapter; load it under another name."
                 )
-            return self._load_weights(
-                adapter_name,
-                weights,
-                is_trainable,
-                strict,
-                ignore_mismatched_sizes,
-                low_cpu_mem_usage,
-                autocast_adapter_dtype,
-                load_embedding_layers=load_embedding_layers,
-            )
+            return load_into_adapter()
         config.inference_mode = not is_trainable
         self.add_adapter(
             adapter_name, config, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
         )
         try:
-            return self._load_weights(
-                adapter_name,
-                weights,
-                is_trainable,
-                strict,
-                ignore_mismatched_sizes,
-                low_cpu_mem_usage,
-                autocast_adapter_dtype,
-                load_embedding_layers=load_embedding_layers,
-            )
+            return load_into_adapter()
         except BaseException:
             self._discard_adapter(adapter_name)
             raise
