@@ -54,27 +54,20 @@ class PeftModel(nn.Module):
         super().__init__()
         validate_adapter_name(adapter_name)
         peft_config = self._prepare_task_config(peft_config)
-        self.base_model = self._create_tuner(model, peft_config, adapter_name, autocast_adapter_dtype, low_cpu_mem_usage)
-        expose_forward_signature(self)
-
-    def _create_tuner(
-        self,
-        model: nn.Module,
-        peft_config: PeftConfig,
-        adapter_name: str,
-        autocast_adapter_dtype: bool,
-        low_cpu_mem_usage: bool,
-    ) -> BaseTuner:
-        """Hook: the tuner that injects the first adapter (the method's own; `PeftMixedModel` uses one
-        that holds several methods)."""
-        method = method_for_config(peft_config)
-        return method.model_cls(
+        tuner_cls = self._tuner_class(peft_config)
+        self.base_model = tuner_cls(
             model,
             {adapter_name: peft_config},
             adapter_name,
             low_cpu_mem_usage=low_cpu_mem_usage,
             autocast_adapter_dtype=autocast_adapter_dtype,
         )
+        expose_forward_signature(self)
+
+    def _tuner_class(self, peft_config: PeftConfig) -> type[BaseTuner]:
+        """Hook: the tuner that injects the first adapter (the method's own; `PeftMixedModel` uses one
+        that holds several methods)."""
+        return method_for_config(peft_config).model_cls
 
     def _prepare_task_config(self, peft_config: PeftConfig) -> PeftConfig:
         """Hook for task wrappers (e.g. classification heads become `modules_to_save`)."""
