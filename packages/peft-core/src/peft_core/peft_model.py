@@ -8,7 +8,7 @@ import inspect
 import os
 import types
 import warnings
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence, Unpack
 
 import torch
 from torch import nn
@@ -18,6 +18,7 @@ from .atomic_files import folder_lock, remove_stale_temp_files
 from .config import PeftConfig, write_config_file
 from .config_binding import config_metadata
 from .errors import UnsupportedOperationError
+from .hub import HubCommitOptions
 from .registry import method_for_config
 from .serialization import WriteBatch, save_weights, write_model_card
 from .state_dict import LoadReport, get_peft_model_state_dict, set_peft_model_state_dict
@@ -366,21 +367,18 @@ class PeftModel(nn.Module):
         self,
         repo_id: str,
         *,
-        commit_message: str | None = None,
-        commit_description: str | None = None,
-        private: bool | None = None,
-        token: bool | str | None = None,
-        revision: str | None = None,
-        create_pr: bool = False,
         safe_serialization: bool = True,
         selected_adapters: Sequence[str] | None = None,
         tags: Sequence[str] | None = None,
         max_shard_size: int | str | None = None,
+        **options: Unpack[HubCommitOptions],
     ) -> Any:
         """Upload the adapter files (`save_pretrained`'s output and model card) to Hub repo `repo_id`.
 
-        Only the adapter goes up, never the base model's weights. `max_shard_size` is accepted for
-        transformers' `push_to_hub` signature; adapter files are never sharded. Returns the `CommitInfo`.
+        Only the adapter goes up, never the base model's weights. `options` say how to commit
+        (`commit_message`, `private`, `token`, `revision`, `create_pr`, ...: `hub.HubCommitOptions`).
+        `max_shard_size` is accepted for transformers' `push_to_hub` signature; adapter files are never
+        sharded. Returns the `CommitInfo`.
         """
         from .hub import push_to_hub
 
@@ -389,17 +387,7 @@ class PeftModel(nn.Module):
             if tags:
                 self.create_or_update_model_card(folder, tags=tags)
 
-        return push_to_hub(
-            write,
-            repo_id,
-            what="adapter",
-            commit_message=commit_message,
-            commit_description=commit_description,
-            private=private,
-            token=token,
-            revision=revision,
-            create_pr=create_pr,
-        )
+        return push_to_hub(write, repo_id, what="adapter", **options)
 
     # -- loading ----------------------------------------------------------------------------
     @classmethod
