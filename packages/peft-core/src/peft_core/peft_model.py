@@ -13,7 +13,7 @@ from typing import Any, Iterator, Mapping, Sequence, Unpack
 import torch
 from torch import nn
 
-from .adapter_files import _check_same_save, _open_peft_weights
+from .adapter_files import _open_adapter
 from .atomic_files import folder_lock, remove_stale_temp_files
 from .config import PeftConfig, write_config_file
 from .config_binding import config_metadata
@@ -416,17 +416,13 @@ class PeftModel(nn.Module):
         (Hugging Face PEFT saves them after a vocabulary resize).
         """
         validate_adapter_name(adapter_name)
-        loaded = config is None
-        if config is None:
-            config = PeftConfig.from_pretrained(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
+        config, weights = _open_adapter(model_id, config, subfolder, revision, **hub_kwargs)
         if is_trainable and config.is_prompt_learning:
             raise UnsupportedOperationError(
                 "Prompt-learning adapters can't be loaded as trainable: their files hold only the final virtual "
                 "tokens, not the encoder that produced them. Train a new adapter instead."
             )
         config.inference_mode = not is_trainable
-        weights = _open_peft_weights(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
-        _check_same_save(weights, config, loaded)
 
         wrapper = cls
         if cls is PeftModel:
@@ -479,11 +475,7 @@ class PeftModel(nn.Module):
         Returns the missing / unexpected keys (`LoadReport`, empty when the file fits exactly).
         """
         validate_adapter_name(adapter_name)
-        loaded = config is None
-        if config is None:
-            config = PeftConfig.from_pretrained(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
-        weights = _open_peft_weights(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
-        _check_same_save(weights, config, loaded)
+        config, weights = _open_adapter(model_id, config, subfolder, revision, **hub_kwargs)
 
         def load_into_adapter() -> Any:
             return self._load_weights(
