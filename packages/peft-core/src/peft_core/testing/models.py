@@ -74,16 +74,19 @@ def _token_inputs(decoder: bool = False) -> dict[str, Any]:
     return inputs
 
 
-def make_llama(**overrides: Any) -> nn.Module:
-    """The tiny Llama; `overrides` are further `LlamaConfig` fields (e.g. `attention_bias=True`) for a
-    method's own variant of it, so method packages need not import transformers themselves."""
+def make_llama(seed: int | None = None, **overrides: Any) -> nn.Module:
+    """The tiny Llama, with weights drawn from `seed` when one is given; `overrides` replace or add
+    `LlamaConfig` fields (e.g. `attention_bias=True`, a larger `hidden_size` or `vocab_size`) for a
+    package's own variant of it, so method packages need not import transformers themselves."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(
+    fields: dict[str, Any] = dict(
         vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=64, **overrides,
+        num_key_value_heads=2, max_position_embeddings=64,
     )
-    return LlamaForCausalLM(config)
+    if seed is not None:
+        torch.manual_seed(seed)
+    return LlamaForCausalLM(LlamaConfig(**{**fields, **overrides}))
 
 
 def make_gpt2() -> nn.Module:
