@@ -8,6 +8,7 @@ distribution named `peft` that owns the imported module's file.
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 import json
@@ -15,7 +16,7 @@ import os
 import warnings
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 import torch
 from torch import nn
@@ -124,6 +125,7 @@ def load_in_hf(base: nn.Module, directory: str | os.PathLike, **kwargs: Any) -> 
 
 
 def hf_model(base: nn.Module, hf_config: Any, **kwargs: Any) -> nn.Module:
+    """Hugging Face PEFT's `get_peft_model(base, hf_config)`, its warnings silenced."""
     peft = hf_peft()
     if peft is None:
         raise RuntimeError(hf_peft_status())
@@ -246,6 +248,82 @@ def several_adapters_both_ways(
             model.set_adapter(name)
             assert torch.equal(run(model), outputs[name]), f"{what}: adapter {name!r} gives another output"
     return loaded_here, expected["hf"]
+
+
+class RoundTrip(NamedTuple):
+    """What `round_trip_adapters` made: each library's adapted model and the folder it saved."""
+
+    hf_model: nn.Module
+    our_model: nn.Module
+    hf_dir: Path
+    our_dir: Path
+
+
+def assert_equal_outputs(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    assert torch.equal(actual, expected), (actual - expected).abs().max()
+
+
+def round_trip_adapters(
+    make_base: Callable[[], nn.Module],
+    hf_configs: Mapping[str, Any],
+    our_configs: Mapping[str, Any],
+    run: Callable[[nn.Module], torch.Tensor],
+    workdir: str | os.PathLike,
+    randomize: Callable[[nn.Module, int], None],
+    compare: Callable[[torch.Tensor, torch.Tensor], None] = assert_equal_outputs,
+    compare_files: bool = True,
+) -> RoundTrip:
+    """Hugging Face -> us and us -> Hugging Face for one or several adapters (name -> config, the first is the
+    model's first adapter), as a method package's own compatibility tests want them; raises AssertionError.
+
+    Each library adapts a copy of one base, `randomize(model, seed)` makes the adapters non-trivial (seed 1
+    for Hugging Face's, 2 for ours), each saves (other adapters in subfolders), the other library loads the
+    files (`subfolder=` here, the subfolder path in Hugging Face PEFT) and must give, adapter by adapter,
+    the saving model's output (`compare(actual, expected)`). With `compare_files`, the same configs must
+    write the same config JSON and tensor keys/shapes/dtypes.
+    """
+    from ..mapping import get_peft_model
+    from ..peft_model import PeftModel
+
+    workdir = Path(workdir)
+    names = list(hf_configs)
+    base = make_base()
+    baseline = run(copy.deepcopy(base).eval())
+
+    def adapted(make: Callable[..., nn.Module], configs: Mapping[str, Any], seed: int, folder: Path) -> nn.Module:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. fan_in_fan_out flips warn in both libraries
+            model = make(copy.deepcopy(base), configs[names[0]])
+            for name in names[1:]:
+                model.add_adapter(name, configs[name])
+        randomize(model, seed)
+        model.save_pretrained(folder)
+        return model.eval()
+
+    def check_loaded(loaded: nn.Module, saver: nn.Module, load_other: Callable[[str], None]) -> None:
+        compare(run(loaded.eval()), run(saver))
+        for name in names[1:]:
+            load_other(name)
+            loaded.set_adapter(name)
+            saver.set_adapter(name)
+            compare(run(loaded), run(saver))
+
+    theirs = adapted(hf_model, hf_configs, 1, workdir / "hf")
+    assert not torch.equal(run(theirs), baseline), "the adapter is trivial; the test would prove nothing"
+    ours = PeftModel.from_pretrained(copy.deepcopy(base), workdir / "hf")
+    check_loaded(ours, theirs, lambda name: ours.load_adapter(workdir / "hf", name, subfolder=name))
+
+    our_model = adapted(get_peft_model, our_configs, 2, workdir / "ours")
+    hf_loaded = load_in_hf(copy.deepcopy(base), workdir / "ours")
+    check_loaded(
+        hf_loaded, our_model, lambda name: hf_loaded.load_adapter(workdir / "ours" / name, adapter_name=name)
+    )
+
+    if compare_files:
+        for name in names:
+            sub = "" if name == names[0] else name
+            assert compare_saved(workdir / "ours" / sub, workdir / "hf" / sub) == [], name
+    return RoundTrip(theirs, our_model, workdir / "hf", workdir / "ours")
 
 
 def assert_both_ways(
