@@ -379,6 +379,18 @@ def twin_models(make_base: Callable[[], nn.Module], ours_config: Any, hf_config:
     return theirs.eval(), ours.eval()
 
 
+def assert_same_seeded_start(
+    make_base: Callable[[], nn.Module], ours_config: Any, hf_config: Any, seed: int = 1
+) -> None:
+    """From the same seed both libraries draw the same random start (`twin_models`): the same state-dict
+    keys and bit-identical tensors."""
+    theirs, ours = twin_models(make_base, ours_config, hf_config, seed)
+    a, b = ours.state_dict(), theirs.state_dict()
+    assert a.keys() == b.keys(), sorted(set(a) ^ set(b))[:5]
+    differ = [key for key in a if not torch.equal(a[key], b[key])]
+    assert not differ, f"tensors drawn differently from Hugging Face's: {differ[:5]}"
+
+
 def assert_merges_like_hf(make_base: Callable[[], nn.Module], theirs: Any, workdir: str | os.PathLike) -> None:
     """Hugging Face PEFT's adapter `theirs`, saved to `workdir` and loaded here, merges (`merge_and_unload`)
     into weights bit-identical to Hugging Face's own merge."""

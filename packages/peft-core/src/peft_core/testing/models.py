@@ -8,7 +8,8 @@ Every model's inputs have 4 rows. `make_*` functions return a fresh model for te
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -154,6 +155,16 @@ T5 = TinyModel("t5", make_t5, lambda: _token_inputs(decoder=True), requires=("tr
 QWEN3_MOE = TinyModel("qwen3_moe", make_qwen3_moe, _token_inputs, requires=("transformers",))
 
 ALL = (MLP, CONV, EMBEDDING, LLAMA, GPT2, BERT, T5, QWEN3_MOE)
+
+
+def adapted_copy(make_base: Callable[[], nn.Module], config: Any, seed: int = 0) -> tuple[nn.Module, nn.Module]:
+    """(base, adapted): the base model drawn from `seed`, and `get_peft_model(copy of it, config)`, so that a
+    test compares the adapted model with the untouched base."""
+    from ..mapping import get_peft_model
+
+    torch.manual_seed(seed)
+    base = make_base()
+    return base, get_peft_model(copy.deepcopy(base), config)
 
 
 def output_of(out: Any) -> torch.Tensor:
