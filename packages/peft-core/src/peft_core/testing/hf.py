@@ -16,7 +16,7 @@ import os
 import warnings
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import torch
 from torch import nn
@@ -324,6 +324,43 @@ def round_trip_adapters(
             sub = "" if name == names[0] else name
             assert compare_saved(workdir / "ours" / sub, workdir / "hf" / sub) == [], name
     return RoundTrip(theirs, our_model, workdir / "hf", workdir / "ours")
+
+
+def assert_mixed_rows_match(
+    model: nn.Module, inputs: Any, names: Sequence[str], expected: Mapping[str, torch.Tensor], atol: float = 1e-6
+) -> None:
+    """A mixed-adapter batch (`adapter_names=names`, one per row, `__base__` for none) gives, row by row, the
+    output `expected[name]` of the whole batch run with that row's adapter alone (as `several_adapters_both_ways`
+    returns Hugging Face's); the `__base__` rows are compared with the model run with its adapters disabled."""
+    from ..tuners.mixed_batch import BASE_ADAPTER_NAME
+    from .models import output_of
+
+    with torch.no_grad():
+        mixed = output_of(model(inputs, adapter_names=list(names)))
+        with model.disable_adapter():
+            base = output_of(model(inputs))
+    for row, name in enumerate(names):
+        reference = base if name == BASE_ADAPTER_NAME else expected[name]
+        assert torch.allclose(mixed[row], reference[row], atol=atol, rtol=0), name
+
+
+def assert_same_training_draws(
+    ours: nn.Module, theirs: nn.Module, inputs: Any, seeds: Iterable[int] = range(4)
+) -> list[torch.Tensor]:
+    """In training mode and seeded alike, our model draws its dropout (rank, module, ...) as Hugging Face's:
+    bit-identical outputs for each seed. Returns our outputs (to check that the draws really vary)."""
+    from .models import output_of
+
+    ours.train()
+    theirs.train()
+    outputs = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        expected = output_of(theirs(inputs))
+        torch.manual_seed(seed)
+        outputs.append(output_of(ours(inputs)))
+        assert torch.equal(outputs[-1], expected), f"seed {seed}: the draws differ from Hugging Face's"
+    return outputs
 
 
 def assert_both_ways(
