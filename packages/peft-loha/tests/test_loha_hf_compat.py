@@ -11,16 +11,11 @@ import torch
 
 import peft_core
 from peft_core.testing.hf import assert_mixed_rows_match, assert_same_training_draws, several_adapters_both_ways
+from peft_core.testing.models import forward_output
 from peft_loha import LoHaConfig
 
 hf = pytest.importorskip("peft")
 pytestmark = pytest.mark.compat
-
-
-def _out(model, inputs):
-    with torch.no_grad():
-        out = model(inputs)
-    return out.logits if hasattr(out, "logits") else out
 
 
 def _randomise(model, seed=5):
@@ -69,7 +64,7 @@ def test_several_adapters_saved_by_hf_load_here(make_convnet, conv_targets, imag
             "default": hf.LoHaConfig(r=2, target_modules=conv_targets, init_weights=False),
             "second": hf.LoHaConfig(r=3, alpha=2, target_modules=["lin", "conv2"], init_weights=False),
         },
-        lambda model: _out(model, images),
+        lambda model: forward_output(model, images),
         tmp_path,
     )
     # mixed batch: each row as computed by HF with that row's adapter alone

@@ -12,16 +12,11 @@ import torch
 
 import peft_core
 from peft_core.testing.hf import assert_mixed_rows_match, assert_same_training_draws, several_adapters_both_ways
+from peft_core.testing.models import forward_output
 from peft_lokr import LoKrConfig, factorization
 
 hf = pytest.importorskip("peft")
 pytestmark = pytest.mark.compat
-
-def _run(model, inputs):
-    with torch.no_grad():
-        out = model(inputs)
-    return getattr(out, "logits", out)
-
 
 def _fill_random(model, seed=4):
     gen = torch.Generator().manual_seed(seed)
@@ -83,7 +78,7 @@ def test_several_adapters_saved_by_hf_load_here(kronnet_factory, kron_targets, f
             "default": hf.LoKrConfig(r=1, target_modules=kron_targets, init_weights=False),
             "extra": hf.LoKrConfig(r=2, alpha=5, target_modules=["lin", "point"], init_weights=False),
         },
-        lambda model: _run(model, feature_maps),
+        lambda model: forward_output(model, feature_maps),
         tmp_path,
     )
     assert_mixed_rows_match(ours, feature_maps, ["extra", "default", "__base__"], expected)

@@ -176,3 +176,20 @@ def output_of(out: Any) -> torch.Tensor:
         if value is not None:
             return value
     return out[0]
+
+
+def forward_output(model: nn.Module, *args: Any, **kwargs: Any) -> torch.Tensor:
+    """`output_of(model(*args, **kwargs))`, run without gradients."""
+    with torch.no_grad():
+        return output_of(model(*args, **kwargs))
+
+
+def assert_dropout_only_in_training(model: nn.Module, *args: Any, draws: int = 6) -> None:
+    """Evaluation is deterministic and training draws the adapter's dropout: two eval-mode forwards of
+    `model(*args)` are equal, and among `draws` training-mode forwards some differ. Leaves eval mode."""
+    model.eval()
+    assert torch.equal(forward_output(model, *args), forward_output(model, *args)), "eval-mode outputs differ"
+    model.train()
+    outputs = [forward_output(model, *args) for _ in range(draws)]
+    model.eval()
+    assert any(not torch.allclose(outputs[0], o) for o in outputs[1:]), "training mode draws no dropout"
