@@ -189,6 +189,18 @@ def test_conv_model_dora(tmp_path):
     assert keys["base_model.model.conv2d.lora_magnitude_vector"] == ((1, 8, 1, 1), torch.float32)
 
 
+def _same_adapter_in_both(make_base, config, seed):
+    """HF's LoRA adapter for `config` with random values ("as if trained"), and ours holding the same state."""
+    base = make_base()
+    hf_model = peft.get_peft_model(copy.deepcopy(base), peft.LoraConfig(**config))
+    randomize_lora(hf_model, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = peft_core.get_peft_model(copy.deepcopy(base), peft_lora.LoraConfig(**config))
+    ours.load_state_dict(hf_model.state_dict())
+    return hf_model, ours
+
+
 def test_hf_merge_and_unload_matches_ours():
     """Merged weights (DoRA, Conv1D, lora_bias) agree with HF's merge within float tolerance."""
     for make, config, inputs in (
@@ -197,13 +209,7 @@ def test_hf_merge_and_unload_matches_ours():
         (conv_net, dict(r=2, target_modules=["conv2d", "pointwise", "conv1d"], use_dora=True), images()),
         (emb_mlp, dict(r=2, target_modules=["emb", "lin0"], use_dora=True), input_ids()),
     ):
-        base = make()
-        hf_model = peft.get_peft_model(copy.deepcopy(base), peft.LoraConfig(**config))
-        randomize_lora(hf_model, seed=3)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ours = peft_core.get_peft_model(copy.deepcopy(base), peft_lora.LoraConfig(**config))
-        ours.load_state_dict(hf_model.state_dict())
+        hf_model, ours = _same_adapter_in_both(make, config, seed=3)
         hf_merged = hf_model.merge_and_unload()
         our_merged = ours.merge_and_unload()
         for (name, a), (name_b, b) in zip(hf_merged.state_dict().items(), our_merged.state_dict().items()):
@@ -241,13 +247,7 @@ def test_training_gradients_match_hf():
         (tiny_llama, dict(r=4, target_modules=["q_proj", "v_proj", "embed_tokens"], lora_dropout=0.0)),
         (tiny_gpt2, dict(r=4, target_modules=["c_attn", "c_proj"], use_dora=True, bias="all")),
     ):
-        base = make()
-        hf_model = peft.get_peft_model(copy.deepcopy(base), peft.LoraConfig(**config))
-        randomize_lora(hf_model, seed=4)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ours = peft_core.get_peft_model(copy.deepcopy(base), peft_lora.LoraConfig(**config))
-        ours.load_state_dict(hf_model.state_dict())
+        hf_model, ours = _same_adapter_in_both(make, config, seed=4)
         ids = input_ids()
         losses, grads = [], []
         for model in (hf_model, ours):
