@@ -33,6 +33,18 @@ class LoraVariant:
         raise NotImplementedError
 
 
+def require_plain_linear(layer: Any, variant: str, hint: str = "restrict target_modules to nn.Linear layers") -> None:
+    """Refuse `variant` (named as the user asked for it) on anything but LoRA's plain, unquantized Linear layer."""
+    from ..layers.linear import Linear
+
+    if type(layer) is not Linear:
+        from peft_core.errors import ConfigError
+
+        raise ConfigError(
+            f"{variant} works on plain (unquantized) linear layers only, not on {type(layer).__name__}; {hint}."
+        )
+
+
 def variant_for(config: Any, layer: Any) -> LoraVariant | None:
     """The variant `config` asks for on `layer` (None for plain LoRA); one variant per adapter."""
     requested = [

@@ -24,7 +24,7 @@ import torch
 from peft_core.errors import ConfigError
 from peft_core.tuners.mixed_batch import BASE_ADAPTER_NAME
 
-from . import LoraVariant
+from . import LoraVariant, require_plain_linear
 
 _OFFSETS: contextvars.ContextVar[list[int | None] | None] = contextvars.ContextVar("alora_offsets", default=None)
 
@@ -34,13 +34,9 @@ class ALoraVariant(LoraVariant):
 
     @classmethod
     def for_layer(cls, config: Any, layer: Any) -> ALoraVariant:
-        from ..layers.linear import Linear
-
-        if type(layer) is not Linear:
-            raise ConfigError(
-                f"aLoRA (alora_invocation_tokens) works on plain (unquantized) linear layers only, not on "
-                f"{type(layer).__name__}; restrict target_modules to nn.Linear / Conv1D layers."
-            )
+        require_plain_linear(
+            layer, "aLoRA (alora_invocation_tokens)", "restrict target_modules to nn.Linear / Conv1D layers"
+        )
         if config.use_dora:
             raise ConfigError("aLoRA (alora_invocation_tokens) can't be combined with DoRA; set use_dora=False.")
         return cls()

@@ -15,7 +15,7 @@ import torch
 from peft_core.errors import ConfigError
 from torch import nn
 
-from . import LoraVariant
+from . import LoraVariant, require_plain_linear
 
 
 class BlockDiagonalLinear(nn.Module):
@@ -56,10 +56,7 @@ class BdLoraVariant(LoraVariant):
 
     @classmethod
     def for_layer(cls, config: Any, layer: Any) -> BdLoraVariant:
-        from ..layers.linear import Linear
-
-        if not isinstance(layer, Linear) or type(layer) is not Linear:
-            raise ConfigError(f"BD-LoRA (use_bdlora) works on linear layers only, not on {type(layer).__name__}.")
+        require_plain_linear(layer, "BD-LoRA (use_bdlora)", "restrict target_modules to linear layers")
         return cls(config.use_bdlora)
 
     def init(self, layer: Any, name: str, config: Any) -> None:

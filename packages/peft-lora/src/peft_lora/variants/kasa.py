@@ -15,7 +15,7 @@ import torch
 from peft_core.errors import ConfigError
 from torch import nn
 
-from . import LoraVariant
+from . import LoraVariant, require_plain_linear
 
 DIAG = "lora_diag"
 
@@ -69,13 +69,7 @@ class KasaVariant(LoraVariant):
 
     @classmethod
     def for_layer(cls, config: Any, layer: Any) -> KasaVariant:
-        from ..layers.linear import Linear
-
-        if type(layer) is not Linear:
-            raise ConfigError(
-                f"KaSA (kasa_config) works on plain (unquantized) linear layers only, not on {type(layer).__name__}; "
-                f"restrict target_modules to nn.Linear layers."
-            )
+        require_plain_linear(layer, "KaSA (kasa_config)")
         if layer.fan_in_fan_out:
             raise ConfigError(
                 "KaSA (kasa_config) does not support fan_in_fan_out layers (e.g. GPT-2's Conv1D); target nn.Linear "

@@ -16,10 +16,9 @@ from typing import Any, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
-from peft_core.errors import ConfigError
 from torch import nn
 
-from . import LoraVariant
+from . import LoraVariant, require_plain_linear
 
 SAMPLER = "lora_monteclora_sampler"
 EPS = 1e-3
@@ -117,13 +116,7 @@ class MontecloraVariant(LoraVariant):
 
     @classmethod
     def for_layer(cls, config: Any, layer: Any) -> MontecloraVariant:
-        from ..layers.linear import Linear
-
-        if type(layer) is not Linear:
-            raise ConfigError(
-                f"MonteCLoRA (monteclora_config) works on plain (unquantized) linear layers only, not on "
-                f"{type(layer).__name__}; restrict target_modules to linear layers."
-            )
+        require_plain_linear(layer, "MonteCLoRA (monteclora_config)", "restrict target_modules to linear layers")
         return cls(config.monteclora_config)
 
     def init(self, layer: Any, name: str, config: Any) -> None:

@@ -15,10 +15,9 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
-from peft_core.errors import ConfigError
 from peft_core.tuners.buffers import BufferDict
 
-from . import LoraVariant
+from . import LoraVariant, require_plain_linear
 
 EMBED = "lora_velora_embed"
 
@@ -81,10 +80,7 @@ class VeloraVariant(LoraVariant):
 
     @classmethod
     def for_layer(cls, config: Any, layer: Any) -> VeloraVariant:
-        from ..layers.linear import Linear
-
-        if not isinstance(layer, Linear) or type(layer) is not Linear:
-            raise ConfigError(f"VeLoRA (velora_config) works on linear layers only, not on {type(layer).__name__}.")
+        require_plain_linear(layer, "VeLoRA (velora_config)", "restrict target_modules to linear layers")
         return cls(config.velora_config)
 
     def init(self, layer: Any, name: str, config: Any) -> None:
