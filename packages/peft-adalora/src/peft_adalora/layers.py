@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from peft_core import AdapterTensor, BatchPlan, current_batch_plan
+from peft_core.tuners.layer_containers import dropout_module
 from peft_lora import LoraLayer
 from peft_lora.layers import is_transformers_conv1d
 
@@ -64,7 +65,7 @@ class AdaLoraLayer(LoraLayer):
         self.r[adapter_name] = r
         self.lora_alpha[adapter_name] = lora_alpha
         p = config.lora_dropout
-        self.lora_dropout[adapter_name] = nn.Dropout(p=p) if p > 0.0 else nn.Identity()
+        self.lora_dropout[adapter_name] = dropout_module(p)
         self.lora_A[adapter_name] = nn.Parameter(torch.randn(r, self._a_columns()))
         self.lora_E[adapter_name] = nn.Parameter(torch.randn(r, 1))
         self.lora_B[adapter_name] = nn.Parameter(torch.randn(self.out_features, r))

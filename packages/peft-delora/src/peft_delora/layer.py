@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from peft_core import BaseTunerLayer, current_batch_plan
-from peft_core.tuners.buffers import BufferDict
 from peft_core.tuners.mixed_batch import add_per_group
+from peft_core.tuners.layer_containers import dropout_module, saved_buffers
 
 NORM_FLOOR = 1e-4
 
@@ -28,18 +28,9 @@ NORM_FLOOR = 1e-4
 class DeloraLinear(BaseTunerLayer):
     adapter_layer_names = ("delora_A", "delora_B", "delora_lambda", "delora_w_norm")
     other_param_names = ("r", "delora_dropout")
+    container_types = {"delora_w_norm": saved_buffers, "delora_dropout": nn.ModuleDict}
+    linear_like_base = True
     supports_mixed_batch = True
-
-    def __init__(self, base_layer: nn.Linear) -> None:
-        super().__init__(base_layer)
-        base = self.get_base_layer()
-        self.in_features, self.out_features = base.in_features, base.out_features
-        self.delora_A = nn.ParameterDict()
-        self.delora_B = nn.ParameterDict()
-        self.delora_lambda = nn.ParameterDict()
-        self.delora_w_norm = BufferDict(persistent=True)
-        self.delora_dropout = nn.ModuleDict()
-        self.r: dict[str, int] = {}
 
     def update_layer(self, adapter_name: str, r: int, delora_lambda: float, dropout: float, init_weights: bool) -> None:
         self.r[adapter_name] = r
@@ -53,7 +44,7 @@ class DeloraLinear(BaseTunerLayer):
         self.delora_A[adapter_name] = a
         self.delora_B[adapter_name] = b
         self.delora_lambda[adapter_name] = nn.Parameter(torch.full((1,), float(delora_lambda)))
-        self.delora_dropout[adapter_name] = nn.Dropout(p=dropout) if dropout > 0.0 else nn.Identity()
+        self.delora_dropout[adapter_name] = dropout_module(dropout)
         weight = self.get_base_layer().weight
         with torch.no_grad():
             if weight.is_meta:  # norms are unknown until real weights arrive; a loaded file brings them

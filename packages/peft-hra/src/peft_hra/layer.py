@@ -25,13 +25,8 @@ class HRALayer(BaseTunerLayer):
 
     adapter_layer_names = ("hra_u",)
     other_param_names = ("hra_r", "hra_apply_GS")
+    container_types = {}
     supports_mixed_batch = True
-
-    def __init__(self, base_layer: nn.Module) -> None:
-        super().__init__(base_layer)
-        self.hra_u = nn.ParameterDict()
-        self.hra_r: dict[str, int] = {}
-        self.hra_apply_GS: dict[str, bool] = {}
 
     @property
     def reflected_features(self) -> int:

@@ -27,12 +27,11 @@ class IA3Layer(BaseTunerLayer):
 
     adapter_layer_names = ("ia3_l",)
     other_param_names = ("ia3_feedforward",)
+    container_types = {}
     supports_mixed_batch = True
 
     def __init__(self, base_layer: nn.Module) -> None:
         super().__init__(base_layer)
-        self.ia3_l = nn.ParameterDict()
-        self.ia3_feedforward: dict[str, bool] = {}
         self.in_features, self.out_features = self._features(self.get_base_layer())
 
     @staticmethod

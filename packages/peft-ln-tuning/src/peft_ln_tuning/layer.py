@@ -20,11 +20,11 @@ from peft_core import AdapterTensor, BaseTunerLayer, current_batch_plan
 
 class LNTuningLayer(BaseTunerLayer):
     adapter_layer_names = ("ln_tuning_layers",)
+    container_types = {"ln_tuning_layers": nn.ModuleDict}
     supports_mixed_batch = True
 
     def __init__(self, base_layer: nn.Module) -> None:
         super().__init__(base_layer)
-        self.ln_tuning_layers = nn.ModuleDict()
         # Every adapter layer exposes these (code walking a PEFT model reads them); a norm has no in/out
         # projection, so None, as in Hugging Face PEFT.
         self.in_features: int | None = None

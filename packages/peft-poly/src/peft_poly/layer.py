@@ -33,16 +33,9 @@ class PolyLinear(BaseTunerLayer):
 
     adapter_layer_names = ("poly_lora_A", "poly_lora_B", "poly_router")
     other_param_names = ("poly_r",)
+    container_types = {"poly_router": nn.ModuleDict}
+    linear_like_base = True
     supports_mixed_batch = True
-
-    def __init__(self, base_layer: nn.Linear) -> None:
-        super().__init__(base_layer)
-        base = self.get_base_layer()
-        self.in_features, self.out_features = base.in_features, base.out_features
-        self.poly_lora_A = nn.ParameterDict()
-        self.poly_lora_B = nn.ParameterDict()
-        self.poly_router = nn.ModuleDict()
-        self.poly_r: dict[str, int] = {}
 
     def update_layer(self, adapter_name: str, r: int, n_tasks: int, n_skills: int, n_splits: int, init_weights: bool) -> None:
         for what, size in (("in_features", self.in_features), ("out_features", self.out_features)):

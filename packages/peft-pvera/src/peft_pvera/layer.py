@@ -17,31 +17,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import BaseTunerLayer
 from peft_core.tuners.buffers import BufferDict
-from peft_core.tuners.linear_targets import linear_features
-from peft_core.tuners.mixed_batch import add_adapter_deltas
+from peft_core.tuners.layer_containers import dropout_module, refer_to_shared
 from peft_core.tuners.shared_tensors import sliced_shared
+from peft_core.tuners.linear_layer import LinearLikeLayer
 
 
-class PveraLinear(BaseTunerLayer):
+class PveraLinear(LinearLikeLayer):
     adapter_layer_names = ("pvera_lambda_b", "pvera_lambda_d")
     other_param_names = ("pvera_r", "pvera_dropout", "sample_at_inference", "pvera_generator")
+    # pvera_generator: one CPU generator per adapter and layer (torch generators don't follow .to())
+    container_types = {"pvera_dropout": nn.ModuleDict}
     supports_mixed_batch = True
 
     def __init__(self, base_layer: nn.Module, pvera_A: BufferDict, pvera_B: BufferDict, fan_in_fan_out: bool) -> None:
-        super().__init__(base_layer)
-        self.in_features, self.out_features = linear_features(self.get_base_layer())
-        self.fan_in_fan_out = fan_in_fan_out
-        self.pvera_lambda_b = nn.ParameterDict()
-        self.pvera_lambda_d = nn.ParameterDict()
-        self.pvera_dropout = nn.ModuleDict()
-        self.pvera_r: dict[str, int] = {}
-        self.sample_at_inference: dict[str, bool] = {}
-        # one CPU generator per adapter and layer (torch generators don't follow .to())
-        self.pvera_generator: dict[str, torch.Generator | None] = {}
-        object.__setattr__(self, "pvera_A", pvera_A)
-        object.__setattr__(self, "pvera_B", pvera_B)
+        super().__init__(base_layer, fan_in_fan_out)
+        refer_to_shared(self, pvera_A=pvera_A, pvera_B=pvera_B)
 
     def update_layer(
         self,
@@ -58,7 +49,7 @@ class PveraLinear(BaseTunerLayer):
         self.pvera_generator[adapter_name] = (
             None if generator_seed is None else torch.Generator().manual_seed(generator_seed)
         )
-        self.pvera_dropout[adapter_name] = nn.Dropout(p=dropout) if dropout > 0.0 else nn.Identity()
+        self.pvera_dropout[adapter_name] = dropout_module(dropout)
         # HF's draws (ones, then randn(2r)), so seeded random inits agree
         lambda_b = torch.ones(self.out_features)
         lambda_d = torch.randn(2 * r)
@@ -111,8 +102,4 @@ class PveraLinear(BaseTunerLayer):
         return delta.to(dtype) if upcast else delta
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        result = self.base_layer(x, *args, **kwargs)
-        held = self.pvera_lambda_d
-        return add_adapter_deltas(x, result, self.active_adapters, held, self._delta, "a PVeRA layer").to(x.dtype)
+        return self.additive_forward(x, args, kwargs, self.pvera_lambda_d, self._delta, "a PVeRA layer", cast_to="input")

@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import BaseTunerLayer, ConfigError, UnsupportedOperationError, current_batch_plan
-from peft_core.tuners.linear_targets import linear_features
+from peft_core import ConfigError, UnsupportedOperationError, current_batch_plan
+from peft_core.tuners.layer_containers import dropout_module, refer_to_shared
+from peft_core.tuners.linear_layer import LinearLikeLayer
 
 
 def mix_bank_vectors(logits: torch.Tensor, bank: torch.Tensor, topk: int) -> torch.Tensor:
@@ -36,26 +37,17 @@ def low_rank_factors(
     return a, b
 
 
-class VBLoRALinear(BaseTunerLayer):
+class VBLoRALinear(LinearLikeLayer):
     """VB-LoRA on `nn.Linear` or transformers' `Conv1D` (`fan_in_fan_out=True`)."""
 
     adapter_layer_names = ("vblora_logits_A", "vblora_logits_B")
     other_param_names = ("vblora_r", "vblora_topk", "vblora_dropout")
+    container_types = {"vblora_dropout": nn.ModuleDict}
     supports_mixed_batch = True
 
     def __init__(self, base_layer: nn.Module, vector_bank: nn.ParameterDict, fan_in_fan_out: bool) -> None:
-        super().__init__(base_layer)
-        features = linear_features(self.get_base_layer())
-        if features is None:
-            raise TypeError(f"VB-LoRA adapts nn.Linear and transformers' Conv1D, not {type(base_layer).__name__}.")
-        self.in_features, self.out_features = features
-        self.fan_in_fan_out = fan_in_fan_out
-        self.vblora_logits_A = nn.ParameterDict()
-        self.vblora_logits_B = nn.ParameterDict()
-        self.vblora_dropout = nn.ModuleDict()
-        self.vblora_r: dict[str, int] = {}
-        self.vblora_topk: dict[str, int] = {}
-        object.__setattr__(self, "vblora_vector_bank", vector_bank)  # a reference, not a submodule
+        super().__init__(base_layer, fan_in_fan_out)
+        refer_to_shared(self, vblora_vector_bank=vector_bank)
 
     def update_layer(
         self,
@@ -75,7 +67,7 @@ class VBLoRALinear(BaseTunerLayer):
                 )
         self.vblora_r[adapter_name] = r
         self.vblora_topk[adapter_name] = topk
-        self.vblora_dropout[adapter_name] = nn.Dropout(p=dropout) if dropout > 0.0 else nn.Identity()
+        self.vblora_dropout[adapter_name] = dropout_module(dropout)
         # Hugging Face PEFT's draws, in its order: A then B, each N(0, std).
         logits_a = torch.zeros(r, self.in_features // vector_length, num_vectors)
         logits_b = torch.zeros(self.out_features // vector_length, r, num_vectors)

@@ -1,0 +1,63 @@
+"""Per-adapter containers and sizes an adapter layer declares instead of creating them itself.
+
+Almost every layer's `__init__` made the same empty containers (one per name in `adapter_layer_names` /
+`other_param_names`) and read `in_features` / `out_features` off a linear-like base. A layer class that
+sets `container_types` gets them made by `BaseTunerLayer.__init__`; one that sets `linear_like_base`
+gets its sizes. Layers that create their own containers (the older way) are left alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from torch import nn
+
+from .buffers import BufferDict
+from .construction import new_module, register_module
+from .linear_targets import linear_features
+
+
+def saved_buffers() -> BufferDict:
+    """A `BufferDict` whose tensors are saved with the adapter (masks, indices, norms)."""
+    return BufferDict(persistent=True)
+
+
+def unsaved_buffers() -> BufferDict:
+    """A `BufferDict` whose tensors are derived again on load, never saved."""
+    return BufferDict(persistent=False)
+
+
+def create_declared_containers(layer: nn.Module, types: Mapping[str, Callable[[], Any]]) -> None:
+    """Give `layer` an empty container for every name in its `adapter_layer_names` (default
+    `nn.ParameterDict`) and `other_param_names` (default a plain `dict`); `types` names the exceptions
+    (`nn.ModuleDict`, `saved_buffers`, `list`, ...)."""
+    state = layer.__dict__
+    for names, default in ((layer.adapter_layer_names, nn.ParameterDict), (layer.other_param_names, dict)):
+        for name in names:
+            value = new_module(types.get(name, default))  # type: ignore[arg-type]
+            if isinstance(value, nn.Module):
+                register_module(layer, name, value)
+            else:
+                state[name] = value  # what nn.Module.__setattr__ does for a plain value, without its checks
+
+
+def set_linear_features(layer: nn.Module, base: nn.Module) -> None:
+    """`layer.in_features` / `out_features` from an `nn.Linear` or transformers' `Conv1D` base."""
+    features = linear_features(base)
+    if features is None:
+        raise TypeError(
+            f"{type(layer).__name__} adapts nn.Linear and transformers' Conv1D, not {type(base).__name__}: "
+            f"exclude this module from target_modules."
+        )
+    layer.__dict__["in_features"], layer.__dict__["out_features"] = features
+
+
+def dropout_module(p: float) -> nn.Module:
+    """The dropout an adapter applies to its input: `nn.Dropout(p)`, or `nn.Identity` when `p` is 0."""
+    return nn.Dropout(p=p) if p > 0.0 else new_module(nn.Identity)
+
+
+def refer_to_shared(layer: nn.Module, **stores: Any) -> None:
+    """Keep plain references on `layer` to the tuner's shared stores (not submodules: the tuner saves and
+    moves them once, not once per layer)."""
+    layer.__dict__.update(stores)
