@@ -225,7 +225,7 @@ class @@Class@@Linear(BaseTunerLayer):
         "@@prefix@@B": nn.ModuleDict,
         "@@prefix@@dropout": nn.ModuleDict,
     }
-    linear_like_base = True  # and sets in_features / out_features from the nn.Linear
+    features_from_base = True  # and sets in_features / out_features from the nn.Linear
     supports_mixed_batch = True
 
     def update_layer(self, adapter_name: str, r: int, alpha: float, dropout: float, init_weights: bool) -> None:

@@ -1,4 +1,4 @@
-"""Declared containers (`container_types`), `linear_like_base` and `additive_forward`: a layer written the
+"""Declared containers (`container_types`), `features_from_base` and `additive_forward`: a layer written the
 short way behaves like one that builds its containers itself, and the old way keeps working."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ class _Scaled(BaseTunerLayer):
     adapter_layer_names = ("t_weight", "t_mask", "t_proj")
     other_param_names = ("t_scale", "t_dropout", "t_seen")
     container_types = {"t_mask": saved_buffers, "t_proj": nn.ModuleDict, "t_dropout": nn.ModuleDict, "t_seen": list}
-    linear_like_base = True
+    features_from_base = True
     supports_mixed_batch = True
 
     def update_layer(self, adapter_name: str, scale: float, dropout: float = 0.0) -> None:
@@ -73,7 +73,7 @@ def test_unsaved_buffers_are_left_out_of_the_saved_tensors():
 
 def test_the_old_way_still_works():
     layer = _OldWay(nn.Linear(3, 5))
-    assert not hasattr(layer, "in_features")  # only `linear_like_base` layers get sizes from core
+    assert not hasattr(layer, "in_features")  # only `features_from_base` layers get sizes from core
     layer.o_weight["x"] = nn.Parameter(torch.ones(2))
     layer.o_scale["x"] = 1.0
     assert layer.has_adapter("x") and layer.adapter_names() == ["x"]
@@ -81,13 +81,15 @@ def test_the_old_way_still_works():
     assert layer.o_scale == {}
 
 
-def test_linear_like_base_reads_conv1d_and_refuses_other_bases():
+def test_features_from_base_reads_conv1d_and_convolutions_and_refuses_other_bases():
     from transformers.pytorch_utils import Conv1D
 
     layer = _Scaled(Conv1D(7, 4))  # weight [in=4, out=7]
     assert (layer.in_features, layer.out_features) == (4, 7)
-    with pytest.raises(TypeError, match=r"_Scaled adapts nn.Linear and transformers' Conv1D, not Conv2d"):
-        _Scaled(nn.Conv2d(2, 2, 1))
+    conv = _Scaled(nn.Conv2d(2, 6, 3))
+    assert (conv.in_features, conv.out_features) == (2, 6)
+    with pytest.raises(TypeError, match=r"_Scaled adapts nn.Linear, transformers' Conv1D and nn.ConvNd layers, not Embedding"):
+        _Scaled(nn.Embedding(5, 2))
 
 
 def test_dropout_module():
@@ -130,3 +132,64 @@ def test_additive_forward_casts_to_the_asked_dtype():
     out = layer.additive_forward(x, (), {}, layer.t_weight, layer._delta, "a test layer")
     assert out.dtype == torch.float32  # no cast asked: the promoted sum
     assert layer.additive_forward(x, (), {}, layer.t_weight, layer._delta, "t", cast_to="input").dtype == torch.bfloat16
+
+
+def test_merge_helpers_check_before_writing():
+    from peft_core.errors import AdapterStateError
+
+    layer = _Scaled(nn.Linear(3, 2))
+    base = layer.get_base_layer()
+    w0, b0 = base.weight.detach().clone(), base.bias.detach().clone()
+    layer.add_to_base_weight(torch.ones_like(w0), "a", safe_merge=False)
+    torch.testing.assert_close(base.weight.data, w0 + 1)
+    with pytest.raises(AdapterStateError, match="non-finite"):
+        layer.add_to_base_weight(torch.full_like(w0, float("nan")), "a", safe_merge=True)
+    torch.testing.assert_close(base.weight.data, w0 + 1)  # untouched
+    with pytest.raises(AdapterStateError, match="non-finite"):
+        layer.write_merged("a", True, w0, torch.full_like(b0, float("inf")))
+    torch.testing.assert_close(base.weight.data, w0 + 1)  # neither weight nor bias written
+    layer.write_merged("a", True, w0 * 2, b0 * 2)
+    torch.testing.assert_close(base.weight.data, w0 * 2)
+    torch.testing.assert_close(base.bias.data, b0 * 2)
+
+
+def test_weight_before_merge_is_kept_once_and_restored_exactly():
+    from peft_core.tuners.weight_snapshot import restore_weight_before_merge, weight_before_merge
+
+    layer = _Scaled(nn.Linear(3, 2).to(torch.bfloat16))
+    weight = layer.get_base_layer().weight
+    w0 = weight.detach().clone()
+    assert not restore_weight_before_merge(layer)  # nothing kept yet
+    assert torch.equal(weight_before_merge(layer), w0)
+    weight.data += 0.1
+    assert torch.equal(weight_before_merge(layer), w0)  # the first copy stays
+    assert restore_weight_before_merge(layer) and torch.equal(weight, w0)
+    assert layer._weight_before_merge is None
+
+
+def test_batch_forward_is_the_mixed_batch_hook_of_the_inherited_forward():
+    class Shifted(BaseTunerLayer):
+        adapter_layer_names = ("s_shift",)
+        container_types = {}
+        supports_mixed_batch = True
+        calls: list = []
+
+        def adapted_forward(self, x, adapter_names, *args, **kwargs):
+            out = self.base_layer(x)
+            for name in adapter_names:
+                out = out + self.s_shift[name]
+            return out
+
+        def batch_forward(self, plan, x, *args, **kwargs):
+            self.calls.append(list(plan.adapter_groups()))
+            return super().batch_forward(plan, x, *args, **kwargs)
+
+    layer = Shifted(nn.Identity())
+    layer.s_shift["a"] = nn.Parameter(torch.tensor(1.0))
+    layer.s_shift["b"] = nn.Parameter(torch.tensor(10.0))
+    layer.set_adapter("a")
+    x = torch.zeros(2, 1)
+    assert layer(x).flatten().tolist() == [1.0, 1.0] and not Shifted.calls
+    with batch_plan(["a", "b"]):
+        assert layer(x).flatten().tolist() == [1.0, 10.0]
+    assert Shifted.calls == [["a", "b"]]

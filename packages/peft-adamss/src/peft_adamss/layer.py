@@ -25,7 +25,7 @@ class AdamssLinear(BaseTunerLayer):
     adapter_layer_names = ("adamss_A", "adamss_B", "adamss_newB")
     other_param_names = ("adamss_rows", "adamss_scatter")
     container_types = {"adamss_A": nn.ModuleDict, "adamss_B": nn.ModuleDict, "adamss_newB": saved_buffers}
-    linear_like_base = True
+    features_from_base = True
     supports_mixed_batch = True
 
     def update_layer(self, adapter_name: str, config: Any) -> None:
@@ -90,13 +90,7 @@ class AdamssLinear(BaseTunerLayer):
         base = self.get_base_layer()
         weight = base.weight.data + self.get_delta_weight(adapter_name)
         bias = None if base.bias is None else base.bias.data + self.get_delta_bias(adapter_name)
-        if safe_merge:
-            self._check_finite(weight, adapter_name)
-            if bias is not None:
-                self._check_finite(bias, adapter_name)
-        base.weight.data = weight
-        if bias is not None:
-            base.bias.data = bias
+        self.write_merged(adapter_name, safe_merge, weight, bias)
 
     def unmerge_adapter_weights(self, adapter_name: str) -> None:
         base = self.get_base_layer()

@@ -18,7 +18,7 @@ from peft_core.tuners.mixed_batch import add_per_group
 class BeftLinear(BaseTunerLayer):
     adapter_layer_names = ("beft_bias",)
     container_types = {}
-    linear_like_base = True
+    features_from_base = True
     supports_mixed_batch = True
 
     def update_layer(self, adapter_name: str, init_weights: bool) -> None:

@@ -152,7 +152,7 @@ class BOFTLayer(BaseTunerLayer):
 class Linear(BOFTLayer):
     """BOFT on an `nn.Linear`."""
 
-    linear_like_base = True  # sizes of the wrapped nn.Linear (`base_layer` may be another method's layer)
+    features_from_base = True  # sizes of the wrapped nn.Linear (`base_layer` may be another method's layer)
 
     def _scale_shape(self) -> tuple[int, int]:
         return (self.out_features, 1)
@@ -175,10 +175,7 @@ class Linear(BOFTLayer):
 class Conv2d(BOFTLayer):
     """BOFT on an `nn.Conv2d` (groups=1): rotation and scale act on the flattened filter."""
 
-    def __init__(self, base_layer: nn.Conv2d) -> None:
-        super().__init__(base_layer)
-        self.in_features = base_layer.in_channels
-        self.out_features = base_layer.out_channels
+    features_from_base = True  # in_features / out_features: the wrapped layer's
 
     @property
     def rotated_features(self) -> int:

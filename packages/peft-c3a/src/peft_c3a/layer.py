@@ -22,7 +22,7 @@ class C3ALinear(BaseTunerLayer):
     adapter_layer_names = ("c3a_kernel",)
     other_param_names = ("block_size",)
     container_types = {}
-    linear_like_base = True
+    features_from_base = True
     supports_mixed_batch = True
 
     def update_layer(self, adapter_name: str, block_size: int, init_weights: bool | str) -> None:

@@ -19,6 +19,7 @@ from torch import nn
 from peft_core import current_batch_plan
 from peft_core.tuners.buffers import BufferDict
 from peft_core.tuners.mixed_batch import run_per_group
+from peft_core.tuners.weight_snapshot import restore_weight_before_merge, weight_before_merge
 from peft_core.tuners.layer_containers import dropout_module, unsaved_buffers
 from peft_core.tuners.linear_layer import LinearLikeLayer
 
@@ -110,19 +111,16 @@ class FrodLinear(LinearLikeLayer):
 
     def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
         weight = self.get_base_layer().weight
-        if self._weight_before_merge is None:
-            self._weight_before_merge = weight.data.detach().clone().cpu()
+        weight_before_merge(self)  # kept from the first merge on, for the exact unmerge of the last one
         merged = weight.data + self.get_delta_weight(adapter_name).to(weight.dtype)
         if safe_merge:
             self._check_finite(merged, adapter_name)
         weight.data = merged
 
     def unmerge_adapter_weights(self, adapter_name: str) -> None:
-        weight = self.get_base_layer().weight
-        if not self.merged_adapters and self._weight_before_merge is not None:  # the last one: restore W₀ exactly
-            weight.data.copy_(self._weight_before_merge.to(device=weight.device, dtype=weight.dtype))
-            self._weight_before_merge = None
+        if not self.merged_adapters and restore_weight_before_merge(self):  # the last one: W₀ exactly
             return
+        weight = self.get_base_layer().weight
         weight.data -= self.get_delta_weight(adapter_name).to(weight.dtype)
 
     # -- forward ----------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from torch import nn
 
 from peft_core import BaseTunerLayer
 from peft_core.tuners.layer_containers import dropout_module
+from peft_core.tuners.weight_snapshot import restore_weight_before_merge, weight_before_merge
 
 from .config import is_gaussian
 
@@ -56,10 +57,7 @@ class HiraLayer(BaseTunerLayer):
 
     # -- merging: W += W₀ ⊙ ΔH ------------------------------------------------------------------------
     def _original_weight(self) -> torch.Tensor:
-        weight = self.get_base_layer().weight
-        if self._weight_before_merge is None:
-            self._weight_before_merge = weight.data.detach().clone().cpu()
-        return self._weight_before_merge.to(device=weight.device, dtype=weight.dtype)
+        return weight_before_merge(self)
 
     def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
         weight = self.get_base_layer().weight
@@ -69,11 +67,9 @@ class HiraLayer(BaseTunerLayer):
         weight.data.copy_(merged)
 
     def unmerge_adapter_weights(self, adapter_name: str) -> None:
-        weight = self.get_base_layer().weight
-        if not self.merged_adapters and self._weight_before_merge is not None:  # the last one: restore W₀ exactly
-            weight.data.copy_(self._weight_before_merge.to(device=weight.device, dtype=weight.dtype))
-            self._weight_before_merge = None
+        if not self.merged_adapters and restore_weight_before_merge(self):  # the last one: W₀ exactly
             return
+        weight = self.get_base_layer().weight
         weight.data -= self._original_weight() * self.get_delta_weight(adapter_name).to(weight.dtype)
 
     def supports_delta_weight(self, adapter_name: str) -> bool:

@@ -24,7 +24,7 @@ class LilyLinear(BaseTunerLayer):
     adapter_layer_names = ("lily_A", "lily_B", "lily_router")
     other_param_names = ("lily_r", "lily_scaling", "lily_num_B")
     container_types = {"lily_A": nn.ModuleDict, "lily_B": nn.ModuleDict, "lily_router": nn.ModuleDict}
-    linear_like_base = True
+    features_from_base = True
     supports_mixed_batch = False
 
     def update_layer(self, adapter_name: str, r: int, num_B: int, scaling: float, init_weights: bool) -> None:

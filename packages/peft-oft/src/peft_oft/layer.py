@@ -151,7 +151,7 @@ class OFTLayer(BaseTunerLayer):
 class Linear(OFTLayer):
     """OFT on an `nn.Linear`: `y = base(x @ R)` with `R` block-diagonal orthogonal."""
 
-    linear_like_base = True  # sizes of the wrapped nn.Linear (`base_layer` may be another method's layer)
+    features_from_base = True  # sizes of the wrapped nn.Linear (`base_layer` may be another method's layer)
 
     def adapted_forward(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         previous_dtype = x.dtype
@@ -166,10 +166,7 @@ class Linear(OFTLayer):
 class Conv2d(OFTLayer):
     """OFT on an `nn.Conv2d`: the flattened filter (`in_channels * kh * kw`) is rotated, `W <- W @ R^T`."""
 
-    def __init__(self, base_layer: nn.Conv2d) -> None:
-        super().__init__(base_layer)
-        self.in_features = base_layer.in_channels
-        self.out_features = base_layer.out_channels
+    features_from_base = True  # in_features / out_features: the wrapped layer's
 
     @property
     def rotated_features(self) -> int:

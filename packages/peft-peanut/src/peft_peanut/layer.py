@@ -34,7 +34,7 @@ class PeanutLinear(BaseTunerLayer):
         "peanut_encoders": nn.ModuleDict,
         "peanut_decoders": nn.ModuleDict,
     }
-    linear_like_base = True
+    features_from_base = True
     supports_mixed_batch = True
 
     def __init__(self, base_layer: nn.Linear) -> None:
@@ -124,12 +124,7 @@ class PeanutLinear(BaseTunerLayer):
         for name in names:
             with torch.no_grad():
                 delta = self.delta_from(name, original).to(dtype=base.weight.dtype, device=base.weight.device)
-                if safe_merge:
-                    merged = base.weight.data.clone() + delta
-                    self._check_finite(merged, name)
-                    base.weight.data = merged
-                else:
-                    base.weight.data.add_(delta)
+                self.add_to_base_weight(delta, name, safe_merge)
             self.merged_adapters.append(name)
 
     def unmerge(self) -> None:

@@ -34,7 +34,7 @@ class PolyLinear(BaseTunerLayer):
     adapter_layer_names = ("poly_lora_A", "poly_lora_B", "poly_router")
     other_param_names = ("poly_r",)
     container_types = {"poly_router": nn.ModuleDict}
-    linear_like_base = True
+    features_from_base = True
     supports_mixed_batch = True
 
     def update_layer(self, adapter_name: str, r: int, n_tasks: int, n_skills: int, n_splits: int, init_weights: bool) -> None:

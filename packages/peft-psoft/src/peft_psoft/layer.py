@@ -29,7 +29,7 @@ class PsoftLinear(BaseTunerLayer):
         "psoft_A": unsaved_buffers,
         "psoft_B": unsaved_buffers,
     }
-    linear_like_base = True
+    features_from_base = True
     supports_mixed_batch = True
 
     def update_layer(self, adapter_name: str, config: Any) -> None:

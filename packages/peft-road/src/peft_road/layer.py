@@ -22,7 +22,7 @@ class RoadLinear(BaseTunerLayer):
     adapter_layer_names = ("road_theta", "road_alpha")
     other_param_names = ("variant", "group_size")
     container_types = {}
-    linear_like_base = True
+    features_from_base = True
     supports_mixed_batch = True
 
     def update_layer(self, adapter_name: str, variant: str, group_size: int, init_weights: bool) -> None:

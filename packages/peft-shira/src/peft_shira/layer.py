@@ -26,7 +26,7 @@ class ShiraLinear(BaseTunerLayer):
     adapter_layer_names = ("shira_weight", "shira_indices")
     other_param_names = ("r", "scaling")
     container_types = {"shira_indices": saved_buffers}
-    linear_like_base = True
+    features_from_base = True
     supports_mixed_batch = True
 
     def __init__(self, base_layer: nn.Linear) -> None:

@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import current_batch_plan
 from peft_core.tuners.layer_containers import dropout_module, refer_to_shared, saved_buffers
 from peft_core.tuners.linear_layer import LinearLikeLayer
 
@@ -86,23 +85,5 @@ class UniLoraLinear(LinearLikeLayer):
         return F.linear(F.linear(self.unilora_dropout[name](x.to(self.theta_d[name].dtype)), a), b)
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        previous_dtype = x.dtype
-        result = self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is None:
-            for name in self.active_adapters:
-                if name in self.unilora_indices_A:
-                    result = result + self._added(x, name)
-            return result.to(previous_dtype)
-        if x.shape[0] != plan.batch_size:
-            raise ValueError(
-                f"Mixed-adapter batch: a Uni-LoRA layer got {x.shape[0]} rows but adapter_names has {plan.batch_size} "
-                f"entries; the adapted layer must see the batch dimension first."
-            )
-        for name in plan.adapter_groups():
-            if name in self.unilora_indices_A:
-                rows = plan.rows(name, x.device)
-                result[rows] = (result[rows] + self._added(x[rows], name)).to(result.dtype)
-        return result.to(previous_dtype)
+        held = self.unilora_indices_A
+        return self.additive_forward(x, args, kwargs, held, self._added, "a Uni-LoRA layer", cast_to="input")

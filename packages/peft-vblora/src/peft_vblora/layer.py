@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import ConfigError, UnsupportedOperationError, current_batch_plan
+from peft_core import ConfigError, UnsupportedOperationError
 from peft_core.tuners.layer_containers import dropout_module, refer_to_shared
 from peft_core.tuners.linear_layer import LinearLikeLayer
 
@@ -118,20 +118,5 @@ class VBLoRALinear(LinearLikeLayer):
 
     # -- forward --------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        out_dtype = x.dtype
-        result = self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
-            groups = [name for name in plan.adapter_groups() if name in self.vblora_logits_A]
-            if groups:
-                result = result.clone()
-                for name in groups:
-                    rows = plan.rows(name, x.device)
-                    result[rows] = (result[rows] + self._delta(x[rows], name)).to(result.dtype)
-            return result.to(out_dtype)
-        for name in self.active_adapters:
-            if name in self.vblora_logits_A:
-                result = result + self._delta(x, name)
-        return result.to(out_dtype)
+        held = self.vblora_logits_A
+        return self.additive_forward(x, args, kwargs, held, self._delta, "a VB-LoRA layer", cast_to="input")

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from .construction import init_module, register_module
-from .layer_containers import create_declared_containers, set_linear_features
-from .mixed_batch import add_adapter_deltas, current_batch_plan, run_per_group
+from .layer_containers import create_declared_containers, set_base_features
+from .mixed_batch import BatchPlan, add_adapter_deltas, current_batch_plan, run_per_group
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,9 @@ class BaseTunerLayer(nn.Module):
     # named here with another factory (`nn.ModuleDict`, `layer_containers.saved_buffers`, ...). None: the
     # layer creates its own containers.
     container_types: Mapping[str, Callable[[], Any]] | None = None
-    # True: the base is an `nn.Linear` or transformers' `Conv1D`, and `__init__` sets `in_features` /
-    # `out_features` from it (another base is refused with a TypeError).
-    linear_like_base: bool = False
+    # True: `__init__` sets `in_features` / `out_features` from the base layer: an `nn.Linear` or transformers'
+    # `Conv1D` (its sizes) or an `nn.ConvNd` (its channels); another base is refused with a TypeError.
+    features_from_base: bool = False
 
     def __init__(self, base_layer: nn.Module) -> None:
         if _plain_module_init(type(self)):
@@ -62,8 +62,8 @@ class BaseTunerLayer(nn.Module):
         register_module(self, "base_layer", base_layer)
         # plain values straight into __dict__ (nn.Module.__setattr__ costs ~3 µs each; a layer is made per target)
         self.__dict__.update(_active_adapter=[], _disable_adapters=False, merged_adapters=[])
-        if self.linear_like_base:
-            set_linear_features(self, self.get_base_layer())
+        if self.features_from_base:
+            set_base_features(self, self.get_base_layer())
         if self.container_types is not None:
             create_declared_containers(self, self.container_types)
 
@@ -240,15 +240,32 @@ class BaseTunerLayer(nn.Module):
 
     def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
         """Fold one adapter into the base weights. Default: `weight += get_delta_weight(...)`."""
-        base = self.get_base_layer()
-        delta = self.get_delta_weight(adapter_name)
-        # Add in the wider of the two dtypes and round once (a bf16 base with an fp32 delta).
+        self.add_to_base_weight(self.get_delta_weight(adapter_name), adapter_name, safe_merge)
+
+    def add_to_base_weight(self, delta: torch.Tensor, adapter_name: str, safe_merge: bool) -> None:
+        """`base_layer.weight += delta` for a merge; with `safe_merge` the sum is made apart and checked finite
+        first (the base weight is untouched if it is not). Adds in the wider of the two dtypes, rounds once."""
+        weight = self.get_base_layer().weight
         if safe_merge:
-            merged = (base.weight.data + delta).to(base.weight.dtype)
+            merged = (weight.data + delta).to(weight.dtype)
             self._check_finite(merged, adapter_name)
-            base.weight.data = merged
+            weight.data = merged
         else:
-            base.weight.data += delta
+            weight.data += delta
+
+    def write_merged(
+        self, adapter_name: str, safe_merge: bool, weight: torch.Tensor, bias: torch.Tensor | None = None
+    ) -> None:
+        """Set the base layer's weight (and bias, unless None) to merged values; with `safe_merge` both are
+        checked finite first, and nothing is written if one is not."""
+        if safe_merge:
+            self._check_finite(weight, adapter_name)
+            if bias is not None:
+                self._check_finite(bias, adapter_name)
+        base = self.get_base_layer()
+        base.weight.data = weight
+        if bias is not None:
+            base.bias.data = bias
 
     def unmerge_adapter_weights(self, adapter_name: str) -> None:
         base = self.get_base_layer()
@@ -268,9 +285,14 @@ class BaseTunerLayer(nn.Module):
             return self.base_layer(x, *args, **kwargs)
         plan = current_batch_plan()
         if plan is not None:
-            held = [name for name in plan.adapter_groups() if self.has_adapter(name)]
-            return run_per_group(plan, x, lambda rows, names: self.adapted_forward(rows, names, *args, **kwargs), held)
+            return self.batch_forward(plan, x, *args, **kwargs)
         return self.adapted_forward(x, [name for name in self._active_adapter if self.has_adapter(name)], *args, **kwargs)
+
+    def batch_forward(self, plan: BatchPlan, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """The inherited `forward`'s output for a mixed-adapter batch (`plan`). Default: `adapted_forward` once per
+        group of rows with that group's adapter; a layer that handles the groups together overrides it."""
+        held = [name for name in plan.adapter_groups() if self.has_adapter(name)]
+        return run_per_group(plan, x, lambda rows, names: self.adapted_forward(rows, names, *args, **kwargs), held)
 
     def additive_forward(
         self,

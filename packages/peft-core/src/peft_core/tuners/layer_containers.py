@@ -1,8 +1,8 @@
 """Per-adapter containers and sizes an adapter layer declares instead of creating them itself.
 
 Almost every layer's `__init__` made the same empty containers (one per name in `adapter_layer_names` /
-`other_param_names`) and read `in_features` / `out_features` off a linear-like base. A layer class that
-sets `container_types` gets them made by `BaseTunerLayer.__init__`; one that sets `linear_like_base`
+`other_param_names`) and read `in_features` / `out_features` off its base layer. A layer class that
+sets `container_types` gets them made by `BaseTunerLayer.__init__`; one that sets `features_from_base`
 gets its sizes. Layers that create their own containers (the older way) are left alone.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 from torch import nn
+from torch.nn.modules.conv import _ConvNd
 
 from .buffers import BufferDict
 from .construction import new_module, register_module
@@ -41,13 +42,16 @@ def create_declared_containers(layer: nn.Module, types: Mapping[str, Callable[[]
                 state[name] = value  # what nn.Module.__setattr__ does for a plain value, without its checks
 
 
-def set_linear_features(layer: nn.Module, base: nn.Module) -> None:
-    """`layer.in_features` / `out_features` from an `nn.Linear` or transformers' `Conv1D` base."""
+def set_base_features(layer: nn.Module, base: nn.Module) -> None:
+    """`layer.in_features` / `out_features` from an `nn.Linear` or transformers' `Conv1D` base, or the channels
+    of an `nn.Conv1d/2d/3d` one."""
     features = linear_features(base)
+    if features is None and isinstance(base, _ConvNd):
+        features = base.in_channels, base.out_channels
     if features is None:
         raise TypeError(
-            f"{type(layer).__name__} adapts nn.Linear and transformers' Conv1D, not {type(base).__name__}: "
-            f"exclude this module from target_modules."
+            f"{type(layer).__name__} adapts nn.Linear, transformers' Conv1D and nn.ConvNd layers, not "
+            f"{type(base).__name__}: exclude this module from target_modules."
         )
     layer.__dict__["in_features"], layer.__dict__["out_features"] = features
 

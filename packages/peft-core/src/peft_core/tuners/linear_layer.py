@@ -13,9 +13,9 @@ from .layer import BaseTunerLayer
 
 class LinearLikeLayer(BaseTunerLayer):
     """A `BaseTunerLayer` whose base is an `nn.Linear` or a `Conv1D`: `in_features` / `out_features` come from
-    it (`linear_like_base`) and `fan_in_fan_out` is kept for merging (a `Conv1D` weight is `[in, out]`)."""
+    it (`features_from_base`) and `fan_in_fan_out` is kept for merging (a `Conv1D` weight is `[in, out]`)."""
 
-    linear_like_base = True
+    features_from_base = True
 
     def __init__(self, base_layer: nn.Module, fan_in_fan_out: bool = False) -> None:
         super().__init__(base_layer)
