@@ -19,6 +19,7 @@ from torch import nn
 
 from peft_core.tuners.buffers import BufferDict
 from peft_core.tuners.layer_containers import dropout_module, refer_to_shared
+from peft_core.tuners.precision import round_back, upcast_half_on_cpu
 from peft_core.tuners.shared_tensors import sliced_shared
 from peft_core.tuners.linear_layer import LinearLikeLayer
 
@@ -87,19 +88,12 @@ class PveraLinear(LinearLikeLayer):
         return adapter_name in self.pvera_lambda_d and not self.sample_at_inference.get(adapter_name, False)
 
     def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
-        lambda_d = self.pvera_lambda_d[adapter_name]
-        lambda_b = self.pvera_lambda_b[adapter_name]
-        dtype = lambda_d.dtype
-        # CPU half-precision matmuls are slow and imprecise: fp32 there, as HF does
-        upcast = lambda_d.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)
-        if upcast:
-            lambda_d, lambda_b = lambda_d.float(), lambda_b.float()
+        vectors = self.pvera_lambda_d[adapter_name], self.pvera_lambda_b[adapter_name]
+        (lambda_d, lambda_b), half = upcast_half_on_cpu(*vectors)
         sliced_a, sliced_b = self._projections(adapter_name, lambda_d)
         r = lambda_d.shape[0] // 2
         delta = (lambda_b.unsqueeze(-1) * sliced_b) @ (lambda_d[:r].unsqueeze(-1) * sliced_a[:r])
-        if self.fan_in_fan_out:
-            delta = delta.T
-        return delta.to(dtype) if upcast else delta
+        return round_back(delta.T if self.fan_in_fan_out else delta, half)
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         return self.additive_forward(x, args, kwargs, self.pvera_lambda_d, self._delta, "a PVeRA layer", cast_to="input")

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import ConfigError, UnsupportedOperationError
-from peft_core.tuners.layer_containers import dropout_module, refer_to_shared
+from peft_core import UnsupportedOperationError
+from peft_core.tuners.layer_containers import dropout_module, refer_to_shared, require_sizes_divisible
 from peft_core.tuners.linear_layer import LinearLikeLayer
 
 
@@ -59,12 +59,8 @@ class VBLoRALinear(LinearLikeLayer):
         dropout: float,
         init_logits_std: float,
     ) -> None:
-        for what, size in (("in_features", self.in_features), ("out_features", self.out_features)):
-            if size % vector_length:
-                raise ConfigError(
-                    f"VB-LoRA cuts factors into pieces of vector_length={vector_length}, but a targeted layer has "
-                    f"{what}={size}, not a multiple of it. Choose a vector_length dividing every target's sizes."
-                )
+        why = f"VB-LoRA cuts factors into pieces of {vector_length} values"
+        require_sizes_divisible(self, vector_length, "vector_length", why)
         self.vblora_r[adapter_name] = r
         self.vblora_topk[adapter_name] = topk
         self.vblora_dropout[adapter_name] = dropout_module(dropout)

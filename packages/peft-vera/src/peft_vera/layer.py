@@ -16,6 +16,7 @@ from torch import nn
 from peft_core.tuners.buffers import BufferDict
 from peft_core.tuners.layer_containers import dropout_module, refer_to_shared
 from peft_core.tuners.linear_targets import is_transformers_conv1d as is_conv1d
+from peft_core.tuners.precision import round_back, upcast_half_on_cpu
 from peft_core.tuners.shared_tensors import sliced_shared
 from peft_core.tuners.linear_layer import LinearLikeLayer
 
@@ -61,18 +62,11 @@ class VeraLinear(LinearLikeLayer):
         return adapter_name in self.vera_lambda_d  # y = base(x) + ΔW x
 
     def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
-        lambda_d = self.vera_lambda_d[adapter_name]
-        lambda_b = self.vera_lambda_b[adapter_name]
-        dtype = lambda_d.dtype
-        # CPU half-precision matmuls are slow and imprecise: compute in fp32 there, as HF does.
-        upcast = lambda_d.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)
-        if upcast:
-            lambda_d, lambda_b = lambda_d.float(), lambda_b.float()
+        vectors = self.vera_lambda_d[adapter_name], self.vera_lambda_b[adapter_name]
+        (lambda_d, lambda_b), half = upcast_half_on_cpu(*vectors)
         sliced_a, sliced_b = self._sliced_projections(adapter_name, lambda_d)
         delta = (lambda_b.unsqueeze(-1) * sliced_b) @ (lambda_d.unsqueeze(-1) * sliced_a)
-        if self.fan_in_fan_out:
-            delta = delta.T
-        return delta.to(dtype) if upcast else delta
+        return round_back(delta.T if self.fan_in_fan_out else delta, half)
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         return self.additive_forward(x, args, kwargs, self.vera_lambda_d, self._delta, "a VeRA layer", cast_to="base")

@@ -65,3 +65,17 @@ def refer_to_shared(layer: nn.Module, **stores: Any) -> None:
     """Keep plain references on `layer` to the tuner's shared stores (not submodules: the tuner saves and
     moves them once, not once per layer)."""
     layer.__dict__.update(stores)
+
+
+def require_sizes_divisible(layer: nn.Module, n: int, setting: str, why: str) -> None:
+    """Refuse (ConfigError) a layer whose `in_features` or `out_features` the config value `setting`=`n` does not
+    divide: methods that cut a layer's sizes into `n` pieces. `why` says what the method does with `n`."""
+    for what in ("in_features", "out_features"):
+        size = getattr(layer, what)
+        if size % n:
+            from ..errors import ConfigError
+
+            raise ConfigError(
+                f"{why}, but a targeted layer has {what}={size}, not a multiple of {setting}={n}. Choose a "
+                f"{setting} dividing every target's sizes."
+            )
