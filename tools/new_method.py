@@ -151,7 +151,6 @@ Importing the package registers the method `@@name@@` (peft_type `@@PEFT_TYPE@@`
 """
 
 from peft_core import register_peft_method
-from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import @@Class@@Config
 from .layer import @@Class@@Linear
@@ -159,13 +158,8 @@ from .model import @@Class@@Model
 
 __all__ = ["@@Class@@Config", "@@Class@@Linear", "@@Class@@Model"]
 
-register_peft_method(
-    name="@@name@@",
-    config_cls=@@Class@@Config,
-    model_cls=@@Class@@Model,
-    default_target_modules=QUERY_VALUE_TARGETS,
-    plugin_api=">=1,<2",
-)
+# config class, prefix and default targets are class attributes of @@Class@@Model (see model.py)
+register_peft_method("@@name@@", @@Class@@Model, plugin_api=">=1,<2")
 '''
 
 CONFIG = '''\
@@ -266,13 +260,18 @@ from __future__ import annotations
 from torch import nn
 
 from peft_core import BaseTuner
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import @@Class@@Config
 from .layer import @@Class@@Linear
 
 
 class @@Class@@Model(BaseTuner):
+    # What register_peft_method reads: the parameter prefix, the config class, the targets used when a
+    # config leaves target_modules unset (model_type -> module names).
     prefix = "@@prefix@@"
+    config_cls = @@Class@@Config
+    default_target_modules = QUERY_VALUE_TARGETS
 
     def _create_and_replace(
         self,
