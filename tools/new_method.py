@@ -296,33 +296,23 @@ class @@Class@@Model(BaseTuner):
 '''
 
 CONFORMANCE = '''\
-"""The conformance cases of `@@name@@`: what peft-core's kit (`peft_core.testing`) checks on this method.
-
-Shipped in the package (not in tests/) so the kit also runs against the installed wheel:
-`python -m peft_core.testing @@name@@`. Found through the `peft.conformance` entry point.
-"""
+"""The conformance cases of `@@name@@`: what peft-core's kit checks on this method (`python -m peft_core.testing
+@@name@@`). Shipped in the package, not in tests/, so the kit also runs against the installed wheel."""
 
 from __future__ import annotations
 
-from peft_core.testing import Case, Conformance, models
+from peft_core.testing import Conformance, models, on
 
 from .config import @@Class@@Config
 
 
 def conformance() -> Conformance:
-    return Conformance(
-        method="@@name@@",
-        cases=(
-            # a plain MLP (nn.Linear layers of several shapes); a second adapter on one of them
-            Case(
-                "mlp",
-                models.MLP,
-                lambda: @@Class@@Config(r=4, alpha=8.0, target_modules=["lin0", "lin1", "lin2"]),
-                second=lambda: @@Class@@Config(r=2, target_modules=["lin1"]),
-            ),
-            # a tiny Llama with the default targets (skipped where transformers is not installed)
-            Case("llama", models.LLAMA, lambda: @@Class@@Config(r=4, task_type="CAUSAL_LM")),
-        ),
+    return Conformance.of(
+        @@Class@@Config,
+        # a plain MLP (targets: its lin0 / lin1 / lin2); a second adapter on one of them
+        on(models.MLP, r=4, alpha=8.0, second=dict(r=2, target_modules=["lin1"])),
+        # a tiny Llama (task CAUSAL_LM) with the method's default targets; skipped where transformers is missing
+        on(models.LLAMA, r=4, target_modules=None),
         random_init={"init_weights": False},  # a fresh adapter with init_weights=False changes the output
         bad_values=({"alpha": 0.0},),  # each must raise peft_core.ConfigError
     )
