@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any, Callable
+from typing import Any, Callable, TypedDict
 
 from .errors import AdapterNotFoundError
 
@@ -62,6 +62,17 @@ def _looks_like_repo_id(value: str) -> bool:
     except HFValidationError:
         return False
     return True
+
+
+class HubCommitOptions(TypedDict, total=False):
+    """The commit settings every `push_to_hub` accepts (huggingface_hub's names), passed on unchanged."""
+
+    commit_message: str | None
+    commit_description: str | None
+    private: bool | None
+    token: bool | str | None
+    revision: str | None
+    create_pr: bool
 
 
 def push_to_hub(

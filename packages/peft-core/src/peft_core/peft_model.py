@@ -8,7 +8,7 @@ import inspect
 import os
 import types
 import warnings
-from typing import Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence, Unpack
 
 import torch
 from torch import nn
@@ -24,6 +24,9 @@ from .state_dict import LoadReport, get_peft_model_state_dict, set_peft_model_st
 from .tuners.mixed_batch import batch_plan, current_batch_plan, follow_expanded_batches
 from .tuners.tuner import BaseTuner, ModelSnapshot, validate_adapter_name
 from .tuners.walk import modules as walk_modules
+
+if TYPE_CHECKING:
+    from .hub import HubCommitOptions
 
 
 def is_transformers_model(model: nn.Module) -> bool:
@@ -373,21 +376,18 @@ class PeftModel(nn.Module):
         self,
         repo_id: str,
         *,
-        commit_message: str | None = None,
-        commit_description: str | None = None,
-        private: bool | None = None,
-        token: bool | str | None = None,
-        revision: str | None = None,
-        create_pr: bool = False,
         safe_serialization: bool = True,
         selected_adapters: Sequence[str] | None = None,
         tags: Sequence[str] | None = None,
         max_shard_size: int | str | None = None,
+        **options: Unpack[HubCommitOptions],
     ) -> Any:
         """Upload the adapter files (`save_pretrained`'s output and model card) to Hub repo `repo_id`.
 
         Only the adapter goes up, never the base model's weights. `max_shard_size` is accepted for
-        transformers' `push_to_hub` signature; adapter files are never sharded. Returns the `CommitInfo`.
+        transformers' `push_to_hub` signature; adapter files are never sharded. `options`: the commit
+        settings of `peft_core.hub.HubCommitOptions` (`commit_message`, `private`, `token`, `revision`, ...).
+        Returns the `CommitInfo`.
         """
         from .hub import push_to_hub
 
@@ -396,17 +396,7 @@ class PeftModel(nn.Module):
             if tags:
                 self.create_or_update_model_card(folder, tags=tags)
 
-        return push_to_hub(
-            write,
-            repo_id,
-            what="adapter",
-            commit_message=commit_message,
-            commit_description=commit_description,
-            private=private,
-            token=token,
-            revision=revision,
-            create_pr=create_pr,
-        )
+        return push_to_hub(write, repo_id, what="adapter", **options)
 
     # -- loading ----------------------------------------------------------------------------
     @classmethod
