@@ -23,6 +23,7 @@ from .hub import HubCommitOptions
 from .peft_types import PeftTypeName
 from .serialization import CONFIG_NAME, atomic_write_text
 
+
 # The Hugging Face PEFT release whose adapter format this core writes. HF reads `peft_version`
 # with `packaging.version.Version(value.partition("@")[0])`, so it must start with a plain version.
 HF_FORMAT_VERSION = "0.21.2"
