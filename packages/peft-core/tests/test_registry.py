@@ -116,10 +116,10 @@ def test_short_form_reads_the_facts_from_the_model_class(cleanup):
     assert method.is_mixed_compatible and not base.is_mixed_compatible
     assert dict(method.default_target_modules) == {"llama": ("q_proj", "v_proj"), "gpt2": "c_attn"}
     assert register_peft_method("tau", model, plugin_api=">=1,<2") is method  # re-import: no-op
-    # the keyword form with the same facts stated again (agreeing) is the same registration
+    # the keyword form with the same facts stated again (agreeing, a tuple for a list) is the same registration
     assert register_peft_method(
         name="tau", config_cls=model.config_cls, model_cls=model, prefix="tau_base_", is_mixed_compatible=True,
-        plugin_api=">=1,<2",
+        default_target_modules={"llama": ("q_proj", "v_proj"), "gpt2": "c_attn"}, plugin_api=">=1,<2",
     ) is method
 
 

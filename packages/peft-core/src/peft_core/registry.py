@@ -176,12 +176,19 @@ def _model_class_fact(model_cls: type, attr: str, passed: object, where: str) ->
     declared = getattr(model_cls, attr, None)
     if passed is None or declared is None:
         return declared if passed is None else passed
-    if passed != declared:
+    if _comparable(passed) != _comparable(declared):
         raise RegistrationError(
             f"register_peft_method({attr}={_describe(passed)}) contradicts {_qualname(model_cls)}.{attr} = "
             f"{_describe(declared)} ({where}). State it once: keep the class attribute and leave out the keyword."
         )
     return declared
+
+
+def _comparable(value: object) -> object:
+    """Target tables compare by content: a list and a tuple of the same names state the same fact."""
+    if isinstance(value, Mapping):
+        return {k: v if isinstance(v, str) else tuple(v) for k, v in value.items()}
+    return value
 
 
 def _describe(value: object) -> str:
