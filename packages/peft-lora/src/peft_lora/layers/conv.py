@@ -22,8 +22,8 @@ from torch import nn
 
 from .. import init as lora_init
 from ..config import init_family
-from .base import LoraLayer, _scaled, warn_no_bias_for_lora_bias
-from .dora import conv_lora_weight, conv_weight_norm
+from .base import LoraLayer, warn_no_bias_for_lora_bias
+from .dora import conv_lora_weight, conv_weight_norm, lora_weight_for_magnitude
 
 _CONV_FNS = {3: F.conv1d, 4: F.conv2d, 5: F.conv3d}
 
@@ -75,12 +75,7 @@ class _ConvNd(LoraLayer):
     def _initial_magnitude(self, name: str) -> torch.Tensor:
         weight = self.get_base_layer().weight
         lora_a, lora_b = self.lora_A[name].weight, self.lora_B[name].weight
-        half = lora_a.dtype == torch.float16
-        if half:
-            lora_a, lora_b = lora_a.float(), lora_b.float()
-        lora_weight = conv_lora_weight(lora_a, lora_b, weight.shape)
-        if half:
-            lora_weight = lora_weight.half()
+        lora_weight = lora_weight_for_magnitude(lora_a, lora_b, lambda a, b: conv_lora_weight(a, b, weight.shape))
         return conv_weight_norm(weight.to(lora_a.device), lora_weight, self.scaling[name])
 
     # -- math -------------------------------------------------------------------------------
@@ -106,25 +101,10 @@ class _ConvNd(LoraLayer):
             delta = delta * scaling if self.get_base_layer().groups > 1 else delta.transpose(0, 1) * scaling
         return delta.to(dtype) if cast else delta
 
-    def _delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
-        lora_a, lora_b = self.lora_A[name], self.lora_B[name]
-        x = self._cast_input(x, lora_a.weight)
-        if self.use_dora[name]:
-            return self._dora_delta(name, x, result)
-        dropout = self.lora_dropout[name]
-        if not isinstance(dropout, nn.Identity):
-            x = dropout(x)
-        return _scaled(lora_b(lora_a(x)), self.scaling[name])
-
     def _dora_delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
-        lora_a, lora_b = self.lora_A[name], self.lora_B[name]
-        dropout, scaling = self.lora_dropout[name], self.scaling[name]
+        lora_a, lora_b, scaling = self.lora_A[name], self.lora_B[name], self.scaling[name]
         base = self.get_base_layer()
-        if isinstance(dropout, nn.Identity) or not self.training:
-            base_result: torch.Tensor | None = result
-        else:
-            x = dropout(x)
-            base_result = None
+        x, base_result = self._dora_input(name, x, result)
         weight = base.weight
         lora_weight = conv_lora_weight(lora_a.weight, lora_b.weight, weight.shape)
         weight_norm = conv_weight_norm(weight, lora_weight.detach(), scaling).detach()

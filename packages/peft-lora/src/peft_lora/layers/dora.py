@@ -12,6 +12,8 @@ Face PEFT 0.21.2 so that outputs match it exactly.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -59,14 +61,23 @@ def conv_lora_weight(lora_a: torch.Tensor, lora_b: torch.Tensor, shape: torch.Si
     return torch.mm(lora_b.view([-1, r]), lora_a.view([r, -1])).reshape(shape)
 
 
+def lora_weight_for_magnitude(
+    lora_a: torch.Tensor,
+    lora_b: torch.Tensor,
+    product: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = lambda a, b: b @ a,
+) -> torch.Tensor:
+    """`B@A` (as `product(A, B)` forms it) for an initial DoRA magnitude: an fp16 adapter's product is
+    computed in fp32 and rounded to fp16 once (Hugging Face PEFT's order)."""
+    half = lora_a.dtype == torch.float16
+    if half:
+        lora_a, lora_b = lora_a.float(), lora_b.float()
+    lora_weight = product(lora_a, lora_b)
+    return lora_weight.half() if half else lora_weight
+
+
 def magnitude_for_linear(
     weight: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: float, fan_in_fan_out: bool
 ) -> torch.Tensor:
     """Initial magnitude `‖W + s·B@A‖` per output row (computed in fp32 if the adapter is fp16)."""
-    half = lora_a.dtype == torch.float16
-    if half:
-        lora_a, lora_b = lora_a.float(), lora_b.float()
-    lora_weight = lora_b @ lora_a
-    if half:
-        lora_weight = lora_weight.half()
+    lora_weight = lora_weight_for_magnitude(lora_a, lora_b)
     return linear_weight_norm(weight.to(lora_a.device), lora_weight, scaling, fan_in_fan_out)

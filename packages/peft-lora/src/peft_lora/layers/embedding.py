@@ -17,7 +17,7 @@ from torch import nn
 
 from .. import init as lora_init
 from .base import LoraLayer, _add, _scaled
-from .dora import embedding_weight_norm
+from .dora import embedding_weight_norm, lora_weight_for_magnitude
 
 
 class Embedding(LoraLayer):
@@ -54,13 +54,8 @@ class Embedding(LoraLayer):
         self._finish_update(adapter_name)
 
     def _initial_magnitude(self, name: str) -> torch.Tensor:
-        lora_a, lora_b = self.lora_embedding_A[name], self.lora_embedding_B[name]
-        half = lora_a.dtype == torch.float16
-        if half:
-            lora_a, lora_b = lora_a.float(), lora_b.float()
-        lora_weight = lora_b @ lora_a
-        if half:
-            lora_weight = lora_weight.half()
+        lora_a = self.lora_embedding_A[name]
+        lora_weight = lora_weight_for_magnitude(lora_a, self.lora_embedding_B[name])
         return embedding_weight_norm(self.get_base_layer().weight.to(lora_a.device), lora_weight, self.scaling[name])
 
     # -- math -------------------------------------------------------------------------------

@@ -138,15 +138,8 @@ class Linear(LoraLayer):
         delta = _t(scaled_product(weight_b, weight_a, self.scaling[adapter_name]), self.fan_in_fan_out)
         return delta.to(dtype) if cast else delta
 
-    def _delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
-        lora_a, lora_b = self.lora_A[name], self.lora_B[name]
-        x = self._cast_input(x, lora_a.weight)
-        if self.use_dora[name]:
-            return self._dora_delta(name, x, result)
-        dropout = self.lora_dropout[name]
-        if not isinstance(dropout, nn.Identity):
-            x = dropout(x)
-        scaling = self.scaling[name]
+    def _lora_delta(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        lora_a, lora_b, scaling = self.lora_A[name], self.lora_B[name], self.scaling[name]
         if exact_scale(scaling) and is_plain_linear(lora_b):
             # the same bits as lora_b(...) * scaling, without a pass over the (tokens, out) activation
             # forward and backward: the scale goes onto the (out, r) weight (see exact_scale)
@@ -191,10 +184,7 @@ class Linear(LoraLayer):
         weight_b = self._fusable_b(name)
         if weight_b is None:
             return False
-        x = self._cast_input(x, weight_a)
-        dropout = self.lora_dropout[name]
-        if not isinstance(dropout, nn.Identity):
-            x = dropout(x)
+        x = self._dropped(name, self._cast_input(x, weight_a))
         return add_product_(out, F.linear(x, weight_a), weight_b.t())
 
     def _train_update(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor | None:
@@ -238,14 +228,9 @@ class Linear(LoraLayer):
         return True
 
     def _dora_delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
-        lora_a, lora_b = self.lora_A[name], self.lora_B[name]
-        dropout, scaling = self.lora_dropout[name], self.scaling[name]
+        lora_a, lora_b, scaling = self.lora_A[name], self.lora_B[name], self.scaling[name]
         base = self.get_base_layer()
-        if isinstance(dropout, nn.Identity) or not self.training:
-            base_result: torch.Tensor | None = result
-        else:
-            x = dropout(x)
-            base_result = None
+        x, base_result = self._dora_input(name, x, result)
         # B@A as HF computes it (lora_B(lora_A(I))ᵀ, which equals lora_B(Aᵀ)ᵀ exactly), in x's dtype
         lora_weight = lora_b(lora_a.weight.T.contiguous()).T.to(x.dtype)
         weight = self._base_weight().to(x.dtype)
