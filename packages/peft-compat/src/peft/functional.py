@@ -1,4 +1,6 @@
 """`peft.functional`: adapter operations for integrations that inject adapters in place (peft-core's)."""
 
-from peft_core.functional import *  # noqa: F403  (every name of peft_core.functional.__all__)
-from peft_core.functional import __all__  # noqa: F401
+from peft_core import functional as _core_functional
+from peft_core.functional import *  # noqa: F403  (the names of peft_core.functional.__all__)
+
+__all__ = list(_core_functional.__all__)

@@ -7,6 +7,15 @@ from typing import Any
 from .config import PeftConfig, TaskType
 from .peft_model import PeftModel
 
+# What `peft_core` (and peft-compat's `peft.peft_model`) re-export from here.
+__all__ = [
+    "PeftModelForCausalLM",
+    "PeftModelForFeatureExtraction",
+    "PeftModelForQuestionAnswering",
+    "PeftModelForSeq2SeqLM",
+    "PeftModelForSequenceClassification",
+    "PeftModelForTokenClassification",
+]
 
 def _given(**named: Any) -> dict[str, Any]:
     """The named arguments the caller passed (not None): the wrapped model keeps its own defaults."""

@@ -127,20 +127,30 @@ class LoraLayer(BaseTunerLayer):
         raise NotImplementedError
 
     def _delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
-        """The term adapter `name` adds to `result`, the base output for input `x` (read by DoRA only).
-        This one serves the layers with `lora_A`/`lora_B` modules (Linear, Conv): DoRA's term
-        (`_dora_delta`), else `_lora_delta` of the dropped input."""
+        """The term adapter `name` adds to `result`, the base output for input `x` (read by DoRA only):
+        `_dora_delta` for a DoRA adapter, else `_lora_term` of the dropped-out input."""
         x = self._cast_input(x, self.lora_A[name].weight)
         if self.use_dora[name]:
             return self._dora_delta(name, x, result)
-        return self._lora_delta(name, self._dropped(name, x))
+        dropout = self.lora_dropout[name]
+        if not isinstance(dropout, nn.Identity):
+            x = dropout(x)
+        return self._lora_term(name, x)
 
-    def _lora_delta(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        """`s·B(A(x))` for an input already cast and dropped out."""
-        return _scaled(self.lora_B[name](self.lora_A[name](x)), self.scaling[name])
+    def _lora_term(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """`s·B(A(x))` of adapter `name` for an input already cast and dropped out."""
+        raise NotImplementedError
 
     def _dora_delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not support DoRA")
+
+    def _dora_input(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """DoRA's input and base output: with dropout active (training) the input is dropped out and the base
+        output must be recomputed from it (None); otherwise `x` and `result` as they are."""
+        dropout = self.lora_dropout[name]
+        if isinstance(dropout, nn.Identity) or not self.training:
+            return x, result
+        return dropout(x), None
 
     def _dora_merge_norm(self, name: str, base_weight: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not support DoRA")
@@ -311,21 +321,6 @@ class LoraLayer(BaseTunerLayer):
     def _cast_input(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         return x if x.dtype == weight.dtype else x.to(weight.dtype)
 
-    def _dropped(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        """`x` through adapter `name`'s dropout (no call when that is an identity)."""
-        dropout = self.lora_dropout[name]
-        return x if isinstance(dropout, nn.Identity) else dropout(x)
-
-    def _dora_input(
-        self, name: str, x: torch.Tensor, result: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """DoRA's (input, base output): `x` and `result` when the dropout does nothing (an identity, or
-        eval mode); else the dropped input and None, as the base output must be recomputed on it."""
-        dropout = self.lora_dropout[name]
-        if isinstance(dropout, nn.Identity) or not self.training:
-            return x, result
-        return dropout(x), None
-
     # -- merging ----------------------------------------------------------------------------
     def _check_mergeable(self, name: str) -> None:
         if self.lora_bias.get(name) and getattr(self.get_base_layer(), "bias", None) is None:
@@ -348,19 +343,19 @@ class LoraLayer(BaseTunerLayer):
         with torch.no_grad():
             if safe_merge or self.use_dora.get(adapter_name):
                 # compute on a copy; check it before touching the base layer
-                norms_before = dict(self._dora_norms)
                 if self.use_dora.get(adapter_name):
+                    norms_before = dict(self._dora_norms)
                     new_weight = self._dora_merged_weight(adapter_name, weight.data)
                 else:
                     new_weight = weight.data.clone()
                     if not self._merge_delta_(adapter_name, new_weight):
                         new_weight += self.get_delta_weight(adapter_name).to(weight.dtype)
-                new_bias = self._merged_bias(adapter_name)
-                if safe_merge:
-                    self._check_merged_finite(adapter_name, new_weight, new_bias, norms_before)
-                weight.data = new_weight
-                if new_bias is not None:
-                    base.bias.data = new_bias
+                try:  # checked first with safe_merge: nothing is written if it fails
+                    self.write_merged(adapter_name, safe_merge, new_weight, self._merged_bias(adapter_name))
+                except ValueError:
+                    if self.use_dora.get(adapter_name):
+                        self._dora_norms = norms_before
+                    raise
                 return
             # unsafe merge of plain LoRA: in place, like Hugging Face PEFT
             if not self._merge_delta_(adapter_name, weight.data):
@@ -368,19 +363,6 @@ class LoraLayer(BaseTunerLayer):
                 weight.data += delta.to(weight.dtype) if self._cast_delta_in_unsafe_merge else delta
             if self.lora_bias.get(adapter_name):
                 base.bias.data += self.lora_B[adapter_name].bias * self.scaling[adapter_name]
-
-    def _check_merged_finite(
-        self, name: str, weight: torch.Tensor, bias: torch.Tensor | None, norms_before: dict[str, torch.Tensor]
-    ) -> None:
-        """safe_merge's check of the merged weight (and bias) before they are written; on failure the DoRA
-        norms recorded while merging are put back (`norms_before`) and the error propagates."""
-        try:
-            self._check_finite(weight, name)
-            if bias is not None:
-                self._check_finite(bias, name)
-        except ValueError:
-            self._dora_norms = norms_before
-            raise
 
     def _merge_delta_(self, name: str, weight: torch.Tensor) -> bool:
         """Hook: `weight += get_delta_weight(name)` in place without materialising the delta (one

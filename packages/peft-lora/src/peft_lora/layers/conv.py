@@ -20,10 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from peft_core.tuners.precision import round_back, upcast_half_on_cpu
+
 from .. import init as lora_init
 from ..config import init_family
-from .base import LoraLayer, warn_no_bias_for_lora_bias
-from .dora import conv_lora_weight, conv_weight_norm, lora_weight_for_magnitude
+from .base import LoraLayer, _scaled, warn_no_bias_for_lora_bias
+from .dora import conv_lora_weight, conv_weight_norm
 
 _CONV_FNS = {3: F.conv1d, 4: F.conv2d, 5: F.conv3d}
 
@@ -75,7 +77,12 @@ class _ConvNd(LoraLayer):
     def _initial_magnitude(self, name: str) -> torch.Tensor:
         weight = self.get_base_layer().weight
         lora_a, lora_b = self.lora_A[name].weight, self.lora_B[name].weight
-        lora_weight = lora_weight_for_magnitude(lora_a, lora_b, lambda a, b: conv_lora_weight(a, b, weight.shape))
+        half = lora_a.dtype == torch.float16
+        if half:
+            lora_a, lora_b = lora_a.float(), lora_b.float()
+        lora_weight = conv_lora_weight(lora_a, lora_b, weight.shape)
+        if half:
+            lora_weight = lora_weight.half()
         return conv_weight_norm(weight.to(lora_a.device), lora_weight, self.scaling[name])
 
     # -- math -------------------------------------------------------------------------------
@@ -85,11 +92,8 @@ class _ConvNd(LoraLayer):
         super()._check_mergeable(name)
 
     def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
-        weight_a, weight_b = self.lora_A[adapter_name].weight, self.lora_B[adapter_name].weight
-        dtype = weight_a.dtype
-        cast = weight_b.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)
-        if cast:
-            weight_a, weight_b = weight_a.float(), weight_b.float()
+        factors = self.lora_A[adapter_name].weight, self.lora_B[adapter_name].weight
+        (weight_a, weight_b), half = upcast_half_on_cpu(*factors)
         base_weight = self.get_base_layer().weight
         scaling = self.scaling[adapter_name]
         if self._kernel_dim == 4 and base_weight.size()[2:4] == (1, 1):  # 1x1 conv2d: a plain matmul
@@ -99,10 +103,14 @@ class _ConvNd(LoraLayer):
         else:
             delta = self.conv_fn(weight_a.transpose(0, 1), weight_b)
             delta = delta * scaling if self.get_base_layer().groups > 1 else delta.transpose(0, 1) * scaling
-        return delta.to(dtype) if cast else delta
+        return round_back(delta, half)
+
+    def _lora_term(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        return _scaled(self.lora_B[name](self.lora_A[name](x)), self.scaling[name])
 
     def _dora_delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
-        lora_a, lora_b, scaling = self.lora_A[name], self.lora_B[name], self.scaling[name]
+        lora_a, lora_b = self.lora_A[name], self.lora_B[name]
+        scaling = self.scaling[name]
         base = self.get_base_layer()
         x, base_result = self._dora_input(name, x, result)
         weight = base.weight

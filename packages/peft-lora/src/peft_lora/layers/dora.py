@@ -12,8 +12,6 @@ Face PEFT 0.21.2 so that outputs match it exactly.
 
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 from torch import nn
 
@@ -61,23 +59,15 @@ def conv_lora_weight(lora_a: torch.Tensor, lora_b: torch.Tensor, shape: torch.Si
     return torch.mm(lora_b.view([-1, r]), lora_a.view([r, -1])).reshape(shape)
 
 
-def lora_weight_for_magnitude(
-    lora_a: torch.Tensor,
-    lora_b: torch.Tensor,
-    product: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = lambda a, b: b @ a,
-) -> torch.Tensor:
-    """`B@A` (as `product(A, B)` forms it) for an initial DoRA magnitude: an fp16 adapter's product is
-    computed in fp32 and rounded to fp16 once (Hugging Face PEFT's order)."""
-    half = lora_a.dtype == torch.float16
-    if half:
-        lora_a, lora_b = lora_a.float(), lora_b.float()
-    lora_weight = product(lora_a, lora_b)
-    return lora_weight.half() if half else lora_weight
-
-
 def magnitude_for_linear(
     weight: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: float, fan_in_fan_out: bool
 ) -> torch.Tensor:
     """Initial magnitude `‖W + s·B@A‖` per output row (computed in fp32 if the adapter is fp16)."""
-    lora_weight = lora_weight_for_magnitude(lora_a, lora_b)
-    return linear_weight_norm(weight.to(lora_a.device), lora_weight, scaling, fan_in_fan_out)
+    return linear_weight_norm(weight.to(lora_a.device), lora_product(lora_a, lora_b), scaling, fan_in_fan_out)
+
+
+def lora_product(lora_a: torch.Tensor, lora_b: torch.Tensor) -> torch.Tensor:
+    """`B @ A` for an initial DoRA magnitude: float16 factors are multiplied in float32, then rounded back."""
+    if lora_a.dtype != torch.float16:
+        return lora_b @ lora_a
+    return (lora_b.float() @ lora_a.float()).half()

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from peft_core.tuners.construction import register_module
+from peft_core.tuners.precision import round_back, upcast_half_on_cpu
 from torch import nn
 
 from .. import init as lora_init
@@ -130,16 +131,14 @@ class Linear(LoraLayer):
         delta = variant.delta_weight(self, adapter_name) if variant is not None else None
         if delta is not None:
             return delta
-        weight_a, weight_b = self.lora_A[adapter_name].weight, self.lora_B[adapter_name].weight
-        dtype = weight_b.dtype
-        cast = weight_b.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)
-        if cast:
-            weight_a, weight_b = weight_a.float(), weight_b.float()
+        factors = self.lora_B[adapter_name].weight, self.lora_A[adapter_name].weight
+        (weight_b, weight_a), half = upcast_half_on_cpu(*factors)
         delta = _t(scaled_product(weight_b, weight_a, self.scaling[adapter_name]), self.fan_in_fan_out)
-        return delta.to(dtype) if cast else delta
+        return round_back(delta, half)
 
-    def _lora_delta(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        lora_a, lora_b, scaling = self.lora_A[name], self.lora_B[name], self.scaling[name]
+    def _lora_term(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        lora_a, lora_b = self.lora_A[name], self.lora_B[name]
+        scaling = self.scaling[name]
         if exact_scale(scaling) and is_plain_linear(lora_b):
             # the same bits as lora_b(...) * scaling, without a pass over the (tokens, out) activation
             # forward and backward: the scale goes onto the (out, r) weight (see exact_scale)
@@ -184,7 +183,10 @@ class Linear(LoraLayer):
         weight_b = self._fusable_b(name)
         if weight_b is None:
             return False
-        x = self._dropped(name, self._cast_input(x, weight_a))
+        x = self._cast_input(x, weight_a)
+        dropout = self.lora_dropout[name]
+        if not isinstance(dropout, nn.Identity):
+            x = dropout(x)
         return add_product_(out, F.linear(x, weight_a), weight_b.t())
 
     def _train_update(self, name: str, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor | None:
@@ -228,7 +230,8 @@ class Linear(LoraLayer):
         return True
 
     def _dora_delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
-        lora_a, lora_b, scaling = self.lora_A[name], self.lora_B[name], self.scaling[name]
+        lora_a, lora_b = self.lora_A[name], self.lora_B[name]
+        scaling = self.scaling[name]
         base = self.get_base_layer()
         x, base_result = self._dora_input(name, x, result)
         # B@A as HF computes it (lora_B(lora_A(I))ᵀ, which equals lora_B(Aᵀ)ᵀ exactly), in x's dtype

@@ -117,7 +117,13 @@ class QuantizedLinear(Linear):
             new_weight = self._add_delta(weight, self.get_delta_weight(adapter_name))
         new_bias = self._merged_bias(adapter_name)
         if check:
-            self._check_merged_finite(adapter_name, new_weight, new_bias, norms_before)
+            try:
+                self._check_finite(new_weight, adapter_name)
+                if new_bias is not None:
+                    self._check_finite(new_bias, adapter_name)
+            except ValueError:
+                self._dora_norms = norms_before
+                raise
         return new_weight, new_bias
 
     def check_safe_merge(self, adapter_names: Sequence[str] | None = None) -> None:
