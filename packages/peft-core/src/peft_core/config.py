@@ -23,6 +23,7 @@ from .hub import HubCommitOptions
 from .peft_types import PeftTypeName
 from .serialization import CONFIG_NAME, atomic_write_text
 
+
 # The Hugging Face PEFT release whose adapter format this core writes. HF reads `peft_version`
 # with `packaging.version.Version(value.partition("@")[0])`, so it must start with a plain version.
 HF_FORMAT_VERSION = "0.21.2"
@@ -275,6 +276,10 @@ class PeftConfig:
             raise ConfigError(f"{os.fspath(path)} is not a readable adapter_config.json ({exc}).") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"{os.fspath(path)} must hold a JSON object, found {type(data).__name__}.")
+        if "runtime_config" in data:  # settings for one process, never taken from a file (as in HF PEFT)
+            del data["runtime_config"]
+            warnings.warn(f"{os.fspath(path)} holds a `runtime_config` entry; it is ignored (runtime settings are "
+                          "not saved with an adapter, pass them when loading).")
         return data
 
     @classmethod

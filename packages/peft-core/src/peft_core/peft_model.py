@@ -27,6 +27,7 @@ from .tuners.tuner import BaseTuner, ModelSnapshot, validate_adapter_name
 from .tuners.walk import modules as walk_modules
 
 
+
 def is_transformers_model(model: nn.Module) -> bool:
     """True for a transformers `PreTrainedModel`, checked without importing transformers."""
     return any(c.__name__ == "PreTrainedModel" and c.__module__.startswith("transformers") for c in type(model).__mro__)

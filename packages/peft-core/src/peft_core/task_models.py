@@ -9,6 +9,15 @@ from typing import Any
 from .config import PeftConfig, TaskType
 from .peft_model import PeftModel
 
+# What `peft_core` (and peft-compat's `peft.peft_model`) re-export from here.
+__all__ = [
+    "PeftModelForCausalLM",
+    "PeftModelForFeatureExtraction",
+    "PeftModelForQuestionAnswering",
+    "PeftModelForSeq2SeqLM",
+    "PeftModelForSequenceClassification",
+    "PeftModelForTokenClassification",
+]
 
 def _task_forward(*names: str) -> Callable[..., Any]:
     """A `forward` that names the task's arguments (as Hugging Face PEFT's wrappers do: transformers' Trainer

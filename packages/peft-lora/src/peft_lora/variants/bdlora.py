@@ -15,7 +15,7 @@ import torch
 from peft_core.errors import ConfigError
 from torch import nn
 
-from . import LoraVariant, require_plain_linear
+from . import LoraVariant
 
 
 class BlockDiagonalLinear(nn.Module):
@@ -51,13 +51,7 @@ class BlockDiagonalLinear(nn.Module):
 
 
 class BdLoraVariant(LoraVariant):
-    def __init__(self, settings: Any) -> None:
-        self.settings = settings
-
-    @classmethod
-    def for_layer(cls, config: Any, layer: Any) -> BdLoraVariant:
-        require_plain_linear(layer, "BD-LoRA (use_bdlora)", "restrict target_modules to linear layers")
-        return cls(config.use_bdlora)
+    option, label = "use_bdlora", "BD-LoRA"
 
     def init(self, layer: Any, name: str, config: Any) -> None:
         key = layer.__dict__.get("target_key", "")
@@ -82,7 +76,7 @@ class BdLoraVariant(LoraVariant):
     ) -> torch.Tensor:
         lora_a, lora_b = layer.lora_A[name], layer.lora_B[name]
         x = layer.lora_dropout[name](x)
-        x = x if x.dtype == lora_a.weight.dtype else x.to(lora_a.weight.dtype)
+        x = layer._cast_input(x, lora_a.weight)
         result += lora_b(lora_a(x)) * layer.scaling[name]
         return result
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from peft_core.tuners.buffers import BufferDict
 
-from . import LoraVariant, require_plain_linear
+from . import LoraVariant
 
 EMBED = "lora_velora_embed"
 
@@ -74,14 +74,11 @@ class _CompressedLinear(torch.autograd.Function):
 
 
 class VeloraVariant(LoraVariant):
-    def __init__(self, settings: Any) -> None:
-        self.settings = settings
-        self.initialized = settings.init_type == "random"
+    option, label = "velora_config", "VeLoRA"
 
-    @classmethod
-    def for_layer(cls, config: Any, layer: Any) -> VeloraVariant:
-        require_plain_linear(layer, "VeLoRA (velora_config)", "restrict target_modules to linear layers")
-        return cls(config.velora_config)
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self.initialized = settings.init_type == "random"
 
     def init(self, layer: Any, name: str, config: Any) -> None:
         base = layer.get_base_layer().weight
@@ -106,7 +103,7 @@ class VeloraVariant(LoraVariant):
         self, layer: Any, name: str, x: torch.Tensor, result: torch.Tensor, rows: Sequence[int] | None = None
     ) -> torch.Tensor:
         lora_a, lora_b = layer.lora_A[name], layer.lora_B[name]
-        x = x if x.dtype == lora_a.weight.dtype else x.to(lora_a.weight.dtype)
+        x = layer._cast_input(x, lora_a.weight)
         x = layer.lora_dropout[name](x)
         if layer.training and torch.is_grad_enabled():
             self._update_embed(layer, name, x)
