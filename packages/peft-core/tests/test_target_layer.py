@@ -147,7 +147,7 @@ def test_hooks_give_per_module_values_and_build_the_layer():
     class Tuner(TargetLayerTuner):
         target_layer = TargetLayer(_Recorder, "Toy")
 
-        def layer_args(self, config, current_key):
+        def layer_args(self, config, adapter_name, current_key):
             return (len(current_key),)
 
         def new_layer(self, target, config, current_key):

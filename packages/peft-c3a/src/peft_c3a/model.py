@@ -22,5 +22,5 @@ class C3AModel(TargetLayerTuner):
     prefix = "c3a_"
     target_layer = TargetLayer(C3ALinear, "C3A", nests=False)
 
-    def layer_args(self, config: C3AConfig, current_key: str) -> tuple:  # type: ignore[override]
+    def layer_args(self, config: C3AConfig, adapter_name: str, current_key: str) -> tuple:  # type: ignore[override]
         return (block_size_for(config, current_key), config.init_weights)

@@ -13,7 +13,7 @@ class DeloraModel(TargetLayerTuner):
     prefix = "delora_"
     target_layer = TargetLayer(DeloraLinear, "DeLoRA", nests=False)
 
-    def layer_args(self, config: DeloraConfig, current_key: str) -> tuple:  # type: ignore[override]
+    def layer_args(self, config: DeloraConfig, adapter_name: str, current_key: str) -> tuple:  # type: ignore[override]
         r = pattern_value(config.rank_pattern, current_key, config.r)
         delora_lambda = pattern_value(config.lambda_pattern, current_key, config.delora_lambda)
         return (r, delora_lambda, config.module_dropout, config.init_weights)

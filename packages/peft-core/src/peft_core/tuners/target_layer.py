@@ -69,7 +69,7 @@ class TargetLayerTuner(BaseTuner):
 
     target_layer: ClassVar[TargetLayer]
 
-    def layer_args(self, config: PeftConfig, current_key: str) -> tuple[Any, ...]:
+    def layer_args(self, config: PeftConfig, adapter_name: str, current_key: str) -> tuple[Any, ...]:
         """Hook: what `update_layer` gets after the adapter name (default: `target_layer.args` read from the
         config, or the config itself). Override for per-module values (rank patterns)."""
         fields = self.target_layer.args
@@ -87,7 +87,7 @@ class TargetLayerTuner(BaseTuner):
         self, config: PeftConfig, adapter_name: str, target: nn.Module, target_name: str, parent: nn.Module, current_key: str
     ) -> None:
         spec = self.target_layer
-        args = self.layer_args(config, current_key)
+        args = self.layer_args(config, adapter_name, current_key)
         if isinstance(target, spec.layer_cls):
             _update(target, adapter_name, args, current_key)
             return
