@@ -58,11 +58,7 @@ class AdaLoraModel(LoraModel):
     def inject_adapter(
         self, model: nn.Module, adapter_name: str, low_cpu_mem_usage: bool = False, autocast_adapter_dtype: bool = True
     ) -> None:
-        if hasattr(nn.ParameterDict(), adapter_name):
-            raise ValueError(
-                f"Invalid adapter name {adapter_name!r}: it collides with a torch ParameterDict attribute (AdaLoRA "
-                f"keeps its tensors in ParameterDicts); choose another name."
-            )
+        self._check_parameterdict_name(adapter_name)
         # LoraModel.inject_adapter reports unused LoRA rank/alpha patterns; AdaLoRA's rank_pattern is not one.
         BaseTuner.inject_adapter(
             self, model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype

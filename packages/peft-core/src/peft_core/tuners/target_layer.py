@@ -71,7 +71,8 @@ class TargetLayerTuner(BaseTuner):
 
     def layer_args(self, config: PeftConfig, adapter_name: str, current_key: str) -> tuple[Any, ...]:
         """Hook: what `update_layer` gets after the adapter name (default: `target_layer.args` read from the
-        config, or the config itself). Override for per-module values (rank patterns)."""
+        config, or the config itself). Override for per-module values (rank patterns). Asked once the target
+        is known to be supported (a new layer exists by then)."""
         fields = self.target_layer.args
         return (config,) if fields is None else tuple(getattr(config, name) for name in fields)
 
@@ -87,9 +88,8 @@ class TargetLayerTuner(BaseTuner):
         self, config: PeftConfig, adapter_name: str, target: nn.Module, target_name: str, parent: nn.Module, current_key: str
     ) -> None:
         spec = self.target_layer
-        args = self.layer_args(config, adapter_name, current_key)
         if isinstance(target, spec.layer_cls):
-            _update(target, adapter_name, args, current_key)
+            _update(target, adapter_name, self.layer_args(config, adapter_name, current_key), current_key)
             return
         base = self.wrapped_base(target, current_key) if spec.nests else target
         if not spec.targets.accepts(base):
@@ -98,7 +98,7 @@ class TargetLayerTuner(BaseTuner):
         if hasattr(config, "fan_in_fan_out"):
             reconcile_fan_in_fan_out(config, base, stacklevel=4)
         layer = self.new_layer(target, config, current_key)
-        _update(layer, adapter_name, args, current_key)
+        _update(layer, adapter_name, self.layer_args(config, adapter_name, current_key), current_key)
         setattr(parent, target_name, layer)
 
 
