@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 from peft_core.tuners.target_layer import TargetLayer, TargetLayerTuner
 
 from .asa import SubspaceScores, keep_top, scheduled_target
+from .config import AdamssConfig
 from .layer import AdamssLinear
+
+
+# Hugging Face PEFT 0.21.2's table: LoRA's plus ViT's query / value.
+TARGET_MODULES = {**QUERY_VALUE_TARGETS, "vit": ("query", "value")}
 
 
 class AdamssModel(TargetLayerTuner):
     prefix = "adamss_"
+    config_cls = AdamssConfig
+    default_target_modules = TARGET_MODULES
     target_layer = TargetLayer(AdamssLinear, "AdaMSS")
 
     # -- Adaptive Subspace Allocation ------------------------------------------------------------------

@@ -15,11 +15,14 @@ from peft_core import UnsupportedOperationError
 from peft_core.tuners.target_layer import TargetLayer, TargetLayerTuner
 
 from .config import BeftConfig
+from .defaults import TARGET_MODULES
 from .layer import BeftLinear
 
 
 class BeftModel(TargetLayerTuner):
     prefix = "beft_"
+    config_cls = BeftConfig
+    default_target_modules = TARGET_MODULES
     target_layer = TargetLayer(BeftLinear, "BEFT", args=("init_weights",))
 
     def new_layer(self, target: nn.Module, config: BeftConfig, current_key: str) -> BeftLinear:  # type: ignore[override]

@@ -7,6 +7,7 @@ import re
 from peft_core.tuners.target_layer import TargetLayer, TargetLayerTuner
 
 from .config import C3AConfig
+from .defaults import TARGET_MODULES
 from .layer import C3ALinear
 
 
@@ -20,6 +21,8 @@ def block_size_for(config: C3AConfig, key: str) -> int:
 
 class C3AModel(TargetLayerTuner):
     prefix = "c3a_"
+    config_cls = C3AConfig
+    default_target_modules = TARGET_MODULES
     target_layer = TargetLayer(C3ALinear, "C3A", nests=False)
 
     def layer_args(self, config: C3AConfig, adapter_name: str, current_key: str) -> tuple:  # type: ignore[override]

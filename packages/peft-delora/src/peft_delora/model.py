@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from peft_core import pattern_value
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 from peft_core.tuners.target_layer import TargetLayer, TargetLayerTuner
 
 from .config import DeloraConfig
@@ -11,6 +12,8 @@ from .layer import DeloraLinear
 
 class DeloraModel(TargetLayerTuner):
     prefix = "delora_"
+    config_cls = DeloraConfig
+    default_target_modules = QUERY_VALUE_TARGETS
     target_layer = TargetLayer(DeloraLinear, "DeLoRA", nests=False)
 
     def layer_args(self, config: DeloraConfig, adapter_name: str, current_key: str) -> tuple:  # type: ignore[override]

@@ -8,6 +8,7 @@ from peft_core import patterns
 from peft_core.tuners.target_layer import LINEAR_OR_CONV1D, TargetLayer, TargetLayerTuner
 
 from .config import FourierFTConfig
+from .defaults import TARGET_MODULES
 from .layer import FourierFTLinear
 
 FREQUENCY_PATTERN_TEMPLATE = r".*\.{}$"
@@ -30,6 +31,8 @@ class FourierFTModel(TargetLayerTuner):
     """FourierFT tuner; see `FourierFTConfig` for the options. The `bias` modes are peft-core's generic ones."""
 
     prefix = "fourierft_"
+    config_cls = FourierFTConfig
+    default_target_modules = TARGET_MODULES
     target_layer = TargetLayer(FourierFTLinear, "FourierFT", LINEAR_OR_CONV1D, nests=False, error=TypeError)
 
     def layer_args(self, config: FourierFTConfig, adapter_name: str, current_key: str) -> tuple:  # type: ignore[override]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 from peft_core.tuners.target_layer import LINEAR_OR_CONV1D, TargetLayer, TargetLayerTuner
 
+from .config import GraloraConfig
 from .layer import GraloraLinear
 
 # GraloraLinear.update_layer's arguments after the adapter name, in order
@@ -12,4 +14,6 @@ LAYER_FIELDS = ("r", "hybrid_r", "alpha", "gralora_k", "gralora_dropout", "init_
 
 class GraloraModel(TargetLayerTuner):
     prefix = "gralora_"
+    config_cls = GraloraConfig
+    default_target_modules = QUERY_VALUE_TARGETS
     target_layer = TargetLayer(GraloraLinear, "GraLoRA", LINEAR_OR_CONV1D, args=LAYER_FIELDS, nests=False)

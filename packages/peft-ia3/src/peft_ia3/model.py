@@ -10,7 +10,7 @@ from peft_core.tuners.target_layer import TargetLayer, TargetLayerTuner, TargetT
 from peft_core.tuners.tuner import model_type_of
 
 from .config import IA3Config
-from .defaults import FEEDFORWARD_MODULES
+from .defaults import FEEDFORWARD_MODULES, TARGET_MODULES
 from .layer import IA3Conv, IA3Layer, IA3Linear
 
 
@@ -32,6 +32,8 @@ class IA3Model(TargetLayerTuner):
     """(IA)³ tuner. Target lists are never compacted (feed-forward entries must stay a subset), as in HF."""
 
     prefix = "ia3_"
+    config_cls = IA3Config
+    default_target_modules = TARGET_MODULES
     compact_large_target_lists = False
     target_layer = TargetLayer(IA3Layer, "(IA)³", IA3_TARGETS, nests=False)
 

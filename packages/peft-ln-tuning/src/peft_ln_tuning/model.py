@@ -8,6 +8,8 @@ from torch import nn
 
 from peft_core.tuners.target_layer import TargetLayer, TargetLayerTuner, TargetTypes
 
+from .config import LNTuningConfig
+from .defaults import TARGET_MODULES
 from .layer import LNTuningLayer
 
 
@@ -20,6 +22,8 @@ class LNTuningModel(TargetLayerTuner):
     """
 
     prefix = "ln_tuning_"
+    config_cls = LNTuningConfig
+    default_target_modules = TARGET_MODULES
     # any module type (normally a norm): the layer keeps a trainable copy of it per adapter
     target_layer = TargetLayer(LNTuningLayer, "LN tuning", TargetTypes(lambda module: True, "any module"), args=(), nests=False)
 

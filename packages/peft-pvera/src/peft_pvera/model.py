@@ -14,6 +14,7 @@ from peft_core.tuners.shared_tensors import SharedTensorsTuner
 from peft_core.tuners.target_layer import LINEAR_OR_CONV1D, TargetLayer, TargetLayerTuner
 
 from .config import PveraConfig
+from .defaults import TARGET_MODULES
 from .layer import PveraLinear
 from .projections import draw_projections
 
@@ -23,6 +24,8 @@ LAYER_FIELDS = ("r", "pvera_dropout", "d_initial", "init_weights", "sample_at_in
 
 class PveraModel(SharedTensorsTuner, TargetLayerTuner):
     prefix = "pvera_lambda_"
+    config_cls = PveraConfig
+    default_target_modules = TARGET_MODULES
     shared_stores = ("pvera_A", "pvera_B")
     target_layer = TargetLayer(PveraLinear, "PVeRA", LINEAR_OR_CONV1D, args=LAYER_FIELDS)
 

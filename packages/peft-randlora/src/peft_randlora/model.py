@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 from peft_core.tuners.shared_tensors import SharedTensorsTuner, largest_features
 from peft_core.tuners.target_layer import LINEAR_OR_CONV1D, TargetLayer, TargetLayerTuner
 
@@ -21,6 +22,8 @@ from .layer import RandLoraLinear
 
 class RandLoraModel(SharedTensorsTuner, TargetLayerTuner):
     prefix = "randlora_"
+    config_cls = RandLoraConfig
+    default_target_modules = QUERY_VALUE_TARGETS
     shared_stores = ("randlora_A", "randlora_B")
     target_layer = TargetLayer(
         RandLoraLinear, "RandLoRA", LINEAR_OR_CONV1D, args=("r", "randlora_alpha", "randlora_dropout", "init_weights"), nests=False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from peft_core import ConfigError
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 from peft_core.tuners.target_layer import TargetLayer, TargetLayerTuner
 
 from .config import RoadConfig
@@ -13,6 +14,9 @@ from .layer import RoadLinear
 
 class RoadModel(TargetLayerTuner):
     prefix = "road_"
+    config_cls = RoadConfig
+    default_target_modules = QUERY_VALUE_TARGETS
+    is_mixed_compatible = True
     target_layer = TargetLayer(RoadLinear, "RoAd", args=("variant", "group_size", "init_weights"), nests=False)
 
     def new_layer(self, target: nn.Module, config: RoadConfig, current_key: str) -> RoadLinear:  # type: ignore[override]

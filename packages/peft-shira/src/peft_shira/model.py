@@ -11,6 +11,7 @@ from peft_core import ConfigError
 from peft_core.tuners.target_layer import TargetLayer, TargetLayerTuner, TargetTypes
 
 from .config import ShiraConfig
+from .defaults import TARGET_MODULES
 from .layer import ShiraLinear
 from .masks import call_mask_fn, indices_from_mask, shira_parameter_count
 
@@ -26,6 +27,8 @@ SHIRA_TARGETS = TargetTypes(
 
 class ShiraModel(TargetLayerTuner):
     prefix = "shira_"
+    config_cls = ShiraConfig
+    default_target_modules = TARGET_MODULES
     target_layer = TargetLayer(ShiraLinear, "SHiRA", SHIRA_TARGETS, nests=False)
 
     def layer_args(self, config: ShiraConfig, adapter_name: str, current_key: str) -> tuple:  # type: ignore[override]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from peft_core import ConfigError, PeftConfig
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 from peft_core.tuners.target_layer import TargetLayer, TargetLayerTuner
 
 from .config import SupertuningConfig
@@ -13,6 +14,8 @@ from .layer import SupertuningLinear
 
 class SupertuningModel(TargetLayerTuner):
     prefix = "supertuning_"
+    config_cls = SupertuningConfig
+    default_target_modules = QUERY_VALUE_TARGETS
     target_layer = TargetLayer(
         SupertuningLinear, "Super-Tuning", args=("sparsity", "select_top", "r", "lora_alpha", "lora_dropout", "init_weights")
     )

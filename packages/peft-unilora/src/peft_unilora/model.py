@@ -14,8 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from peft_core.tuners.tuner_state import TunerParameterDict
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 from peft_core.tuners.target_layer import LINEAR_OR_CONV1D, TargetLayer, TargetLayerTuner
+from peft_core.tuners.tuner_state import TunerParameterDict
 
 from .config import UniLoraConfig
 from .indices import balanced_indices, inverse_sqrt_uses
@@ -24,6 +25,8 @@ from .layer import UniLoraLinear
 
 class UniLoraModel(TargetLayerTuner):
     prefix = "unilora_"
+    config_cls = UniLoraConfig
+    default_target_modules = QUERY_VALUE_TARGETS
     target_layer = TargetLayer(
         UniLoraLinear, "Uni-LoRA", LINEAR_OR_CONV1D, args=("r", "unilora_dropout", "theta_d_length", "save_indices")
     )

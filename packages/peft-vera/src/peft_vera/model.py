@@ -16,6 +16,7 @@ from peft_core.tuners.shared_tensors import SharedTensorsTuner
 from peft_core.tuners.target_layer import LINEAR_OR_CONV1D, TargetLayer, TargetLayerTuner
 
 from .config import VeraConfig
+from .defaults import TARGET_MODULES
 from .layer import VeraLinear
 from .projections import make_projections
 
@@ -24,6 +25,8 @@ class VeraModel(SharedTensorsTuner, TargetLayerTuner):
     """VeRA tuner; see `VeraConfig` for the options. The `bias` modes are peft-core's generic ones."""
 
     prefix = "vera_lambda_"
+    config_cls = VeraConfig
+    default_target_modules = TARGET_MODULES
     shared_stores = ("vera_A", "vera_B")
     target_layer = TargetLayer(
         VeraLinear, "VeRA", LINEAR_OR_CONV1D, args=("r", "vera_dropout", "d_initial", "init_weights"), nests=False, error=TypeError

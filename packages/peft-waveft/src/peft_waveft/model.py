@@ -11,11 +11,14 @@ from peft_core.tuners.target_layer import LINEAR_OR_CONV1D, TargetLayer, TargetL
 from peft_core.tuners.walk import named_modules
 
 from .config import WaveFTConfig
+from .defaults import TARGET_MODULES
 from .layer import WaveFTLinear
 
 
 class WaveFTModel(TargetLayerTuner):
     prefix = "waveft_"
+    config_cls = WaveFTConfig
+    default_target_modules = TARGET_MODULES
     target_layer = TargetLayer(WaveFTLinear, "WaveFT", LINEAR_OR_CONV1D, nests=False)
 
     def __init__(self, *args, **kwargs) -> None:
