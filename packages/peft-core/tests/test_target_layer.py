@@ -158,3 +158,20 @@ def test_hooks_give_per_module_values_and_build_the_layer():
     parent = nn.Sequential(nn.Linear(2, 2))
     tuner._create_and_replace(_Config(fan_in_fan_out=False), "a", parent[0], "0", parent, "abc")
     assert parent[0].updates == [("a", 3)] and parent[0].fan_in_fan_out == "built here"
+
+
+def test_per_module_args_read_pattern_overrides():
+    from peft_core.tuners.target_layer import PerModule
+
+    @dataclass
+    class PatternConfig:
+        r: int = 4
+        rank_pattern: dict = None
+        scale: float = 0.5
+
+    tuner = _tuner(TargetLayer(_Recorder, "Toy", args=(PerModule("r", "rank_pattern"), "scale")))
+    config = PatternConfig(rank_pattern={"v_proj": 2})
+    parent = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    tuner._create_and_replace(config, "a", parent[0], "0", parent, "layers.0.q_proj")
+    tuner._create_and_replace(config, "a", parent[1], "1", parent, "layers.0.v_proj")
+    assert parent[0].updates == [("a", 4, 0.5)] and parent[1].updates == [("a", 2, 0.5)]

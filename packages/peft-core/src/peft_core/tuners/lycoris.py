@@ -34,9 +34,8 @@ from ..config import PeftConfig
 from ..config_fields import ExcludeModulesField, LayerSelectionFields, TargetingFields, pattern_field
 from ..errors import ConfigError
 from .layer import BaseTunerLayer
-from .matching import pattern_value
 from .mixed_batch import current_batch_plan
-from .target_layer import TargetLayer, TargetLayerTuner, TargetTypes
+from .target_layer import PerModule, TargetLayer, TargetLayerTuner, TargetTypes
 
 __all__ = [
     "LycorisConfig",
@@ -250,6 +249,8 @@ LYCORIS_TARGETS = TargetTypes(
     lambda module: base_layer_kind(module) is not None, ", ".join(c.__name__ for c in SUPPORTED_BASE_LAYERS.values())
 )
 
+LYCORIS_ARGS = (PerModule("r", "rank_pattern"), PerModule("alpha", "alpha_pattern"))
+
 
 class LycorisTuner(TargetLayerTuner):
     """Injects a `LycorisLayer` subclass (`layer_cls`) into every targeted Linear / Conv1d / Conv2d."""
@@ -258,8 +259,7 @@ class LycorisTuner(TargetLayerTuner):
 
     @property
     def target_layer(self) -> TargetLayer:  # type: ignore[override]
-        return TargetLayer(self.layer_cls, "", LYCORIS_TARGETS, error=TypeError)
+        return TargetLayer(self.layer_cls, "", LYCORIS_TARGETS, args=LYCORIS_ARGS, error=TypeError)
 
     def layer_args(self, config: Any, adapter_name: str, current_key: str) -> tuple[Any, ...]:
-        r = pattern_value(config.rank_pattern, current_key, config.r)
-        return (r, pattern_value(config.alpha_pattern, current_key, config.alpha), config)
+        return (*super().layer_args(config, adapter_name, current_key), config)  # update_layer(name, r, alpha, config)

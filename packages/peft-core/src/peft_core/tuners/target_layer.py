@@ -21,6 +21,7 @@ from ..config import PeftConfig
 from ..errors import ConfigError, unsupported_target
 from .layer import BaseTunerLayer
 from .linear_targets import linear_features, reconcile_fan_in_fan_out
+from .matching import pattern_value
 from .tuner import BaseTuner
 
 
@@ -44,13 +45,26 @@ LINEAR_OR_CONV1D = TargetTypes(
 
 
 @dataclasses.dataclass(frozen=True)
+class PerModule:
+    """An entry of `TargetLayer.args`: config field `field`, overridden per module by the `{pattern: value}`
+    dict in field `patterns` (`rank_pattern`-style keys, see `peft_core.pattern_value`)."""
+
+    field: str
+    patterns: str
+
+    def value(self, config: Any, current_key: str) -> Any:
+        return pattern_value(getattr(config, self.patterns), current_key, getattr(config, self.field))
+
+
+@dataclasses.dataclass(frozen=True)
 class TargetLayer:
     """What a `TargetLayerTuner` puts on each target.
 
     - `layer_cls`: the method's layer; a target already of this class gets the new adapter.
     - `method`: the method's name in refusals ("" for the tuner's class name).
     - `targets`: the base modules it wraps (`LINEAR`, `PLAIN_LINEAR`, `LINEAR_OR_CONV1D` or your own).
-    - `args`: config fields passed to `update_layer` after the adapter name, in order; None passes the config.
+    - `args`: config fields passed to `update_layer` after the adapter name, in order (a `PerModule` entry reads
+      a per-module value); None passes the config.
     - `nests`: in a mixed-method model, wrap another method's layer (judged by the module it wraps); False
       judges the target itself, for layers that compute with the base weight.
     - `error`: the refusal's class (`ConfigError`; a method whose users catch `TypeError` may keep that).
@@ -59,7 +73,7 @@ class TargetLayer:
     layer_cls: type[BaseTunerLayer]
     method: str = ""
     targets: TargetTypes = LINEAR
-    args: tuple[str, ...] | None = None
+    args: tuple[str | PerModule, ...] | None = None
     nests: bool = True
     error: type[Exception] = ConfigError
 
@@ -74,7 +88,9 @@ class TargetLayerTuner(BaseTuner):
         config, or the config itself). Override for per-module values (rank patterns). Asked once the target
         is known to be supported (a new layer exists by then)."""
         fields = self.target_layer.args
-        return (config,) if fields is None else tuple(getattr(config, name) for name in fields)
+        if fields is None:
+            return (config,)
+        return tuple(f.value(config, current_key) if isinstance(f, PerModule) else getattr(config, f) for f in fields)
 
     def new_layer(self, target: nn.Module, config: PeftConfig, current_key: str) -> BaseTunerLayer:
         """Hook: the layer around `target`, a supported module (default: `layer_cls(target)`, plus
