@@ -253,46 +253,30 @@ class @@Class@@Linear(BaseTunerLayer):
 '''
 
 MODEL = '''\
-"""`@@Class@@Model`: puts a `@@Class@@Linear` around every targeted nn.Linear."""
+"""`@@Class@@Model`: puts a `@@Class@@Linear` around every targeted nn.Linear.
+
+peft-core's `TargetLayerTuner` does the rest from the declaration: a second adapter on an adapted module goes
+to its layer, a module of another type is refused with a `ConfigError` naming it, and each new layer gets
+`update_layer(adapter_name, config.r, config.alpha, config.dropout, config.init_weights)`. Override
+`layer_args` / `new_layer` for per-module values or layers that need more, or write `_create_and_replace`.
+"""
 
 from __future__ import annotations
 
-from torch import nn
-
-from peft_core import BaseTuner
 from peft_core.default_targets import QUERY_VALUE_TARGETS
+from peft_core.tuners.target_layer import LINEAR, TargetLayer, TargetLayerTuner
 
 from .config import @@Class@@Config
 from .layer import @@Class@@Linear
 
 
-class @@Class@@Model(BaseTuner):
+class @@Class@@Model(TargetLayerTuner):
     # What register_peft_method reads: the parameter prefix, the config class, the targets used when a
     # config leaves target_modules unset (model_type -> module names).
     prefix = "@@prefix@@"
     config_cls = @@Class@@Config
     default_target_modules = QUERY_VALUE_TARGETS
-
-    def _create_and_replace(
-        self,
-        config: @@Class@@Config,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
-    ) -> None:
-        kwargs = dict(r=config.r, alpha=config.alpha, dropout=config.dropout, init_weights=config.init_weights)
-        if isinstance(target, @@Class@@Linear):  # a second adapter on an adapted layer
-            target.update_layer(adapter_name, **kwargs)
-            return
-        if not isinstance(target, nn.Linear):
-            raise ValueError(
-                f"Target module {current_key!r} is a {type(target).__name__}; @@name@@ supports nn.Linear only."
-            )
-        layer = @@Class@@Linear(target)
-        layer.update_layer(adapter_name, **kwargs)
-        setattr(parent, target_name, layer)
+    target_layer = TargetLayer(@@Class@@Linear, "@@name@@", LINEAR, args=("r", "alpha", "dropout", "init_weights"))
 '''
 
 CONFORMANCE = '''\

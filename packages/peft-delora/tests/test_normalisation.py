@@ -92,5 +92,5 @@ def test_config_refusals():
         DeloraConfig(layers_pattern="layers")
     with pytest.raises(ConfigError, match="rank_pattern"):
         DeloraConfig(rank_pattern={"q": 0})
-    with pytest.raises(ConfigError, match="only torch.nn.Linear"):
+    with pytest.raises(ConfigError, match="not supported by DeLoRA; supported: torch.nn.Linear only"):
         get_peft_model(nn.Sequential(nn.Conv2d(2, 2, 1)), DeloraConfig(target_modules=["0"]))

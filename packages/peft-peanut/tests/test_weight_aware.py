@@ -105,5 +105,5 @@ def test_registration_and_refusals():
         PeanutConfig(depth=-1)
     with pytest.raises(ConfigError, match="act_fn"):
         PeanutConfig(act_fn="softmax")
-    with pytest.raises(ConfigError, match="only torch.nn.Linear"):
+    with pytest.raises(ConfigError, match="not supported by PEANuT; supported: torch.nn.Linear only"):
         get_peft_model(nn.Sequential(nn.Embedding(4, 4)), PeanutConfig(target_modules=["0"]))

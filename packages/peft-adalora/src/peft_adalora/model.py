@@ -19,17 +19,18 @@ import torch
 from torch import nn
 
 from peft_core import BaseTuner
+from peft_core.tuners.target_layer import TargetLayer, TargetLayerTuner, TargetTypes
 from peft_lora import LoraModel
 
 from .allocator import RankAllocator, adalora_layers, rank_key
 from .config import AdaLoraConfig
-from .layers import SUPPORTED_LAYERS, AdaLoraLayer, SVDLinear, layer_class_for
+from .layers import SUPPORTED_LAYERS, AdaLoraLayer, layer_class_for
 from .targets import DEFAULT_TARGET_MODULES
 
 _SUFFIX = ".lora_E"
 
 
-class AdaLoraModel(LoraModel):
+class AdaLoraModel(LoraModel, TargetLayerTuner):
     """Creates AdaLoRA adapters in a model; see `AdaLoraConfig` for the options.
 
     Training loop (as with HF PEFT)::
@@ -45,6 +46,7 @@ class AdaLoraModel(LoraModel):
     config_cls = AdaLoraConfig
     shares_prefix_with = "lora"
     default_target_modules = DEFAULT_TARGET_MODULES
+    target_layer = TargetLayer(AdaLoraLayer, "AdaLoRA", TargetTypes(lambda m: layer_class_for(m) is not None, SUPPORTED_LAYERS))
     hotswap_support = None  # LoRA's hotswapping does not cover AdaLoRA's SVD layers (nor does Hugging Face PEFT)
     trainable_adapter_name: str | None = None
     rankallocator: RankAllocator | None = None
@@ -63,11 +65,7 @@ class AdaLoraModel(LoraModel):
     def inject_adapter(
         self, model: nn.Module, adapter_name: str, low_cpu_mem_usage: bool = False, autocast_adapter_dtype: bool = True
     ) -> None:
-        if hasattr(nn.ParameterDict(), adapter_name):
-            raise ValueError(
-                f"Invalid adapter name {adapter_name!r}: it collides with a torch ParameterDict attribute (AdaLoRA "
-                f"keeps its tensors in ParameterDicts); choose another name."
-            )
+        self._check_parameterdict_name(adapter_name)
         # LoraModel.inject_adapter reports unused LoRA rank/alpha patterns; AdaLoRA's rank_pattern is not one.
         BaseTuner.inject_adapter(
             self, model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
@@ -83,30 +81,14 @@ class AdaLoraModel(LoraModel):
             self.trainable_adapter_name = None
             self.rankallocator = None
 
-    def _create_and_replace(
-        self,
-        config: AdaLoraConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
-    ) -> None:
-        if isinstance(target, AdaLoraLayer):
-            target.update_layer(adapter_name, config.init_r, config.lora_alpha, config)
-            return
-        base = self.wrapped_base(target, current_key)  # another method's layer: wrap it (mixed models only)
-        layer_cls = layer_class_for(base)
-        if layer_cls is None:
-            raise ValueError(
-                f"Target module {current_key!r} ({type(base).__name__}) is not supported by AdaLoRA. Currently, "
-                f"only {SUPPORTED_LAYERS} are supported. Change target_modules (or exclude_modules) to skip it."
-            )
-        if layer_cls is SVDLinear:
-            self._sync_fan_in_fan_out(config, base)
-        layer = layer_cls(target)
-        layer.update_layer(adapter_name, config.init_r, config.lora_alpha, config)
-        setattr(parent, target_name, layer)
+    # LoRA's `_create_and_replace` dispatches LoRA's layers; AdaLoRA's are declared (`target_layer`)
+    _create_and_replace = TargetLayerTuner._create_and_replace
+
+    def layer_args(self, config: AdaLoraConfig, adapter_name: str, current_key: str) -> tuple:  # type: ignore[override]
+        return (config.init_r, config.lora_alpha, config)
+
+    def new_layer(self, target: nn.Module, config: AdaLoraConfig, current_key: str) -> AdaLoraLayer:  # type: ignore[override]
+        return layer_class_for(self.wrapped_base(target, current_key))(target)  # type: ignore[misc]
 
     # -- training ---------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:

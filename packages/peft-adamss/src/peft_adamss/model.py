@@ -2,36 +2,23 @@
 
 from __future__ import annotations
 
-from torch import nn
-
-from peft_core import BaseTuner
 from peft_core.default_targets import QUERY_VALUE_TARGETS
-from peft_core.errors import unsupported_target
+from peft_core.tuners.target_layer import TargetLayer, TargetLayerTuner
 
 from .asa import SubspaceScores, keep_top, scheduled_target
 from .config import AdamssConfig
 from .layer import AdamssLinear
 
+
 # Hugging Face PEFT 0.21.2's table: LoRA's plus ViT's query / value.
 TARGET_MODULES = {**QUERY_VALUE_TARGETS, "vit": ("query", "value")}
 
-class AdamssModel(BaseTuner):
+
+class AdamssModel(TargetLayerTuner):
     prefix = "adamss_"
     config_cls = AdamssConfig
     default_target_modules = TARGET_MODULES
-
-    def _create_and_replace(
-        self, config: AdamssConfig, adapter_name: str, target: nn.Module, target_name: str, parent: nn.Module, current_key: str
-    ) -> None:
-        if isinstance(target, AdamssLinear):
-            target.update_layer(adapter_name, config)
-            return
-        base = self.wrapped_base(target, current_key)
-        if not isinstance(base, nn.Linear):
-            raise unsupported_target(current_key, base, "AdaMSS", "torch.nn.Linear only (as in Hugging Face PEFT)")
-        layer = AdamssLinear(target)
-        layer.update_layer(adapter_name, config)
-        setattr(parent, target_name, layer)
+    target_layer = TargetLayer(AdamssLinear, "AdaMSS")
 
     # -- Adaptive Subspace Allocation ------------------------------------------------------------------
     def update_and_allocate(self, global_step: int) -> None:

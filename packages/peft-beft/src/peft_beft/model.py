@@ -11,36 +11,28 @@ from typing import Sequence
 
 from torch import nn
 
-from peft_core import BaseTuner, UnsupportedOperationError
-from peft_core.errors import unsupported_target
+from peft_core import UnsupportedOperationError
+from peft_core.tuners.target_layer import TargetLayer, TargetLayerTuner
 
 from .config import BeftConfig
 from .defaults import TARGET_MODULES
 from .layer import BeftLinear
 
 
-class BeftModel(BaseTuner):
+class BeftModel(TargetLayerTuner):
     prefix = "beft_"
     config_cls = BeftConfig
     default_target_modules = TARGET_MODULES
+    target_layer = TargetLayer(BeftLinear, "BEFT", args=("init_weights",))
 
-    def _create_and_replace(
-        self, config: BeftConfig, adapter_name: str, target: nn.Module, target_name: str, parent: nn.Module, current_key: str
-    ) -> None:
-        if isinstance(target, BeftLinear):
-            target.update_layer(adapter_name, config.init_weights)
-            return
-        if not isinstance(self.wrapped_base(target, current_key), nn.Linear):
-            raise unsupported_target(current_key, target, "BEFT", "torch.nn.Linear only")
+    def new_layer(self, target: nn.Module, config: BeftConfig, current_key: str) -> BeftLinear:  # type: ignore[override]
         if target.bias is None:
             warnings.warn(
                 f"{current_key!r} has no bias term: the BEFT adapter on it can't be merged into the base layer.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
-        layer = BeftLinear(target)
-        layer.update_layer(adapter_name, config.init_weights)
-        setattr(parent, target_name, layer)
+        return BeftLinear(target)
 
     def _check_mergeable(self, adapter_names: Sequence[str] | None) -> None:
         blocked = []

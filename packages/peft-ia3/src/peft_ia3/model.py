@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from torch import nn
 
-from peft_core import BaseTuner, patterns
-from peft_core.tuners.linear_targets import reconcile_fan_in_fan_out
+from peft_core import patterns
+from peft_core.tuners.linear_targets import linear_features
+from peft_core.tuners.target_layer import TargetLayer, TargetLayerTuner, TargetTypes
 from peft_core.tuners.tuner import model_type_of
 
 from .config import IA3Config
 from .defaults import FEEDFORWARD_MODULES, TARGET_MODULES
-from .layer import IA3Conv, IA3Layer, IA3Linear, is_conv1d
+from .layer import IA3Conv, IA3Layer, IA3Linear
 
 
 def is_feedforward(config: IA3Config, key: str) -> bool:
@@ -21,13 +22,20 @@ def is_feedforward(config: IA3Config, key: str) -> bool:
     return any(key.endswith(entry) for entry in ff or ())
 
 
-class IA3Model(BaseTuner):
+IA3_TARGETS = TargetTypes(
+    lambda module: isinstance(module, (nn.Conv2d, nn.Conv3d)) or linear_features(module) is not None,
+    "torch.nn.Linear, torch.nn.Conv2d, torch.nn.Conv3d and transformers' Conv1D",
+)
+
+
+class IA3Model(TargetLayerTuner):
     """(IA)³ tuner. Target lists are never compacted (feed-forward entries must stay a subset), as in HF."""
 
     prefix = "ia3_"
     config_cls = IA3Config
     default_target_modules = TARGET_MODULES
     compact_large_target_lists = False
+    target_layer = TargetLayer(IA3Layer, "(IA)³", IA3_TARGETS, nests=False)
 
     def _prepare_adapter_config(self, config: IA3Config, model: nn.Module) -> IA3Config:  # type: ignore[override]
         config = super()._prepare_adapter_config(config, model)
@@ -43,31 +51,10 @@ class IA3Model(BaseTuner):
             config.feedforward_modules = set(defaults)
         return config
 
-    def _create_and_replace(
-        self,
-        config: IA3Config,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
-    ) -> None:
-        ff = is_feedforward(config, current_key)
-        if isinstance(target, IA3Layer):
-            target.update_layer(adapter_name, ff, config.init_ia3_weights)
-            return
-        layer = self._new_layer(config, target, current_key)
-        layer.update_layer(adapter_name, ff, config.init_ia3_weights)
-        setattr(parent, target_name, layer)
+    def layer_args(self, config: IA3Config, adapter_name: str, current_key: str) -> tuple:  # type: ignore[override]
+        return (is_feedforward(config, current_key), config.init_ia3_weights)
 
-    @staticmethod
-    def _new_layer(config: IA3Config, target: nn.Module, key: str) -> IA3Layer:
+    def new_layer(self, target: nn.Module, config: IA3Config, current_key: str) -> IA3Layer:  # type: ignore[override]
         if isinstance(target, (nn.Conv2d, nn.Conv3d)):
             return IA3Conv(target)
-        if isinstance(target, nn.Linear) or is_conv1d(target):
-            reconcile_fan_in_fan_out(config, target, stacklevel=4)
-            return IA3Linear(target, fan_in_fan_out=config.fan_in_fan_out)
-        raise ValueError(
-            f"Target module {key!r} ({type(target).__name__}) is not supported by (IA)³; supported are "
-            f"torch.nn.Linear, torch.nn.Conv2d, torch.nn.Conv3d and transformers' Conv1D."
-        )
+        return IA3Linear(target, fan_in_fan_out=config.fan_in_fan_out)

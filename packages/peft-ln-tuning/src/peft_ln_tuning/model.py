@@ -6,14 +6,14 @@ from typing import Sequence
 
 from torch import nn
 
-from peft_core import BaseTuner
+from peft_core.tuners.target_layer import TargetLayer, TargetLayerTuner, TargetTypes
 
 from .config import LNTuningConfig
 from .defaults import TARGET_MODULES
 from .layer import LNTuningLayer
 
 
-class LNTuningModel(BaseTuner):
+class LNTuningModel(TargetLayerTuner):
     """LN tuning tuner; see `LNTuningConfig`.
 
     `merge_and_unload()` puts the active adapter's tuned copy in place of each module and `unload()`
@@ -24,22 +24,8 @@ class LNTuningModel(BaseTuner):
     prefix = "ln_tuning_"
     config_cls = LNTuningConfig
     default_target_modules = TARGET_MODULES
-
-    def _create_and_replace(
-        self,
-        config: LNTuningConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
-    ) -> None:
-        if isinstance(target, LNTuningLayer):
-            target.update_layer(adapter_name)
-            return
-        layer = LNTuningLayer(target)
-        layer.update_layer(adapter_name)
-        setattr(parent, target_name, layer)
+    # any module type (normally a norm): the layer keeps a trainable copy of it per adapter
+    target_layer = TargetLayer(LNTuningLayer, "LN tuning", TargetTypes(lambda module: True, "any module"), args=(), nests=False)
 
     # Merging replaces modules, so only one adapter can be merged: refuse before any layer changes.
     def merge_adapter(self, adapter_names: Sequence[str] | None = None, safe_merge: bool = False) -> None:

@@ -41,7 +41,7 @@ from .targets import DEFAULT_TARGET_MODULES
 from .variants.alora import activation_offsets
 from .variants.kasa import check_kasa_mix, kasa_loss, truncate_pending
 from .variants.monteclora import monteclora_loss
-from .weighted import CombinationType, add_weighted_adapter
+from .weighted import add_weighted_adapter
 
 
 class LoraModel(BaseTuner):
@@ -54,16 +54,19 @@ class LoraModel(BaseTuner):
     hotswap_support = LoraHotswap()  # peft_core.hotswap: swap adapters in place, also under torch.compile
 
     # -- injection --------------------------------------------------------------------------
+    def _check_parameterdict_name(self, adapter_name: str) -> None:
+        """Core's validate_adapter_name checks ModuleDict attributes only; the ParameterDicts that hold adapter
+        tensors (LoRA's embedding factors) also have copy/get/fromkeys/setdefault/popitem."""
+        if hasattr(nn.ParameterDict(), adapter_name):
+            raise ValueError(
+                f"Invalid adapter name {adapter_name!r}: it collides with a torch ParameterDict attribute "
+                f"({type(self).__name__} keeps adapter tensors in ParameterDicts); choose another name."
+            )
+
     def inject_adapter(
         self, model: nn.Module, adapter_name: str, low_cpu_mem_usage: bool = False, autocast_adapter_dtype: bool = True
     ) -> None:
-        if hasattr(nn.ParameterDict(), adapter_name):
-            # core's validate_adapter_name checks ModuleDict attributes only; ParameterDict (embedding
-            # factors) also has copy/get/fromkeys/setdefault/popitem
-            raise ValueError(
-                f"Invalid adapter name {adapter_name!r}: it collides with a torch ParameterDict attribute (used for "
-                f"LoRA embedding factors); choose another name."
-            )
+        self._check_parameterdict_name(adapter_name)
         self._pattern_hits: set[str] = set()
         config = self.peft_config[adapter_name]
         moe_conversion.convert_config(config, model, lambda: self._all_linear_names(model, walk_named_modules(model), config))
@@ -253,44 +256,7 @@ class LoraModel(BaseTuner):
         return None
 
     # -- several adapters -------------------------------------------------------------------
-    def add_weighted_adapter(
-        self,
-        adapters: Sequence[str],
-        weights: Sequence[float],
-        adapter_name: str,
-        combination_type: CombinationType = "svd",
-        svd_rank: int | None = None,
-        svd_clamp: float | None = None,
-        svd_full_matrices: bool = True,
-        svd_driver: str | None = None,
-        density: float | None = None,
-        majority_sign_method: str = "total",
-    ) -> None:
-        """Add `adapter_name` = the weighted combination of `adapters` (see `peft_lora.weighted`).
-
-        `combination_type`: "svd" (default), "linear", "cat", "ties", "ties_svd", "dare_linear", "dare_ties",
-        "dare_linear_svd", "dare_ties_svd", "magnitude_prune", "magnitude_prune_svd". `density` is needed by
-        the pruning types. The new adapter is inactive: call `set_adapter(adapter_name)`.
-        """
-        for name in adapters:
-            if name in self.peft_config and self.peft_config[name].target_parameters:
-                raise ConfigError(
-                    f"add_weighted_adapter does not support adapters that target parameters (adapter {name!r} uses "
-                    f"target_parameters)."
-                )
-        add_weighted_adapter(
-            self,
-            adapters,
-            weights,
-            adapter_name,
-            combination_type=combination_type,
-            svd_rank=svd_rank,
-            svd_clamp=svd_clamp,
-            svd_full_matrices=svd_full_matrices,
-            svd_driver=svd_driver,
-            density=density,
-            majority_sign_method=majority_sign_method,  # type: ignore[arg-type]
-        )
+    add_weighted_adapter = add_weighted_adapter  # see peft_lora.weighted (the tuner is its first argument)
 
     def _get_kasa_loss(self, adapter_names: str | Sequence[str] | None = None) -> torch.Tensor | float:
         """KaSA's regularisation (Hugging Face PEFT's name): add it to the task loss when training KaSA adapters

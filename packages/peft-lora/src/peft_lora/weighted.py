@@ -26,7 +26,7 @@ from functools import reduce
 from typing import TYPE_CHECKING, Literal, Sequence
 
 import torch
-from peft_core import ModulesToSaveWrapper
+from peft_core import ConfigError, ModulesToSaveWrapper
 
 from .combine import SignMethod, combine
 from .layers import Embedding, LoraLayer
@@ -65,9 +65,21 @@ def add_weighted_adapter(
     density: float | None = None,
     majority_sign_method: SignMethod = "total",
 ) -> None:
+    """Add `adapter_name` = the weighted combination of `adapters` (see `peft_lora.weighted`).
+
+    `combination_type`: "svd" (default), "linear", "cat", "ties", "ties_svd", "dare_linear", "dare_ties",
+    "dare_linear_svd", "dare_ties_svd", "magnitude_prune", "magnitude_prune_svd". `density` is needed by
+    the pruning types. The new adapter is inactive: call `set_adapter(adapter_name)`.
+    """
     adapters, weights = list(adapters), [float(w) for w in weights]
+    for name in adapters:
+        if name in tuner.peft_config and tuner.peft_config[name].target_parameters:
+            raise ConfigError(
+                f"add_weighted_adapter does not support adapters that target parameters (adapter {name!r} uses "
+                f"target_parameters)."
+            )
     if adapter_name in tuner.peft_config:
-        warnings.warn(f"Adapter {adapter_name!r} already exists; add_weighted_adapter did nothing.", stacklevel=3)
+        warnings.warn(f"Adapter {adapter_name!r} already exists; add_weighted_adapter did nothing.", stacklevel=2)
         return
     combination_type, new_rank, new_targets = _check(tuner, adapters, weights, combination_type, svd_rank, density)
     source = tuner.peft_config[adapters[0]]

@@ -10,48 +10,29 @@ from __future__ import annotations
 
 from torch import nn
 
-from peft_core.errors import unsupported_target
-from peft_core.tuners.linear_targets import linear_features, reconcile_fan_in_fan_out
-from peft_core.tuners.shared_tensors import SharedTensorsTuner, largest_features, on_base_weight
+from peft_core.tuners.shared_tensors import SharedTensorsTuner
+from peft_core.tuners.target_layer import LINEAR_OR_CONV1D, TargetLayer, TargetLayerTuner
 
 from .config import PveraConfig
 from .defaults import TARGET_MODULES
 from .layer import PveraLinear
 from .projections import draw_projections
 
-class PveraModel(SharedTensorsTuner):
+# PveraLinear.update_layer's arguments after the adapter name, in order
+LAYER_FIELDS = ("r", "pvera_dropout", "d_initial", "init_weights", "sample_at_inference", "generator_seed")
+
+
+class PveraModel(SharedTensorsTuner, TargetLayerTuner):
     prefix = "pvera_lambda_"
     config_cls = PveraConfig
     default_target_modules = TARGET_MODULES
     shared_stores = ("pvera_A", "pvera_B")
+    target_layer = TargetLayer(PveraLinear, "PVeRA", LINEAR_OR_CONV1D, args=LAYER_FIELDS)
 
     def init_shared_tensors(self, adapter_name: str, autocast_adapter_dtype: bool) -> None:
         config: PveraConfig = self.peft_config[adapter_name]
-        layers = [m for m in self.tuner_layers() if isinstance(m, PveraLinear) and m.has_adapter(adapter_name)]
-        max_in, max_out = largest_features(layers)
-        # the projections take the adapted weights' device and float dtype
-        pvera_a, pvera_b = on_base_weight(layers[0], *draw_projections(config.r, max_in, max_out, config.projection_prng_key))
-        self.pvera_A.set(adapter_name, pvera_a, persistent=config.save_projection)
-        self.pvera_B.set(adapter_name, pvera_b, persistent=config.save_projection)
+        draw = lambda max_in, max_out: draw_projections(config.r, max_in, max_out, config.projection_prng_key)  # noqa: E731
+        self.draw_for_largest_layer(adapter_name, draw, config.save_projection)
 
-    def _create_and_replace(
-        self, config: PveraConfig, adapter_name: str, target: nn.Module, target_name: str, parent: nn.Module, current_key: str
-    ) -> None:
-        args = dict(
-            r=config.r,
-            dropout=config.pvera_dropout,
-            d_initial=config.d_initial,
-            init_weights=config.init_weights,
-            sample_at_inference=config.sample_at_inference,
-            generator_seed=config.generator_seed,
-        )
-        if isinstance(target, PveraLinear):
-            target.update_layer(adapter_name, **args)
-            return
-        base = self.wrapped_base(target, current_key)
-        if linear_features(base) is None:
-            raise unsupported_target(current_key, base, "PVeRA", "torch.nn.Linear and transformers' Conv1D")
-        reconcile_fan_in_fan_out(config, base)
-        layer = PveraLinear(target, self.pvera_A, self.pvera_B, fan_in_fan_out=config.fan_in_fan_out)
-        layer.update_layer(adapter_name, **args)
-        setattr(parent, target_name, layer)
+    def new_layer(self, target: nn.Module, config: PveraConfig, current_key: str) -> PveraLinear:  # type: ignore[override]
+        return PveraLinear(target, self.pvera_A, self.pvera_B, fan_in_fan_out=config.fan_in_fan_out)

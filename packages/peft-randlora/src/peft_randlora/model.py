@@ -11,21 +11,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from peft_core import ConfigError
 from peft_core.default_targets import QUERY_VALUE_TARGETS
-from peft_core.tuners.linear_targets import linear_features, reconcile_fan_in_fan_out
 from peft_core.tuners.shared_tensors import SharedTensorsTuner, largest_features
+from peft_core.tuners.target_layer import LINEAR_OR_CONV1D, TargetLayer, TargetLayerTuner
 
 from .bases import make_bases
 from .config import RandLoraConfig
 from .layer import RandLoraLinear
 
 
-class RandLoraModel(SharedTensorsTuner):
+class RandLoraModel(SharedTensorsTuner, TargetLayerTuner):
     prefix = "randlora_"
     config_cls = RandLoraConfig
     default_target_modules = QUERY_VALUE_TARGETS
     shared_stores = ("randlora_A", "randlora_B")
+    target_layer = TargetLayer(
+        RandLoraLinear, "RandLoRA", LINEAR_OR_CONV1D, args=("r", "randlora_alpha", "randlora_dropout", "init_weights"), nests=False
+    )
 
     def init_shared_tensors(self, adapter_name: str, autocast: bool) -> None:
         config: RandLoraConfig = self.peft_config[adapter_name]
@@ -43,28 +45,7 @@ class RandLoraModel(SharedTensorsTuner):
                 basis_a, basis_b = basis_a.to(dtype), basis_b.to(dtype)
                 dtype = torch.float32
             basis_a, basis_b = basis_a.to(ref.device, dtype), basis_b.to(ref.device, dtype)
-        self.randlora_A.set(adapter_name, basis_a, persistent=config.save_projection)
-        self.randlora_B.set(adapter_name, basis_b, persistent=config.save_projection)
+        self.set_shared(adapter_name, (basis_a, basis_b), config.save_projection)
 
-    def _create_and_replace(
-        self,
-        config: RandLoraConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
-    ) -> None:
-        args = (adapter_name, config.r, config.randlora_alpha, config.randlora_dropout, config.init_weights)
-        if isinstance(target, RandLoraLinear):
-            target.update_layer(*args)
-            return
-        if linear_features(target) is None:
-            raise ConfigError(
-                f"Target module {current_key!r} ({type(target).__name__}) is not supported by RandLoRA; supported "
-                f"are torch.nn.Linear and transformers' Conv1D. Adjust target_modules."
-            )
-        reconcile_fan_in_fan_out(config, target)
-        layer = RandLoraLinear(target, self.randlora_A, self.randlora_B, fan_in_fan_out=config.fan_in_fan_out)
-        layer.update_layer(*args)
-        setattr(parent, target_name, layer)
+    def new_layer(self, target: nn.Module, config: RandLoraConfig, current_key: str) -> RandLoraLinear:  # type: ignore[override]
+        return RandLoraLinear(target, self.randlora_A, self.randlora_B, fan_in_fan_out=config.fan_in_fan_out)

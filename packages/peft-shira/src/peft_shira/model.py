@@ -7,8 +7,8 @@ from typing import Iterator, Mapping
 import torch
 from torch import nn
 
-from peft_core import BaseTuner, ConfigError
-from peft_core.tuners.linear_targets import reconcile_fan_in_fan_out
+from peft_core import ConfigError
+from peft_core.tuners.target_layer import TargetLayer, TargetLayerTuner, TargetTypes
 
 from .config import ShiraConfig
 from .defaults import TARGET_MODULES
@@ -18,35 +18,23 @@ from .masks import call_mask_fn, indices_from_mask, shira_parameter_count
 INDICES_SUFFIX = ".shira_indices"
 
 
-class ShiraModel(BaseTuner):
+# a quantized Linear's weight is not a float matrix the sparse entries can be added to
+SHIRA_TARGETS = TargetTypes(
+    lambda module: isinstance(module, nn.Linear) and module.weight.is_floating_point() and not _is_quantized(module),
+    "only torch.nn.Linear with a floating-point weight (not quantized)",
+)
+
+
+class ShiraModel(TargetLayerTuner):
     prefix = "shira_"
     config_cls = ShiraConfig
     default_target_modules = TARGET_MODULES
+    target_layer = TargetLayer(ShiraLinear, "SHiRA", SHIRA_TARGETS, nests=False)
 
-    def _create_and_replace(
-        self,
-        config: ShiraConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
-    ) -> None:
-        base = target.get_base_layer() if isinstance(target, ShiraLinear) else target
-        if not isinstance(base, nn.Linear) or not base.weight.is_floating_point() or _is_quantized(base):
-            raise ConfigError(
-                f"Target module {current_key!r} ({type(base).__name__}) is not supported by SHiRA; only torch.nn.Linear "
-                f"with a floating-point weight is. Adjust target_modules."
-            )
-        if not isinstance(target, ShiraLinear):
-            reconcile_fan_in_fan_out(config, target)
-        indices = self._mask_indices(config, base, current_key)
-        if isinstance(target, ShiraLinear):
-            target.update_layer(adapter_name, config.r, indices, config.init_weights)
-            return
-        layer = ShiraLinear(target)
-        layer.update_layer(adapter_name, config.r, indices, config.init_weights)
-        setattr(parent, target_name, layer)
+    def layer_args(self, config: ShiraConfig, adapter_name: str, current_key: str) -> tuple:  # type: ignore[override]
+        module = self.model.get_submodule(current_key)  # the supported nn.Linear, or the ShiraLinear around it
+        base = module.get_base_layer() if isinstance(module, ShiraLinear) else module
+        return (config.r, self._mask_indices(config, base, current_key), config.init_weights)
 
     @staticmethod
     def _mask_indices(config: ShiraConfig, base: nn.Linear, key: str) -> torch.Tensor | None:

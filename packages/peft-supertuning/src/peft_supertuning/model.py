@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from torch import nn
 
-from peft_core import BaseTuner, ConfigError, PeftConfig
+from peft_core import ConfigError, PeftConfig
 from peft_core.default_targets import QUERY_VALUE_TARGETS
+from peft_core.tuners.target_layer import TargetLayer, TargetLayerTuner
 
 from .config import SupertuningConfig
 from .layer import SupertuningLinear
 
 
-class SupertuningModel(BaseTuner):
+class SupertuningModel(TargetLayerTuner):
     prefix = "supertuning_"
     config_cls = SupertuningConfig
     default_target_modules = QUERY_VALUE_TARGETS
+    target_layer = TargetLayer(
+        SupertuningLinear, "Super-Tuning", args=("sparsity", "select_top", "r", "lora_alpha", "lora_dropout", "init_weights")
+    )
 
     def _check_new_adapter_config(self, config: PeftConfig) -> None:
         super()._check_new_adapter_config(config)
@@ -26,26 +30,5 @@ class SupertuningModel(BaseTuner):
                 "set save_precomputed_indices differently; give the new adapter the same value."
             )
 
-    def _create_and_replace(
-        self, config: SupertuningConfig, adapter_name: str, target: nn.Module,
-        target_name: str, parent: nn.Module, current_key: str
-    ) -> None:
-        kwargs = dict(
-            sparsity=config.sparsity,
-            select_top=config.select_top,
-            r=config.r,
-            lora_alpha=config.lora_alpha,
-            lora_dropout=config.lora_dropout,
-            init_weights=config.init_weights,
-        )
-        if isinstance(target, SupertuningLinear):
-            target.update_layer(adapter_name, **kwargs)
-            return
-        if not isinstance(self.wrapped_base(target, current_key), nn.Linear):
-            raise ConfigError(
-                f"Target module {current_key!r} ({type(target).__name__}) is not supported by Super-Tuning; only "
-                f"torch.nn.Linear is. Adjust target_modules."
-            )
-        layer = SupertuningLinear(target, save_indices=config.save_precomputed_indices)
-        layer.update_layer(adapter_name, **kwargs)
-        setattr(parent, target_name, layer)
+    def new_layer(self, target: nn.Module, config: SupertuningConfig, current_key: str) -> SupertuningLinear:  # type: ignore[override]
+        return SupertuningLinear(target, save_indices=config.save_precomputed_indices)

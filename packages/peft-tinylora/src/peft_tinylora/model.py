@@ -9,16 +9,17 @@ groups − 1)`. The vectors live on the tuner (`tinylora_v.<adapter>.<group>`) a
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from peft_core import AdapterTensor, BaseTuner, ConfigError
+from peft_core import BaseTuner, ConfigError
 from peft_core.default_targets import QUERY_VALUE_TARGETS
 from peft_core.errors import unsupported_target
 from peft_core.tuners.linear_targets import linear_features, reconcile_fan_in_fan_out
 from peft_core.tuners.matching import matches_target
+from peft_core.tuners.tuner_state import TunerModuleDict
 
 from .config import TinyLoraConfig
 from .layer import TinyLoraEmbedding, TinyLoraLayer, TinyLoraLinear
@@ -32,7 +33,7 @@ class TinyLoraModel(BaseTuner):
 
     def inject_adapter(self, model: nn.Module, adapter_name: str, **options: Any) -> None:
         if "tinylora_v" not in self._modules:
-            self.tinylora_v = nn.ModuleDict()
+            self.tinylora_v = TunerModuleDict()  # trained, cast, saved, deleted and unloaded like layer tensors
         self._numbering: dict[str, int] | None = None
         try:
             super().inject_adapter(model, adapter_name, **options)
@@ -40,10 +41,6 @@ class TinyLoraModel(BaseTuner):
             if adapter_name in self.tinylora_v:
                 del self.tinylora_v[adapter_name]
             raise
-        if options.get("autocast_adapter_dtype", True) and adapter_name in self.tinylora_v:
-            for param in self.tinylora_v[adapter_name].values():
-                if param.dtype in (torch.float16, torch.bfloat16):
-                    param.data = param.data.float()
         self._refresh_trainable(freeze_base=False)
 
     def _check_new_adapter_config(self, config: TinyLoraConfig) -> None:
@@ -102,33 +99,6 @@ class TinyLoraModel(BaseTuner):
                 else:  # "uniform"; HF leaves False uninitialised memory, here it is uniform too
                     v.uniform_(-config.init_v_bound, config.init_v_bound)
         vectors[v_key] = nn.Parameter(v)
-
-    # -- trainable vectors, saved state -------------------------------------------------------------
-    def _refresh_trainable(self, freeze_base: bool = True, adapter_modules: Sequence | None = None) -> None:
-        super()._refresh_trainable(freeze_base=freeze_base, adapter_modules=adapter_modules)
-        if "tinylora_v" not in self._modules:
-            return
-        for name, vectors in self.tinylora_v.items():
-            config = self.peft_config.get(name)
-            trainable = name in self.active_adapters and config is not None and not config.inference_mode
-            for param in vectors.values():
-                param.requires_grad_(trainable)
-
-    def tuner_tensors(self, adapter_name: str) -> list[AdapterTensor]:
-        out = super().tuner_tensors(adapter_name)
-        if "tinylora_v" in self._modules and adapter_name in self.tinylora_v:
-            for key, param in self.tinylora_v[adapter_name].items():
-                out.append(AdapterTensor(f"tinylora_v.{key}", f"tinylora_v.{adapter_name}.{key}", param))
-        return out
-
-    def delete_adapter(self, adapter_name: str) -> None:
-        super().delete_adapter(adapter_name)
-        if adapter_name in self.tinylora_v:
-            del self.tinylora_v[adapter_name]
-
-    def _unload_tuner_state(self) -> None:
-        if "tinylora_v" in self._modules:
-            self.tinylora_v.clear()
 
 
 def _is_supported(module: nn.Module) -> bool:

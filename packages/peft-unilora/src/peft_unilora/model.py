@@ -9,30 +9,33 @@ usual fp32 upcast of half-precision adapters).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from peft_core import AdapterTensor, BaseTuner, ConfigError
 from peft_core.default_targets import QUERY_VALUE_TARGETS
-from peft_core.tuners.linear_targets import linear_features, reconcile_fan_in_fan_out
+from peft_core.tuners.target_layer import LINEAR_OR_CONV1D, TargetLayer, TargetLayerTuner
+from peft_core.tuners.tuner_state import TunerParameterDict
 
 from .config import UniLoraConfig
 from .indices import balanced_indices, inverse_sqrt_uses
 from .layer import UniLoraLinear
 
 
-class UniLoraModel(BaseTuner):
+class UniLoraModel(TargetLayerTuner):
     prefix = "unilora_"
     config_cls = UniLoraConfig
     default_target_modules = QUERY_VALUE_TARGETS
+    target_layer = TargetLayer(
+        UniLoraLinear, "Uni-LoRA", LINEAR_OR_CONV1D, args=("r", "unilora_dropout", "theta_d_length", "save_indices")
+    )
     uses_shared_state = True  # the vector bank every layer indexes lives on the tuner
 
     def inject_adapter(self, model: nn.Module, adapter_name: str, **kwargs: Any) -> None:
         """BaseTuner's injection (same keyword arguments), with `θ` made before and the indices after."""
         if "unilora_theta_d" not in self._modules:
-            self.unilora_theta_d = nn.ParameterDict()
+            self.unilora_theta_d = TunerParameterDict()  # trained, saved, deleted and unloaded like layer tensors
         config: UniLoraConfig = self.peft_config[adapter_name]
         self.unilora_theta_d[adapter_name] = nn.Parameter(self._initial_theta(config))
         try:
@@ -79,47 +82,5 @@ class UniLoraModel(BaseTuner):
         if theta.device != weight.device or theta.dtype != dtype:
             self.unilora_theta_d[adapter_name] = nn.Parameter(theta.data.to(weight.device, dtype))
 
-    def _create_and_replace(
-        self, config: UniLoraConfig, adapter_name: str, target: nn.Module,
-        target_name: str, parent: nn.Module, current_key: str
-    ) -> None:
-        args = (adapter_name, config.r, config.unilora_dropout, config.theta_d_length, config.save_indices)
-        if isinstance(target, UniLoraLinear):
-            target.update_layer(*args)
-            return
-        base = self.wrapped_base(target, current_key)
-        if linear_features(base) is None:
-            raise ConfigError(
-                f"Target module {current_key!r} ({type(base).__name__}) is not supported by Uni-LoRA; supported are "
-                f"torch.nn.Linear and transformers' Conv1D. Adjust target_modules."
-            )
-        reconcile_fan_in_fan_out(config, base)
-        layer = UniLoraLinear(target, self.unilora_theta_d, fan_in_fan_out=config.fan_in_fan_out)
-        layer.update_layer(*args)
-        setattr(parent, target_name, layer)
-
-    # -- the shared vectors ------------------------------------------------------------------
-    def _refresh_trainable(self, freeze_base: bool = True, adapter_modules: Sequence | None = None) -> None:
-        super()._refresh_trainable(freeze_base=freeze_base, adapter_modules=adapter_modules)
-        if "unilora_theta_d" not in self._modules:
-            return
-        active = self.active_adapters
-        inference = all(self.peft_config[n].inference_mode for n in active if n in self.peft_config)
-        for name, theta in self.unilora_theta_d.items():
-            theta.requires_grad_(name in active and not inference)
-
-    def tuner_tensors(self, adapter_name: str) -> list[AdapterTensor]:
-        out = super().tuner_tensors(adapter_name)
-        if "unilora_theta_d" in self._modules and adapter_name in self.unilora_theta_d:
-            theta = self.unilora_theta_d[adapter_name]
-            out.append(AdapterTensor("unilora_theta_d", f"unilora_theta_d.{adapter_name}", theta))
-        return out
-
-    def delete_adapter(self, adapter_name: str) -> None:
-        super().delete_adapter(adapter_name)
-        if adapter_name in self.unilora_theta_d:
-            del self.unilora_theta_d[adapter_name]
-
-    def _unload_tuner_state(self) -> None:
-        if "unilora_theta_d" in self._modules:
-            self.unilora_theta_d.clear()
+    def new_layer(self, target: nn.Module, config: UniLoraConfig, current_key: str) -> UniLoraLinear:  # type: ignore[override]
+        return UniLoraLinear(target, self.unilora_theta_d, fan_in_fan_out=config.fan_in_fan_out)

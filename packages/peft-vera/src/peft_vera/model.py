@@ -12,22 +12,25 @@ from __future__ import annotations
 from torch import nn
 
 from peft_core.tuners.creation_guard import guard_adapter_creation
-from peft_core.tuners.linear_targets import reconcile_fan_in_fan_out
-from peft_core.tuners.shared_tensors import SharedTensorsTuner, largest_features, on_base_weight
+from peft_core.tuners.shared_tensors import SharedTensorsTuner
+from peft_core.tuners.target_layer import LINEAR_OR_CONV1D, TargetLayer, TargetLayerTuner
 
 from .config import VeraConfig
 from .defaults import TARGET_MODULES
-from .layer import VeraLinear, is_conv1d
+from .layer import VeraLinear
 from .projections import make_projections
 
 
-class VeraModel(SharedTensorsTuner):
+class VeraModel(SharedTensorsTuner, TargetLayerTuner):
     """VeRA tuner; see `VeraConfig` for the options. The `bias` modes are peft-core's generic ones."""
 
     prefix = "vera_lambda_"
     config_cls = VeraConfig
     default_target_modules = TARGET_MODULES
     shared_stores = ("vera_A", "vera_B")
+    target_layer = TargetLayer(
+        VeraLinear, "VeRA", LINEAR_OR_CONV1D, args=("r", "vera_dropout", "d_initial", "init_weights"), nests=False, error=TypeError
+    )
 
     # -- injection --------------------------------------------------------------------------------
     def init_shared_tensors(self, adapter_name: str, autocast_adapter_dtype: bool) -> None:
@@ -39,31 +42,8 @@ class VeraModel(SharedTensorsTuner):
 
     def _init_projections(self, adapter_name: str) -> None:
         config = self.peft_config[adapter_name]
-        layers = [m for m in self.tuner_layers() if isinstance(m, VeraLinear) and m.has_adapter(adapter_name)]
-        max_in, max_out = largest_features(layers)
-        vera_a, vera_b = on_base_weight(layers[0], *make_projections(config.r, max_in, max_out, config.projection_prng_key))
-        self.vera_A.set(adapter_name, vera_a, persistent=config.save_projection)
-        self.vera_B.set(adapter_name, vera_b, persistent=config.save_projection)
+        draw = lambda max_in, max_out: make_projections(config.r, max_in, max_out, config.projection_prng_key)  # noqa: E731
+        self.draw_for_largest_layer(adapter_name, draw, config.save_projection)
 
-    def _create_and_replace(
-        self,
-        config: VeraConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
-    ) -> None:
-        args = (adapter_name, config.r, config.vera_dropout, config.d_initial, config.init_weights)
-        if isinstance(target, VeraLinear):
-            target.update_layer(*args)
-            return
-        if not isinstance(target, nn.Linear) and not is_conv1d(target):
-            raise TypeError(
-                f"Target module {current_key!r} ({type(target).__name__}) is not supported by VeRA; supported are "
-                f"torch.nn.Linear and transformers' Conv1D."
-            )
-        reconcile_fan_in_fan_out(config, target)
-        layer = VeraLinear(target, self.vera_A, self.vera_B, fan_in_fan_out=config.fan_in_fan_out)
-        layer.update_layer(*args)
-        setattr(parent, target_name, layer)
+    def new_layer(self, target: nn.Module, config: VeraConfig, current_key: str) -> VeraLinear:  # type: ignore[override]
+        return VeraLinear(target, self.vera_A, self.vera_B, fan_in_fan_out=config.fan_in_fan_out)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from peft_core import BaseTuner, ConfigError, pattern_value
+from peft_core import ConfigError, pattern_value
 from peft_core.tuners.layer import BaseTunerLayer
-from peft_core.tuners.linear_targets import linear_features, reconcile_fan_in_fan_out
+from peft_core.tuners.linear_targets import linear_features
+from peft_core.tuners.target_layer import LINEAR_OR_CONV1D, TargetLayer, TargetLayerTuner
 from peft_core.tuners.walk import named_modules
 
 from .config import WaveFTConfig
@@ -14,10 +15,11 @@ from .defaults import TARGET_MODULES
 from .layer import WaveFTLinear
 
 
-class WaveFTModel(BaseTuner):
+class WaveFTModel(TargetLayerTuner):
     prefix = "waveft_"
     config_cls = WaveFTConfig
     default_target_modules = TARGET_MODULES
+    target_layer = TargetLayer(WaveFTLinear, "WaveFT", LINEAR_OR_CONV1D, nests=False)
 
     def __init__(self, *args, **kwargs) -> None:
         self._proportional: dict[str, dict[str, int]] = {}
@@ -46,40 +48,10 @@ class WaveFTModel(BaseTuner):
         total, budget = sum(sizes.values()), config.n_frequency * len(sizes)
         return {key: max(1, round(size / total * budget)) for key, size in sizes.items()}
 
-    def _create_and_replace(
-        self,
-        config: WaveFTConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
-    ) -> None:
+    def layer_args(self, config: WaveFTConfig, adapter_name: str, current_key: str) -> tuple:  # type: ignore[override]
         n_frequency = self._n_frequency(config, adapter_name, current_key)
-        args = (
-            adapter_name,
-            n_frequency,
-            config.scaling,
-            config.wavelet_family,
-            config.use_idwt,
-            config.random_loc_seed,
-            config.init_weights,
-        )
-        if isinstance(target, WaveFTLinear):
-            target.update_layer(*args)
-            return
-        if linear_features(target) is None:
-            raise ConfigError(
-                f"Target module {current_key!r} ({type(target).__name__}) is not supported by WaveFT; supported are "
-                f"torch.nn.Linear and transformers' Conv1D. Adjust target_modules."
-            )
-        reconcile_fan_in_fan_out(config, target)
-        layer = WaveFTLinear(target, fan_in_fan_out=config.fan_in_fan_out)
-        try:
-            layer.update_layer(*args)
-        except ConfigError as exc:
-            raise ConfigError(f"{current_key!r}: {exc}") from None
-        setattr(parent, target_name, layer)
+        return (n_frequency, config.scaling, config.wavelet_family, config.use_idwt, config.random_loc_seed,
+                config.init_weights)
 
     def delete_adapter(self, adapter_name: str) -> None:
         super().delete_adapter(adapter_name)

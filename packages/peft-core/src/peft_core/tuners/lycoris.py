@@ -34,9 +34,8 @@ from ..config import PeftConfig
 from ..config_fields import ExcludeModulesField, LayerSelectionFields, TargetingFields, pattern_field
 from ..errors import ConfigError
 from .layer import BaseTunerLayer
-from .matching import pattern_value
 from .mixed_batch import current_batch_plan
-from .tuner import BaseTuner
+from .target_layer import PerModule, TargetLayer, TargetLayerTuner, TargetTypes
 
 __all__ = [
     "LycorisConfig",
@@ -245,32 +244,22 @@ class LycorisLayer(BaseTunerLayer):
         return f"kind={self.kind}, adapters={self.adapter_names()}"
 
 
-class LycorisTuner(BaseTuner):
+# What the family wraps, for `LycorisTuner`'s refusals.
+LYCORIS_TARGETS = TargetTypes(
+    lambda module: base_layer_kind(module) is not None, ", ".join(c.__name__ for c in SUPPORTED_BASE_LAYERS.values())
+)
+
+LYCORIS_ARGS = (PerModule("r", "rank_pattern"), PerModule("alpha", "alpha_pattern"))
+
+
+class LycorisTuner(TargetLayerTuner):
     """Injects a `LycorisLayer` subclass (`layer_cls`) into every targeted Linear / Conv1d / Conv2d."""
 
     layer_cls: ClassVar[type[LycorisLayer]] = LycorisLayer
 
-    def _create_and_replace(
-        self,
-        config: PeftConfig,
-        adapter_name: str,
-        target: nn.Module,
-        target_name: str,
-        parent: nn.Module,
-        current_key: str,
-    ) -> None:
-        r = pattern_value(config.rank_pattern, current_key, config.r)
-        alpha = pattern_value(config.alpha_pattern, current_key, config.alpha)
-        if isinstance(target, self.layer_cls):
-            target.update_layer(adapter_name, r=r, alpha=alpha, config=config)
-            return
-        base = self.wrapped_base(target, current_key)
-        if base_layer_kind(base) is None:
-            supported = ", ".join(c.__name__ for c in SUPPORTED_BASE_LAYERS.values())
-            raise TypeError(
-                f"Target module {current_key!r} is a {type(base).__name__}, which {type(self).__name__} can't adapt "
-                f"(supported: {supported}). Remove it from target_modules or add it to exclude_modules."
-            )
-        layer = self.layer_cls(target)
-        layer.update_layer(adapter_name, r=r, alpha=alpha, config=config)
-        setattr(parent, target_name, layer)
+    @property
+    def target_layer(self) -> TargetLayer:  # type: ignore[override]
+        return TargetLayer(self.layer_cls, "", LYCORIS_TARGETS, args=LYCORIS_ARGS, error=TypeError)
+
+    def layer_args(self, config: Any, adapter_name: str, current_key: str) -> tuple[Any, ...]:
+        return (*super().layer_args(config, adapter_name, current_key), config)  # update_layer(name, r, alpha, config)

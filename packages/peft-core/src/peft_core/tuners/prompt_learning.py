@@ -60,18 +60,22 @@ _LABEL_PAD = -100
 class PromptLearningTuner(BaseTuner):
     """Base of prompt-learning model classes: one prompt encoder per adapter, inputs rewritten per call.
 
-    Subclasses set `prefix` and `injects_cache` and implement `_create_prompt_encoder`.
+    Subclasses set `prefix` and `injects_cache`, and `encoder_cls` or `_create_prompt_encoder`.
     """
 
     supports_merge: ClassVar[bool] = False
     # False: virtual tokens are prepended to the input embeddings. True: key/value prefixes per layer.
     injects_cache: ClassVar[bool] = False
+    # The encoder class, built from the config alone (`encoder_cls(config)`) by the default `_create_prompt_encoder`.
+    encoder_cls: ClassVar[type[PromptEncoderBase] | None] = None
 
     # -- hooks for method packages ----------------------------------------------------------
     def _create_prompt_encoder(
         self, config: PromptLearningConfig, adapter_name: str, word_embeddings: nn.Module | None
     ) -> PromptEncoderBase:
-        raise NotImplementedError(f"{type(self).__name__} must implement _create_prompt_encoder")
+        if self.encoder_cls is None:
+            raise NotImplementedError(f"{type(self).__name__} must set encoder_cls or implement _create_prompt_encoder")
+        return self.encoder_cls(config)  # type: ignore[call-arg]
 
     def _prepare_prompt_learning_config(self, config: PromptLearningConfig, model: nn.Module) -> PromptLearningConfig:
         """Fill the shape fields from the base model's config (Hugging Face PEFT's rules)."""
@@ -110,6 +114,8 @@ class PromptLearningTuner(BaseTuner):
             head_dim = data.get("head_dim") or config.token_dim // config.num_attention_heads
             config.token_dim = head_dim * data["num_key_value_heads"]
             config.num_attention_heads = data["num_key_value_heads"]
+        if getattr(config, "encoder_hidden_size", 0) is None:  # a reparameterising encoder's width, as in HF
+            config.encoder_hidden_size = config.token_dim
         return config
 
     # -- injection --------------------------------------------------------------------------
@@ -130,6 +136,11 @@ class PromptLearningTuner(BaseTuner):
         self._check_new_adapter_config(config)
         config = self._prepare_prompt_learning_config(config, model)
         self.peft_config[adapter_name] = config
+        if self.injects_cache and any(getattr(m, "gradient_checkpointing", False) for m in model.modules()):
+            raise UnsupportedOperationError(
+                f"{type(self).__name__} passes its prefix to the model as a key/value cache, which gradient "
+                f"checkpointing drops; disable gradient checkpointing (model.gradient_checkpointing_disable())."
+            )
         word_embeddings = self._word_embeddings(model)
         encoder = self._create_prompt_encoder(config, adapter_name, word_embeddings)
         device = self._model_device(model)

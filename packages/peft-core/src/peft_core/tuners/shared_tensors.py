@@ -9,7 +9,7 @@ does that bookkeeping; a method names its stores and fills them in `init_shared_
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -52,6 +52,20 @@ class SharedTensorsTuner(BaseTuner):
     def init_shared_tensors(self, adapter_name: str, autocast_adapter_dtype: bool) -> None:
         """Hook: fill the stores for `adapter_name`, called once its layers exist (they size the tensors)."""
         raise NotImplementedError(f"{type(self).__name__} must implement init_shared_tensors")
+
+    def draw_for_largest_layer(
+        self, adapter_name: str, draw: Callable[[int, int], Sequence[torch.Tensor]], persistent: bool
+    ) -> None:
+        """Fill the stores for `adapter_name` with `draw(max_in, max_out)`: sized for the largest of its layers,
+        moved to their base weights' device and float dtype (see `largest_features`, `on_base_weight`)."""
+        layers = [m for m in self.tuner_layers() if m.has_adapter(adapter_name)]
+        max_in, max_out = largest_features(layers)
+        self.set_shared(adapter_name, on_base_weight(layers[0], *draw(max_in, max_out)), persistent)
+
+    def set_shared(self, adapter_name: str, tensors: Sequence[torch.Tensor], persistent: bool) -> None:
+        """Store `adapter_name`'s tensors, one per store of `shared_stores` in order (saved if `persistent`)."""
+        for name, tensor in zip(self.shared_stores, tensors, strict=True):
+            self.shared_store(name).set(adapter_name, tensor, persistent=persistent)
 
     def tuner_tensors(self, adapter_name: str) -> list[AdapterTensor]:
         out = super().tuner_tensors(adapter_name)
