@@ -8,8 +8,9 @@ Every model's inputs have 4 rows. `make_*` functions return a fresh model for te
 
 from __future__ import annotations
 
+import copy
 from functools import partial
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -113,16 +114,19 @@ def _token_inputs(decoder: bool = False) -> dict[str, Any]:
     return inputs
 
 
-def make_llama(**overrides: Any) -> nn.Module:
-    """The tiny Llama; `overrides` are further `LlamaConfig` fields (e.g. `attention_bias=True`) for a
-    method's own variant of it, so method packages need not import transformers themselves."""
+def make_llama(seed: int | None = None, **overrides: Any) -> nn.Module:
+    """The tiny Llama, with weights drawn from `seed` when one is given; `overrides` replace or add
+    `LlamaConfig` fields (e.g. `attention_bias=True`, a larger `hidden_size` or `vocab_size`) for a
+    package's own variant of it, so method packages need not import transformers themselves."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(
+    fields: dict[str, Any] = dict(
         vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=64, **overrides,
+        num_key_value_heads=2, max_position_embeddings=64,
     )
-    return LlamaForCausalLM(config)
+    if seed is not None:
+        torch.manual_seed(seed)
+    return LlamaForCausalLM(LlamaConfig(**{**fields, **overrides}))
 
 
 def make_gpt2() -> nn.Module:
@@ -202,6 +206,16 @@ QWEN3_MOE = TinyModel(
 ALL = (MLP, CONV, EMBEDDING, LLAMA, GPT2, BERT, T5, QWEN3_MOE)
 
 
+def adapted_copy(make_base: Callable[[], nn.Module], config: Any, seed: int = 0) -> tuple[nn.Module, nn.Module]:
+    """(base, adapted): the base model drawn from `seed`, and `get_peft_model(copy of it, config)`, so that a
+    test compares the adapted model with the untouched base."""
+    from ..mapping import get_peft_model
+
+    torch.manual_seed(seed)
+    base = make_base()
+    return base, get_peft_model(copy.deepcopy(base), config)
+
+
 def output_of(out: Any) -> torch.Tensor:
     """The main output tensor of a forward call (plain tensor, logits, start logits or hidden states)."""
     if torch.is_tensor(out):
@@ -211,3 +225,20 @@ def output_of(out: Any) -> torch.Tensor:
         if value is not None:
             return value
     return out[0]
+
+
+def forward_output(model: nn.Module, *args: Any, **kwargs: Any) -> torch.Tensor:
+    """`output_of(model(*args, **kwargs))`, run without gradients."""
+    with torch.no_grad():
+        return output_of(model(*args, **kwargs))
+
+
+def assert_dropout_only_in_training(model: nn.Module, *args: Any, draws: int = 6) -> None:
+    """Evaluation is deterministic and training draws the adapter's dropout: two eval-mode forwards of
+    `model(*args)` are equal, and among `draws` training-mode forwards some differ. Leaves eval mode."""
+    model.eval()
+    assert torch.equal(forward_output(model, *args), forward_output(model, *args)), "eval-mode outputs differ"
+    model.train()
+    outputs = [forward_output(model, *args) for _ in range(draws)]
+    model.eval()
+    assert any(not torch.allclose(outputs[0], o) for o in outputs[1:]), "training mode draws no dropout"
