@@ -51,13 +51,13 @@ def registration_probe(
     calls: list[dict[str, Any]] = []
     original = registry.register_peft_method
 
-    def recording(**kwargs: Any) -> Any:
+    def recording(*args: Any, **kwargs: Any) -> Any:  # the short form passes name and model class by position
         frame = sys._getframe(1)
         # attribute the call to the first caller outside peft-core (a core helper may be in between)
         while frame.f_back is not None and str(frame.f_globals.get("__name__", "")).split(".")[0] == CORE_IMPORT:
             frame = frame.f_back
         call = {
-            "name": kwargs.get("name"),
+            "name": kwargs.get("name", args[0] if args else None),
             "caller": frame.f_globals.get("__name__"),
             "file": frame.f_code.co_filename,
             "line": frame.f_lineno,
@@ -65,7 +65,7 @@ def registration_probe(
         }
         calls.append(call)
         try:
-            return original(**kwargs)
+            return original(*args, **kwargs)
         except BaseException as exc:
             call["error"] = f"{type(exc).__name__}: {exc}"
             raise

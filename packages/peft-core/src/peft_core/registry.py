@@ -114,10 +114,13 @@ def register_peft_method(
             f"Invalid method name {name!r} ({where}): use lower-case letters, digits and '_', starting with a "
             f"letter and not ending in '_', e.g. 'lora' or 'ln_tuning'."
         )
-    is_mixed_compatible = _model_class_fact(model_cls, "is_mixed_compatible", is_mixed_compatible, where)
-    shares_prefix_with = _model_class_fact(model_cls, "shares_prefix_with", shares_prefix_with, where)
-    default_target_modules = _model_class_fact(model_cls, "default_target_modules", default_target_modules, where)
-    _check_argument_types(where, None, is_mixed_compatible, shares_prefix_with, default_target_modules)
+    passed = {
+        "is_mixed_compatible": is_mixed_compatible,
+        "shares_prefix_with": shares_prefix_with,
+        "default_target_modules": default_target_modules,
+    }
+    facts = {attr: _model_class_fact(model_cls, attr, value, where) for attr, value in passed.items()}
+    _check_argument_types(where, None, **facts)
     declared = next((f.default for f in dataclasses.fields(config_cls) if f.name == "peft_type"), None)
     if declared != name.upper():
         raise RegistrationError(
@@ -136,17 +139,9 @@ def register_peft_method(
             f"{_qualname(model_cls)} has no parameter prefix ({where}). Set `prefix = {(prefix or name + '_')!r}` on "
             f"the model class: its layers' parameter names start with it."
         )
-    targets = {str(k): v if isinstance(v, str) else tuple(v) for k, v in (default_target_modules or {}).items()}
-    method = PeftMethod(
-        name=name,
-        config_cls=config_cls,
-        model_cls=model_cls,
-        prefix=prefix,
-        is_mixed_compatible=bool(is_mixed_compatible),
-        shares_prefix_with=shares_prefix_with,
-        default_target_modules=targets,
-        plugin_api=plugin_api,
-    )
+    facts["is_mixed_compatible"] = bool(facts["is_mixed_compatible"])
+    facts["default_target_modules"] = _comparable(facts["default_target_modules"] or {})
+    method = PeftMethod(name=name, config_cls=config_cls, model_cls=model_cls, prefix=prefix, plugin_api=plugin_api, **facts)
     with LOCK:
         existing = _REGISTRY.get(name)
         if existing is not None:
@@ -185,9 +180,10 @@ def _model_class_fact(model_cls: type, attr: str, passed: object, where: str) ->
 
 
 def _comparable(value: object) -> object:
-    """Target tables compare by content: a list and a tuple of the same names state the same fact."""
+    """A target table as the registry keeps it (names as tuples), so that a list and a tuple of the same names
+    state the same fact; other values unchanged."""
     if isinstance(value, Mapping):
-        return {k: v if isinstance(v, str) else tuple(v) for k, v in value.items()}
+        return {str(k): tuple(v) if isinstance(v, (list, tuple)) else v for k, v in value.items()}
     return value
 
 
