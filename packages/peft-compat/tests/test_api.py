@@ -100,6 +100,22 @@ def test_module_paths_libraries_import():
         importlib.import_module("peft.tuners.no_such_method")
 
 
+def test_submodule_paths_share_the_method_package_modules():
+    # `from peft.tuners.lora.config import BdLoraConfig` (as HF PEFT's own tests import it) used to execute
+    # peft_lora/config.py a second time as a new module: a second BdLoraConfig that LoraConfig refused
+    probe = (
+        "import sys; from peft.tuners.lora.config import BdLoraConfig; import peft.tuners.lora.variants.configs as v; "
+        "import peft_lora, peft_lora.config; from peft.tuners.tuners_utils import BaseTunerLayer; "
+        "from peft import LoraConfig; "
+        "c = LoraConfig(target_modules=['a'], use_bdlora=BdLoraConfig(target_modules_bd_a=['a'])); "
+        "copies = sorted(n for n in sys.modules if n.startswith('peft.tuners.lora.') and sys.modules[n].__name__ == n); "
+        "print(BdLoraConfig is peft_lora.BdLoraConfig, v is sys.modules['peft_lora.variants.configs'], "
+        "peft_lora.config.__spec__.name, BaseTunerLayer.__module__, copies)"
+    )
+    out = _fresh(probe, check=True).stdout.split()
+    assert out == ["True", "True", "peft_lora.config", "peft_core.tuners.layer", "[]"], out
+
+
 def test_distribution_metadata_as_libraries_read_it():
     assert importlib.metadata.packages_distributions()["peft"] == ["peft-compat"]
     probe = (

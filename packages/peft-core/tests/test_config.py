@@ -48,6 +48,19 @@ def test_unknown_fields_are_dropped_with_a_warning_naming_them(tmp_path):
     assert config.r == 4 and not hasattr(config, "brand_new_field")
 
 
+def test_runtime_config_in_a_file_is_dropped_with_a_warning(toy, tmp_path):
+    # Hugging Face PEFT's from_json_file drops it: runtime settings belong to one process, never to a saved file
+    config = toy.ToyConfig(target_modules=["lin0"], r=3)
+    config.save_pretrained(tmp_path)
+    path = tmp_path / "adapter_config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "runtime_config": {"ephemeral_gpu_offload": True}}))
+    with pytest.warns(UserWarning, match="runtime_config"):
+        data = toy.ToyConfig.from_json_file(path)
+    assert data == config.to_dict()
+    with pytest.warns(UserWarning, match="runtime_config"):
+        assert PeftConfig.from_pretrained(tmp_path).r == 3
+
+
 def test_invalid_json_is_a_clear_error(tmp_path):
     (tmp_path / "adapter_config.json").write_text('{"peft_type": "TOY", ')
     with pytest.raises(ConfigError, match="not valid JSON"):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import peft_core
-from peft_core.testing.hf import several_adapters_both_ways
+from peft_core.testing.hf import assert_mixed_rows_match, assert_same_training_draws, several_adapters_both_ways
 from peft_loha import LoHaConfig
 
 hf = pytest.importorskip("peft")
@@ -57,13 +57,7 @@ def test_training_mode_dropout_draws_match_hf(make_convnet, conv_targets, images
     theirs = _hf_model(make_convnet, kwargs, False)
     theirs.save_pretrained(tmp_path)
     ours = peft_core.PeftModel.from_pretrained(make_convnet(), tmp_path)
-    theirs.train()
-    ours.train()
-    for seed in range(4):
-        torch.manual_seed(seed)
-        expected = theirs(images)
-        torch.manual_seed(seed)
-        assert torch.equal(ours(images), expected), seed
+    assert_same_training_draws(ours, theirs, images)
 
 
 def test_several_adapters_saved_by_hf_load_here(make_convnet, conv_targets, images, tmp_path):
@@ -79,14 +73,4 @@ def test_several_adapters_saved_by_hf_load_here(make_convnet, conv_targets, imag
         tmp_path,
     )
     # mixed batch: each row as computed by HF with that row's adapter alone
-    mixed = _out_mixed(ours, images, ["second", "__base__", "default"])
-    with ours.disable_adapter():
-        base = _out(ours, images)
-    for row, name in enumerate(["second", "__base__", "default"]):
-        ref = base if name == "__base__" else expected[name]
-        assert torch.allclose(mixed[row], ref[row], atol=1e-6, rtol=0), name
-
-
-def _out_mixed(model, inputs, names):
-    with torch.no_grad():
-        return model(inputs, adapter_names=names)
+    assert_mixed_rows_match(ours, images, ["second", "__base__", "default"], expected)

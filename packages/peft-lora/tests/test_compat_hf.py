@@ -28,7 +28,14 @@ from _lora_test_models import (
     tiny_gpt2,
     tiny_llama,
 )
-from peft_core.testing.hf import hf_peft, hf_peft_status, load_in_hf, read_adapter_config, saved_tensor_specs
+from peft_core.testing.hf import (
+    hf_peft,
+    hf_peft_status,
+    load_in_hf,
+    read_adapter_config,
+    round_trip_adapters,
+    saved_tensor_specs,
+)
 
 peft = hf_peft()
 if peft is None:  # absent, or `import peft` is not Hugging Face's distribution
@@ -51,53 +58,17 @@ def _assert_same(actual: torch.Tensor, expected: torch.Tensor, exact: bool) -> N
 
 def roundtrip(tmp_path, make_base, inputs, exact=True, biases=None, second=None, **config):
     """Run one compatibility case; `second` = (name, config kwargs) adds a second adapter."""
-    base = make_base()
-
-    def run(model):
-        return logits(model.eval(), inputs)
-
-    # HF PEFT -> peft-lora
-    hf_model = peft.get_peft_model(copy.deepcopy(base), peft.LoraConfig(**config))
-    if second:
-        hf_model.add_adapter(second[0], peft.LoraConfig(**second[1]))
-    randomize_lora(hf_model, seed=1, biases=biases)
-    hf_dir = tmp_path / "hf"
-    hf_model.save_pretrained(hf_dir)
-    expected = run(hf_model)
-    ours = peft_core.PeftModel.from_pretrained(copy.deepcopy(base), hf_dir)
-    _assert_same(run(ours), expected, exact)
-    assert not torch.equal(expected, run(base)), "the adapter is trivial; the test would prove nothing"
-    if second:
-        ours.load_adapter(hf_dir, second[0], subfolder=second[0])
-        ours.set_adapter(second[0])
-        hf_model.set_adapter(second[0])
-        _assert_same(run(ours), run(hf_model), exact)
-
-    # peft-lora -> HF PEFT
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # fan_in_fan_out flips warn on both sides
-        our_model = peft_core.get_peft_model(copy.deepcopy(base), peft_lora.LoraConfig(**config))
-    if second:
-        our_model.add_adapter(second[0], peft_lora.LoraConfig(**second[1]))
-    randomize_lora(our_model, seed=2, biases=biases)
-    our_dir = tmp_path / "ours"
-    our_model.save_pretrained(our_dir)
-    expected = run(our_model)
-    hf_loaded = _load_in_hf(copy.deepcopy(base), our_dir)
-    _assert_same(run(hf_loaded), expected, exact)
-    if second:
-        hf_loaded.load_adapter(our_dir / second[0], adapter_name=second[0])
-        hf_loaded.set_adapter(second[0])
-        our_model.set_adapter(second[0])
-        _assert_same(run(hf_loaded), run(our_model), exact)
-
-    # the same config writes the same files
-    assert _config_json(our_dir) == _config_json(hf_dir)
-    assert _tensors(our_dir) == _tensors(hf_dir)
-    if second:
-        assert _config_json(our_dir / second[0]) == _config_json(hf_dir / second[0])
-        assert _tensors(our_dir / second[0]) == _tensors(hf_dir / second[0])
-    return hf_dir, our_dir
+    adapters = {"default": config, **dict([second] if second else [])}
+    result = round_trip_adapters(
+        make_base,
+        {name: peft.LoraConfig(**copy.deepcopy(kwargs)) for name, kwargs in adapters.items()},
+        {name: peft_lora.LoraConfig(**copy.deepcopy(kwargs)) for name, kwargs in adapters.items()},
+        lambda model: logits(model.eval(), inputs),
+        tmp_path,
+        lambda model, seed: randomize_lora(model, seed=seed, biases=biases),
+        compare=lambda actual, expected: _assert_same(actual, expected, exact),
+    )
+    return result.hf_dir, result.our_dir
 
 
 def test_llama_q_v_causal_lm(tmp_path):

@@ -23,12 +23,17 @@ PREFIX = "peft.tuners."
 class _AliasLoader(importlib.abc.Loader):
     def __init__(self, target: str) -> None:
         self.target = target
+        self.target_spec: importlib.machinery.ModuleSpec | None = None
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
-        return importlib.import_module(self.target)
+        module = importlib.import_module(self.target)
+        self.target_spec = module.__spec__
+        return module
 
     def exec_module(self, module: types.ModuleType) -> None:
-        return None  # already executed under its own name
+        # already executed under its own name; the import system just set the alias spec on it: give the module
+        # its own back (importlib.reload, find_spec and pickling by module name keep working)
+        module.__spec__ = self.target_spec
 
 
 class TunerAliasFinder(importlib.abc.MetaPathFinder):
@@ -36,6 +41,8 @@ class TunerAliasFinder(importlib.abc.MetaPathFinder):
         if not fullname.startswith(PREFIX):
             return None
         method, *rest = fullname[len(PREFIX) :].split(".")
+        if not rest and _own_module(fullname, path):
+            return None
         package = _method_package(method)
         if package is None:
             if method.upper() in HF_PEFT_TYPES:
@@ -58,6 +65,11 @@ class TunerAliasFinder(importlib.abc.MetaPathFinder):
         )
 
 
+def _own_module(fullname: str, path: object) -> bool:
+    """peft-compat ships `fullname` itself (e.g. `peft.tuners.tuners_utils`)."""
+    return importlib.machinery.PathFinder.find_spec(fullname, path) is not None  # type: ignore[arg-type]
+
+
 def _method_package(method: str) -> str | None:
     if not method.isidentifier() or method.startswith("_"):
         return None
@@ -71,4 +83,4 @@ def _method_package(method: str) -> str | None:
 
 def install_tuner_aliases() -> None:
     if not any(isinstance(f, TunerAliasFinder) for f in sys.meta_path):
-        sys.meta_path.append(TunerAliasFinder())
+        sys.meta_path.insert(0, TunerAliasFinder())

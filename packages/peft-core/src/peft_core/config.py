@@ -15,15 +15,14 @@ import types
 import typing
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping, Unpack
+from typing import Any, ClassVar, Literal, Mapping, Unpack
 
 from .core_version import core_version
 from .errors import AdapterNotFoundError, ConfigError
+from .hub import HubCommitOptions
 from .peft_types import PeftTypeName
 from .serialization import CONFIG_NAME, atomic_write_text
 
-if TYPE_CHECKING:
-    from .hub import HubCommitOptions
 
 # The Hugging Face PEFT release whose adapter format this core writes. HF reads `peft_version`
 # with `packaging.version.Version(value.partition("@")[0])`, so it must start with a plain version.
@@ -223,9 +222,7 @@ class PeftConfig:
 
     def push_to_hub(self, repo_id: str, **options: Unpack[HubCommitOptions]) -> Any:
         """Upload `adapter_config.json` alone to Hub repo `repo_id`; returns huggingface_hub's `CommitInfo`.
-
-        `options`: `commit_message`, `commit_description`, `private`, `token`, `revision`, `create_pr`
-        (see `peft_core.hub.HubCommitOptions`)."""
+        `options` say how to commit (`commit_message`, `private`, `token`, `revision`, `create_pr`, ...)."""
         from .hub import push_to_hub
 
         return push_to_hub(self.save_pretrained, repo_id, what="adapter config", **options)
@@ -279,6 +276,10 @@ class PeftConfig:
             raise ConfigError(f"{os.fspath(path)} is not a readable adapter_config.json ({exc}).") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"{os.fspath(path)} must hold a JSON object, found {type(data).__name__}.")
+        if "runtime_config" in data:  # settings for one process, never taken from a file (as in HF PEFT)
+            del data["runtime_config"]
+            warnings.warn(f"{os.fspath(path)} holds a `runtime_config` entry; it is ignored (runtime settings are "
+                          "not saved with an adapter, pass them when loading).")
         return data
 
     @classmethod

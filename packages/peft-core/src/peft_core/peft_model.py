@@ -8,16 +8,17 @@ import inspect
 import os
 import types
 import warnings
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence, Unpack
+from typing import Any, Iterator, Mapping, Sequence, Unpack
 
 import torch
 from torch import nn
 
-from .adapter_files import _check_same_save, _open_peft_weights
+from .adapter_files import _open_adapter
 from .atomic_files import folder_lock, remove_stale_temp_files
 from .config import PeftConfig, write_config_file
 from .config_binding import config_metadata
 from .errors import UnsupportedOperationError
+from .hub import HubCommitOptions
 from .registry import method_for_config
 from .serialization import WriteBatch, save_weights, write_model_card
 from .state_dict import LoadReport, get_peft_model_state_dict, set_peft_model_state_dict
@@ -25,8 +26,6 @@ from .tuners.mixed_batch import batch_plan, current_batch_plan, follow_expanded_
 from .tuners.tuner import BaseTuner, ModelSnapshot, validate_adapter_name
 from .tuners.walk import modules as walk_modules
 
-if TYPE_CHECKING:
-    from .hub import HubCommitOptions
 
 
 def is_transformers_model(model: nn.Module) -> bool:
@@ -57,27 +56,20 @@ class PeftModel(nn.Module):
         super().__init__()
         validate_adapter_name(adapter_name)
         peft_config = self._prepare_task_config(peft_config)
-        self.base_model = self._create_tuner(model, peft_config, adapter_name, autocast_adapter_dtype, low_cpu_mem_usage)
-        expose_forward_signature(self)
-
-    def _create_tuner(
-        self,
-        model: nn.Module,
-        peft_config: PeftConfig,
-        adapter_name: str,
-        autocast_adapter_dtype: bool,
-        low_cpu_mem_usage: bool,
-    ) -> BaseTuner:
-        """Hook: the tuner that injects the first adapter (the method's own; `PeftMixedModel` uses one
-        that holds several methods)."""
-        method = method_for_config(peft_config)
-        return method.model_cls(
+        tuner_cls = self._tuner_class(peft_config)
+        self.base_model = tuner_cls(
             model,
             {adapter_name: peft_config},
             adapter_name,
             low_cpu_mem_usage=low_cpu_mem_usage,
             autocast_adapter_dtype=autocast_adapter_dtype,
         )
+        expose_forward_signature(self)
+
+    def _tuner_class(self, peft_config: PeftConfig) -> type[BaseTuner]:
+        """Hook: the tuner that injects the first adapter (the method's own; `PeftMixedModel` uses one
+        that holds several methods)."""
+        return method_for_config(peft_config).model_cls
 
     def _prepare_task_config(self, peft_config: PeftConfig) -> PeftConfig:
         """Hook for task wrappers (e.g. classification heads become `modules_to_save`)."""
@@ -384,10 +376,10 @@ class PeftModel(nn.Module):
     ) -> Any:
         """Upload the adapter files (`save_pretrained`'s output and model card) to Hub repo `repo_id`.
 
-        Only the adapter goes up, never the base model's weights. `max_shard_size` is accepted for
-        transformers' `push_to_hub` signature; adapter files are never sharded. `options`: the commit
-        settings of `peft_core.hub.HubCommitOptions` (`commit_message`, `private`, `token`, `revision`, ...).
-        Returns the `CommitInfo`.
+        Only the adapter goes up, never the base model's weights. `options` say how to commit
+        (`commit_message`, `private`, `token`, `revision`, `create_pr`, ...: `hub.HubCommitOptions`).
+        `max_shard_size` is accepted for transformers' `push_to_hub` signature; adapter files are never
+        sharded. Returns the `CommitInfo`.
         """
         from .hub import push_to_hub
 
@@ -425,17 +417,13 @@ class PeftModel(nn.Module):
         (Hugging Face PEFT saves them after a vocabulary resize).
         """
         validate_adapter_name(adapter_name)
-        loaded = config is None
-        if config is None:
-            config = PeftConfig.from_pretrained(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
+        config, weights = _open_adapter(model_id, config, subfolder, revision, **hub_kwargs)
         if is_trainable and config.is_prompt_learning:
             raise UnsupportedOperationError(
                 "Prompt-learning adapters can't be loaded as trainable: their files hold only the final virtual "
                 "tokens, not the encoder that produced them. Train a new adapter instead."
             )
         config.inference_mode = not is_trainable
-        weights = _open_peft_weights(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
-        _check_same_save(weights, config, loaded)
 
         wrapper = cls
         if cls is PeftModel:
@@ -488,11 +476,7 @@ class PeftModel(nn.Module):
         Returns the missing / unexpected keys (`LoadReport`, empty when the file fits exactly).
         """
         validate_adapter_name(adapter_name)
-        loaded = config is None
-        if config is None:
-            config = PeftConfig.from_pretrained(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
-        weights = _open_peft_weights(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
-        _check_same_save(weights, config, loaded)
+        config, weights = _open_adapter(model_id, config, subfolder, revision, **hub_kwargs)
 
         def load_into_adapter() -> Any:
             return self._load_weights(
