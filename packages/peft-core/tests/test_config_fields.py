@@ -106,7 +106,7 @@ class Checked:
         (lambda c: check_bools(c, "flag"), {"flag": 1}, "Checked.flag must be True or False, got 1."),
         (lambda c: check_numbers(c, "number"), {"number": "x"}, "Checked.number must be a number, got 'x'."),
         (lambda c: check_numbers(c, "number"), {"number": False}, "Checked.number must be a number, got False."),
-        (lambda c: coerce_choice(c, "kind", Kind), {"kind": "C"}, "Checked.kind must be one of 'A', 'B', got 'C'."),
+        (lambda c: coerce_choice(c, "kind", Kind), {"kind": "C"}, "Checked.kind must be one of 'A' or 'B', got 'C'."),
     ],
 )
 def test_validators_name_the_field_and_the_value(check, value, message):

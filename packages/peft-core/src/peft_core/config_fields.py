@@ -183,6 +183,7 @@ def coerce_choice(config: object, name: str, choices: type[enum.Enum]) -> None:
     try:
         member = choices(value)
     except ValueError:
-        allowed = ", ".join(repr(m.value) for m in choices)
+        values = [repr(m.value) for m in choices]
+        allowed = f"{', '.join(values[:-1])} or {values[-1]}" if len(values) > 1 else values[0]
         raise ConfigError(f"{type(config).__name__}.{name} must be one of {allowed}, got {value!r}.") from None
     setattr(config, name, member)
