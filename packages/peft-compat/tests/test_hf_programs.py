@@ -1,5 +1,7 @@
 """Eight typical Hugging Face PEFT programs (tests/programs/*.py), each importing only `peft` (besides torch and
-transformers), run twice: with Hugging Face PEFT 0.21.2 (`PEFT_COMPAT_HF_PYTHON`) and with peft-compat. Every
+transformers), run twice: with Hugging Face PEFT 0.21.2 (`PEFT_COMPAT_HF_PYTHON`) and with peft-compat. Like a
+user's script, each loads its base model by path (`from_pretrained`): `python program.py OUT MODELS`, where MODELS
+holds the tiny random bases (compat_models.PROGRAM_BASES) saved once, so both runs load the same files. Every
 value they record (losses, logits after training / reloading / merging, saved keys, trainable parameters,
 generated tokens) must be identical (`torch.equal`, no tolerance).
 """
@@ -14,6 +16,7 @@ import pytest
 import torch
 
 from compat_helpers import TESTS, ours, run_python
+from compat_models import save_program_bases
 
 PROGRAMS = sorted((TESTS / "programs").glob("p*.py"))
 
@@ -50,13 +53,19 @@ def test_eight_programs_exist_and_import_only_peft():
         assert peft_like == {"peft"}, (program.name, peft_like)
 
 
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> Path:
+    return save_program_bases(tmp_path_factory.mktemp("models"))
+
+
 @pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.stem)
-def test_program_gives_hugging_face_peft_outputs(program, hf_python, tmp_path):
+def test_program_gives_hugging_face_peft_outputs(program, hf_python, models, tmp_path):
     runs = {"hf": hf_python, "ours": ours()}
     for name in runs:
         (tmp_path / name).mkdir()
     with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda item: run_python(item[1], program, str(tmp_path / item[0]), cwd=tmp_path), runs.items()))
+        list(pool.map(lambda item: run_python(item[1], program, str(tmp_path / item[0]), str(models), cwd=tmp_path),
+                      runs.items()))
     hf = torch.load(tmp_path / "hf" / "results.pt", weights_only=False)
     got = torch.load(tmp_path / "ours" / "results.pt", weights_only=False)
     for (stem, key), (same_as, why) in KNOWN_HF_BUGS.items():

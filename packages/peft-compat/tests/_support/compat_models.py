@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 
@@ -12,6 +14,33 @@ def tiny_llama(seed: int = 0):
     config = LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
     return LlamaForCausalLM(config)
+
+
+def tiny_bert_seq_cls(seed: int = 0):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=37, num_labels=3)
+    return BertForSequenceClassification(config)
+
+
+def tiny_gpt2(seed: int = 0):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    return GPT2LMHeadModel(GPT2Config(vocab_size=100, n_embd=32, n_layer=2, n_head=4, n_positions=32))
+
+
+# The base models the example programs (tests/programs/*.py) load by path, as a user's script loads a hub model.
+PROGRAM_BASES = {"tiny-llama": tiny_llama, "tiny-bert-seq-cls": tiny_bert_seq_cls, "tiny-gpt2": tiny_gpt2}
+
+
+def save_program_bases(folder: Path) -> Path:
+    """Save each of PROGRAM_BASES (seed 0) to `folder/<name>`: Hugging Face PEFT's run and ours load the same files."""
+    for name, build in PROGRAM_BASES.items():
+        build().save_pretrained(folder / name)
+    return folder
 
 
 def tiny_t5(seed: int = 0):

@@ -3,23 +3,16 @@
 import sys
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import AutoModelForCausalLM
 
 from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 
-out = sys.argv[1]
-
-
-def base():
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
-    return LlamaForCausalLM(config)
-
+out, models = sys.argv[1], sys.argv[2]
+base_path = f"{models}/tiny-llama"  # a saved model folder, as a hub download gives
 
 torch.manual_seed(1)
 config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0, task_type=TaskType.CAUSAL_LM)
-model = get_peft_model(base(), config)
+model = get_peft_model(AutoModelForCausalLM.from_pretrained(base_path), config)
 optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
 ids = torch.randint(0, 128, (4, 12), generator=torch.Generator().manual_seed(2))
 losses = []
@@ -33,7 +26,7 @@ model.eval()
 with torch.no_grad():
     trained = model(input_ids=ids).logits
 model.save_pretrained(f"{out}/adapter")
-loaded = PeftModel.from_pretrained(base(), f"{out}/adapter")
+loaded = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_path), f"{out}/adapter")
 with torch.no_grad():
     reloaded = loaded(input_ids=ids).logits
 trainable, total = model.get_nb_trainable_parameters()

@@ -3,14 +3,13 @@
 import sys
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import AutoModelForCausalLM
 
 from peft import LoraConfig, get_peft_model
 
-out = sys.argv[1]
-torch.manual_seed(0)
-base = LlamaForCausalLM(LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                    num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64))
+out, models = sys.argv[1], sys.argv[2]
+base_path = f"{models}/tiny-llama"  # a saved model folder, as a hub download gives
+base = AutoModelForCausalLM.from_pretrained(base_path)
 torch.manual_seed(1)
 model = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", init_lora_weights=False))
 ids = torch.randint(0, 128, (2, 9), generator=torch.Generator().manual_seed(3))

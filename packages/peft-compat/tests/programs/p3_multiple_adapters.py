@@ -4,21 +4,16 @@ import os
 import sys
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import AutoModelForCausalLM
 
 from peft import LoraConfig, PeftModel, get_peft_model
 
-out = sys.argv[1]
-
-
-def base():
-    torch.manual_seed(0)
-    return LlamaForCausalLM(LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64))
-
+out, models = sys.argv[1], sys.argv[2]
+base_path = f"{models}/tiny-llama"  # a saved model folder, as a hub download gives
 
 torch.manual_seed(1)
-model = get_peft_model(base(), LoraConfig(r=4, target_modules=["q_proj"], init_lora_weights=False))
+model = get_peft_model(AutoModelForCausalLM.from_pretrained(base_path),
+                       LoraConfig(r=4, target_modules=["q_proj"], init_lora_weights=False))
 model.add_adapter("second", LoraConfig(r=2, lora_alpha=4, target_modules=["v_proj", "o_proj"], init_lora_weights=False))
 model.add_adapter("third", LoraConfig(r=2, target_modules=["q_proj"], init_lora_weights=False))
 ids = torch.randint(0, 128, (2, 7), generator=torch.Generator().manual_seed(4))
@@ -36,7 +31,7 @@ with torch.no_grad():
 model.save_pretrained(f"{out}/adapters")
 results["files"] = sorted(os.path.relpath(os.path.join(d, f), f"{out}/adapters")
                           for d, _, fs in os.walk(f"{out}/adapters") for f in fs if f != "README.md")
-loaded = PeftModel.from_pretrained(base(), f"{out}/adapters")
+loaded = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_path), f"{out}/adapters")
 loaded.load_adapter(f"{out}/adapters/second", adapter_name="second")
 loaded.set_adapter("second")
 with torch.no_grad():

@@ -4,22 +4,16 @@ import sys
 
 import torch
 from safetensors.torch import load_file
-from transformers import BertConfig, BertForSequenceClassification
+from transformers import AutoModelForSequenceClassification
 
 from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 
-out = sys.argv[1]
-
-
-def base():
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=37, num_labels=3)
-    return BertForSequenceClassification(config)
-
+out, models = sys.argv[1], sys.argv[2]
+base_path = f"{models}/tiny-bert-seq-cls"  # a saved model folder, as a hub download gives
 
 torch.manual_seed(1)
-model = get_peft_model(base(), LoraConfig(task_type=TaskType.SEQ_CLS, r=4, target_modules=["query", "value"]))
+model = get_peft_model(AutoModelForSequenceClassification.from_pretrained(base_path),
+                       LoraConfig(task_type=TaskType.SEQ_CLS, r=4, target_modules=["query", "value"]))
 optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
 ids = torch.randint(0, 100, (4, 10), generator=torch.Generator().manual_seed(5))
 labels = torch.tensor([0, 1, 2, 1])
@@ -34,7 +28,7 @@ with torch.no_grad():
     logits = model(input_ids=ids).logits
 model.save_pretrained(f"{out}/adapter")
 keys = sorted(load_file(f"{out}/adapter/adapter_model.safetensors"))
-loaded = PeftModel.from_pretrained(base(), f"{out}/adapter")
+loaded = PeftModel.from_pretrained(AutoModelForSequenceClassification.from_pretrained(base_path), f"{out}/adapter")
 with torch.no_grad():
     reloaded = loaded(input_ids=ids).logits
 trainable = sorted(n for n, p in model.named_parameters() if p.requires_grad)

@@ -4,21 +4,15 @@ import json
 import sys
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import AutoModelForCausalLM
 
 from peft import IA3Config, PeftModel, get_peft_model
 
-out = sys.argv[1]
-
-
-def base():
-    torch.manual_seed(0)
-    return LlamaForCausalLM(LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64))
-
+out, models = sys.argv[1], sys.argv[2]
+base_path = f"{models}/tiny-llama"  # a saved model folder, as a hub download gives
 
 torch.manual_seed(1)
-model = get_peft_model(base(), IA3Config(task_type="CAUSAL_LM"))
+model = get_peft_model(AutoModelForCausalLM.from_pretrained(base_path), IA3Config(task_type="CAUSAL_LM"))
 ids = torch.randint(0, 128, (2, 8), generator=torch.Generator().manual_seed(7))
 optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
 loss = model(input_ids=ids, labels=ids).loss
@@ -30,7 +24,7 @@ with torch.no_grad():
 model.save_pretrained(f"{out}/adapter")
 with open(f"{out}/adapter/adapter_config.json") as fh:
     saved = json.load(fh)
-loaded = PeftModel.from_pretrained(base(), f"{out}/adapter")
+loaded = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_path), f"{out}/adapter")
 with torch.no_grad():
     reloaded = loaded(input_ids=ids).logits
     merged = loaded.merge_and_unload()(input_ids=ids).logits

@@ -3,16 +3,13 @@
 import sys
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import AutoModelForCausalLM
 
 from peft import AutoPeftModelForCausalLM, LoraConfig, PeftModelForCausalLM, get_peft_model
 
-out = sys.argv[1]
-torch.manual_seed(0)
-base = LlamaForCausalLM(LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                    num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64))
-base.save_pretrained(f"{out}/base")
-base = LlamaForCausalLM.from_pretrained(f"{out}/base")  # name_or_path is the folder: the adapter records it
+out, models = sys.argv[1], sys.argv[2]
+base_path = f"{models}/tiny-llama"  # a saved model folder, as a hub download gives
+base = AutoModelForCausalLM.from_pretrained(base_path)  # the adapter records this path
 torch.manual_seed(1)
 model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "k_proj"], init_lora_weights=False,
                                         task_type="CAUSAL_LM"))

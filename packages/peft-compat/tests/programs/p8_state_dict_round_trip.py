@@ -3,23 +3,19 @@
 import sys
 
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import AutoModelForCausalLM
 
 from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
-out = sys.argv[1]
-
-
-def base():
-    torch.manual_seed(0)
-    return GPT2LMHeadModel(GPT2Config(vocab_size=100, n_embd=32, n_layer=2, n_head=4, n_positions=32))
-
+out, models = sys.argv[1], sys.argv[2]
+base_path = f"{models}/tiny-gpt2"  # a saved model folder, as a hub download gives
 
 torch.manual_seed(1)
 config = LoraConfig(r=4, target_modules=["c_attn", "c_proj"], init_lora_weights=False, fan_in_fan_out=True)
-model = get_peft_model(base(), config)
+model = get_peft_model(AutoModelForCausalLM.from_pretrained(base_path), config)
 state = get_peft_model_state_dict(model)
-fresh = get_peft_model(base(), LoraConfig(r=4, target_modules=["c_attn", "c_proj"], fan_in_fan_out=True))
+fresh = get_peft_model(AutoModelForCausalLM.from_pretrained(base_path),
+                       LoraConfig(r=4, target_modules=["c_attn", "c_proj"], fan_in_fan_out=True))
 result = set_peft_model_state_dict(fresh, state)
 ids = torch.randint(0, 100, (2, 6), generator=torch.Generator().manual_seed(9))
 model.eval()
