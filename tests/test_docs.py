@@ -200,6 +200,11 @@ def test_hook_reference_covers_every_hook_and_base_field():
     for f in dataclasses.fields(PeftConfig):
         if f"| `{f.name}` |" not in page:
             missing.append(f"PeftConfig.{f.name}")
+    from peft_core.registry import MODEL_CLASS_FACTS
+
+    for name in MODEL_CLASS_FACTS:  # the model-class attributes register_peft_method reads
+        if f"| `{name}` |" not in page:
+            missing.append(f"BaseTuner.{name} (registration)")
     for name in ("not_implemented", "set_fields", "is_prompt_learning", "__post_init__"):
         if f"`{name}`" not in page:
             missing.append(f"PeftConfig.{name}")

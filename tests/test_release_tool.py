@@ -214,6 +214,27 @@ def test_bump_relocks_when_workspace_has_a_lock(ws: Path) -> None:
     assert 'name = "peft-core"\nversion = "0.1.0"' in lock_text
 
 
+def test_bump_package_kept_out_of_the_workspace(ws: Path) -> None:
+    # like peft-compat: excluded from [tool.uv.workspace], so `uv version --package` can't find it
+    lock = subprocess.run(["uv", "lock", "--quiet"], cwd=ws, env=_env(), text=True, capture_output=True)
+    assert lock.returncode == 0, lock.stderr
+    root_toml = ws / "pyproject.toml"
+    root_toml.write_text(root_toml.read_text() + 'exclude = ["packages/peft-foo"]\n')
+    relock = subprocess.run(["uv", "lock", "--quiet"], cwd=ws, env=_env(), text=True, capture_output=True)
+    assert relock.returncode == 0, relock.stderr
+    lock_before = (ws / "uv.lock").read_text()
+    foo = ws / "packages/peft-foo"
+    add_entry(foo, "Fixed", "A bug.")
+    commit_all(ws, "exclude foo")
+    proc = release(ws, "bump", "peft-foo", "patch", "--date", "2025-06-08")
+    assert proc.returncode == 0, proc.stderr
+    assert "0.1.0 -> 0.1.1" in proc.stdout and "--frozen" in proc.stdout
+    assert 'version = "0.1.1"' in (foo / "pyproject.toml").read_text()
+    assert "## [0.1.1] - 2025-06-08\n\n### Fixed\n- A bug." in (foo / "CHANGELOG.md").read_text()
+    assert (ws / "uv.lock").read_text() == lock_before  # the workspace lock does not hold it
+    assert not (foo / "uv.lock").exists()
+
+
 def test_bump_refuses_empty_unreleased(ws: Path) -> None:
     proc = release(ws, "bump", "peft-foo", "patch")
     assert proc.returncode == 1

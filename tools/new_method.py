@@ -151,7 +151,6 @@ Importing the package registers the method `@@name@@` (peft_type `@@PEFT_TYPE@@`
 """
 
 from peft_core import register_peft_method
-from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import @@Class@@Config
 from .layer import @@Class@@Linear
@@ -159,13 +158,8 @@ from .model import @@Class@@Model
 
 __all__ = ["@@Class@@Config", "@@Class@@Linear", "@@Class@@Model"]
 
-register_peft_method(
-    name="@@name@@",
-    config_cls=@@Class@@Config,
-    model_cls=@@Class@@Model,
-    default_target_modules=QUERY_VALUE_TARGETS,
-    plugin_api=">=1,<2",
-)
+# config class, prefix and default targets are class attributes of @@Class@@Model (see model.py)
+register_peft_method("@@name@@", @@Class@@Model, plugin_api=">=1,<2")
 '''
 
 CONFIG = '''\
@@ -210,7 +204,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from peft_core import BaseTunerLayer, current_batch_plan
+from peft_core import BaseTunerLayer
+from peft_core.tuners.layer_containers import dropout_module
 
 
 class @@Class@@Linear(BaseTunerLayer):
@@ -218,23 +213,21 @@ class @@Class@@Linear(BaseTunerLayer):
 
     adapter_layer_names = ("@@prefix@@A", "@@prefix@@B")
     other_param_names = ("@@prefix@@r", "@@prefix@@scaling", "@@prefix@@dropout")
+    # BaseTunerLayer creates an empty container per name above (a ParameterDict / dict unless typed here)
+    container_types = {
+        "@@prefix@@A": nn.ModuleDict,
+        "@@prefix@@B": nn.ModuleDict,
+        "@@prefix@@dropout": nn.ModuleDict,
+    }
+    features_from_base = True  # and sets in_features / out_features from the nn.Linear
     supports_mixed_batch = True
 
-    def __init__(self, base_layer: nn.Linear) -> None:
-        super().__init__(base_layer)
-        self.@@prefix@@A = nn.ModuleDict()
-        self.@@prefix@@B = nn.ModuleDict()
-        self.@@prefix@@dropout = nn.ModuleDict()
-        self.@@prefix@@r: dict[str, int] = {}
-        self.@@prefix@@scaling: dict[str, float] = {}
-
     def update_layer(self, adapter_name: str, r: int, alpha: float, dropout: float, init_weights: bool) -> None:
-        base = self.get_base_layer()
         self.@@prefix@@r[adapter_name] = r
         self.@@prefix@@scaling[adapter_name] = alpha / r
-        self.@@prefix@@A[adapter_name] = nn.Linear(base.in_features, r, bias=False)
-        self.@@prefix@@B[adapter_name] = nn.Linear(r, base.out_features, bias=False)
-        self.@@prefix@@dropout[adapter_name] = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.@@prefix@@A[adapter_name] = nn.Linear(self.in_features, r, bias=False)
+        self.@@prefix@@B[adapter_name] = nn.Linear(r, self.out_features, bias=False)
+        self.@@prefix@@dropout[adapter_name] = dropout_module(dropout)
         nn.init.kaiming_uniform_(self.@@prefix@@A[adapter_name].weight, a=5**0.5)
         if init_weights:
             nn.init.zeros_(self.@@prefix@@B[adapter_name].weight)
@@ -253,21 +246,10 @@ class @@Class@@Linear(BaseTunerLayer):
         return b(a(self.@@prefix@@dropout[name](x))) * self.@@prefix@@scaling[name]
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        result = self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:  # a mixed-adapter batch: each group of rows gets its own adapter
-            result = result.clone()
-            for name in plan.adapter_groups():
-                if name in self.@@prefix@@A:
-                    rows = plan.rows(name, x.device)
-                    result[rows] = result[rows] + self._delta(x[rows], name).to(result.dtype)
-            return result
-        for name in self.active_adapters:
-            if name in self.@@prefix@@A:
-                result = result + self._delta(x, name).to(result.dtype)
-        return result
+        # the base layer alone while disabled or merged; else base(x) plus each active adapter's `_delta`
+        # (in a mixed-adapter batch, each group of rows gets its own adapter's)
+        held = self.@@prefix@@A
+        return self.additive_forward(x, args, kwargs, held, self._delta, "a @@Class@@ layer", cast_to="base")
 '''
 
 MODEL = '''\
@@ -278,13 +260,18 @@ from __future__ import annotations
 from torch import nn
 
 from peft_core import BaseTuner
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import @@Class@@Config
 from .layer import @@Class@@Linear
 
 
 class @@Class@@Model(BaseTuner):
+    # What register_peft_method reads: the parameter prefix, the config class, the targets used when a
+    # config leaves target_modules unset (model_type -> module names).
     prefix = "@@prefix@@"
+    config_cls = @@Class@@Config
+    default_target_modules = QUERY_VALUE_TARGETS
 
     def _create_and_replace(
         self,
@@ -309,33 +296,23 @@ class @@Class@@Model(BaseTuner):
 '''
 
 CONFORMANCE = '''\
-"""The conformance cases of `@@name@@`: what peft-core's kit (`peft_core.testing`) checks on this method.
-
-Shipped in the package (not in tests/) so the kit also runs against the installed wheel:
-`python -m peft_core.testing @@name@@`. Found through the `peft.conformance` entry point.
-"""
+"""The conformance cases of `@@name@@`: what peft-core's kit checks on this method (`python -m peft_core.testing
+@@name@@`). Shipped in the package, not in tests/, so the kit also runs against the installed wheel."""
 
 from __future__ import annotations
 
-from peft_core.testing import Case, Conformance, models
+from peft_core.testing import Conformance, models, on
 
 from .config import @@Class@@Config
 
 
 def conformance() -> Conformance:
-    return Conformance(
-        method="@@name@@",
-        cases=(
-            # a plain MLP (nn.Linear layers of several shapes); a second adapter on one of them
-            Case(
-                "mlp",
-                models.MLP,
-                lambda: @@Class@@Config(r=4, alpha=8.0, target_modules=["lin0", "lin1", "lin2"]),
-                second=lambda: @@Class@@Config(r=2, target_modules=["lin1"]),
-            ),
-            # a tiny Llama with the default targets (skipped where transformers is not installed)
-            Case("llama", models.LLAMA, lambda: @@Class@@Config(r=4, task_type="CAUSAL_LM")),
-        ),
+    return Conformance.of(
+        @@Class@@Config,
+        # a plain MLP (targets: its lin0 / lin1 / lin2); a second adapter on one of them
+        on(models.MLP, r=4, alpha=8.0, second=dict(r=2, target_modules=["lin1"])),
+        # a tiny Llama (task CAUSAL_LM) with the method's default targets; skipped where transformers is missing
+        on(models.LLAMA, r=4, target_modules=None),
         random_init={"init_weights": False},  # a fresh adapter with init_weights=False changes the output
         bad_values=({"alpha": 0.0},),  # each must raise peft_core.ConfigError
     )

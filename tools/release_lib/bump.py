@@ -18,7 +18,9 @@ from .workspace import (
     PLUGIN_API_FILE,
     PLUGIN_API_NAME,
     discover,
+    Package,
     find_package,
+    is_workspace_member,
     load_package,
     plugin_api_version,
     read_plugin_api_version,
@@ -27,8 +29,14 @@ from .workspace import (
 PARTS = ("major", "minor", "patch", "auto", "current")
 
 
-def _uv_version(root: Path, dist: str, part: str, *, dry_run: bool, lock_mode: str) -> str:
-    args = ["version", "--package", dist, "--bump", part, "--output-format", "json", lock_mode]
+def _uv_version(root: Path, pkg: Package, part: str, *, dry_run: bool, lock_mode: str) -> str:
+    # a package kept out of the workspace is bumped as a project of its own: `--package` can't find it,
+    # and the workspace lock doesn't hold it, so there is nothing to re-lock
+    if is_workspace_member(root, pkg):
+        target = ["--package", pkg.dist]
+    else:
+        target, lock_mode = ["--project", pkg.rel], "--frozen"
+    args = ["version", *target, "--bump", part, "--output-format", "json", lock_mode]
     if dry_run:
         args.append("--dry-run")
     what = f"uv {' '.join(args)}"
@@ -80,13 +88,14 @@ def cmd_bump(root: Path, ident: str, part: str, *, date: str | None, force: bool
                 f"({level} change; see docs/releasing.md for the rule). Use `bump {pkg.dist} {wanted}`, "
                 "or --force if you are sure"
             )
-        lock_mode = "--frozen" if frozen or not (root / "uv.lock").is_file() else "--no-sync"
-        new_version = _uv_version(root, pkg.dist, part, dry_run=True, lock_mode="--frozen")
+        relock = not frozen and (root / "uv.lock").is_file() and is_workspace_member(root, pkg)
+        lock_mode = "--no-sync" if relock else "--frozen"
+        new_version = _uv_version(root, pkg, part, dry_run=True, lock_mode="--frozen")
 
     if log.has_version(new_version):
         raise ReleaseError(f"{pkg.rel}/CHANGELOG.md already has a '## [{new_version}]' section; fix the changelog first")
     if part != "current":
-        done = _uv_version(root, pkg.dist, part, dry_run=False, lock_mode=lock_mode)
+        done = _uv_version(root, pkg, part, dry_run=False, lock_mode=lock_mode)
         if Version(done) != Version(new_version):
             raise ReleaseError(f"uv bumped {pkg.dist} to {done}, expected {new_version}")
         reread = load_package(root, pkg.dir).version

@@ -7,6 +7,7 @@ package except the core, which the method packages depend on.
 from __future__ import annotations
 
 import ast
+from fnmatch import fnmatchcase
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -303,6 +304,19 @@ def _verify_spec(data: dict, problems: list[str]) -> VerifySpec:
     if unknown:
         problems.append(f"{where} has unknown keys {unknown}; known: with-members, requires, commands")
     return spec
+
+
+def is_workspace_member(root: Path, pkg: Package) -> bool:
+    """Whether the root's ``[tool.uv.workspace]`` takes ``pkg`` in (``members`` globs less ``exclude``):
+    uv's ``--package`` finds only members, so packages kept out (peft-compat) are driven by folder."""
+    try:
+        ws = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["uv"]["workspace"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return False
+    globs = {key: [g.rstrip("/") for g in ws.get(key, [])] for key in ("members", "exclude")}
+    return any(fnmatchcase(pkg.rel, g) for g in globs["members"]) and not any(
+        fnmatchcase(pkg.rel, g) for g in globs["exclude"]
+    )
 
 
 def member_closure(pkgs: list[Package], pkg: Package, extra: list[str] = ()) -> list[Package]:

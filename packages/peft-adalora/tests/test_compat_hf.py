@@ -9,7 +9,6 @@ dtypes and config JSON.
 
 from __future__ import annotations
 
-import copy
 import warnings
 
 import pytest
@@ -20,6 +19,7 @@ import peft_adalora
 import peft_core
 from peft_core.testing.hf import load_in_hf as _load_in_hf
 from peft_core.testing.hf import read_adapter_config as _config_json
+from peft_core.testing.hf import round_trip_adapters
 from peft_core.testing.hf import saved_tensor_specs as _tensors
 
 peft = pytest.importorskip("peft")
@@ -33,49 +33,18 @@ def _quiet(fn, *args, **kwargs):
 
 def roundtrip(tmp_path, make_base, inputs, second=None, **config):
     """HF -> us and us -> HF for one config; `second` = (name, kwargs) adds an inference-mode second adapter."""
-    base = make_base()
-
-    def run(model):
-        return helpers.logits(model.eval(), inputs)
-
-    config = dict(total_step=20, **config)
-    hf_model = _quiet(peft.get_peft_model, copy.deepcopy(base), peft.AdaLoraConfig(**config))
+    adapters = {"default": dict(total_step=20, **config)}
     if second:
-        _quiet(hf_model.add_adapter, second[0], peft.AdaLoraConfig(total_step=20, inference_mode=True, **second[1]))
-    helpers.randomize_adalora(hf_model, seed=1)
-    hf_dir = tmp_path / "hf"
-    hf_model.save_pretrained(hf_dir)
-    expected = run(hf_model)
-    assert not torch.equal(expected, run(base)), "the adapter is trivial; the test would prove nothing"
-    ours = peft_core.PeftModel.from_pretrained(copy.deepcopy(base), hf_dir)
-    assert torch.equal(run(ours), expected)
-    if second:
-        ours.load_adapter(hf_dir, second[0], subfolder=second[0])
-        ours.set_adapter(second[0])
-        hf_model.set_adapter(second[0])
-        assert torch.equal(run(ours), run(hf_model))
-
-    our_model = _quiet(peft_core.get_peft_model, copy.deepcopy(base), peft_adalora.AdaLoraConfig(**config))
-    if second:
-        _quiet(our_model.add_adapter, second[0], peft_adalora.AdaLoraConfig(total_step=20, inference_mode=True, **second[1]))
-    helpers.randomize_adalora(our_model, seed=2)
-    our_dir = tmp_path / "ours"
-    our_model.save_pretrained(our_dir)
-    expected = run(our_model)
-    hf_loaded = _load_in_hf(copy.deepcopy(base), our_dir)
-    assert torch.equal(run(hf_loaded), expected)
-    if second:
-        hf_loaded.load_adapter(our_dir / second[0], adapter_name=second[0])
-        hf_loaded.set_adapter(second[0])
-        our_model.set_adapter(second[0])
-        assert torch.equal(run(hf_loaded), run(our_model))
-
-    assert _config_json(our_dir) == _config_json(hf_dir)
-    assert _tensors(our_dir) == _tensors(hf_dir)
-    if second:
-        assert _config_json(our_dir / second[0]) == _config_json(hf_dir / second[0])
-        assert _tensors(our_dir / second[0]) == _tensors(hf_dir / second[0])
-    return hf_dir, our_dir
+        adapters[second[0]] = dict(total_step=20, inference_mode=True, **second[1])
+    result = round_trip_adapters(
+        make_base,
+        {name: peft.AdaLoraConfig(**kwargs) for name, kwargs in adapters.items()},
+        {name: peft_adalora.AdaLoraConfig(**kwargs) for name, kwargs in adapters.items()},
+        lambda model: helpers.logits(model.eval(), inputs),
+        tmp_path,
+        lambda model, seed: helpers.randomize_adalora(model, seed=seed),
+    )
+    return result.hf_dir, result.our_dir
 
 
 def test_llama_q_v_causal_lm(tmp_path):

@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 
 from peft_core import AdapterLoadError, PeftModel, get_peft_model
 from peft_core.testing import models
-from peft_core.testing.hf import hf_model, hf_peft
+from peft_core.testing.hf import hf_model, hf_peft_or_skip
 
 from peft_adamss import AdamssConfig, AdamssLinear
 
@@ -21,8 +21,7 @@ torch.set_num_threads(1)
 
 
 def _hf(base, **kwargs):
-    peft = hf_peft() or pytest.skip("Hugging Face PEFT is not installed")
-    return hf_model(base, peft.AdamssConfig(**kwargs))
+    return hf_model(base, hf_peft_or_skip().AdamssConfig(**kwargs))
 
 
 def test_init_weights_false_is_hfs_spelling_of_none():

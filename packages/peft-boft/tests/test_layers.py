@@ -9,23 +9,19 @@ from __future__ import annotations
 
 import pytest
 import torch
-from peft_core.testing import models, output_of
+from peft_core.testing import models
 from peft_core.testing.stacking import assert_active_adapters_compose
 from torch import nn
 
 from peft_boft import BOFTConfig
 from peft_boft.layer import Conv2d, Linear
 from peft_core import get_peft_model, get_peft_model_state_dict
+from peft_core.testing.models import assert_dropout_only_in_training, forward_output
 
 
 def _boft(model, **kwargs):
     kwargs.setdefault("init_weights", False)
     return get_peft_model(model, BOFTConfig(**kwargs)).eval()
-
-
-def _run(model, x):
-    with torch.no_grad():
-        return output_of(model(x))
 
 
 def _independent_rotation(layer, name: str) -> torch.Tensor:
@@ -99,12 +95,8 @@ def test_two_active_adapters_compose_and_merge():
 
 def test_dropout_only_in_training():
     model = _boft(models.MLP.build(), target_modules=["lin1"], boft_block_size=2, boft_dropout=0.5)
-    x = torch.randn(3, 16)
-    assert torch.equal(_run(model, x), _run(model, x))
-    model.train()
     torch.manual_seed(3)
-    outs = [model(x) for _ in range(6)]
-    assert any(not torch.allclose(outs[0], o) for o in outs[1:])
+    assert_dropout_only_in_training(model, torch.randn(3, 16))
 
 
 def test_unsupported_layers_and_grouped_conv_are_refused():

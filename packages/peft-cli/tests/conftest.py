@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from peft_core.testing import models
 
 torch.set_num_threads(1)
 
@@ -27,14 +28,7 @@ def invoke(runner):
 
 
 def tiny_llama():
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=64,
-    )
-    return LlamaForCausalLM(config).eval()
+    return models.make_llama(seed=0).eval()
 
 
 @pytest.fixture

@@ -51,6 +51,35 @@ def test_causal_lm_forward_generate_and_keys(toy, tiny_llama, input_ids):
     assert model.config.model_type == "llama"  # attribute access falls through to the base model
 
 
+@pytest.mark.parametrize(
+    ("cls", "labels"),
+    [
+        (PeftModelForCausalLM, ["labels"]),
+        (PeftModelForSeq2SeqLM, ["labels"]),
+        (PeftModelForSequenceClassification, ["labels"]),
+        (PeftModelForTokenClassification, ["labels"]),
+        (PeftModelForQuestionAnswering, ["start_positions", "end_positions"]),
+        (PeftModelForFeatureExtraction, []),
+    ],
+)
+def test_task_forward_names_the_task_arguments(cls, labels):
+    import inspect
+
+    params = list(inspect.signature(cls.forward).parameters)  # what Trainer's find_labels reads
+    assert params[:4] == ["self", "input_ids", "attention_mask", "inputs_embeds"] and params[-1] == "kwargs"
+    assert [p for p in params if "label" in p or p.endswith("_positions")] == labels
+
+
+def test_task_forward_passes_positional_and_given_arguments_only(toy, tiny_llama, input_ids):
+    model = get_peft_model(tiny_llama, toy.ToyConfig(task_type="CAUSAL_LM", init_weights=False))
+    mask = torch.ones_like(input_ids)
+    by_keyword = model(input_ids=input_ids, attention_mask=mask, labels=input_ids)
+    by_position = model(input_ids, mask, None, input_ids)  # None: not passed on, the model's default holds
+    assert torch.equal(by_position.logits, by_keyword.logits) and torch.equal(by_position.loss, by_keyword.loss)
+    with pytest.raises(TypeError):
+        model(input_ids, input_ids=input_ids)
+
+
 def test_causal_lm_save_load_round_trip(toy, tiny_llama, input_ids, tmp_path):
     from core_test_models import make_tiny_llama
 

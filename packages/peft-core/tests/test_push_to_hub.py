@@ -97,6 +97,15 @@ def test_config_push_to_hub_uploads_the_config(hub, toy):
     assert b'"r": 3' in commit["files"]["adapter_config.json"]
 
 
+def test_push_to_hub_refuses_unknown_commit_options_before_uploading(hub, toy, mlp):
+    model = get_peft_model(mlp, toy.ToyConfig(target_modules=["lin0"]))
+    with pytest.raises(TypeError, match="commit_mesage"):
+        model.push_to_hub("me/typo", commit_mesage="typo")
+    with pytest.raises(TypeError, match="privte"):
+        model.peft_config["default"].push_to_hub("me/typo", privte=True)
+    assert hub.commits == []
+
+
 def test_create_or_update_model_card_keeps_user_text(toy, tiny_llama, tmp_path):
     model = get_peft_model(tiny_llama, toy.ToyConfig(target_modules=["q_proj"], task_type="CAUSAL_LM"))
     (tmp_path / "README.md").write_text("---\nlicense: mit\n---\n\n# My adapter\n\nTrained on my data.\n")

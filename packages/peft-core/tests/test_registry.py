@@ -78,8 +78,103 @@ def test_invalid_names(bad):
 
 def test_prefix_must_agree_with_model_class():
     cfg, model = make_method("eps", prefix="other_")
-    with pytest.raises(RegistrationError, match="prefix is 'other_'"):
-        register_peft_method(name="eps", config_cls=cfg, model_cls=model)
+    with pytest.raises(RegistrationError, match="prefix is 'other_'.*State the prefix once"):
+        register_peft_method(name="eps", config_cls=cfg, model_cls=model, prefix="eps_")
+    assert "eps" not in registered_methods()
+
+
+def test_the_model_class_prefix_is_the_registered_one(cleanup):
+    # Not `name + "_"`: the keyword form without prefix= takes the model's, as the short form does.
+    cfg, model = make_method("rho", prefix="rho_lambda_")
+    cleanup.append("rho")
+    assert register_peft_method(name="rho", config_cls=cfg, model_cls=model, plugin_api=">=1,<2").prefix == "rho_lambda_"
+
+
+def test_a_model_class_without_prefix_is_refused():
+    cfg, _ = make_method("sigma")
+    with pytest.raises(RegistrationError, match=r"SigmaModel has no parameter prefix.*Set `prefix = 'sigma_'`"):
+        register_peft_method("sigma", type("SigmaModel", (BaseTuner,), {"config_cls": cfg}), plugin_api=">=1,<2")
+    assert "sigma" not in registered_methods()
+
+
+def short_form_model(name: str, **facts):
+    """A model class that states the registration facts itself (the short form's input)."""
+    cfg, model = make_method(name)
+    return type(model.__name__, (model,), {"config_cls": cfg, **facts})
+
+
+def test_short_form_reads_the_facts_from_the_model_class(cleanup):
+    cleanup.extend(["tau_base", "tau"])
+    base = register_peft_method("tau_base", short_form_model("tau_base"), plugin_api=">=1,<2")
+    targets = {"llama": ["q_proj", "v_proj"], "gpt2": "c_attn"}
+    model = short_form_model(
+        "tau", prefix="tau_base_", shares_prefix_with="tau_base", is_mixed_compatible=True, default_target_modules=targets
+    )
+    method = register_peft_method("tau", model, plugin_api=">=1,<2")
+    assert method.config_cls is model.config_cls and method.model_cls is model
+    assert method.prefix == "tau_base_" == base.prefix and method.shares_prefix_with == "tau_base"
+    assert method.is_mixed_compatible and not base.is_mixed_compatible
+    assert dict(method.default_target_modules) == {"llama": ("q_proj", "v_proj"), "gpt2": "c_attn"}
+    assert register_peft_method("tau", model, plugin_api=">=1,<2") is method  # re-import: no-op
+    # the keyword form with the same facts stated again (agreeing, a tuple for a list) is the same registration
+    assert register_peft_method(
+        name="tau", config_cls=model.config_cls, model_cls=model, prefix="tau_base_", is_mixed_compatible=True,
+        default_target_modules={"llama": ("q_proj", "v_proj"), "gpt2": "c_attn"}, plugin_api=">=1,<2",
+    ) is method
+
+
+@pytest.mark.parametrize(
+    ("facts", "kwargs", "message"),
+    [
+        ({"is_mixed_compatible": True}, {"is_mixed_compatible": False}, r"is_mixed_compatible=False\) contradicts .*Model\.is_mixed_compatible = True"),
+        ({"default_target_modules": {"llama": ("q_proj",)}}, {"default_target_modules": {"llama": ("k_proj",)}}, "default_target_modules=.*contradicts"),
+        ({"shares_prefix_with": "lora"}, {"shares_prefix_with": "vera"}, r"shares_prefix_with='vera'\) contradicts"),
+        ({}, {"config_cls": "other"}, r"config_cls='other'\) contradicts .*UpsilonModel\.config_cls = .*UpsilonConfig"),
+    ],
+    ids=["mixed", "targets", "shares", "config"],
+)
+def test_a_keyword_contradicting_the_model_class_is_refused(facts, kwargs, message):
+    with pytest.raises(RegistrationError, match=message) as err:
+        register_peft_method("upsilon", short_form_model("upsilon", **facts), plugin_api=">=1,<2", **kwargs)
+    assert "State it once" in str(err.value)
+    assert "upsilon" not in registered_methods()
+
+
+def test_short_form_without_config_cls_says_where_to_put_it():
+    _, model = make_method("phi")
+    with pytest.raises(RegistrationError, match=r"got None\. Set `config_cls = MyConfig` on .*PhiModel"):
+        register_peft_method("phi", model, plugin_api=">=1,<2")
+
+
+def test_wrongly_typed_facts_on_the_model_class_are_refused():
+    with pytest.raises(RegistrationError, match="is_mixed_compatible must be True or False"):
+        register_peft_method("chi", short_form_model("chi", is_mixed_compatible="yes"), plugin_api=">=1,<2")
+    with pytest.raises(RegistrationError, match="default_target_modules must map model_type"):
+        register_peft_method("chi", short_form_model("chi", default_target_modules=["q_proj"]), plugin_api=">=1,<2")
+    assert "chi" not in registered_methods()
+
+
+def test_every_workspace_method_states_its_facts_once():
+    """The workspace's method packages register the short way: what the registry holds is on the model class."""
+    import sys
+    from pathlib import Path
+
+    from peft_core.discovery import load_all_methods
+
+    packages = Path(__file__).resolve().parents[2]
+    checked = 0
+    for method in load_all_methods().values():
+        file = getattr(sys.modules.get(method.module), "__file__", None)
+        source = Path(file).resolve() if file else None
+        if source is None or not source.is_relative_to(packages) or source.parent.parent.name != "src":
+            continue  # the tests' toy methods, outside packages
+        cls = method.model_cls
+        assert cls.config_cls is method.config_cls and cls.prefix == method.prefix, method.name
+        assert bool(getattr(cls, "is_mixed_compatible", False)) == method.is_mixed_compatible, method.name
+        declared = {k: v if isinstance(v, str) else tuple(v) for k, v in (getattr(cls, "default_target_modules", None) or {}).items()}
+        assert declared == dict(method.default_target_modules), method.name
+        checked += 1
+    assert checked >= 40  # every method package of the workspace (45 today)
 
 
 def test_config_peft_type_must_match_name():

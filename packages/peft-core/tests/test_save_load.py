@@ -40,14 +40,20 @@ def _snapshot(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
+def _saved_trained(toy, mlp, folder, rows, **save_kwargs):
+    """(the base's state before adapting, a trained adapter saved to `folder`, inputs of `rows` rows, its output)."""
+    base_state = _snapshot(mlp)
+    model = _trained(toy, mlp)
+    x = torch.randn(rows, 8)
+    expected = model(x)
+    model.save_pretrained(folder, **save_kwargs)
+    return base_state, model, x, expected
+
+
 def test_layout_keys_and_round_trip(toy, mlp, tmp_path):
     from core_test_models import MLP
 
-    base_state = _snapshot(mlp)
-    model = _trained(toy, mlp)
-    x = torch.randn(4, 8)
-    expected = model(x)
-    model.save_pretrained(tmp_path)
+    base_state, model, x, expected = _saved_trained(toy, mlp, tmp_path, rows=4)
     assert sorted(os.listdir(tmp_path)) == ["README.md", "adapter_config.json", "adapter_model.safetensors"]
     with safe_open(tmp_path / "adapter_model.safetensors", "pt") as f:
         keys = set(f.keys())
@@ -197,11 +203,7 @@ def test_missing_weights_file(toy, mlp, tmp_path):
 def test_legacy_bin_loads_with_weights_only(toy, mlp, tmp_path):
     from core_test_models import MLP
 
-    base_state = _snapshot(mlp)
-    model = _trained(toy, mlp)
-    x = torch.randn(2, 8)
-    expected = model(x)
-    model.save_pretrained(tmp_path, safe_serialization=False)
+    base_state, model, x, expected = _saved_trained(toy, mlp, tmp_path, rows=2, safe_serialization=False)
     assert (tmp_path / "adapter_model.bin").exists()
     fresh = _fresh(MLP, base_state)
     assert torch.allclose(PeftModel.from_pretrained(fresh, tmp_path)(x), expected)
@@ -242,11 +244,7 @@ def test_prefixless_file_loads_into_peft_model(toy, mlp):
 def test_save_is_atomic_a_crash_keeps_the_previous_adapter(toy, mlp, tmp_path, monkeypatch):
     from core_test_models import MLP
 
-    base_state = _snapshot(mlp)
-    model = _trained(toy, mlp)
-    x = torch.randn(2, 8)
-    expected = model(x)
-    model.save_pretrained(tmp_path)
+    base_state, model, x, expected = _saved_trained(toy, mlp, tmp_path, rows=2)
     with torch.no_grad():
         model.base_model.model.lin0.toy_B["default"].weight.add_(1)
 
@@ -280,11 +278,7 @@ def test_save_never_writes_outside_the_folder(toy, mlp, tmp_path):
 def test_low_cpu_mem_usage_load(toy, mlp, tmp_path):
     from core_test_models import MLP
 
-    base_state = _snapshot(mlp)
-    model = _trained(toy, mlp)
-    x = torch.randn(2, 8)
-    expected = model(x)
-    model.save_pretrained(tmp_path)
+    base_state, model, x, expected = _saved_trained(toy, mlp, tmp_path, rows=2)
     fresh = _fresh(MLP, base_state)
     loaded = PeftModel.from_pretrained(fresh, tmp_path, low_cpu_mem_usage=True)
     assert not any(p.is_meta for p in loaded.parameters())

@@ -14,17 +14,15 @@ from torch import nn
 
 from peft_core import ConfigError, get_peft_method, get_peft_model
 from peft_core.testing import models
-from peft_core.testing.hf import hf_peft
+from peft_core.testing.hf import assert_same_seeded_start, hf_peft
 from peft_deft import DeftConfig, DeftLinear
 
 torch.set_num_threads(1)
 
 
 def _adapted(**overrides) -> tuple[nn.Sequential, nn.Module]:
-    torch.manual_seed(0)
-    base = nn.Sequential(nn.Linear(7, 6), nn.Tanh(), nn.Linear(6, 4))
     config = DeftConfig(**{"r": 3, "target_modules": ["0", "2"], "init_weights": False, **overrides})
-    return base, get_peft_model(copy.deepcopy(base), config)
+    return models.adapted_copy(lambda: nn.Sequential(nn.Linear(7, 6), nn.Tanh(), nn.Linear(6, 4)), config)
 
 
 def _adapted_weight(layer: DeftLinear, weight: torch.Tensor, name: str = "default") -> torch.Tensor:
@@ -114,14 +112,9 @@ def test_conv1d_weights_are_transposed():
 @pytest.mark.skipif(hf_peft() is None, reason="Hugging Face PEFT is not installed")
 @pytest.mark.parametrize("init_weights", [True, False])
 def test_seeded_start_equals_hugging_faces(init_weights):
-    peft = hf_peft()
     base = nn.Sequential(nn.Linear(7, 6), nn.Linear(6, 4))
     kwargs = dict(r=3, target_modules=["0", "1"], init_weights=init_weights, alpha=5, init_scale=2.0)
-    torch.manual_seed(5)
-    ours = get_peft_model(copy.deepcopy(base), DeftConfig(**kwargs)).state_dict()
-    torch.manual_seed(5)
-    theirs = peft.get_peft_model(copy.deepcopy(base), peft.DeftConfig(**kwargs)).state_dict()
-    assert set(ours) == set(theirs) and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    assert_same_seeded_start(lambda: copy.deepcopy(base), DeftConfig(**kwargs), hf_peft().DeftConfig(**kwargs), 5)
 
 
 def test_registration_and_refusals():

@@ -14,17 +14,15 @@ from torch import nn
 
 from peft_core import ConfigError, get_peft_method, get_peft_model
 from peft_core.testing.hf import hf_peft
+from peft_core.testing.models import adapted_copy
 from peft_glora import GloraConfig, GloraLinear
 
 torch.set_num_threads(1)
 
 
 def _adapted(**overrides) -> tuple[nn.Sequential, GloraLinear]:
-    torch.manual_seed(0)
-    base = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3, bias=False))
     config = GloraConfig(**{"r": 2, "target_modules": ["0", "2"], "init_weights": False, **overrides})
-    model = get_peft_model(copy.deepcopy(base), config)
-    return base, model
+    return adapted_copy(lambda: nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3, bias=False)), config)
 
 
 def _expected(layer: GloraLinear, weight: torch.Tensor, bias: torch.Tensor | None, name: str = "default"):

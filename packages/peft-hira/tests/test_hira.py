@@ -12,7 +12,7 @@ from torch import nn
 
 from peft_core import ConfigError, get_peft_model
 from peft_core.testing import models
-from peft_core.testing.hf import hf_model, hf_peft
+from peft_core.testing.hf import hf_model, hf_peft, hf_peft_or_skip
 
 from peft_hira import HiraConfig, HiraConv, HiraEmbedding, HiraLinear
 
@@ -20,8 +20,13 @@ torch.set_num_threads(1)
 
 
 def _quiet_hf(base, **kwargs):
-    peft = hf_peft() or pytest.skip("Hugging Face PEFT is not installed")
-    return hf_model(base, peft.HiraConfig(**kwargs))
+    return hf_model(base, hf_peft_or_skip().HiraConfig(**kwargs))
+
+
+def _adapted(tiny_model, **kwargs):
+    """The kit's `tiny_model` and a copy adapted by HiRA with a random start (`init_weights=False`)."""
+    base = tiny_model.build()
+    return base, get_peft_model(copy.deepcopy(base), HiraConfig(init_weights=False, **kwargs))
 
 
 def test_usable_in_a_mixed_method_model():
@@ -34,8 +39,7 @@ def test_usable_in_a_mixed_method_model():
 
 
 def test_linear_update_is_the_hadamard_product_with_the_weight():
-    base = models.MLP.build()
-    model = get_peft_model(copy.deepcopy(base), HiraConfig(r=2, target_modules=["lin1"], init_weights=False))
+    base, model = _adapted(models.MLP, r=2, target_modules=["lin1"])
     layer = model.base_model.model.lin1
     assert isinstance(layer, HiraLinear)
     a, b = layer.hira_A["default"], layer.hira_B["default"]
@@ -61,8 +65,7 @@ def test_conv1d_keeps_the_config_flag_and_uses_the_transposed_weight():
 
 
 def test_embedding_update_looks_up_the_modulated_table():
-    base = models.EMBEDDING.build()
-    model = get_peft_model(copy.deepcopy(base), HiraConfig(r=3, target_modules=["emb"], init_weights=False))
+    base, model = _adapted(models.EMBEDDING, r=3, target_modules=["emb"])
     layer = model.base_model.model.emb
     assert isinstance(layer, HiraEmbedding)
     a, b = layer.hira_embedding_A["default"], layer.hira_embedding_B["default"]
@@ -81,8 +84,7 @@ def test_default_embedding_init_is_a_no_op_with_random_b():
 
 @pytest.mark.parametrize("name", ["conv2d", "pointwise", "conv1d", "conv3d"])
 def test_conv_update_convolves_with_the_modulated_kernel(name):
-    base = models.CONV.build()
-    model = get_peft_model(copy.deepcopy(base), HiraConfig(r=2, target_modules=[name], init_weights=False))
+    base, model = _adapted(models.CONV, r=2, target_modules=[name])
     layer = getattr(model.base_model.model, name)
     assert isinstance(layer, HiraConv)
     conv = getattr(base, name)
@@ -102,8 +104,7 @@ def test_grouped_convolutions_are_refused():
 
 
 def test_merge_adds_the_original_weight_times_each_update_and_unmerge_restores_it():
-    base = models.MLP.build()
-    model = get_peft_model(copy.deepcopy(base), HiraConfig(r=2, target_modules=["lin1"], init_weights=False))
+    base, model = _adapted(models.MLP, r=2, target_modules=["lin1"])
     model.add_adapter("b", HiraConfig(r=3, target_modules=["lin1"], init_weights=False))
     layer = model.base_model.model.lin1
     w0 = base.lin1.weight.detach()

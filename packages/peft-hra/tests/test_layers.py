@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from peft_core.testing import models, output_of
+from peft_core.testing import models
 from peft_core.testing.stacking import assert_active_adapters_compose
 from torch import nn
 
 from peft_core import get_peft_model, get_peft_model_state_dict
+from peft_core.testing.models import forward_output
 from peft_hra import HRAConfig
 from peft_hra.layer import HRAConv2d, HRALinear
 
@@ -21,11 +22,6 @@ from peft_hra.layer import HRAConv2d, HRALinear
 def _hra(model, **kwargs):
     kwargs.setdefault("init_weights", False)
     return get_peft_model(model, HRAConfig(**kwargs)).eval()
-
-
-def _run(model, x):
-    with torch.no_grad():
-        return output_of(model(x))
 
 
 def _reflections(u: torch.Tensor) -> torch.Tensor:
@@ -66,7 +62,7 @@ def test_default_init_pairs_reflections_for_even_r_and_warns_for_odd_r():
     assert torch.equal(u[:, 0], u[:, 1]) and not torch.equal(u[:, 1], u[:, 2])
     with pytest.warns(UserWarning, match="odd"):
         odd = get_peft_model(models.MLP.build(), HRAConfig(target_modules=["lin1"], r=3)).eval()
-    assert not torch.allclose(_run(odd, x), _run(models.MLP.build(), x))
+    assert not torch.allclose(forward_output(odd, x), forward_output(models.MLP.build(), x))
 
 
 def test_two_active_adapters_chain_and_merge():

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import peft_core
-from peft_core.testing import output_of
 from peft_core.testing.hf import hf_peft, hf_peft_status, several_adapters_both_ways
+from peft_core.testing.models import forward_output
 from peft_ia3 import IA3Config
 
 peft = hf_peft()
@@ -33,11 +33,6 @@ def _inputs(kind: str) -> torch.Tensor:
     if kind in ("tiny_llama", "tiny_gpt2"):
         return torch.randint(0, 128, (3, 7), generator=gen)
     return torch.randn(4, 8, generator=gen)
-
-
-def _out(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return output_of(model(x))
 
 
 def _build(lib: str, base: torch.nn.Module, kwargs: dict[str, Any], randomize: Callable) -> torch.nn.Module:
@@ -67,7 +62,7 @@ def test_seeded_random_init_matches_hf(tiny_llama, input_ids):
     hf = peft.get_peft_model(copy.deepcopy(tiny_llama), peft.IA3Config(**kwargs))
     torch.manual_seed(11)
     ours = peft_core.get_peft_model(copy.deepcopy(tiny_llama), IA3Config(**kwargs))
-    assert torch.equal(_out(hf, input_ids), _out(ours, input_ids))
+    assert torch.equal(forward_output(hf, input_ids), forward_output(ours, input_ids))
 
 
 def test_several_adapters_both_directions(mlp, randomize, tmp_path):
@@ -78,7 +73,7 @@ def test_several_adapters_both_directions(mlp, randomize, tmp_path):
         lambda: copy.deepcopy(mlp),
         {"default": IA3Config(**first), "other": IA3Config(**second)},
         {"default": peft.IA3Config(**first), "other": peft.IA3Config(**second)},
-        lambda model: _out(model, _inputs("mlp")),
+        lambda model: forward_output(model, _inputs("mlp")),
         tmp_path,
         prepare=randomize,
     )

@@ -4,14 +4,13 @@ rest: merging, several adapters, disabling, mixed batches, dtypes, save/load, ba
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 import torch.nn.functional as F
 
 import peft_core
 from peft_core import get_peft_model
+from peft_core.testing.hf import config_differences
 from peft_loha import LoHaConfig, LoHaLayer, LoHaModel
 
 
@@ -51,17 +50,7 @@ def test_config_defaults_and_json():
 
 def test_config_field_names_and_defaults_equal_hf():
     hf = pytest.importorskip("peft")
-
-    def defaults(cls):
-        out = {}
-        for f in dataclasses.fields(cls):
-            out[f.name] = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        return out
-
-    ours, theirs = defaults(LoHaConfig), defaults(hf.LoHaConfig)
-    assert set(ours) == set(theirs)
-    ours.pop("peft_type"), theirs.pop("peft_type")  # HF sets it in __post_init__
-    assert ours == theirs
+    assert config_differences(LoHaConfig, hf.LoHaConfig) == []
 
 
 def test_registered_with_hf_prefix():

@@ -10,17 +10,12 @@ import pytest
 import torch
 
 import peft_core
-from peft_core.testing.hf import several_adapters_both_ways
+from peft_core.testing.hf import assert_mixed_rows_match, assert_same_training_draws, several_adapters_both_ways
+from peft_core.testing.models import forward_output
 from peft_loha import LoHaConfig
 
 hf = pytest.importorskip("peft")
 pytestmark = pytest.mark.compat
-
-
-def _out(model, inputs):
-    with torch.no_grad():
-        out = model(inputs)
-    return out.logits if hasattr(out, "logits") else out
 
 
 def _randomise(model, seed=5):
@@ -57,13 +52,7 @@ def test_training_mode_dropout_draws_match_hf(make_convnet, conv_targets, images
     theirs = _hf_model(make_convnet, kwargs, False)
     theirs.save_pretrained(tmp_path)
     ours = peft_core.PeftModel.from_pretrained(make_convnet(), tmp_path)
-    theirs.train()
-    ours.train()
-    for seed in range(4):
-        torch.manual_seed(seed)
-        expected = theirs(images)
-        torch.manual_seed(seed)
-        assert torch.equal(ours(images), expected), seed
+    assert_same_training_draws(ours, theirs, images)
 
 
 def test_several_adapters_saved_by_hf_load_here(make_convnet, conv_targets, images, tmp_path):
@@ -75,18 +64,8 @@ def test_several_adapters_saved_by_hf_load_here(make_convnet, conv_targets, imag
             "default": hf.LoHaConfig(r=2, target_modules=conv_targets, init_weights=False),
             "second": hf.LoHaConfig(r=3, alpha=2, target_modules=["lin", "conv2"], init_weights=False),
         },
-        lambda model: _out(model, images),
+        lambda model: forward_output(model, images),
         tmp_path,
     )
     # mixed batch: each row as computed by HF with that row's adapter alone
-    mixed = _out_mixed(ours, images, ["second", "__base__", "default"])
-    with ours.disable_adapter():
-        base = _out(ours, images)
-    for row, name in enumerate(["second", "__base__", "default"]):
-        ref = base if name == "__base__" else expected[name]
-        assert torch.allclose(mixed[row], ref[row], atol=1e-6, rtol=0), name
-
-
-def _out_mixed(model, inputs, names):
-    with torch.no_grad():
-        return model(inputs, adapter_names=names)
+    assert_mixed_rows_match(ours, images, ["second", "__base__", "default"], expected)

@@ -5,14 +5,13 @@ batches, dtypes, save/load, bad configs."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 from torch import nn
 
 import peft_core
 from peft_core import get_peft_model
+from peft_core.testing.hf import config_differences
 from peft_lokr import LoKrConfig, LoKrModel, factorization
 
 
@@ -66,17 +65,7 @@ def test_config_defaults_and_json():
 
 def test_config_field_names_and_defaults_equal_hf():
     hf = pytest.importorskip("peft")
-
-    def defaults(cls):
-        return {
-            f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-            for f in dataclasses.fields(cls)
-        }
-
-    ours, theirs = defaults(LoKrConfig), defaults(hf.LoKrConfig)
-    assert set(ours) == set(theirs)
-    ours.pop("peft_type"), theirs.pop("peft_type")  # HF sets it in __post_init__
-    assert ours == theirs
+    assert config_differences(LoKrConfig, hf.LoKrConfig) == []
 
 
 

@@ -11,17 +11,12 @@ import pytest
 import torch
 
 import peft_core
-from peft_core.testing.hf import several_adapters_both_ways
+from peft_core.testing.hf import assert_mixed_rows_match, assert_same_training_draws, several_adapters_both_ways
+from peft_core.testing.models import forward_output
 from peft_lokr import LoKrConfig, factorization
 
 hf = pytest.importorskip("peft")
 pytestmark = pytest.mark.compat
-
-def _run(model, inputs):
-    with torch.no_grad():
-        out = model(inputs)
-    return getattr(out, "logits", out)
-
 
 def _fill_random(model, seed=4):
     gen = torch.Generator().manual_seed(seed)
@@ -70,15 +65,7 @@ def test_training_mode_dropout_draws_match_hf(kronnet_factory, kron_targets, fea
     theirs = _hf(kronnet_factory, kwargs, False)
     theirs.save_pretrained(tmp_path)
     ours = peft_core.PeftModel.from_pretrained(kronnet_factory(), tmp_path)
-    theirs.train()
-    ours.train()
-    outs = []
-    for seed in range(4):
-        torch.manual_seed(seed)
-        expected = theirs(feature_maps)
-        torch.manual_seed(seed)
-        outs.append(ours(feature_maps))
-        assert torch.equal(outs[-1], expected), seed
+    outs = assert_same_training_draws(ours, theirs, feature_maps)
     assert not torch.equal(outs[0], outs[1])  # dropout really varies between draws
 
 
@@ -91,13 +78,7 @@ def test_several_adapters_saved_by_hf_load_here(kronnet_factory, kron_targets, f
             "default": hf.LoKrConfig(r=1, target_modules=kron_targets, init_weights=False),
             "extra": hf.LoKrConfig(r=2, alpha=5, target_modules=["lin", "point"], init_weights=False),
         },
-        lambda model: _run(model, feature_maps),
+        lambda model: forward_output(model, feature_maps),
         tmp_path,
     )
-    with ours.disable_adapter():
-        expected["__base__"] = _run(ours, feature_maps)
-    order = ["extra", "default", "__base__"]
-    with torch.no_grad():
-        mixed = ours(feature_maps, adapter_names=order)
-    for row, name in enumerate(order):
-        assert torch.allclose(mixed[row], expected[name][row], atol=1e-6, rtol=0), name
+    assert_mixed_rows_match(ours, feature_maps, ["extra", "default", "__base__"], expected)

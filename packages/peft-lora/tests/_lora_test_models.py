@@ -34,6 +34,14 @@ def logits(model, ids: torch.Tensor, **kwargs) -> torch.Tensor:
         return output_of(model(ids, **kwargs))
 
 
+# Models, target modules and input makers whose mixed-adapter batches are checked (on CPU and on CUDA).
+MIXED_BATCH_CASES = [
+    (tiny_llama, ["q_proj", "v_proj", "embed_tokens", "down_proj"], input_ids),
+    (tiny_gpt2, ["c_attn", "c_fc"], input_ids),
+    (conv_net, ["conv2d", "pointwise", "conv1d", "conv3d", "head"], images),
+]
+
+
 def randomize_lora(model, seed: int = 123, std: float = 0.2, biases: str | None = None) -> None:
     """Give the adapter random values, as if trained, so that equal outputs prove something.
 

@@ -13,6 +13,7 @@ import tempfile
 import warnings
 
 import torch
+from peft_core.testing import models
 from torch import nn
 
 VOCAB = 96
@@ -29,20 +30,8 @@ def backend_params():
 
 @functools.lru_cache(maxsize=None)
 def _checkpoint(seed: int = 0) -> str:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=VOCAB,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-    )
     folder = tempfile.mkdtemp(prefix="tiny-llama-")
-    LlamaForCausalLM(config).save_pretrained(folder)
+    models.make_llama(seed, vocab_size=VOCAB, hidden_size=64, intermediate_size=128).save_pretrained(folder)
     return folder
 
 

@@ -28,7 +28,14 @@ from _lora_test_models import (
     tiny_gpt2,
     tiny_llama,
 )
-from peft_core.testing.hf import hf_peft, hf_peft_status, load_in_hf, read_adapter_config, saved_tensor_specs
+from peft_core.testing.hf import (
+    hf_peft,
+    hf_peft_status,
+    load_in_hf,
+    read_adapter_config,
+    round_trip_adapters,
+    saved_tensor_specs,
+)
 
 peft = hf_peft()
 if peft is None:  # absent, or `import peft` is not Hugging Face's distribution
@@ -51,53 +58,17 @@ def _assert_same(actual: torch.Tensor, expected: torch.Tensor, exact: bool) -> N
 
 def roundtrip(tmp_path, make_base, inputs, exact=True, biases=None, second=None, **config):
     """Run one compatibility case; `second` = (name, config kwargs) adds a second adapter."""
-    base = make_base()
-
-    def run(model):
-        return logits(model.eval(), inputs)
-
-    # HF PEFT -> peft-lora
-    hf_model = peft.get_peft_model(copy.deepcopy(base), peft.LoraConfig(**config))
-    if second:
-        hf_model.add_adapter(second[0], peft.LoraConfig(**second[1]))
-    randomize_lora(hf_model, seed=1, biases=biases)
-    hf_dir = tmp_path / "hf"
-    hf_model.save_pretrained(hf_dir)
-    expected = run(hf_model)
-    ours = peft_core.PeftModel.from_pretrained(copy.deepcopy(base), hf_dir)
-    _assert_same(run(ours), expected, exact)
-    assert not torch.equal(expected, run(base)), "the adapter is trivial; the test would prove nothing"
-    if second:
-        ours.load_adapter(hf_dir, second[0], subfolder=second[0])
-        ours.set_adapter(second[0])
-        hf_model.set_adapter(second[0])
-        _assert_same(run(ours), run(hf_model), exact)
-
-    # peft-lora -> HF PEFT
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # fan_in_fan_out flips warn on both sides
-        our_model = peft_core.get_peft_model(copy.deepcopy(base), peft_lora.LoraConfig(**config))
-    if second:
-        our_model.add_adapter(second[0], peft_lora.LoraConfig(**second[1]))
-    randomize_lora(our_model, seed=2, biases=biases)
-    our_dir = tmp_path / "ours"
-    our_model.save_pretrained(our_dir)
-    expected = run(our_model)
-    hf_loaded = _load_in_hf(copy.deepcopy(base), our_dir)
-    _assert_same(run(hf_loaded), expected, exact)
-    if second:
-        hf_loaded.load_adapter(our_dir / second[0], adapter_name=second[0])
-        hf_loaded.set_adapter(second[0])
-        our_model.set_adapter(second[0])
-        _assert_same(run(hf_loaded), run(our_model), exact)
-
-    # the same config writes the same files
-    assert _config_json(our_dir) == _config_json(hf_dir)
-    assert _tensors(our_dir) == _tensors(hf_dir)
-    if second:
-        assert _config_json(our_dir / second[0]) == _config_json(hf_dir / second[0])
-        assert _tensors(our_dir / second[0]) == _tensors(hf_dir / second[0])
-    return hf_dir, our_dir
+    adapters = {"default": config, **dict([second] if second else [])}
+    result = round_trip_adapters(
+        make_base,
+        {name: peft.LoraConfig(**copy.deepcopy(kwargs)) for name, kwargs in adapters.items()},
+        {name: peft_lora.LoraConfig(**copy.deepcopy(kwargs)) for name, kwargs in adapters.items()},
+        lambda model: logits(model.eval(), inputs),
+        tmp_path,
+        lambda model, seed: randomize_lora(model, seed=seed, biases=biases),
+        compare=lambda actual, expected: _assert_same(actual, expected, exact),
+    )
+    return result.hf_dir, result.our_dir
 
 
 def test_llama_q_v_causal_lm(tmp_path):
@@ -218,6 +189,18 @@ def test_conv_model_dora(tmp_path):
     assert keys["base_model.model.conv2d.lora_magnitude_vector"] == ((1, 8, 1, 1), torch.float32)
 
 
+def _same_adapter_in_both(make_base, config, seed):
+    """HF's LoRA adapter for `config` with random values ("as if trained"), and ours holding the same state."""
+    base = make_base()
+    hf_model = peft.get_peft_model(copy.deepcopy(base), peft.LoraConfig(**config))
+    randomize_lora(hf_model, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = peft_core.get_peft_model(copy.deepcopy(base), peft_lora.LoraConfig(**config))
+    ours.load_state_dict(hf_model.state_dict())
+    return hf_model, ours
+
+
 def test_hf_merge_and_unload_matches_ours():
     """Merged weights (DoRA, Conv1D, lora_bias) agree with HF's merge within float tolerance."""
     for make, config, inputs in (
@@ -226,13 +209,7 @@ def test_hf_merge_and_unload_matches_ours():
         (conv_net, dict(r=2, target_modules=["conv2d", "pointwise", "conv1d"], use_dora=True), images()),
         (emb_mlp, dict(r=2, target_modules=["emb", "lin0"], use_dora=True), input_ids()),
     ):
-        base = make()
-        hf_model = peft.get_peft_model(copy.deepcopy(base), peft.LoraConfig(**config))
-        randomize_lora(hf_model, seed=3)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ours = peft_core.get_peft_model(copy.deepcopy(base), peft_lora.LoraConfig(**config))
-        ours.load_state_dict(hf_model.state_dict())
+        hf_model, ours = _same_adapter_in_both(make, config, seed=3)
         hf_merged = hf_model.merge_and_unload()
         our_merged = ours.merge_and_unload()
         for (name, a), (name_b, b) in zip(hf_merged.state_dict().items(), our_merged.state_dict().items()):
@@ -270,13 +247,7 @@ def test_training_gradients_match_hf():
         (tiny_llama, dict(r=4, target_modules=["q_proj", "v_proj", "embed_tokens"], lora_dropout=0.0)),
         (tiny_gpt2, dict(r=4, target_modules=["c_attn", "c_proj"], use_dora=True, bias="all")),
     ):
-        base = make()
-        hf_model = peft.get_peft_model(copy.deepcopy(base), peft.LoraConfig(**config))
-        randomize_lora(hf_model, seed=4)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ours = peft_core.get_peft_model(copy.deepcopy(base), peft_lora.LoraConfig(**config))
-        ours.load_state_dict(hf_model.state_dict())
+        hf_model, ours = _same_adapter_in_both(make, config, seed=4)
         ids = input_ids()
         losses, grads = [], []
         for model in (hf_model, ours):

@@ -7,15 +7,7 @@ import warnings
 
 import pytest
 import torch
-from _lora_test_models import (
-    conv_net,
-    images,
-    input_ids,
-    logits,
-    randomize_lora,
-    tiny_gpt2,
-    tiny_llama,
-)
+from _lora_test_models import MIXED_BATCH_CASES, input_ids, logits, randomize_lora, tiny_llama
 from peft_core import PeftModel, get_peft_model
 from peft_lora import LoraConfig
 
@@ -33,14 +25,7 @@ def _pair(make, **config):
     return base, model.eval()
 
 
-@pytest.mark.parametrize(
-    "make, targets, make_inputs",
-    [
-        (tiny_llama, ["q_proj", "v_proj", "embed_tokens", "down_proj"], input_ids),
-        (tiny_gpt2, ["c_attn", "c_fc"], input_ids),
-        (conv_net, ["conv2d", "pointwise", "conv1d", "conv3d", "head"], images),
-    ],
-)
+@pytest.mark.parametrize("make, targets, make_inputs", MIXED_BATCH_CASES)
 def test_cuda_forward_mixed_batch_and_merge_match_cpu(make, targets, make_inputs):
     _, model = _pair(make, r=4, target_modules=targets)
     inputs = make_inputs(batch=4)

@@ -25,6 +25,12 @@ def _model(make, targets, **extra):
     return base, model.eval()
 
 
+def _dora_factors(layer, name="default"):
+    """The LoRA factors A and B, the scaling and the DoRA magnitude of `layer`'s adapter `name`."""
+    magnitude = layer.lora_magnitude_vector[name].weight
+    return layer.lora_A[name].weight, layer.lora_B[name].weight, layer.scaling[name], magnitude
+
+
 def test_magnitude_starts_at_the_weight_norm():
     base, model = _model(emb_mlp, ["lin0", "emb"], init_lora_weights=False)
     lin = model.base_model.model.lin0
@@ -41,8 +47,7 @@ def test_linear_dora_forward():
     base, model = _model(emb_mlp, ["lin0"])
     randomize_lora(model)
     layer = model.base_model.model.lin0
-    a, b, s = layer.lora_A["default"].weight, layer.lora_B["default"].weight, layer.scaling["default"]
-    m = layer.lora_magnitude_vector["default"].weight
+    a, b, s, m = _dora_factors(layer)
     v = base.lin0.weight + s * b @ a
     x = torch.randn(4, 16)
     expected = F.linear(x, (m / v.norm(dim=1))[:, None] * v, base.lin0.bias)
@@ -55,8 +60,7 @@ def test_conv1d_gpt2_dora_forward():
     randomize_lora(model)
     layer = model.base_model.model.transformer.h[0].attn.c_attn
     conv = base.transformer.h[0].attn.c_attn
-    a, b, s = layer.lora_A["default"].weight, layer.lora_B["default"].weight, layer.scaling["default"]
-    m = layer.lora_magnitude_vector["default"].weight
+    a, b, s, m = _dora_factors(layer)
     v = conv.weight.T + s * b @ a  # (out, in)
     x = torch.randn(2, 3, 32)
     expected = x @ ((m / v.norm(dim=1))[:, None] * v).T + conv.bias
@@ -82,8 +86,7 @@ def test_conv2d_dora_forward_and_magnitude_shape():
     base, model = _model(conv_net, ["conv2d"])
     randomize_lora(model)
     layer = model.base_model.model.conv2d
-    a, b, s = layer.lora_A["default"].weight, layer.lora_B["default"].weight, layer.scaling["default"]
-    m = layer.lora_magnitude_vector["default"].weight
+    a, b, s, m = _dora_factors(layer)
     assert m.shape == (1, 8, 1, 1)
     v = base.conv2d.weight + s * torch.einsum("ok,kihw->oihw", b[:, :, 0, 0], a)
     norm = v.flatten(1).norm(dim=1)
@@ -97,8 +100,8 @@ def test_dora_merged_weight_is_the_formula():
     base, model = _model(emb_mlp, ["lin0"])
     randomize_lora(model)
     layer = model.base_model.model.lin0
-    a, b, s = layer.lora_A["default"].weight, layer.lora_B["default"].weight, layer.scaling["default"]
-    m = layer.lora_magnitude_vector["default"].weight.detach()
+    a, b, s, m = _dora_factors(layer)
+    m = m.detach()
     v = (base.lin0.weight + s * b @ a).detach()
     model.merge_adapter()
     torch.testing.assert_close(layer.get_base_layer().weight, (m / v.norm(dim=1))[:, None] * v, atol=1e-6, rtol=1e-5)
@@ -114,8 +117,7 @@ def test_dora_with_dropout_in_training_uses_the_dropped_input_for_both_terms():
     out = layer(x)
     torch.manual_seed(3)
     dropped = layer.lora_dropout["default"](x)
-    a, b, s = layer.lora_A["default"].weight, layer.lora_B["default"].weight, layer.scaling["default"]
-    m = layer.lora_magnitude_vector["default"].weight
+    a, b, s, m = _dora_factors(layer)
     w = base.lin0.weight
     mag = m / (w + s * b @ a).norm(dim=1).detach()
     expected = base.lin0(x) + (mag - 1) * F.linear(dropped, w) + mag * s * (dropped @ a.T @ b.T)

@@ -10,18 +10,12 @@ import torch
 from safetensors.torch import load_file
 
 from peft_core import AdapterLoadError, PeftModel, get_peft_model
+from peft_core.testing import models
 from peft_lora import LoraConfig
 
 
 def _llama():
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=64,
-    )
-    return LlamaForCausalLM(config).eval()
+    return models.make_llama(seed=0).eval()
 
 
 @pytest.mark.parametrize("targets", [["q_proj", "v_proj"], ["q_proj", "embed_tokens"]])

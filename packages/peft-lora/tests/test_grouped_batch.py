@@ -7,18 +7,13 @@ from __future__ import annotations
 import pytest
 import torch
 from peft_core import get_peft_model
+from peft_core.testing import models
 from peft_lora import LoraConfig
 from peft_lora.layers import grouped
-from transformers import LlamaConfig, LlamaForCausalLM
 
 
-def _llama() -> LlamaForCausalLM:
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=64,
-    )
-    return LlamaForCausalLM(config).eval()
+def _llama() -> torch.nn.Module:
+    return models.make_llama(seed=0, vocab_size=64, intermediate_size=48).eval()
 
 
 def _many(n: int, dora: set[int] = frozenset()) -> torch.nn.Module:

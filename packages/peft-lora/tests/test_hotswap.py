@@ -42,56 +42,23 @@ def _state(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
+def _configs(targets, *rank_alpha, **extra):
+    """LoRA configs of the same targets, one per (r, lora_alpha): the adapters swapped in turn."""
+    return [LoraConfig(r=r, lora_alpha=alpha, target_modules=targets, **extra) for r, alpha in rank_alpha]
+
+
 CASES = {
     "llama": (
         tiny_llama,
         input_ids,
-        [
-            LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
-            LoraConfig(r=8, lora_alpha=3, target_modules=["q_proj", "v_proj"]),
-            LoraConfig(r=2, lora_alpha=5, target_modules=["q_proj", "v_proj"], rank_pattern={"v_proj": 3}),
-        ],
+        _configs(["q_proj", "v_proj"], (4, 8), (8, 3))
+        + [LoraConfig(r=2, lora_alpha=5, target_modules=["q_proj", "v_proj"], rank_pattern={"v_proj": 3})],
     ),
-    "llama-rslora": (
-        tiny_llama,
-        input_ids,
-        [
-            LoraConfig(r=4, lora_alpha=8, use_rslora=True, target_modules=["q_proj"]),
-            LoraConfig(r=6, lora_alpha=2, use_rslora=True, target_modules=["q_proj"]),
-        ],
-    ),
-    "gpt2-conv1d": (
-        tiny_gpt2,
-        input_ids,
-        [
-            LoraConfig(r=4, lora_alpha=8, target_modules=["c_attn", "mlp.c_proj"]),
-            LoraConfig(r=2, lora_alpha=7, target_modules=["c_attn", "mlp.c_proj"]),
-        ],
-    ),
-    "conv": (
-        conv_net,
-        images,
-        [
-            LoraConfig(r=4, lora_alpha=8, target_modules=["conv2d", "conv1d", "conv3d", "head"]),
-            LoraConfig(r=2, lora_alpha=3, target_modules=["conv2d", "conv1d", "conv3d", "head"]),
-        ],
-    ),
-    "embedding": (
-        emb_mlp,
-        input_ids,
-        [
-            LoraConfig(r=4, lora_alpha=8, target_modules=["emb", "lin0"]),
-            LoraConfig(r=6, lora_alpha=2, target_modules=["emb", "lin0"]),
-        ],
-    ),
-    "dora": (
-        tiny_llama,
-        input_ids,
-        [
-            LoraConfig(r=4, lora_alpha=8, use_dora=True, target_modules=["q_proj", "v_proj"]),
-            LoraConfig(r=2, lora_alpha=3, use_dora=True, target_modules=["q_proj", "v_proj"]),
-        ],
-    ),
+    "llama-rslora": (tiny_llama, input_ids, _configs(["q_proj"], (4, 8), (6, 2), use_rslora=True)),
+    "gpt2-conv1d": (tiny_gpt2, input_ids, _configs(["c_attn", "mlp.c_proj"], (4, 8), (2, 7))),
+    "conv": (conv_net, images, _configs(["conv2d", "conv1d", "conv3d", "head"], (4, 8), (2, 3))),
+    "embedding": (emb_mlp, input_ids, _configs(["emb", "lin0"], (4, 8), (6, 2))),
+    "dora": (tiny_llama, input_ids, _configs(["q_proj", "v_proj"], (4, 8), (2, 3), use_dora=True)),
 }
 
 

@@ -8,17 +8,9 @@ import warnings
 
 import pytest
 import torch
-from _lora_test_models import (
-    conv_net,
-    emb_mlp,
-    images,
-    input_ids,
-    logits,
-    randomize_lora,
-    tiny_gpt2,
-    tiny_llama,
-)
+from _lora_test_models import MIXED_BATCH_CASES, emb_mlp, input_ids, logits, randomize_lora, tiny_llama
 from peft_core import BASE_ADAPTER_NAME, get_peft_model
+from peft_core.testing import models
 from peft_lora import LoraConfig
 
 
@@ -46,14 +38,7 @@ def _per_row(model, inputs, names):
     return torch.cat(rows)
 
 
-CASES = [
-    (tiny_llama, ["q_proj", "v_proj", "embed_tokens", "down_proj"], input_ids),
-    (tiny_gpt2, ["c_attn", "c_fc"], input_ids),
-    (conv_net, ["conv2d", "pointwise", "conv1d", "conv3d", "head"], images),
-]
-
-
-@pytest.mark.parametrize("make, targets, make_inputs", CASES)
+@pytest.mark.parametrize("make, targets, make_inputs", MIXED_BATCH_CASES)
 @pytest.mark.parametrize(
     "names",
     [
@@ -118,18 +103,8 @@ def test_mixed_batch_costs_about_one_forward():
 
     Also times Hugging Face PEFT's mixed batch on the same model when `peft` is installed.
     """
-    torch.manual_seed(0)
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(
-        vocab_size=512,
-        hidden_size=256,
-        intermediate_size=512,
-        num_hidden_layers=4,
-        num_attention_heads=8,
-        num_key_value_heads=4,
-    )
-    base = LlamaForCausalLM(config).eval()
+    sizes = dict(hidden_size=256, intermediate_size=512, num_hidden_layers=4, num_attention_heads=8, num_key_value_heads=4)
+    base = models.make_llama(seed=0, vocab_size=512, **sizes).eval()
     model = get_peft_model(copy.deepcopy(base), LoraConfig(r=8, target_modules="all-linear"))
     for name in ("b", "c"):
         model.add_adapter(name, LoraConfig(r=8, target_modules="all-linear"))

@@ -17,22 +17,25 @@ def _model():
     return peft_core.get_peft_model(tiny_llama(), LoraConfig(r=2, target_modules=["q_proj"]))
 
 
-def test_zero3_partitions_are_refused_with_the_recipe(tmp_path):
-    model = _model()
-    param = model.base_model.model.model.layers[0].self_attn.q_proj.lora_A["default"].weight
+def _partitioned(param):
     full = tuple(param.shape)
     param.data = torch.empty(0)
     param.ds_shape = torch.Size(full)  # as deepspeed.zero.Init leaves a partitioned parameter
-    with pytest.raises(ValueError, match="GatheredParameters"):
-        model.save_pretrained(tmp_path / "out")
-    assert not (tmp_path / "out").exists()
 
 
-def test_empty_or_flat_lora_factors_are_refused(tmp_path):
+def _flattened(param):
+    param.data = param.data.reshape(-1)  # 1-D: a flattened FSDP1 shard
+
+
+@pytest.mark.parametrize(
+    ("layer", "factor", "shard", "message"),
+    [(0, "lora_A", _partitioned, "GatheredParameters"), (1, "lora_B", _flattened, "not gathered")],
+    ids=["zero3-partition", "flat-fsdp1-shard"],
+)
+def test_sharded_lora_factors_are_refused_with_the_recipe(tmp_path, layer, factor, shard, message):
     model = _model()
-    lora_b = model.base_model.model.model.layers[1].self_attn.q_proj.lora_B["default"].weight
-    lora_b.data = lora_b.data.reshape(-1)  # 1-D: a flattened FSDP1 shard
-    with pytest.raises(ValueError, match="not gathered"):
+    shard(getattr(model.base_model.model.model.layers[layer].self_attn.q_proj, factor)["default"].weight)
+    with pytest.raises(ValueError, match=message):
         model.save_pretrained(tmp_path / "out")
     assert not (tmp_path / "out").exists()
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from peft_core.testing import models, output_of, perturb
+from peft_core.testing import models, perturb
 from peft_core.testing.stacking import assert_active_adapters_compose
 from torch import nn
 
 from peft_core import get_peft_model, get_peft_model_state_dict
+from peft_core.testing.models import assert_dropout_only_in_training, forward_output
 from peft_miss import MissConfig
 from peft_miss.layer import MissLinear
 
@@ -23,11 +24,6 @@ def _miss(model, trained=True, **kwargs):
     if trained:
         perturb(model, 0.1, seed=7)
     return model
-
-
-def _run(model, x):
-    with torch.no_grad():
-        return output_of(model(x))
 
 
 def _dense_delta(block: torch.Tensor, in_features: int, out_features: int, mini_r: int | None = None) -> torch.Tensor:
@@ -75,7 +71,7 @@ def test_bat_forward_matches_blockwise_formula():
 def test_bat_and_mini_start_as_a_no_op(variant):
     model = _miss(models.MLP.build(), trained=False, target_modules=["lin0", "lin1"], r=4, mini_r=2, init_weights=variant)
     x = torch.randn(3, 16)
-    assert torch.equal(_run(model, x), _run(models.MLP.build(), x))
+    assert torch.equal(forward_output(model, x), forward_output(models.MLP.build(), x))
 
 
 def test_balanced_and_bat_adapters_apply_in_turn():
@@ -89,10 +85,7 @@ def test_balanced_and_bat_adapters_apply_in_turn():
 
 def test_dropout_only_in_training():
     model = _miss(models.MLP.build(), target_modules=["lin1"], r=4, miss_dropout=0.5)
-    x = torch.randn(3, 16)
-    assert torch.equal(_run(model, x), _run(model, x))
-    model.train()
-    assert not torch.allclose(model(x), model(x))
+    assert_dropout_only_in_training(model, torch.randn(3, 16), draws=2)
 
 
 def test_unsupported_layers_and_bad_shapes_are_refused():

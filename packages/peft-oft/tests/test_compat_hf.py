@@ -17,15 +17,11 @@ from peft_core.testing import models, output_of, perturb
 from peft_core.testing.hf import assert_both_ways, assert_merges_like_hf, hf_peft_or_skip, read_adapter_config, saved_tensor_specs
 
 import peft_core
+from peft_core.testing.models import forward_output
 from peft_oft import OFTConfig
 
 peft = hf_peft_or_skip()
 pytestmark = pytest.mark.compat
-
-
-def _out(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return output_of(model(x))
 
 
 def _close(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:
@@ -67,7 +63,7 @@ def test_conv2d_matches_hf_merged_layer(tmp_path):
     x = models.CONV.make_inputs()["x"]
 
     def run(model):
-        return _out(copy.deepcopy(model).merge_and_unload() if isinstance(model, peft.PeftModel) else model, x)
+        return forward_output(copy.deepcopy(model).merge_and_unload() if isinstance(model, peft.PeftModel) else model, x)
 
     _round_trip(tmp_path, models.CONV, run=run, compare=_close, target_modules=["conv2d", "pointwise"], oft_block_size=4)
 
@@ -81,7 +77,7 @@ def test_hf_unmerged_conv_differs_from_its_merged_layer():
     base = models.CONV.build()
     x = models.CONV.make_inputs()["x"]
     model = peft.get_peft_model(copy.deepcopy(base), peft.OFTConfig(target_modules=["conv2d"], oft_block_size=3))
-    assert not torch.allclose(_out(model, x), _out(base, x), atol=1e-3)  # not even the identity at init
+    assert not torch.allclose(forward_output(model, x), forward_output(base, x), atol=1e-3)  # not even the identity at init
 
 
 def test_several_adapters_from_hf(tmp_path):
@@ -95,12 +91,12 @@ def test_several_adapters_from_hf(tmp_path):
     expected = {}
     for name in ("default", "second"):
         hf_model.set_adapter(name)
-        expected[name] = _out(hf_model.eval(), ids)
+        expected[name] = forward_output(hf_model.eval(), ids)
     ours = peft_core.PeftModel.from_pretrained(models.LLAMA.build(), tmp_path)
     ours.load_adapter(tmp_path / "second", "second")
     for name in ("default", "second"):
         ours.set_adapter(name)
-        assert torch.equal(_out(ours, ids), expected[name])
+        assert torch.equal(forward_output(ours, ids), expected[name])
     assert not torch.allclose(expected["default"], expected["second"])
     mixed = output_of(ours(ids[:2], adapter_names=["second", "default"]))
     # sub-batches of another size may take other matmul kernels: close, not bit-equal

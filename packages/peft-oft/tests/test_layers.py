@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from peft_core.testing import models, output_of
+from peft_core.testing import models
 from peft_core.testing.hf import saved_tensor_specs
 from torch import nn
 
 from peft_core import get_peft_model, get_peft_model_state_dict
+from peft_core.testing.models import forward_output
 from peft_oft import OFTConfig
 from peft_oft.layer import Conv2d, Embedding, Linear
 
@@ -20,11 +21,6 @@ from peft_oft.layer import Conv2d, Embedding, Linear
 def _oft(model, **kwargs):
     kwargs.setdefault("init_weights", False)
     return get_peft_model(model, OFTConfig(**kwargs)).eval()
-
-
-def _run(model, x):
-    with torch.no_grad():
-        return output_of(model(x))
 
 
 @pytest.mark.parametrize(
@@ -86,11 +82,11 @@ def test_saved_keys_and_shapes(tmp_path):
 def test_coft_merge_equals_unmerged_and_unmerge_restores():
     model = _oft(models.MLP.build(), target_modules=["lin0", "lin1"], oft_block_size=4, coft=True, eps=0.05)
     x = torch.randn(6, 16)
-    unmerged = _run(model, x)
-    assert not torch.allclose(unmerged, _run(models.MLP.build(), x))
+    unmerged = forward_output(model, x)
+    assert not torch.allclose(unmerged, forward_output(models.MLP.build(), x))
     before = model.base_model.model.lin1.base_layer.weight.detach().clone()
     model.merge_adapter()
-    torch.testing.assert_close(_run(model, x), unmerged, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(forward_output(model, x), unmerged, atol=1e-6, rtol=1e-5)
     model.unmerge_adapter()
     torch.testing.assert_close(model.base_model.model.lin1.base_layer.weight, before, atol=1e-6, rtol=1e-5)
 
@@ -98,7 +94,7 @@ def test_coft_merge_equals_unmerged_and_unmerge_restores():
 def test_coft_projects_parameters_in_place():
     model = _oft(models.MLP.build(), target_modules=["lin0"], oft_block_size=4, coft=True, eps=1e-3)
     weight = model.base_model.model.lin0.oft_R["default"].weight
-    _run(model, torch.randn(2, 16))
+    forward_output(model, torch.randn(2, 16))
     rows, cols = torch.triu_indices(4, 4, 1)
     for block in weight.detach():
         q = torch.zeros(4, 4)

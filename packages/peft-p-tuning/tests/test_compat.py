@@ -8,8 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 from peft_core.testing.hf import config_differences, hf_peft_or_skip, twin_models
-from peft_core.testing.tasks import batch, greedy_by_forward, run, task_model
-from safetensors.torch import load_file
+from peft_core.testing.tasks import assert_hf_file_reloads_alike, assert_saved_alike, batch, greedy_by_forward, run, task_model
 
 from peft_core import PeftModel
 from peft_p_tuning import PromptEncoderConfig
@@ -35,18 +34,12 @@ def test_same_seed_same_encoder_forward_and_saved_values(task, kind, tmp_path):
     hf, ours = _twins(task, kind)
     # HF runs the encoder on one row and repeats it, as we do; LSTMs may still round differently
     assert torch.allclose(run(hf, task), run(ours, task), atol=1e-5)
-    hf.save_pretrained(tmp_path / "hf")
-    ours.save_pretrained(tmp_path / "ours")
-    wa, wb = load_file(tmp_path / "hf" / "adapter_model.safetensors"), load_file(tmp_path / "ours" / "adapter_model.safetensors")
-    assert wa.keys() == wb.keys() and all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+    assert_saved_alike(hf, ours, tmp_path, atol=1e-6, rtol=1e-5)
 
 
 @pytest.mark.parametrize("task,kind", CASES)
 def test_hf_file_gives_hf_reloaded_output_bit_for_bit(task, kind, tmp_path):
-    hf, _ = _twins(task, kind)
-    hf.save_pretrained(tmp_path)
-    reloaded_in_hf = run(peft.PeftModel.from_pretrained(task_model(task), tmp_path), task)
-    assert torch.equal(run(PeftModel.from_pretrained(task_model(task), tmp_path), task), reloaded_in_hf)
+    assert_hf_file_reloads_alike(_twins(task, kind)[0], task, tmp_path)
 
 
 @pytest.mark.parametrize("task", ["CAUSAL_LM", "SEQ_2_SEQ_LM"])

@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from peft_core import ConfigError, get_peft_method, get_peft_model
-from peft_core.testing.hf import hf_peft
+from peft_core.testing.hf import assert_same_seeded_start, hf_peft
+from peft_core.testing.models import adapted_copy
 from peft_peanut import PeanutConfig, PeanutLinear
 from peft_peanut.activations import BUILTIN, activation
 
@@ -21,10 +22,8 @@ torch.set_num_threads(1)
 
 
 def _adapted(**overrides) -> tuple[nn.Sequential, nn.Module]:
-    torch.manual_seed(0)
-    base = nn.Sequential(nn.Linear(5, 6), nn.ReLU(), nn.Linear(6, 3))
     config = PeanutConfig(**{"r": 4, "target_modules": ["0", "2"], "init_weights": False, **overrides})
-    return base, get_peft_model(copy.deepcopy(base), config)
+    return adapted_copy(lambda: nn.Sequential(nn.Linear(5, 6), nn.ReLU(), nn.Linear(6, 3)), config)
 
 
 def _delta(layer: PeanutLinear, weight: torch.Tensor, name: str = "default") -> torch.Tensor:
@@ -94,14 +93,9 @@ def test_builtin_activations_are_transformers_functions():
 
 @pytest.mark.skipif(hf_peft() is None, reason="Hugging Face PEFT is not installed")
 def test_seeded_random_start_equals_hugging_faces():
-    peft = hf_peft()
     base = nn.Sequential(nn.Linear(5, 6), nn.Linear(6, 3))
     kwargs = dict(r=3, depth=2, target_modules=["0", "1"], init_weights=False)
-    torch.manual_seed(2)
-    ours = get_peft_model(copy.deepcopy(base), PeanutConfig(**kwargs)).state_dict()
-    torch.manual_seed(2)
-    theirs = peft.get_peft_model(copy.deepcopy(base), peft.PeanutConfig(**kwargs)).state_dict()
-    assert set(ours) == set(theirs) and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    assert_same_seeded_start(lambda: copy.deepcopy(base), PeanutConfig(**kwargs), hf_peft().PeanutConfig(**kwargs), 2)
 
 
 def test_registration_and_refusals():

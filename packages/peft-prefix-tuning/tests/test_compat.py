@@ -11,8 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 from peft_core.testing.hf import config_differences, hf_peft_or_skip, twin_models
-from peft_core.testing.tasks import batch, greedy_by_forward, run, task_model
-from safetensors.torch import load_file
+from peft_core.testing.tasks import assert_hf_file_reloads_alike, assert_saved_alike, batch, greedy_by_forward, run, task_model
 
 from peft_core import PeftModel
 from peft_prefix_tuning import PrefixTuningConfig
@@ -53,18 +52,12 @@ def test_same_seed_same_prefixes_forward_and_saved_values(task, projection, tmp_
         assert torch.allclose(a, b, atol=1e-5)
     else:
         assert torch.equal(a, b)
-    hf.save_pretrained(tmp_path / "hf")
-    ours.save_pretrained(tmp_path / "ours")
-    wa, wb = load_file(tmp_path / "hf" / "adapter_model.safetensors"), load_file(tmp_path / "ours" / "adapter_model.safetensors")
-    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert_saved_alike(hf, ours, tmp_path)
 
 
 @pytest.mark.parametrize("task,projection", CASES)
 def test_hf_file_gives_hf_reloaded_output_bit_for_bit(task, projection, tmp_path):
-    hf, _ = _twins(task, projection)
-    hf.save_pretrained(tmp_path)
-    reloaded_in_hf = run(peft.PeftModel.from_pretrained(task_model(task), tmp_path), task)
-    assert torch.equal(run(PeftModel.from_pretrained(task_model(task), tmp_path), task), reloaded_in_hf)
+    assert_hf_file_reloads_alike(_twins(task, projection)[0], task, tmp_path)
 
 
 @pytest.mark.parametrize("task", ["CAUSAL_LM", "SEQ_2_SEQ_LM"])

@@ -105,17 +105,22 @@ def _save_tokenizer(directory):
     PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]").save_pretrained(directory)
 
 
+def _text_init(tokenizer_dir, text, **kwargs):
+    """Prompt-tuning config fields for a causal LM whose virtual tokens start from `text`'s embeddings."""
+    return dict(
+        task_type="CAUSAL_LM",
+        prompt_tuning_init="TEXT",
+        prompt_tuning_init_text=text,
+        tokenizer_name_or_path=str(tokenizer_dir),
+        **kwargs,
+    )
+
+
 def test_text_init_repeats_the_text_tokens(tmp_path):
     _save_tokenizer(tmp_path)
     torch.manual_seed(1)
-    config = PromptTuningConfig(
-        task_type="CAUSAL_LM",
-        num_virtual_tokens=5,
-        prompt_tuning_init="TEXT",
-        prompt_tuning_init_text="good movie",
-        tokenizer_name_or_path=str(tmp_path),
-    )
-    model = get_peft_model(task_model("CAUSAL_LM"), config)
+    kwargs = _text_init(tmp_path, "good movie", num_virtual_tokens=5)
+    model = get_peft_model(task_model("CAUSAL_LM"), PromptTuningConfig(**kwargs))
     rows = model.base_model.prompt_encoder["default"].embedding.weight
     vocab = model.get_base_model().get_input_embeddings().weight
     assert torch.equal(rows, vocab[[4, 5, 4, 5, 4]])
@@ -123,14 +128,7 @@ def test_text_init_repeats_the_text_tokens(tmp_path):
     import peft
 
     torch.manual_seed(1)
-    hf_config = peft.PromptTuningConfig(
-        task_type="CAUSAL_LM",
-        num_virtual_tokens=5,
-        prompt_tuning_init="TEXT",
-        prompt_tuning_init_text="good movie",
-        tokenizer_name_or_path=str(tmp_path),
-    )
-    hf = peft.get_peft_model(task_model("CAUSAL_LM"), hf_config)
+    hf = peft.get_peft_model(task_model("CAUSAL_LM"), peft.PromptTuningConfig(**kwargs))
     assert torch.equal(hf.prompt_encoder["default"].embedding.weight, rows)
 
 
@@ -142,13 +140,7 @@ def test_text_init_without_transformers_names_the_extra(monkeypatch, tmp_path):
             raise ImportError("No module named 'transformers'")
         return real_import(name, *args, **kwargs)
 
-    config = PromptTuningConfig(
-        task_type="CAUSAL_LM",
-        num_virtual_tokens=2,
-        prompt_tuning_init="TEXT",
-        prompt_tuning_init_text="hello",
-        tokenizer_name_or_path=str(tmp_path),
-    )
+    config = PromptTuningConfig(**_text_init(tmp_path, "hello", num_virtual_tokens=2))
     model = task_model("CAUSAL_LM")
     monkeypatch.setattr(builtins, "__import__", no_transformers)
     with pytest.raises(ImportError, match=r"peft-prompt-tuning\[text-init\]"):

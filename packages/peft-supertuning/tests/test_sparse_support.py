@@ -16,19 +16,17 @@ from torch import nn
 
 from peft_core import ConfigError, PeftModel, get_peft_method, get_peft_model
 from peft_core.testing import models
-from peft_core.testing.hf import both_ways, hf_peft
+from peft_core.testing.hf import assert_same_seeded_start, both_ways, hf_peft
 from peft_supertuning import SupertuningConfig, SupertuningLinear
 
 torch.set_num_threads(1)
 
 
 def _adapted(**overrides) -> tuple[nn.Sequential, nn.Module]:
-    torch.manual_seed(0)
-    base = nn.Sequential(nn.Linear(8, 5), nn.ReLU(), nn.Linear(5, 3))
     config = SupertuningConfig(**{"sparsity": 0.8, "target_modules": ["0", "2"], "init_weights": False, **overrides})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return base, get_peft_model(copy.deepcopy(base), config)
+        return models.adapted_copy(lambda: nn.Sequential(nn.Linear(8, 5), nn.ReLU(), nn.Linear(5, 3)), config)
 
 
 @pytest.mark.parametrize("select_top", [True, False])
@@ -95,14 +93,10 @@ def test_files_without_positions_load_both_ways_with_hugging_face(tmp_path):
 
 @pytest.mark.skipif(hf_peft() is None, reason="Hugging Face PEFT is not installed")
 def test_seeded_random_start_equals_hugging_faces():
-    peft = hf_peft()
     base = nn.Sequential(nn.Linear(8, 5), nn.Linear(5, 3))
     kwargs = dict(sparsity=0.7, r=2, target_modules=["0", "1"], init_weights=False)
-    torch.manual_seed(4)
-    ours = get_peft_model(copy.deepcopy(base), SupertuningConfig(**kwargs)).state_dict()
-    torch.manual_seed(4)
-    theirs = peft.get_peft_model(copy.deepcopy(base), peft.SupertuningConfig(**kwargs)).state_dict()
-    assert set(ours) == set(theirs) and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    ours, theirs = SupertuningConfig(**kwargs), hf_peft().SupertuningConfig(**kwargs)
+    assert_same_seeded_start(lambda: copy.deepcopy(base), ours, theirs, 4)
 
 
 def test_registration_and_refusals():

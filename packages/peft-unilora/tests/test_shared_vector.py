@@ -14,6 +14,7 @@ from torch import nn
 
 from peft_core import ConfigError, get_peft_method, get_peft_model, get_peft_model_state_dict
 from peft_core.testing.hf import hf_peft
+from peft_core.testing.models import adapted_copy
 from peft_unilora import UniLoraConfig, UniLoraLinear
 from peft_unilora.indices import balanced_indices
 
@@ -21,10 +22,8 @@ torch.set_num_threads(1)
 
 
 def _adapted(**overrides) -> tuple[nn.Sequential, nn.Module]:
-    torch.manual_seed(0)
-    base = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 4))
     config = UniLoraConfig(**{"r": 3, "theta_d_length": 16, "target_modules": ["0", "2"], "init_weights": False, **overrides})
-    return base, get_peft_model(copy.deepcopy(base), config)
+    return adapted_copy(lambda: nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 4)), config)
 
 
 @pytest.mark.parametrize(("count", "length"), [(100, 16), (7, 16), (64, 16), (0, 3)])

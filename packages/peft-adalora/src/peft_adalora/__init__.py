@@ -26,16 +26,7 @@ from .targets import DEFAULT_TARGET_MODULES
 
 __version__ = "0.1.0"
 
-register_peft_method(
-    name="adalora",
-    config_cls=AdaLoraConfig,
-    model_cls=AdaLoraModel,
-    prefix="lora_",
-    shares_prefix_with="lora",
-    is_mixed_compatible=True,
-    default_target_modules=DEFAULT_TARGET_MODULES,
-    plugin_api=">=1,<2",
-)
+register_peft_method("adalora", AdaLoraModel, plugin_api=">=1,<2")
 
 __all__ = [
     "AdaLoraConfig",

@@ -15,13 +15,14 @@ The operations and their order follow Hugging Face PEFT 0.21.2, so outputs are b
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import AdapterTensor, BatchPlan, current_batch_plan
+from peft_core import AdapterTensor, BaseTunerLayer, BatchPlan
+from peft_core.tuners.layer_containers import dropout_module
 from peft_lora import LoraLayer
 from peft_lora.layers import is_transformers_conv1d
 
@@ -36,6 +37,7 @@ class AdaLoraLayer(LoraLayer):
     other_param_names = ("r", "lora_alpha", "scaling", "lora_dropout", "ranknum", "kept_ranks")
     supports_mixed_batch = True
     owner_method = "adalora"  # a LoraLayer, but LoRA's tuner must not add its adapters here
+    forward = BaseTunerLayer.forward  # the core's dispatch to the hooks below, not LoRA's own forward
 
     def __init__(self, base_layer: nn.Module) -> None:
         super().__init__(base_layer)
@@ -64,7 +66,7 @@ class AdaLoraLayer(LoraLayer):
         self.r[adapter_name] = r
         self.lora_alpha[adapter_name] = lora_alpha
         p = config.lora_dropout
-        self.lora_dropout[adapter_name] = nn.Dropout(p=p) if p > 0.0 else nn.Identity()
+        self.lora_dropout[adapter_name] = dropout_module(p)
         self.lora_A[adapter_name] = nn.Parameter(torch.randn(r, self._a_columns()))
         self.lora_E[adapter_name] = nn.Parameter(torch.randn(r, 1))
         self.lora_B[adapter_name] = nn.Parameter(torch.randn(self.out_features, r))
@@ -145,20 +147,15 @@ class AdaLoraLayer(LoraLayer):
         return cut
 
     # -- forward ----------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
+    def adapted_forward(self, x: torch.Tensor, adapter_names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         result = self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
-            return self._mixed_batch_forward(x, result, plan)
-        for name in self._active_adapter:
-            if name in self.lora_A:
-                result += self._delta(name, x)
+        for name in adapter_names:
+            result += self._delta(name, x)
         return result
 
-    def _mixed_batch_forward(self, x: torch.Tensor, result: torch.Tensor, plan: BatchPlan) -> torch.Tensor:
+    def batch_forward(self, plan: BatchPlan, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         """One base pass for the whole batch, then each adapter's term on its own rows only."""
+        result = self.base_layer(x, *args, **kwargs)
         if x.shape[0] != plan.batch_size:
             raise ValueError(
                 f"Mixed-adapter batch: {type(self.get_base_layer()).__name__} layer got an input with {x.shape[0]} "

@@ -24,6 +24,7 @@ from peft_lora import LoraModel
 from .allocator import RankAllocator, adalora_layers, rank_key
 from .config import AdaLoraConfig
 from .layers import SUPPORTED_LAYERS, AdaLoraLayer, SVDLinear, layer_class_for
+from .targets import DEFAULT_TARGET_MODULES
 
 _SUFFIX = ".lora_E"
 
@@ -40,6 +41,10 @@ class AdaLoraModel(LoraModel):
         optimizer.zero_grad()
     """
 
+    # LoRA's prefix and mixed-model compatibility are inherited: AdaLoRA saves LoRA's lora_A / lora_B keys.
+    config_cls = AdaLoraConfig
+    shares_prefix_with = "lora"
+    default_target_modules = DEFAULT_TARGET_MODULES
     hotswap_support = None  # LoRA's hotswapping does not cover AdaLoRA's SVD layers (nor does Hugging Face PEFT)
     trainable_adapter_name: str | None = None
     rankallocator: RankAllocator | None = None

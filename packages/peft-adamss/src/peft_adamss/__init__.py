@@ -6,21 +6,11 @@ weight, with scikit-learn's k-means, as HF does).
 """
 
 from peft_core import register_peft_method
-from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import AdamssConfig
 from .layer import AdamssLinear
-from .model import AdamssModel
+from .model import TARGET_MODULES, AdamssModel
 
 __all__ = ["TARGET_MODULES", "AdamssConfig", "AdamssLinear", "AdamssModel"]
 
-# Hugging Face PEFT 0.21.2's table: LoRA's plus ViT's query / value.
-TARGET_MODULES = {**QUERY_VALUE_TARGETS, "vit": ("query", "value")}
-
-register_peft_method(
-    name="adamss",
-    config_cls=AdamssConfig,
-    model_cls=AdamssModel,
-    default_target_modules=TARGET_MODULES,
-    plugin_api=">=1,<2",
-)
+register_peft_method("adamss", AdamssModel, plugin_api=">=1,<2")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Optional, Union
+from typing import Literal, Optional
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import ConfigError
+from peft_core.config_fields import LayerSelectionFields, TargetingFields, check_bools, check_ints, check_numbers
+from peft_core.tuners.matching import check_layer_selection
 
 
 @dataclass
-class AdamssConfig(PeftConfig):
+class AdamssConfig(LayerSelectionFields, TargetingFields):
     """AdaMSS: low-rank updates in several subspaces found by clustering the weight's singular vectors.
 
     Each adapted `nn.Linear` (its bias as an extra input column) is decomposed by a seeded low-rank
@@ -28,16 +30,8 @@ class AdamssConfig(PeftConfig):
     r: int = field(default=100, metadata={"help": "Rank of the SVD before clustering."})
     num_subspaces: int = field(default=5, metadata={"help": "Number of subspaces (k-means clusters of output rows)."})
     subspace_rank: int = field(default=1, metadata={"help": "Rank of each subspace's update."})
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Module names/suffixes (list), a regex (str), or None (per-model default)."}
-    )
     init_weights: Optional[Literal["orthogonal"]] = field(
         default="orthogonal", metadata={"help": "'orthogonal': B = 0 (no-op); None: small random B (tests)."}
-    )
-    modules_to_save: Optional[list[str]] = field(default=None, metadata={"help": "Modules trained in full and saved."})
-    layers_to_transform: Optional[Union[list[int], int]] = field(default=None, metadata={"help": "Layer indices to adapt."})
-    layers_pattern: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Name of the layer list (e.g. 'layers') for layers_to_transform."}
     )
     use_asa: bool = field(default=False, metadata={"help": "Adaptive Subspace Allocation while training."})
     asa_target_subspaces: int = field(default=50, metadata={"help": "Subspaces left active after pruning (all layers)."})
@@ -51,8 +45,6 @@ class AdamssConfig(PeftConfig):
     svd_threshold: float = field(default=0.1, metadata={"help": "Singular values above this share of the largest count."})
     random_seed: int = field(default=0, metadata={"help": "Seed of the low-rank SVD."})
 
-    set_fields: ClassVar[tuple[str, ...]] = ("target_modules",)
-
     def __post_init__(self) -> None:
         super().__post_init__()
         name = type(self).__name__
@@ -60,23 +52,16 @@ class AdamssConfig(PeftConfig):
             self.init_weights = None  # HF's spelling of the random start
         if self.init_weights not in ("orthogonal", None):
             raise ConfigError(f"{name}.init_weights must be 'orthogonal' or None, got {self.init_weights!r}.")
-        for count in ("num_subspaces", "subspace_rank", "asa_target_subspaces", "init_warmup", "final_warmup",
-                      "mask_interval", "random_seed"):
-            value = getattr(self, count)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError(f"{name}.{count} must be an integer, got {value!r}.")
+        check_ints(
+            self, "num_subspaces", "subspace_rank", "asa_target_subspaces", "init_warmup", "final_warmup", "mask_interval",
+            "random_seed",
+        )
         for count in ("num_subspaces", "subspace_rank"):
             if getattr(self, count) < 1:
                 raise ConfigError(f"{name}.{count} must be at least 1, got {getattr(self, count)}.")
-        for number in ("asa_importance_beta", "asa_uncertainty_beta", "asa_schedule_exponent", "svd_threshold"):
-            value = getattr(self, number)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"{name}.{number} must be a number, got {value!r}.")
-        for flag in ("use_asa", "use_dynamic_rank"):
-            if not isinstance(getattr(self, flag), bool):
-                raise ConfigError(f"{name}.{flag} must be True or False, got {getattr(self, flag)!r}.")
-        if self.layers_pattern and self.layers_to_transform is None:
-            raise ConfigError(f"{name}: when layers_pattern is specified, layers_to_transform must also be specified.")
+        check_numbers(self, "asa_importance_beta", "asa_uncertainty_beta", "asa_schedule_exponent", "svd_threshold")
+        check_bools(self, "use_asa", "use_dynamic_rank")
+        check_layer_selection(self, regex_excludes_layers=False)
         if self.use_asa:
             if self.mask_interval <= 0:
                 raise ConfigError(f"{name}.mask_interval must be positive when use_asa=True, got {self.mask_interval}.")

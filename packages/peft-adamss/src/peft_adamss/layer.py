@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from peft_core import BaseTunerLayer
-from peft_core.tuners.buffers import BufferDict
 from peft_core.tuners.mixed_batch import add_adapter_deltas
+from peft_core.tuners.layer_containers import saved_buffers
 
 from .decompose import decompose
 
@@ -24,17 +24,9 @@ from .decompose import decompose
 class AdamssLinear(BaseTunerLayer):
     adapter_layer_names = ("adamss_A", "adamss_B", "adamss_newB")
     other_param_names = ("adamss_rows", "adamss_scatter")
+    container_types = {"adamss_A": nn.ModuleDict, "adamss_B": nn.ModuleDict, "adamss_newB": saved_buffers}
+    features_from_base = True
     supports_mixed_batch = True
-
-    def __init__(self, base_layer: nn.Linear) -> None:
-        super().__init__(base_layer)
-        base = self.get_base_layer()
-        self.in_features, self.out_features = base.in_features, base.out_features
-        self.adamss_A = nn.ModuleDict()
-        self.adamss_B = nn.ModuleDict()
-        self.adamss_newB = BufferDict(persistent=True)
-        self.adamss_rows: dict[str, list[torch.Tensor]] = {}
-        self.adamss_scatter: dict[str, torch.Tensor] = {}
 
     def update_layer(self, adapter_name: str, config: Any) -> None:
         base = self.get_base_layer()
@@ -98,13 +90,7 @@ class AdamssLinear(BaseTunerLayer):
         base = self.get_base_layer()
         weight = base.weight.data + self.get_delta_weight(adapter_name)
         bias = None if base.bias is None else base.bias.data + self.get_delta_bias(adapter_name)
-        if safe_merge:
-            self._check_finite(weight, adapter_name)
-            if bias is not None:
-                self._check_finite(bias, adapter_name)
-        base.weight.data = weight
-        if bias is not None:
-            base.bias.data = bias
+        self.write_merged(adapter_name, safe_merge, weight, bias)
 
     def unmerge_adapter_weights(self, adapter_name: str) -> None:
         base = self.get_base_layer()

@@ -5,15 +5,20 @@ from __future__ import annotations
 from torch import nn
 
 from peft_core import BaseTuner
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 from peft_core.errors import unsupported_target
 
 from .asa import SubspaceScores, keep_top, scheduled_target
 from .config import AdamssConfig
 from .layer import AdamssLinear
 
+# Hugging Face PEFT 0.21.2's table: LoRA's plus ViT's query / value.
+TARGET_MODULES = {**QUERY_VALUE_TARGETS, "vit": ("query", "value")}
 
 class AdamssModel(BaseTuner):
     prefix = "adamss_"
+    config_cls = AdamssConfig
+    default_target_modules = TARGET_MODULES
 
     def _create_and_replace(
         self, config: AdamssConfig, adapter_name: str, target: nn.Module, target_name: str, parent: nn.Module, current_key: str

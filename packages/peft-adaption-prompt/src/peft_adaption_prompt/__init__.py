@@ -13,11 +13,4 @@ from .model import AdaptionPromptModel
 
 __all__ = ["ARCHITECTURES", "AdaptedAttention", "AdaptionPromptConfig", "AdaptionPromptModel"]
 
-register_peft_method(
-    name="adaption_prompt",
-    config_cls=AdaptionPromptConfig,
-    model_cls=AdaptionPromptModel,
-    prefix="adaption_",  # both tensors: adaption_prompt and adaption_gate (HF's names)
-    default_target_modules={name: (arch.target_modules,) for name, arch in ARCHITECTURES.items()},
-    plugin_api=">=1,<2",
-)
+register_peft_method("adaption_prompt", AdaptionPromptModel, plugin_api=">=1,<2")

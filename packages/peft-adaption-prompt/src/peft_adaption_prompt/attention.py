@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from peft_core import ConfigError
+from peft_core.tuners.tuner import model_type_of
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,7 @@ ARCHITECTURES = {"llama": LLAMA_LIKE, "mistral": LLAMA_LIKE, "gpt2": GPT2}
 
 
 def architecture_of(model: nn.Module) -> Architecture:
-    config = getattr(model, "config", None)
-    model_type = getattr(config, "model_type", None)
+    model_type = model_type_of(model)
     found = ARCHITECTURES.get(model_type)
     if found is None:
         raise ConfigError(

@@ -23,14 +23,12 @@ from .attention import Architecture, output_projection, prompt_keys_values, quer
 class AdaptedAttention(BaseTunerLayer):
     adapter_layer_names = ("adaption_prompt", "adaption_gate")
     other_param_names = ("adapter_len",)
+    container_types = {}
     supports_mixed_batch = True
 
     def __init__(self, base_layer: nn.Module, architecture: Architecture) -> None:
         super().__init__(base_layer)
         self.architecture = architecture
-        self.adaption_prompt = nn.ParameterDict()
-        self.adaption_gate = nn.ParameterDict()
-        self.adapter_len: dict[str, int] = {}
 
     def _reference_weight(self) -> torch.Tensor:
         attention = self.get_base_layer()

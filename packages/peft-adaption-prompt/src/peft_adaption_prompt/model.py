@@ -8,13 +8,15 @@ from torch import nn
 
 from peft_core import BaseTuner, ConfigError, UnsupportedOperationError
 
-from .attention import architecture_of
+from .attention import ARCHITECTURES, architecture_of
 from .config import AdaptionPromptConfig
 from .layer import AdaptedAttention
 
 
 class AdaptionPromptModel(BaseTuner):
-    prefix = "adaption_"
+    prefix = "adaption_"  # both tensors: adaption_prompt and adaption_gate (HF's names)
+    config_cls = AdaptionPromptConfig
+    default_target_modules = {name: (arch.target_modules,) for name, arch in ARCHITECTURES.items()}
     supports_merge = False
 
     def _check_merge_allowed(self) -> None:

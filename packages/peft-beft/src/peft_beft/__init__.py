@@ -13,10 +13,4 @@ from .model import BeftModel
 
 __all__ = ["TARGET_MODULES", "BeftConfig", "BeftLinear", "BeftModel"]
 
-register_peft_method(
-    name="beft",
-    config_cls=BeftConfig,
-    model_cls=BeftModel,
-    default_target_modules=TARGET_MODULES,
-    plugin_api=">=1,<2",
-)
+register_peft_method("beft", BeftModel, plugin_api=">=1,<2")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Optional, Union
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import ConfigError
+from peft_core.config_fields import TargetingFields
 
 
 @dataclass
-class BeftConfig(PeftConfig):
+class BeftConfig(TargetingFields):
     """BEFT trains one bias vector per adapted `nn.Linear`, added to the layer's output.
 
     - `target_modules`: names/suffixes (list) or a regex (str); None: HF's per-architecture default
@@ -19,13 +19,7 @@ class BeftConfig(PeftConfig):
     """
 
     peft_type: str = "BEFT"
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Module names/suffixes (list), a regex (str), or None (per-model default)."}
-    )
-    modules_to_save: Optional[list[str]] = field(default=None, metadata={"help": "Modules trained in full and saved."})
     init_weights: bool = field(default=True, metadata={"help": "True: zero biases (no-op); False: N(0, 1) (tests)."})
-
-    set_fields: ClassVar[tuple[str, ...]] = ("target_modules",)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -1,43 +1,24 @@
-"""BEFT's conformance cases for peft-core's kit (`peft_core.testing`), shipped with the package so the
-kit also runs against an installed wheel (`python -m peft_core.testing beft`).
-
-Merging needs a bias in every adapted layer, so the Llama case uses a Llama with biases
-(`attention_bias` / `mlp_bias`); the refusal on bias-less layers is tested in the package's tests.
-"""
+"""BEFT's cases for peft-core's conformance kit (`python -m peft_core.testing beft`)."""
 
 from __future__ import annotations
 
 from functools import partial
 
-from peft_core.testing import Case, Conformance, HuggingFace, TinyModel, models
+from peft_core.testing import Conformance, models, on
 
 from .config import BeftConfig
 
-LLAMA_WITH_BIASES = TinyModel(
-    "llama-biases", partial(models.make_llama, attention_bias=True, mlp_bias=True), models.LLAMA.inputs, requires=("transformers",)
-)
+LLAMA_WITH_BIASES = models.LLAMA.variant("llama-biases", factory=partial(models.make_llama, attention_bias=True, mlp_bias=True))
 
 
 def conformance() -> Conformance:
-    return Conformance(
-        method="beft",
-        cases=(
-            Case(
-                "mlp",
-                models.MLP,
-                lambda: BeftConfig(target_modules=["lin0", "lin1", "lin2"]),
-                second=lambda: BeftConfig(target_modules=["lin1"]),
-            ),
-            # HF's default targets (v_proj) plus the MLP's down projection
-            Case("llama-biases", LLAMA_WITH_BIASES, lambda: BeftConfig(task_type="CAUSAL_LM")),
-            Case(
-                "llama-biases-mlp",
-                LLAMA_WITH_BIASES,
-                lambda: BeftConfig(target_modules=["v_proj", "down_proj"], modules_to_save=["lm_head"], task_type="CAUSAL_LM"),
-            ),
-        ),
+    return Conformance.of(
+        BeftConfig,
+        on(models.MLP, second=dict(target_modules=["lin1"])),
+        on(LLAMA_WITH_BIASES, target_modules=None),  # HF's default targets (v_proj)
+        # plus the MLP's down projection
+        on(LLAMA_WITH_BIASES, "llama-biases-mlp", target_modules=["v_proj", "down_proj"], modules_to_save=["lm_head"]),
         random_init={"init_weights": False},
-        noop_init={},
-        hf=HuggingFace(),
+        hf=True,
         bad_values=({"init_weights": "yes"},),
     )

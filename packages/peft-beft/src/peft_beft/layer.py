@@ -17,13 +17,9 @@ from peft_core.tuners.mixed_batch import add_per_group
 
 class BeftLinear(BaseTunerLayer):
     adapter_layer_names = ("beft_bias",)
+    container_types = {}
+    features_from_base = True
     supports_mixed_batch = True
-
-    def __init__(self, base_layer: nn.Linear) -> None:
-        super().__init__(base_layer)
-        base = self.get_base_layer()
-        self.in_features, self.out_features = base.in_features, base.out_features
-        self.beft_bias = nn.ParameterDict()
 
     def update_layer(self, adapter_name: str, init_weights: bool) -> None:
         # Same draw as HF (randn, then zeroed for the default init), so seeded random inits agree.

@@ -15,11 +15,14 @@ from peft_core import BaseTuner, UnsupportedOperationError
 from peft_core.errors import unsupported_target
 
 from .config import BeftConfig
+from .defaults import TARGET_MODULES
 from .layer import BeftLinear
 
 
 class BeftModel(BaseTuner):
     prefix = "beft_"
+    config_cls = BeftConfig
+    default_target_modules = TARGET_MODULES
 
     def _create_and_replace(
         self, config: BeftConfig, adapter_name: str, target: nn.Module, target_name: str, parent: nn.Module, current_key: str

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping
 
 from peft_core import ConfigError, PeftConfig
+from peft_core.config_fields import ExcludeModulesField, FanInFanOutField, LayerSelectionFields, TargetingFields, bias_field, check_bools, check_count_or_size
 from peft_core.tuners.bias import check_bias_mode
 from peft_core.tuners.matching import check_layer_selection
 
@@ -14,7 +15,7 @@ from .files import saved_butterfly_factors
 
 
 @dataclass
-class BOFTConfig(PeftConfig):
+class BOFTConfig(LayerSelectionFields, FanInFanOutField, ExcludeModulesField, TargetingFields):
     """Configuration of a BOFT adapter; the same fields and defaults as Hugging Face PEFT 0.21.2.
 
     Give exactly one of `boft_block_size` and `boft_block_num` (the other must be 0):
@@ -29,57 +30,26 @@ class BOFTConfig(PeftConfig):
     boft_n_butterfly_factor: int = field(
         default=1, metadata={"help": "Number of butterfly factors; 1 = block-diagonal OFT."}
     )
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None,
-        metadata={"help": "Modules to adapt: names/suffixes, a regex string, or 'all-linear'. None: per-model default."},
-    )
-    exclude_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Modules never to adapt (names/suffixes or a regex string)."}
-    )
     boft_dropout: float = field(
         default=0.0, metadata={"help": "Multiplicative dropout: probability of replacing a block by the identity (training)."}
     )
-    fan_in_fan_out: bool = field(default=False, metadata={"help": "Weights stored (in, out); reset to False for nn.Linear."})
-    bias: str = field(default="none", metadata={"help": "Which biases to train and save: 'none', 'all' or 'boft_only'."})
-    modules_to_save: Optional[list[str]] = field(
-        default=None, metadata={"help": "Modules trained in full and saved with the adapter (e.g. a head)."}
-    )
+    bias: str = bias_field("boft_only")
     init_weights: bool = field(
         default=True, metadata={"help": "True: identity rotation and unit scale. False: random (for tests)."}
     )
-    layers_to_transform: Optional[Union[list[int], int]] = field(
-        default=None, metadata={"help": "Only adapt these layer indices."}
-    )
-    layers_pattern: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Name of the layer list (e.g. 'layers', 'h') for layers_to_transform."}
-    )
-
-    set_fields = ("target_modules", "exclude_modules")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_layer_selection(self, regex_excludes_layers=False)
         check_bias_mode(self, "boft_only")
-        if self.boft_block_size == 0 and self.boft_block_num == 0:
-            raise ConfigError(
-                "BOFTConfig needs boft_block_size or boft_block_num to be non-zero (both are 0); set e.g. boft_block_size=4."
-            )
-        if (self.boft_block_size != 0) == (self.boft_block_num != 0):
-            raise ConfigError(
-                f"BOFTConfig takes either boft_block_size ({self.boft_block_size}) or boft_block_num "
-                f"({self.boft_block_num}), not both, because boft_block_size * boft_block_num = in_features; set the "
-                f"other one to 0."
-            )
-        if self.boft_block_size < 0 or self.boft_block_num < 0:
-            raise ConfigError("BOFTConfig boft_block_size and boft_block_num must not be negative.")
+        check_count_or_size(self, "boft_block_num", "boft_block_size", example="boft_block_size=4")
         if self.boft_n_butterfly_factor < 1:
             raise ConfigError(
                 f"BOFTConfig.boft_n_butterfly_factor must be a positive integer, got {self.boft_n_butterfly_factor}."
             )
         if self.boft_dropout < 0.0:
             raise ConfigError(f"BOFTConfig.boft_dropout must not be negative, got {self.boft_dropout}.")
-        if not isinstance(self.init_weights, bool):
-            raise ConfigError(f"BOFTConfig.init_weights must be True or False, got {self.init_weights!r}.")
+        check_bools(self, "init_weights")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], _source: str | None = None) -> PeftConfig:

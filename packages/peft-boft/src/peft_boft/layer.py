@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 from peft_core import BaseTunerLayer
-from peft_core.tuners.linear_targets import linear_features
 from peft_core.tuners.weight_transform import conv_filter_features, flat_weight, set_flat_weight
 
 from .butterfly import ButterflyPermutations, MultiplicativeDropout, butterfly_matrix, cayley
@@ -63,16 +62,8 @@ class BOFTLayer(BaseTunerLayer):
 
     adapter_layer_names = ("boft_R", "boft_s")
     other_param_names = ("boft_block_size", "boft_block_num", "boft_dropout", "boft_P")
+    container_types = {"boft_dropout": nn.ModuleDict, "boft_P": nn.ModuleDict}
     supports_mixed_batch = True
-
-    def __init__(self, base_layer: nn.Module) -> None:
-        super().__init__(base_layer)
-        self.boft_R = nn.ParameterDict()
-        self.boft_s = nn.ParameterDict()
-        self.boft_block_size: dict[str, int] = {}
-        self.boft_block_num: dict[str, int] = {}
-        self.boft_dropout = nn.ModuleDict()
-        self.boft_P = nn.ModuleDict()  # per adapter: non-persistent permutation indices
 
     # -- to define per layer type ---------------------------------------------------------------
     @property
@@ -161,10 +152,7 @@ class BOFTLayer(BaseTunerLayer):
 class Linear(BOFTLayer):
     """BOFT on an `nn.Linear`."""
 
-    def __init__(self, base_layer: nn.Module) -> None:
-        super().__init__(base_layer)
-        # the wrapped nn.Linear's sizes (`base_layer` may be another method's layer, in mixed models)
-        self.in_features, self.out_features = linear_features(self.get_base_layer())  # type: ignore[misc]
+    features_from_base = True  # sizes of the wrapped nn.Linear (`base_layer` may be another method's layer)
 
     def _scale_shape(self) -> tuple[int, int]:
         return (self.out_features, 1)
@@ -187,10 +175,7 @@ class Linear(BOFTLayer):
 class Conv2d(BOFTLayer):
     """BOFT on an `nn.Conv2d` (groups=1): rotation and scale act on the flattened filter."""
 
-    def __init__(self, base_layer: nn.Conv2d) -> None:
-        super().__init__(base_layer)
-        self.in_features = base_layer.in_channels
-        self.out_features = base_layer.out_channels
+    features_from_base = True  # in_features / out_features: the wrapped layer's
 
     @property
     def rotated_features(self) -> int:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from torch import nn
 
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 from peft_core.tuners.layer_classes import LayerClassTuner
 
+from .config import BOFTConfig
 from .layer import Conv2d, Linear
 
 
@@ -16,6 +18,9 @@ class BOFTModel(LayerClassTuner):
     """
 
     prefix = "boft_"
+    config_cls = BOFTConfig
+    default_target_modules = QUERY_VALUE_TARGETS
+    is_mixed_compatible = True
     method_label = "BOFT"
     layer_classes = ((nn.Linear, Linear), (nn.Conv2d, Conv2d))
     no_nesting_types = (nn.Conv2d,)

@@ -21,10 +21,4 @@ __all__ = [
     "block_circulant_product",
 ]
 
-register_peft_method(
-    name="c3a",
-    config_cls=C3AConfig,
-    model_cls=C3AModel,
-    default_target_modules=TARGET_MODULES,
-    plugin_api=">=1,<2",
-)
+register_peft_method("c3a", C3AModel, plugin_api=">=1,<2")

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Optional, Union
+from typing import Literal, Optional, Union
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import ConfigError
+from peft_core.config_fields import LayerSelectionFields, TargetingFields, bias_field
 from peft_core.tuners.matching import check_layer_selection
 
 INIT_CHOICES = (True, False, "gaussian", "kaiming_uniform", "xavier_uniform")
 
 
 @dataclass
-class C3AConfig(PeftConfig):
+class C3AConfig(LayerSelectionFields, TargetingFields):
     """C3A: the weight update is block-circulant, applied as circular convolutions through FFTs.
 
     - `block_size`: size of each circulant block; must divide the input and output size of every
@@ -26,19 +27,11 @@ class C3AConfig(PeftConfig):
 
     peft_type: str = "C3A"
     block_size: int = field(default=256, metadata={"help": "Circulant block size; divides in and out features."})
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Module names/suffixes (list), a regex (str), 'all-linear', or None (default)."}
-    )
-    bias: str = field(default="none", metadata={"help": "'none', 'all' or 'c3a_only'."})
-    modules_to_save: Optional[list[str]] = field(default=None, metadata={"help": "Modules trained in full and saved."})
-    layers_to_transform: Optional[Union[list[int], int]] = field(default=None, metadata={"help": "Layer indices."})
-    layers_pattern: Optional[Union[list[str], str]] = field(default=None, metadata={"help": "Layer list name."})
+    bias: str = bias_field("c3a_only")
     block_size_pattern: Optional[dict] = field(default_factory=dict, metadata={"help": "Per-module block sizes."})
     init_weights: Optional[Union[bool, Literal["gaussian", "kaiming_uniform", "xavier_uniform"]]] = field(
         default="xavier_uniform", metadata={"help": "True: zeros (no-op); xavier_uniform/False, kaiming_uniform, gaussian."}
     )
-
-    set_fields: ClassVar[tuple[str, ...]] = ("target_modules",)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -21,14 +21,9 @@ from .circulant import block_circulant_matrix, block_circulant_product
 class C3ALinear(BaseTunerLayer):
     adapter_layer_names = ("c3a_kernel",)
     other_param_names = ("block_size",)
+    container_types = {}
+    features_from_base = True
     supports_mixed_batch = True
-
-    def __init__(self, base_layer: nn.Linear) -> None:
-        super().__init__(base_layer)
-        base = self.get_base_layer()
-        self.in_features, self.out_features = base.in_features, base.out_features
-        self.c3a_kernel = nn.ParameterDict()
-        self.block_size: dict[str, int] = {}
 
     def update_layer(self, adapter_name: str, block_size: int, init_weights: bool | str) -> None:
         if self.in_features % block_size or self.out_features % block_size:

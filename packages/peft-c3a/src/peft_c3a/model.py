@@ -9,6 +9,7 @@ from torch import nn
 from peft_core import BaseTuner, ConfigError
 
 from .config import C3AConfig
+from .defaults import TARGET_MODULES
 from .layer import C3ALinear
 
 
@@ -22,6 +23,8 @@ def block_size_for(config: C3AConfig, key: str) -> int:
 
 class C3AModel(BaseTuner):
     prefix = "c3a_"
+    config_cls = C3AConfig
+    default_target_modules = TARGET_MODULES
 
     def _create_and_replace(
         self,

@@ -26,9 +26,4 @@ __all__ = [
     "prompt_embeddings_from_past_key_values",
 ]
 
-register_peft_method(
-    name="cartridge",
-    config_cls=CartridgeConfig,
-    model_cls=CartridgeModel,
-    plugin_api=">=1,<2",
-)
+register_peft_method("cartridge", CartridgeModel, plugin_api=">=1,<2")

@@ -13,6 +13,7 @@ from .encoder import CartridgeEncoder
 
 class CartridgeModel(PromptLearningTuner):
     prefix = "cartridge_"
+    config_cls = CartridgeConfig
     injects_cache = True  # core sizes the prefix for grouped-query attention (token_dim = head_dim * kv heads)
 
     def _create_prompt_encoder(

@@ -1,25 +1,8 @@
 """`peft.auto`: `AutoPeftModel` and `AutoPeftModelFor*` (peft-core's)."""
 
-from peft_core.auto import (
-    AutoPeftModel,
-    AutoPeftModelForCausalLM,
-    AutoPeftModelForFeatureExtraction,
-    AutoPeftModelForQuestionAnswering,
-    AutoPeftModelForSeq2SeqLM,
-    AutoPeftModelForSequenceClassification,
-    AutoPeftModelForTokenClassification,
-)
-from peft_core.task_models import TASK_WRAPPERS
+from peft_core import auto as _core_auto
+from peft_core.auto import *  # noqa: F403  (the names of peft_core.auto.__all__)
 
-MODEL_TYPE_TO_PEFT_MODEL_MAPPING = dict(TASK_WRAPPERS)
+from .peft_model import MODEL_TYPE_TO_PEFT_MODEL_MAPPING
 
-__all__ = [
-    "AutoPeftModel",
-    "AutoPeftModelForCausalLM",
-    "AutoPeftModelForFeatureExtraction",
-    "AutoPeftModelForQuestionAnswering",
-    "AutoPeftModelForSeq2SeqLM",
-    "AutoPeftModelForSequenceClassification",
-    "AutoPeftModelForTokenClassification",
-    "MODEL_TYPE_TO_PEFT_MODEL_MAPPING",
-]
+__all__ = [*_core_auto.__all__, "MODEL_TYPE_TO_PEFT_MODEL_MAPPING"]

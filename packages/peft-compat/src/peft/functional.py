@@ -1,21 +1,6 @@
 """`peft.functional`: adapter operations for integrations that inject adapters in place (peft-core's)."""
 
-from peft_core.functional import (
-    cast_adapter_dtype,
-    delete_adapter,
-    get_peft_model_state_dict,
-    inject_adapter_in_model,
-    set_adapter,
-    set_peft_model_state_dict,
-    set_requires_grad,
-)
+from peft_core import functional as _core_functional
+from peft_core.functional import *  # noqa: F403  (the names of peft_core.functional.__all__)
 
-__all__ = [
-    "cast_adapter_dtype",
-    "delete_adapter",
-    "get_peft_model_state_dict",
-    "inject_adapter_in_model",
-    "set_adapter",
-    "set_peft_model_state_dict",
-    "set_requires_grad",
-]
+__all__ = list(_core_functional.__all__)

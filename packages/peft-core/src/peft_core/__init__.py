@@ -28,14 +28,8 @@ from .adapter_files import load_peft_weights
 from .peft_model import PeftModel
 from .registry import PeftMethod, PeftType, get_peft_method, register_peft_method, registered_methods
 from .state_dict import get_peft_model_state_dict, set_peft_model_state_dict
-from .task_models import (
-    PeftModelForCausalLM,
-    PeftModelForFeatureExtraction,
-    PeftModelForQuestionAnswering,
-    PeftModelForSeq2SeqLM,
-    PeftModelForSequenceClassification,
-    PeftModelForTokenClassification,
-)
+from . import task_models
+from .task_models import *  # noqa: F403  (the PeftModelFor* task wrappers: task_models.__all__)
 from .tuners.dispatch import (
     DispatchRequest,
     dispatch_layer,
@@ -95,27 +89,9 @@ _LAZY = {
     "PromptLearningTuner": ".tuners.prompt_learning",
 }
 
+# The public names: those imported above, the task wrappers (listed once, in task_models) and the lazy ones.
 __all__ = [
     "PLUGIN_API_VERSION",
-    "AutoPeftModel",
-    "AutoPeftModelForCausalLM",
-    "AutoPeftModelForFeatureExtraction",
-    "AutoPeftModelForQuestionAnswering",
-    "AutoPeftModelForSeq2SeqLM",
-    "AutoPeftModelForSequenceClassification",
-    "AutoPeftModelForTokenClassification",
-    "LoadReport",
-    "PeftTypeName",
-    "TunerLayerStatus",
-    "TunerModelStatus",
-    "cast_mixed_precision_params",
-    "get_base_model_state_dict",
-    "get_layer_status",
-    "get_model_status",
-    "get_peft_config",
-    "rescale_adapter_scale",
-    "set_base_model_state_dict",
-    "set_requires_grad",
     "AdapterLoadError",
     "AdapterNameError",
     "AdapterNotFoundError",
@@ -129,25 +105,12 @@ __all__ = [
     "DispatchRequest",
     "IncompatibleMethodError",
     "InconsistentAdapterError",
-    "InstalledMethod",
     "ModulesToSaveWrapper",
     "PeftConfig",
     "PeftError",
     "PeftMethod",
     "PeftModel",
-    "PeftMixedModel",
-    "PeftModelForCausalLM",
-    "PeftModelForFeatureExtraction",
-    "PeftModelForQuestionAnswering",
-    "PeftModelForSeq2SeqLM",
-    "PeftModelForSequenceClassification",
-    "PeftModelForTokenClassification",
     "PeftType",
-    "PROMPT_EMBEDDINGS_KEY",
-    "PromptEncoderBase",
-    "PromptEncoderDict",
-    "PromptLearningConfig",
-    "PromptLearningTuner",
     "RegistrationError",
     "TaskType",
     "UnknownPeftTypeError",
@@ -160,16 +123,15 @@ __all__ = [
     "get_peft_model_state_dict",
     "inject_adapter_in_model",
     "layer_dispatchers",
-    "installed_methods",
-    "load_all_methods",
     "load_peft_weights",
     "pattern_value",
-    "prepare_model_for_kbit_training",
     "register_layer_dispatcher",
     "register_peft_method",
     "registered_methods",
     "set_peft_model_state_dict",
     "unregister_layer_dispatcher",
+    *task_models.__all__,
+    *_LAZY,
 ]
 
 

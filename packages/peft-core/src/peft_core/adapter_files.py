@@ -48,6 +48,19 @@ def _check_same_save(weights: Mapping[str, torch.Tensor], config: PeftConfig, lo
         check_weights_match_config(getattr(weights, "metadata", None), source[1], path, source[0], fields)
 
 
+def _open_adapter(
+    model_id: str | os.PathLike, config: PeftConfig | None, subfolder: str | None, revision: str | None, **hub_kwargs: Any
+) -> tuple[PeftConfig, Mapping[str, torch.Tensor]]:
+    """The config (read from `model_id` unless given) and the lazily opened weights of an adapter to load,
+    refusing weights saved with another config than the one read."""
+    loaded = config is None
+    if config is None:
+        config = PeftConfig.from_pretrained(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
+    weights = _open_peft_weights(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
+    _check_same_save(weights, config, loaded)
+    return config, weights
+
+
 def _weights_path(model_id: str | os.PathLike, subfolder: str | None, revision: str | None, **hub_kwargs: Any) -> str:
     from .hub import resolve_adapter_file
 

@@ -18,6 +18,17 @@ from .errors import ConfigError
 from .peft_model import PeftModel
 from .task_models import TASK_WRAPPERS
 
+# What peft-compat's `peft.auto` re-exports (`peft_core` lists them among its lazily imported names).
+__all__ = [
+    "AutoPeftModel",
+    "AutoPeftModelForCausalLM",
+    "AutoPeftModelForFeatureExtraction",
+    "AutoPeftModelForQuestionAnswering",
+    "AutoPeftModelForSeq2SeqLM",
+    "AutoPeftModelForSequenceClassification",
+    "AutoPeftModelForTokenClassification",
+]
+
 DEFAULT_IMPORT_ALLOWLIST = ("diffusers", "lerobot", "megatron-core", "transformers")
 _HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "proxies")
 TOKENIZER_CONFIG_NAME = "tokenizer_config.json"

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from .errors import PeftError
+from .tensor_copy import copy_into_, shape_mismatches
 from .tuners.layer import BaseTunerLayer
 from .tuners.modules_to_save import ModulesToSaveWrapper
 from .tuners.tuner import BaseTuner
@@ -79,11 +80,7 @@ def set_base_model_state_dict(
         targets.setdefault(key, tensor)
     missing = [k for k in targets if k not in state_dict]
     unexpected = [k for k in state_dict if k not in targets]
-    wrong_shape = [
-        f"{k}: {tuple(v.shape)} vs {tuple(targets[k].shape)}"
-        for k, v in state_dict.items()
-        if k in targets and tuple(v.shape) != tuple(targets[k].shape)
-    ]
+    wrong_shape = [f"{k}: {given} vs {own}" for k, given, own in shape_mismatches(targets, state_dict)]
     if wrong_shape:
         raise BaseStateDictMismatch(f"Base weights of the wrong shape (given vs model): {'; '.join(wrong_shape[:5])}.")
     if strict and (missing or unexpected):
@@ -92,8 +89,5 @@ def set_base_model_state_dict(
             f"unexpected keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}. Pass strict=False to load the "
             f"matching keys."
         )
-    with torch.no_grad():
-        for key, value in state_dict.items():
-            if key in targets:
-                targets[key].copy_(value)
+    copy_into_(targets, state_dict)
     return IncompatibleKeys(missing_keys=missing, unexpected_keys=unexpected)

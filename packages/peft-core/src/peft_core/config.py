@@ -15,12 +15,14 @@ import types
 import typing
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Mapping
+from typing import Any, ClassVar, Literal, Mapping, Unpack
 
 from .core_version import core_version
 from .errors import AdapterNotFoundError, ConfigError
+from .hub import HubCommitOptions
 from .peft_types import PeftTypeName
 from .serialization import CONFIG_NAME, atomic_write_text
+
 
 # The Hugging Face PEFT release whose adapter format this core writes. HF reads `peft_version`
 # with `packaging.version.Version(value.partition("@")[0])`, so it must start with a plain version.
@@ -218,31 +220,12 @@ class PeftConfig:
             data["auto_mapping"] = dict(auto_mapping_dict)
         return data
 
-    def push_to_hub(
-        self,
-        repo_id: str,
-        *,
-        commit_message: str | None = None,
-        commit_description: str | None = None,
-        private: bool | None = None,
-        token: bool | str | None = None,
-        revision: str | None = None,
-        create_pr: bool = False,
-    ) -> Any:
-        """Upload `adapter_config.json` alone to Hub repo `repo_id`; returns huggingface_hub's `CommitInfo`."""
+    def push_to_hub(self, repo_id: str, **options: Unpack[HubCommitOptions]) -> Any:
+        """Upload `adapter_config.json` alone to Hub repo `repo_id`; returns huggingface_hub's `CommitInfo`.
+        `options` say how to commit (`commit_message`, `private`, `token`, `revision`, `create_pr`, ...)."""
         from .hub import push_to_hub
 
-        return push_to_hub(
-            self.save_pretrained,
-            repo_id,
-            what="adapter config",
-            commit_message=commit_message,
-            commit_description=commit_description,
-            private=private,
-            token=token,
-            revision=revision,
-            create_pr=create_pr,
-        )
+        return push_to_hub(self.save_pretrained, repo_id, what="adapter config", **options)
 
     @classmethod
     def from_pretrained(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any, Callable
+from typing import Any, Callable, TypedDict, Unpack
 
 from .errors import AdapterNotFoundError
 
@@ -64,18 +64,18 @@ def _looks_like_repo_id(value: str) -> bool:
     return True
 
 
-def push_to_hub(
-    write: Callable[[str], None],
-    repo_id: str,
-    *,
-    what: str,
-    commit_message: str | None = None,
-    commit_description: str | None = None,
-    private: bool | None = None,
-    token: bool | str | None = None,
-    revision: str | None = None,
-    create_pr: bool = False,
-) -> Any:
+class HubCommitOptions(TypedDict, total=False):
+    """How `push_to_hub` commits (huggingface_hub's arguments), the same for adapters and configs."""
+
+    commit_message: str | None
+    commit_description: str | None
+    private: bool | None
+    token: bool | str | None
+    revision: str | None
+    create_pr: bool
+
+
+def push_to_hub(write: Callable[[str], None], repo_id: str, *, what: str, **options: Unpack[HubCommitOptions]) -> Any:
     """Create `repo_id` if needed and upload, in one commit, the files `write(folder)` puts in a temporary folder.
 
     Only those files are uploaded: an adapter's push never falls through to the base model's own
@@ -83,8 +83,12 @@ def push_to_hub(
     """
     from huggingface_hub import HfApi
 
-    api = HfApi(token=token)
-    repo_id = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model").repo_id
+    unknown = sorted(set(options) - set(HubCommitOptions.__annotations__))
+    if unknown:
+        raise TypeError(f"push_to_hub() got unexpected keyword arguments {unknown}")
+    revision, create_pr = options.get("revision"), options.get("create_pr", False)
+    api = HfApi(token=options.get("token"))
+    repo_id = api.create_repo(repo_id, private=options.get("private"), exist_ok=True, repo_type="model").repo_id
     if revision is not None and not create_pr:
         api.create_branch(repo_id, branch=revision, exist_ok=True, repo_type="model")
     with tempfile.TemporaryDirectory(prefix="peft-push-") as folder:
@@ -92,8 +96,8 @@ def push_to_hub(
         return api.upload_folder(
             repo_id=repo_id,
             folder_path=folder,
-            commit_message=commit_message or f"Upload {what}",
-            commit_description=commit_description,
+            commit_message=options.get("commit_message") or f"Upload {what}",
+            commit_description=options.get("commit_description"),
             revision=revision,
             create_pr=create_pr,
             repo_type="model",

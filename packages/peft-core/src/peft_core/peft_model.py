@@ -8,22 +8,24 @@ import inspect
 import os
 import types
 import warnings
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence, Unpack
 
 import torch
 from torch import nn
 
-from .adapter_files import _check_same_save, _open_peft_weights
+from .adapter_files import _open_adapter
 from .atomic_files import folder_lock, remove_stale_temp_files
 from .config import PeftConfig, write_config_file
 from .config_binding import config_metadata
 from .errors import UnsupportedOperationError
+from .hub import HubCommitOptions
 from .registry import method_for_config
 from .serialization import WriteBatch, save_weights, write_model_card
 from .state_dict import LoadReport, get_peft_model_state_dict, set_peft_model_state_dict
 from .tuners.mixed_batch import batch_plan, current_batch_plan, follow_expanded_batches
 from .tuners.tuner import BaseTuner, ModelSnapshot, validate_adapter_name
 from .tuners.walk import modules as walk_modules
+
 
 
 def is_transformers_model(model: nn.Module) -> bool:
@@ -54,27 +56,20 @@ class PeftModel(nn.Module):
         super().__init__()
         validate_adapter_name(adapter_name)
         peft_config = self._prepare_task_config(peft_config)
-        self.base_model = self._create_tuner(model, peft_config, adapter_name, autocast_adapter_dtype, low_cpu_mem_usage)
-        expose_forward_signature(self)
-
-    def _create_tuner(
-        self,
-        model: nn.Module,
-        peft_config: PeftConfig,
-        adapter_name: str,
-        autocast_adapter_dtype: bool,
-        low_cpu_mem_usage: bool,
-    ) -> BaseTuner:
-        """Hook: the tuner that injects the first adapter (the method's own; `PeftMixedModel` uses one
-        that holds several methods)."""
-        method = method_for_config(peft_config)
-        return method.model_cls(
+        tuner_cls = self._tuner_class(peft_config)
+        self.base_model = tuner_cls(
             model,
             {adapter_name: peft_config},
             adapter_name,
             low_cpu_mem_usage=low_cpu_mem_usage,
             autocast_adapter_dtype=autocast_adapter_dtype,
         )
+        expose_forward_signature(self)
+
+    def _tuner_class(self, peft_config: PeftConfig) -> type[BaseTuner]:
+        """Hook: the tuner that injects the first adapter (the method's own; `PeftMixedModel` uses one
+        that holds several methods)."""
+        return method_for_config(peft_config).model_cls
 
     def _prepare_task_config(self, peft_config: PeftConfig) -> PeftConfig:
         """Hook for task wrappers (e.g. classification heads become `modules_to_save`)."""
@@ -373,21 +368,18 @@ class PeftModel(nn.Module):
         self,
         repo_id: str,
         *,
-        commit_message: str | None = None,
-        commit_description: str | None = None,
-        private: bool | None = None,
-        token: bool | str | None = None,
-        revision: str | None = None,
-        create_pr: bool = False,
         safe_serialization: bool = True,
         selected_adapters: Sequence[str] | None = None,
         tags: Sequence[str] | None = None,
         max_shard_size: int | str | None = None,
+        **options: Unpack[HubCommitOptions],
     ) -> Any:
         """Upload the adapter files (`save_pretrained`'s output and model card) to Hub repo `repo_id`.
 
-        Only the adapter goes up, never the base model's weights. `max_shard_size` is accepted for
-        transformers' `push_to_hub` signature; adapter files are never sharded. Returns the `CommitInfo`.
+        Only the adapter goes up, never the base model's weights. `options` say how to commit
+        (`commit_message`, `private`, `token`, `revision`, `create_pr`, ...: `hub.HubCommitOptions`).
+        `max_shard_size` is accepted for transformers' `push_to_hub` signature; adapter files are never
+        sharded. Returns the `CommitInfo`.
         """
         from .hub import push_to_hub
 
@@ -396,17 +388,7 @@ class PeftModel(nn.Module):
             if tags:
                 self.create_or_update_model_card(folder, tags=tags)
 
-        return push_to_hub(
-            write,
-            repo_id,
-            what="adapter",
-            commit_message=commit_message,
-            commit_description=commit_description,
-            private=private,
-            token=token,
-            revision=revision,
-            create_pr=create_pr,
-        )
+        return push_to_hub(write, repo_id, what="adapter", **options)
 
     # -- loading ----------------------------------------------------------------------------
     @classmethod
@@ -435,17 +417,13 @@ class PeftModel(nn.Module):
         (Hugging Face PEFT saves them after a vocabulary resize).
         """
         validate_adapter_name(adapter_name)
-        loaded = config is None
-        if config is None:
-            config = PeftConfig.from_pretrained(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
+        config, weights = _open_adapter(model_id, config, subfolder, revision, **hub_kwargs)
         if is_trainable and config.is_prompt_learning:
             raise UnsupportedOperationError(
                 "Prompt-learning adapters can't be loaded as trainable: their files hold only the final virtual "
                 "tokens, not the encoder that produced them. Train a new adapter instead."
             )
         config.inference_mode = not is_trainable
-        weights = _open_peft_weights(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
-        _check_same_save(weights, config, loaded)
 
         wrapper = cls
         if cls is PeftModel:
@@ -498,11 +476,7 @@ class PeftModel(nn.Module):
         Returns the missing / unexpected keys (`LoadReport`, empty when the file fits exactly).
         """
         validate_adapter_name(adapter_name)
-        loaded = config is None
-        if config is None:
-            config = PeftConfig.from_pretrained(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
-        weights = _open_peft_weights(model_id, subfolder=subfolder, revision=revision, **hub_kwargs)
-        _check_same_save(weights, config, loaded)
+        config, weights = _open_adapter(model_id, config, subfolder, revision, **hub_kwargs)
 
         def load_into_adapter() -> Any:
             return self._load_weights(

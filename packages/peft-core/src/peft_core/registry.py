@@ -51,27 +51,35 @@ _REGISTRY: dict[str, PeftMethod] = {}
 LOCK = threading.RLock()
 
 
+#: Class attributes of a method's model class that `register_peft_method` reads when the keyword of the same
+#: name is not passed, so that each fact about a method is stated once, where its code is.
+MODEL_CLASS_FACTS = ("config_cls", "prefix", "default_target_modules", "is_mixed_compatible", "shares_prefix_with")
+
+
 def register_peft_method(
-    *,
     name: str,
-    config_cls: type,
-    model_cls: type,
+    model_cls: type | None = None,
+    *,
+    config_cls: type | None = None,
     prefix: str | None = None,
-    is_mixed_compatible: bool = False,
+    is_mixed_compatible: bool | None = None,
     shares_prefix_with: str | None = None,
     default_target_modules: Mapping[str, Sequence[str] | str] | None = None,
     plugin_api: str | None = None,
 ) -> PeftMethod:
-    """Register a method. Called once from the method package's `__init__`.
+    """Register a method. Called once from the method package's `__init__`:
+    `register_peft_method("vera", VeraModel, plugin_api=">=1,<2")`.
 
     Args:
         name: lower-case method name; its upper-case form is the `peft_type` in adapter_config.json.
+        model_cls: the method's tuner class (a `BaseTuner` subclass). Every keyword below except `plugin_api`
+            may instead be a class attribute of the same name on it (`MODEL_CLASS_FACTS`); a keyword that
+            contradicts the class attribute is an error, so the two ways never disagree silently.
         config_cls: the method's `PeftConfig` subclass; its `peft_type` default must be `name.upper()`.
-        model_cls: the method's tuner class; its `prefix` attribute must equal `prefix`.
-        prefix: start of the method's parameter names (default `name + "_"`).
+        prefix: start of the method's parameter names (the model class's `prefix`, which it must equal).
         is_mixed_compatible: whether the method's adapters can be combined with other methods' in one
-            `PeftMixedModel` (`get_peft_model(..., mixed=True)`). Declaring it promises that the tuner
-            wraps a target that is already another method's layer (it asks `BaseTuner.wrapped_base` for
+            `PeftMixedModel` (`get_peft_model(..., mixed=True)`), default False. Declaring it promises that the
+            tuner wraps a target that is already another method's layer (it asks `BaseTuner.wrapped_base` for
             the module to dispatch on) and that its layers compute on top of what they wrap (through
             `self.base_layer(...)`); the mixed model refuses other methods.
         shares_prefix_with: another method whose parameter naming this one reuses on purpose
@@ -81,34 +89,52 @@ def register_peft_method(
         plugin_api: the range of peft-core plugin API versions the package supports, e.g. ">=1,<2". Leaving it
             out registers the method but warns (`PeftWarning`).
 
+    The keyword form of earlier releases (`name=..., config_cls=..., model_cls=..., prefix=...`) still works.
     Registering the same classes again is a no-op, so re-importing a package is harmless. A name taken by
     other classes, a prefix equal to another method's (without `shares_prefix_with`) or starting with one
-    (`prefixes_conflict`), and wrongly typed arguments raise `RegistrationError` before anything is registered.
+    (`prefixes_conflict`), a missing or contradicting fact and wrongly typed arguments raise `RegistrationError`
+    before anything is registered.
     """
-    where = f"registering {name!r} from {_module_of(config_cls)}"
+    where = f"registering {name!r} from {_module_of(model_cls if config_cls is None else config_cls)}"
+    if not isinstance(model_cls, type):
+        raise RegistrationError(
+            f"model_cls must be a class ({where}), got {model_cls!r}; e.g. register_peft_method({name!r}, MyModel)."
+        )
+    _check_argument_types(where, prefix, is_mixed_compatible, shares_prefix_with, default_target_modules)
+    config_cls = _model_class_fact(model_cls, "config_cls", config_cls, where)
     if not _is_peft_config_class(config_cls):
-        raise RegistrationError(f"config_cls must be a PeftConfig subclass ({where}), got {config_cls!r}.")
+        raise RegistrationError(
+            f"config_cls must be a PeftConfig subclass ({where}), got {config_cls!r}. Set `config_cls = MyConfig` "
+            f"on {_qualname(model_cls)} (or pass config_cls=)."
+        )
+    where = f"registering {name!r} from {_module_of(config_cls)}"
     _check_plugin_api(name, plugin_api, config_cls)
     if not isinstance(name, str) or not _NAME_RE.match(name) or name.endswith("_"):
         raise RegistrationError(
             f"Invalid method name {name!r} ({where}): use lower-case letters, digits and '_', starting with a "
             f"letter and not ending in '_', e.g. 'lora' or 'ln_tuning'."
         )
-    if not isinstance(model_cls, type):
-        raise RegistrationError(f"model_cls must be a class ({where}), got {model_cls!r}.")
-    _check_argument_types(where, prefix, is_mixed_compatible, shares_prefix_with, default_target_modules)
+    is_mixed_compatible = _model_class_fact(model_cls, "is_mixed_compatible", is_mixed_compatible, where)
+    shares_prefix_with = _model_class_fact(model_cls, "shares_prefix_with", shares_prefix_with, where)
+    default_target_modules = _model_class_fact(model_cls, "default_target_modules", default_target_modules, where)
+    _check_argument_types(where, None, is_mixed_compatible, shares_prefix_with, default_target_modules)
     declared = next((f.default for f in dataclasses.fields(config_cls) if f.name == "peft_type"), None)
     if declared != name.upper():
         raise RegistrationError(
             f"{_qualname(config_cls)} declares peft_type {declared!r}, but the method is registered as {name!r} "
             f"({where}). Give the config field `peft_type: str = {name.upper()!r}`."
         )
-    prefix = f"{name}_" if prefix is None else prefix
-    model_prefix = getattr(model_cls, "prefix", None)
-    if model_prefix != prefix:
+    model_prefix = getattr(model_cls, "prefix", None) or None
+    if prefix is not None and model_prefix is not None and model_prefix != prefix:
         raise RegistrationError(
             f"{_qualname(model_cls)}.prefix is {model_prefix!r} but {name!r} registers prefix {prefix!r} ({where}). "
-            f"Set `prefix = {prefix!r}` on the model class or pass the model's prefix to register_peft_method."
+            f"State the prefix once: `prefix = ...` on the model class, and leave out register_peft_method's prefix."
+        )
+    prefix = prefix or model_prefix
+    if prefix is None or model_prefix is None:
+        raise RegistrationError(
+            f"{_qualname(model_cls)} has no parameter prefix ({where}). Set `prefix = {(prefix or name + '_')!r}` on "
+            f"the model class: its layers' parameter names start with it."
         )
     targets = {str(k): v if isinstance(v, str) else tuple(v) for k, v in (default_target_modules or {}).items()}
     method = PeftMethod(
@@ -116,7 +142,7 @@ def register_peft_method(
         config_cls=config_cls,
         model_cls=model_cls,
         prefix=prefix,
-        is_mixed_compatible=is_mixed_compatible,
+        is_mixed_compatible=bool(is_mixed_compatible),
         shares_prefix_with=shares_prefix_with,
         default_target_modules=targets,
         plugin_api=plugin_api,
@@ -145,6 +171,30 @@ def register_peft_method(
     return method
 
 
+def _model_class_fact(model_cls: type, attr: str, passed: object, where: str) -> object:
+    """The keyword `attr` or, left out, the model class's attribute of that name; both given must agree."""
+    declared = getattr(model_cls, attr, None)
+    if passed is None or declared is None:
+        return declared if passed is None else passed
+    if _comparable(passed) != _comparable(declared):
+        raise RegistrationError(
+            f"register_peft_method({attr}={_describe(passed)}) contradicts {_qualname(model_cls)}.{attr} = "
+            f"{_describe(declared)} ({where}). State it once: keep the class attribute and leave out the keyword."
+        )
+    return declared
+
+
+def _comparable(value: object) -> object:
+    """Target tables compare by content: a list and a tuple of the same names state the same fact."""
+    if isinstance(value, Mapping):
+        return {k: v if isinstance(v, str) else tuple(v) for k, v in value.items()}
+    return value
+
+
+def _describe(value: object) -> str:
+    return _qualname(value) if isinstance(value, type) else repr(value)
+
+
 def _is_peft_config_class(cls: object) -> bool:
     """`issubclass(cls, PeftConfig)`, by name: the registry does not import the config module (which looks
     methods up here when it loads a config), so the two stay free of an import cycle."""
@@ -163,7 +213,7 @@ def _check_argument_types(
     """Wrong types would otherwise surface much later (a prefix that matches nothing, a truthy string as a flag)."""
     if prefix is not None and (not isinstance(prefix, str) or not prefix):
         raise RegistrationError(f"prefix must be a non-empty string ({where}), got {prefix!r}.")
-    if not isinstance(is_mixed_compatible, bool):
+    if is_mixed_compatible is not None and not isinstance(is_mixed_compatible, bool):
         raise RegistrationError(f"is_mixed_compatible must be True or False ({where}), got {is_mixed_compatible!r}.")
     if shares_prefix_with is not None and not isinstance(shares_prefix_with, str):
         raise RegistrationError(

@@ -2,15 +2,46 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 from .config import PeftConfig, TaskType
 from .peft_model import PeftModel
 
+# What `peft_core` (and peft-compat's `peft.peft_model`) re-export from here.
+__all__ = [
+    "PeftModelForCausalLM",
+    "PeftModelForFeatureExtraction",
+    "PeftModelForQuestionAnswering",
+    "PeftModelForSeq2SeqLM",
+    "PeftModelForSequenceClassification",
+    "PeftModelForTokenClassification",
+]
 
-def _given(**named: Any) -> dict[str, Any]:
-    """The named arguments the caller passed (not None): the wrapped model keeps its own defaults."""
-    return {k: v for k, v in named.items() if v is not None}
+def _task_forward(*names: str) -> Callable[..., Any]:
+    """A `forward` that names the task's arguments (as Hugging Face PEFT's wrappers do: transformers' Trainer
+    finds the label arguments, `labels`, `start_positions`, ..., in the class's forward signature) and passes
+    on only those the caller gave (not None), so the wrapped model keeps its own defaults."""
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    signature = inspect.Signature(
+        [inspect.Parameter("self", kind)]
+        + [inspect.Parameter(name, kind, default=None) for name in names]
+        + [inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD, annotation=Any)]
+    )
+
+    def forward(self: PeftModel, *args: Any, **kwargs: Any) -> Any:
+        given = signature.bind(self, *args, **kwargs).arguments
+        del given["self"]
+        extra = given.pop("kwargs", {})
+        return PeftModel.forward(self, **{k: v for k, v in given.items() if v is not None}, **extra)
+
+    forward.__signature__ = signature  # type: ignore[attr-defined]
+    forward.__doc__ = PeftModel.forward.__doc__
+    return forward
+
+
+_TEXT = ("input_ids", "attention_mask", "inputs_embeds")
 
 
 class _ExtraModulesToSave(PeftModel):
@@ -25,84 +56,32 @@ class _ExtraModulesToSave(PeftModel):
         return peft_config
 
 
-# The task wrappers name their task's arguments in `forward` (as Hugging Face PEFT's do): transformers'
-# Trainer finds the label arguments (`labels`, `start_positions`, ...) in the class's forward signature.
-
-
 class PeftModelForCausalLM(PeftModel):
     _pipeline_tag = "text-generation"
-
-    def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, labels=None, **kwargs: Any) -> Any:
-        named = _given(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, labels=labels)
-        return super().forward(**named, **kwargs)
+    forward = _task_forward(*_TEXT, "labels")
 
 
 class PeftModelForSeq2SeqLM(PeftModel):
-    def forward(
-        self,
-        input_ids=None,
-        attention_mask=None,
-        inputs_embeds=None,
-        decoder_input_ids=None,
-        decoder_attention_mask=None,
-        decoder_inputs_embeds=None,
-        labels=None,
-        **kwargs: Any,
-    ) -> Any:
-        named = _given(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            inputs_embeds=inputs_embeds,
-            decoder_input_ids=decoder_input_ids,
-            decoder_attention_mask=decoder_attention_mask,
-            decoder_inputs_embeds=decoder_inputs_embeds,
-            labels=labels,
-        )
-        return super().forward(**named, **kwargs)
+    forward = _task_forward(*_TEXT, "decoder_input_ids", "decoder_attention_mask", "decoder_inputs_embeds", "labels")
 
 
 class PeftModelForSequenceClassification(_ExtraModulesToSave):
     head_names = ("classifier", "score")
-
-    def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, labels=None, **kwargs: Any) -> Any:
-        named = _given(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, labels=labels)
-        return super().forward(**named, **kwargs)
+    forward = _task_forward(*_TEXT, "labels")
 
 
 class PeftModelForTokenClassification(_ExtraModulesToSave):
     head_names = ("classifier", "score")
-
-    def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, labels=None, **kwargs: Any) -> Any:
-        named = _given(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, labels=labels)
-        return super().forward(**named, **kwargs)
+    forward = _task_forward(*_TEXT, "labels")
 
 
 class PeftModelForQuestionAnswering(_ExtraModulesToSave):
     head_names = ("qa_outputs",)
-
-    def forward(
-        self,
-        input_ids=None,
-        attention_mask=None,
-        inputs_embeds=None,
-        start_positions=None,
-        end_positions=None,
-        **kwargs: Any,
-    ) -> Any:
-        named = _given(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            inputs_embeds=inputs_embeds,
-            start_positions=start_positions,
-            end_positions=end_positions,
-        )
-        return super().forward(**named, **kwargs)
+    forward = _task_forward(*_TEXT, "start_positions", "end_positions")
 
 
 class PeftModelForFeatureExtraction(PeftModel):
-    def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, **kwargs: Any) -> Any:
-        named = _given(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds)
-        return super().forward(**named, **kwargs)
+    forward = _task_forward(*_TEXT)
 
 
 TASK_WRAPPERS: dict[str, type[PeftModel]] = {

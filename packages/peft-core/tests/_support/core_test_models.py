@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from peft_core.testing import models
 from torch import nn
 
 
@@ -22,16 +23,4 @@ class MLP(nn.Module):
 
 
 def make_tiny_llama(seed: int = 0):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=128,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-    )
-    return LlamaForCausalLM(config).eval()
+    return models.make_llama(seed).eval()

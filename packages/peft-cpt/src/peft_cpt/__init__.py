@@ -13,4 +13,4 @@ from .model import CPTModel
 
 __all__ = ["CPTConfig", "CPTEmbedding", "CPTModel", "context_labels_and_types", "correction_radius", "cpt_loss", "project_rows"]
 
-register_peft_method(name="cpt", config_cls=CPTConfig, model_cls=CPTModel, plugin_api=">=1,<2")
+register_peft_method("cpt", CPTModel, plugin_api=">=1,<2")

@@ -18,6 +18,7 @@ from .loss import context_labels_and_types, cpt_loss
 
 class CPTModel(PromptLearningTuner):
     prefix = "cpt_"
+    config_cls = CPTConfig
     injects_cache = False
 
     def _create_prompt_encoder(self, config: CPTConfig, adapter_name: str, word_embeddings: nn.Module | None) -> CPTEmbedding:

@@ -6,7 +6,6 @@ PEFT with `peft_type: "DEFT"` load directly.
 """
 
 from peft_core import register_peft_method
-from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import DeftConfig
 from .layer import DeftLinear
@@ -14,10 +13,4 @@ from .model import DeftModel
 
 __all__ = ["DeftConfig", "DeftLinear", "DeftModel"]
 
-register_peft_method(
-    name="deft",
-    config_cls=DeftConfig,
-    model_cls=DeftModel,
-    default_target_modules=QUERY_VALUE_TARGETS,
-    plugin_api=">=1,<2",
-)
+register_peft_method("deft", DeftModel, plugin_api=">=1,<2")

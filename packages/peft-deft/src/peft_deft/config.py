@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Optional, Union
+from typing import Literal, Optional
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import ConfigError
+from peft_core.config_fields import ExcludeModulesField, FanInFanOutField, LayerSelectionFields, TargetingFields, bias_field
 
 
 @dataclass
-class DeftConfig(PeftConfig):
+class DeftConfig(LayerSelectionFields, FanInFanOutField, ExcludeModulesField, TargetingFields):
     """DEFT: replace a learned rank-`r` subspace of each targeted weight with new content.
 
     With `P [out, r]` and `R [r, in]` trained, the adapted weight is `W' = (I − P_proj) W + Q_P (s R)`:
@@ -23,25 +24,15 @@ class DeftConfig(PeftConfig):
 
     peft_type: str = "DEFT"
     r: int = field(default=8, metadata={"help": "Rank of the projection P and the injection R."})
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Module names/suffixes (list), a regex (str), 'all-linear', or None (default)."}
-    )
-    exclude_modules: Optional[Union[list[str], str]] = field(default=None, metadata={"help": "Modules never adapted."})
     decomposition_method: Literal["relu", "qr"] = field(
         default="relu", metadata={"help": "'relu': P_proj = P relu(P)^T; 'qr': orthogonal Q Q^T from qr(P)."}
     )
     init_scale: float = field(default=1.0, metadata={"help": "Scales the std of a random R (init_weights=False)."})
     alpha: Optional[int] = field(default=None, metadata={"help": "Injection scaling alpha / r (None: 1)."})
     para: bool = field(default=False, metadata={"help": "PaRa: subspace removal only, no injection R."})
-    fan_in_fan_out: bool = field(default=False, metadata={"help": "Weights stored (in, out) (GPT-2 Conv1D); set automatically."})
     deft_dropout: float = field(default=0.0, metadata={"help": "Dropout on the injection branch's input."})
     init_weights: bool = field(default=True, metadata={"help": "True: R chosen so the start is a no-op; False: random R."})
-    layers_to_transform: Optional[Union[list[int], int]] = field(default=None, metadata={"help": "Layer indices."})
-    layers_pattern: Optional[Union[list[str], str]] = field(default=None, metadata={"help": "Layer list name."})
-    bias: str = field(default="none", metadata={"help": "'none', 'all' or 'deft_only'."})
-    modules_to_save: Optional[list[str]] = field(default=None, metadata={"help": "Modules trained in full and saved."})
-
-    set_fields: ClassVar[tuple[str, ...]] = ("target_modules", "exclude_modules")
+    bias: str = bias_field("deft_only")
 
     def __post_init__(self) -> None:
         super().__post_init__()

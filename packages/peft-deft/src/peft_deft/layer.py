@@ -19,31 +19,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import BaseTunerLayer, current_batch_plan
-from peft_core.tuners.buffers import BufferDict
-from peft_core.tuners.linear_targets import linear_features
+from peft_core import current_batch_plan
+from peft_core.tuners.layer_containers import dropout_module, unsaved_buffers
+from peft_core.tuners.linear_layer import LinearLikeLayer
 
 COMPUTE_DTYPE = torch.float32  # QR and the projections are unreliable in half precision
 
 
-class DeftLinear(BaseTunerLayer):
+class DeftLinear(LinearLikeLayer):
     adapter_layer_names = ("deft_P", "deft_R")
     other_param_names = ("deft_r", "deft_decomposition", "deft_init_scale", "deft_para", "deft_scaling", "deft_dropout", "deft_merge_factor")
+    container_types = {"deft_dropout": nn.ModuleDict, "deft_merge_factor": unsaved_buffers}
     supports_mixed_batch = True
-
-    def __init__(self, base_layer: nn.Module, fan_in_fan_out: bool) -> None:
-        super().__init__(base_layer)
-        self.in_features, self.out_features = linear_features(self.get_base_layer())
-        self.fan_in_fan_out = fan_in_fan_out
-        self.deft_P = nn.ParameterDict()
-        self.deft_R = nn.ParameterDict()
-        self.deft_dropout = nn.ModuleDict()
-        self.deft_merge_factor = BufferDict(persistent=False)
-        self.deft_r: dict[str, int] = {}
-        self.deft_decomposition: dict[str, str] = {}
-        self.deft_init_scale: dict[str, float] = {}
-        self.deft_para: dict[str, bool] = {}
-        self.deft_scaling: dict[str, float] = {}
 
     def update_layer(
         self,
@@ -62,7 +49,7 @@ class DeftLinear(BaseTunerLayer):
         self.deft_init_scale[adapter_name] = init_scale
         self.deft_para[adapter_name] = para
         self.deft_scaling[adapter_name] = alpha / r if alpha else 1.0
-        self.deft_dropout[adapter_name] = nn.Dropout(p=dropout) if dropout > 0.0 else nn.Identity()
+        self.deft_dropout[adapter_name] = dropout_module(dropout)
         self.deft_P[adapter_name] = nn.Parameter(torch.empty(self.out_features, r))
         if not para:
             self.deft_R[adapter_name] = nn.Parameter(torch.empty(r, self.in_features))

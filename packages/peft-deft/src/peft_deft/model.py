@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from peft_core import BaseTuner, ConfigError
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 from peft_core.tuners.linear_targets import linear_features, reconcile_fan_in_fan_out
 
 from .config import DeftConfig
@@ -13,6 +14,8 @@ from .layer import DeftLinear
 
 class DeftModel(BaseTuner):
     prefix = "deft_"
+    config_cls = DeftConfig
+    default_target_modules = QUERY_VALUE_TARGETS
 
     def _create_and_replace(
         self, config: DeftConfig, adapter_name: str, target: nn.Module,

@@ -5,7 +5,6 @@ Hugging Face PEFT with `peft_type: "DELORA"` load directly.
 """
 
 from peft_core import register_peft_method
-from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import DeloraConfig
 from .layer import DeloraLinear
@@ -13,10 +12,4 @@ from .model import DeloraModel
 
 __all__ = ["DeloraConfig", "DeloraLinear", "DeloraModel"]
 
-register_peft_method(
-    name="delora",
-    config_cls=DeloraConfig,
-    model_cls=DeloraModel,
-    default_target_modules=QUERY_VALUE_TARGETS,
-    plugin_api=">=1,<2",
-)
+register_peft_method("delora", DeloraModel, plugin_api=">=1,<2")

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Optional, Union
+from typing import Literal, Optional, Union
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import ConfigError
+from peft_core.config_fields import ExcludeModulesField, LayerSelectionFields, TargetingFields
 from peft_core.tuners.matching import check_layer_selection
 
 
 @dataclass
-class DeloraConfig(PeftConfig):
+class DeloraConfig(LayerSelectionFields, ExcludeModulesField, TargetingFields):
     """DeLoRA: a low-rank update whose strength is decoupled from its direction.
 
     `ΔW = (λ / r) · Σᵢ bᵢ aᵢᵀ / (‖aᵢ‖ ‖bᵢ‖)`, scaled per input column by the frozen base weight's
@@ -27,19 +28,10 @@ class DeloraConfig(PeftConfig):
     r: int = field(default=8, metadata={"help": "Rank of the update."})
     delora_lambda: Union[int, float] = field(default=15, metadata={"help": "Initial bound on the update's size."})
     module_dropout: float = field(default=0.0, metadata={"help": "Dropout on the adapter branch's input."})
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Module names/suffixes (list), a regex (str), 'all-linear', or None (default)."}
-    )
-    exclude_modules: Optional[Union[list[str], str]] = field(default=None, metadata={"help": "Modules never adapted."})
     bias: Literal["none", "all", "delora_only"] = field(default="none", metadata={"help": "Base biases to train."})
     init_weights: bool = field(default=True, metadata={"help": "True: B = 0 (no-op); False: A and B random."})
-    layers_to_transform: Optional[Union[list[int], int]] = field(default=None, metadata={"help": "Layer indices."})
-    layers_pattern: Optional[Union[list[str], str]] = field(default=None, metadata={"help": "Layer list name."})
     rank_pattern: Optional[dict] = field(default_factory=dict, metadata={"help": "Per-module ranks."})
     lambda_pattern: Optional[dict] = field(default_factory=dict, metadata={"help": "Per-module initial lambdas."})
-    modules_to_save: Optional[list[str]] = field(default=None, metadata={"help": "Modules trained in full and saved."})
-
-    set_fields: ClassVar[tuple[str, ...]] = ("target_modules", "exclude_modules")
 
     def __post_init__(self) -> None:
         super().__post_init__()

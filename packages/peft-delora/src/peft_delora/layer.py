@@ -12,15 +12,15 @@ with row norms of `A` and column norms of `B` clamped at 1e-4, in Hugging Face P
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import BaseTunerLayer, current_batch_plan
-from peft_core.tuners.buffers import BufferDict
+from peft_core import BaseTunerLayer, BatchPlan
 from peft_core.tuners.mixed_batch import add_per_group
+from peft_core.tuners.layer_containers import dropout_module, saved_buffers
 
 NORM_FLOOR = 1e-4
 
@@ -28,18 +28,9 @@ NORM_FLOOR = 1e-4
 class DeloraLinear(BaseTunerLayer):
     adapter_layer_names = ("delora_A", "delora_B", "delora_lambda", "delora_w_norm")
     other_param_names = ("r", "delora_dropout")
+    container_types = {"delora_w_norm": saved_buffers, "delora_dropout": nn.ModuleDict}
+    features_from_base = True
     supports_mixed_batch = True
-
-    def __init__(self, base_layer: nn.Linear) -> None:
-        super().__init__(base_layer)
-        base = self.get_base_layer()
-        self.in_features, self.out_features = base.in_features, base.out_features
-        self.delora_A = nn.ParameterDict()
-        self.delora_B = nn.ParameterDict()
-        self.delora_lambda = nn.ParameterDict()
-        self.delora_w_norm = BufferDict(persistent=True)
-        self.delora_dropout = nn.ModuleDict()
-        self.r: dict[str, int] = {}
 
     def update_layer(self, adapter_name: str, r: int, delora_lambda: float, dropout: float, init_weights: bool) -> None:
         self.r[adapter_name] = r
@@ -53,7 +44,7 @@ class DeloraLinear(BaseTunerLayer):
         self.delora_A[adapter_name] = a
         self.delora_B[adapter_name] = b
         self.delora_lambda[adapter_name] = nn.Parameter(torch.full((1,), float(delora_lambda)))
-        self.delora_dropout[adapter_name] = nn.Dropout(p=dropout) if dropout > 0.0 else nn.Identity()
+        self.delora_dropout[adapter_name] = dropout_module(dropout)
         weight = self.get_base_layer().weight
         with torch.no_grad():
             if weight.is_meta:  # norms are unknown until real weights arrive; a loaded file brings them
@@ -81,26 +72,19 @@ class DeloraLinear(BaseTunerLayer):
         base = self.get_base_layer()
         delta = self.get_delta_weight(adapter_name).detach().to(dtype=base.weight.dtype, device=base.weight.device)
         with torch.no_grad():
-            if safe_merge:
-                merged = base.weight.data.clone() + delta
-                self._check_finite(merged, adapter_name)
-                base.weight.data = merged
-            else:
-                base.weight.data.add_(delta)
+            self.add_to_base_weight(delta, adapter_name, safe_merge)
 
     def _branch(self, x: torch.Tensor, name: str) -> torch.Tensor:
         h = F.linear(self.delora_dropout[name](x) * self.delora_w_norm[name], self.delora_A[name])
         return F.linear(h * self._scale(name), self.delora_B[name])
 
-    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
+    def batch_forward(self, plan: BatchPlan, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         result = self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
-            branch = lambda rows, name: self._branch(rows, name).to(result.dtype)  # noqa: E731
-            return add_per_group(plan, x, result, self.delora_A, branch, "a DeLoRA layer")
-        names = [name for name in self.active_adapters if name in self.delora_A]
+        branch = lambda rows, name: self._branch(rows, name).to(result.dtype)  # noqa: E731
+        return add_per_group(plan, x, result, self.delora_A, branch, "a DeLoRA layer")
+
+    def adapted_forward(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
+        result = self.base_layer(x, *args, **kwargs)
         if not names:
             return result
         added = torch.zeros_like(result)  # HF accumulates in the output dtype, then adds once

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from peft_core import BaseTuner, ConfigError, pattern_value
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import DeloraConfig
 from .layer import DeloraLinear
@@ -12,6 +13,8 @@ from .layer import DeloraLinear
 
 class DeloraModel(BaseTuner):
     prefix = "delora_"
+    config_cls = DeloraConfig
+    default_target_modules = QUERY_VALUE_TARGETS
 
     def _create_and_replace(
         self,

@@ -11,13 +11,7 @@ from .defaults import TARGET_MODULES
 from .layer import FourierFTLinear, frequency_indices
 from .model import FourierFTModel, n_frequency_for
 
-register_peft_method(
-    name="fourierft",
-    config_cls=FourierFTConfig,
-    model_cls=FourierFTModel,
-    default_target_modules=TARGET_MODULES,
-    plugin_api=">=1,<2",
-)
+register_peft_method("fourierft", FourierFTModel, plugin_api=">=1,<2")
 
 __all__ = [
     "FourierFTConfig",

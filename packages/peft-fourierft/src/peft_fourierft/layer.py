@@ -14,10 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import BaseTunerLayer
 from peft_core.tuners.linear_targets import is_transformers_conv1d as is_conv1d
-from peft_core.tuners.linear_targets import linear_features
-from peft_core.tuners.mixed_batch import add_adapter_deltas
+from peft_core.tuners.linear_layer import LinearLikeLayer
 
 
 def frequency_indices(out_features: int, in_features: int, n_frequency: int, seed: int) -> torch.Tensor:
@@ -31,22 +29,13 @@ def frequency_indices(out_features: int, in_features: int, n_frequency: int, see
     return torch.stack([flat // in_features, flat % in_features], dim=0)
 
 
-class FourierFTLinear(BaseTunerLayer):
+class FourierFTLinear(LinearLikeLayer):
     """FourierFT on `nn.Linear` or transformers' `Conv1D` (`fan_in_fan_out=True`)."""
 
     adapter_layer_names = ("fourierft_spectrum",)
     other_param_names = ("fourierft_n_frequency", "fourierft_scaling", "fourierft_random_loc_seed", "fourierft_indices")
+    container_types = {}
     supports_mixed_batch = True
-
-    def __init__(self, base_layer: nn.Module, fan_in_fan_out: bool = False) -> None:
-        super().__init__(base_layer)
-        self.in_features, self.out_features = linear_features(self.get_base_layer())
-        self.fan_in_fan_out = fan_in_fan_out
-        self.fourierft_spectrum = nn.ParameterDict()
-        self.fourierft_n_frequency: dict[str, int] = {}
-        self.fourierft_scaling: dict[str, float] = {}
-        self.fourierft_random_loc_seed: dict[str, int] = {}
-        self.fourierft_indices: dict[str, torch.Tensor] = {}
 
     def update_layer(
         self, adapter_name: str, n_frequency: int, scaling: float, random_loc_seed: int, init_weights: bool
@@ -89,11 +78,7 @@ class FourierFTLinear(BaseTunerLayer):
         return delta.T if self.fan_in_fan_out else delta
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        result = self.base_layer(x, *args, **kwargs)
-        result = add_adapter_deltas(x, result, self.active_adapters, self.fourierft_spectrum, self._delta, "a FourierFT layer")
-        return result.to(x.dtype)
+        return self.additive_forward(x, args, kwargs, self.fourierft_spectrum, self._delta, "a FourierFT layer", cast_to="input")
 
     def _delta(self, x: torch.Tensor, adapter_name: str) -> torch.Tensor:
         delta = self._delta_out_in(adapter_name)

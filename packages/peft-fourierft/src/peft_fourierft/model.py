@@ -10,6 +10,7 @@ from peft_core import BaseTuner, patterns
 from peft_core.tuners.linear_targets import reconcile_fan_in_fan_out
 
 from .config import FourierFTConfig
+from .defaults import TARGET_MODULES
 from .layer import FourierFTLinear, is_conv1d
 
 FREQUENCY_PATTERN_TEMPLATE = r".*\.{}$"
@@ -32,6 +33,8 @@ class FourierFTModel(BaseTuner):
     """FourierFT tuner; see `FourierFTConfig` for the options. The `bias` modes are peft-core's generic ones."""
 
     prefix = "fourierft_"
+    config_cls = FourierFTConfig
+    default_target_modules = TARGET_MODULES
 
     def inject_adapter(
         self,

@@ -23,10 +23,4 @@ __all__ = [
     "sparse_positions",
 ]
 
-register_peft_method(
-    name="frod",
-    config_cls=FrodConfig,
-    model_cls=FrodModel,
-    default_target_modules=TARGET_MODULES,
-    plugin_api=">=1,<2",
-)
+register_peft_method("frod", FrodModel, plugin_api=">=1,<2")

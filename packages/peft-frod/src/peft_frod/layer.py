@@ -16,27 +16,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import BaseTunerLayer, current_batch_plan
+from peft_core import current_batch_plan
 from peft_core.tuners.buffers import BufferDict
-from peft_core.tuners.linear_targets import linear_features
 from peft_core.tuners.mixed_batch import run_per_group
+from peft_core.tuners.weight_snapshot import restore_weight_before_merge, weight_before_merge
+from peft_core.tuners.layer_containers import dropout_module, unsaved_buffers
+from peft_core.tuners.linear_layer import LinearLikeLayer
 
 from .bases import factor_weight
 
 
-class FrodLinear(BaseTunerLayer):
+class FrodLinear(LinearLikeLayer):
     adapter_layer_names = ("frod_lambda_l", "frod_lambda_s_values")
     other_param_names = ("frod_U", "frod_dropout")
+    container_types = {"frod_U": unsaved_buffers, "frod_dropout": nn.ModuleDict}
     supports_mixed_batch = True
 
     def __init__(self, base_layer: nn.Module, fan_in_fan_out: bool) -> None:
-        super().__init__(base_layer)
-        self.in_features, self.out_features = linear_features(self.get_base_layer())
-        self.fan_in_fan_out = fan_in_fan_out
-        self.frod_lambda_l = nn.ParameterDict()
-        self.frod_lambda_s_values = nn.ParameterDict()
-        self.frod_U = BufferDict(persistent=False)
-        self.frod_dropout = nn.ModuleDict()
+        super().__init__(base_layer, fan_in_fan_out)
         self._role: dict[str, tuple[BufferDict, BufferDict, BufferDict]] = {}
         self._u_source: dict[str, tuple[int, int]] = {}  # the basis tensor each U was solved from
         self._weight_before_merge: torch.Tensor | None = None
@@ -49,7 +46,7 @@ class FrodLinear(BaseTunerLayer):
         weight = self.get_base_layer().weight
         bases, positions, _ = role
         self._role[adapter_name] = role
-        self.frod_dropout[adapter_name] = nn.Dropout(p=config.frod_dropout) if config.frod_dropout > 0 else nn.Identity()
+        self.frod_dropout[adapter_name] = dropout_module(config.frod_dropout)
         u, scale = self._solve(adapter_name)
         values = torch.zeros(positions[adapter_name].shape[1], device=weight.device, dtype=weight.dtype)
         scale = scale.to(device=weight.device, dtype=weight.dtype)
@@ -114,19 +111,16 @@ class FrodLinear(BaseTunerLayer):
 
     def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
         weight = self.get_base_layer().weight
-        if self._weight_before_merge is None:
-            self._weight_before_merge = weight.data.detach().clone().cpu()
+        weight_before_merge(self)  # kept from the first merge on, for the exact unmerge of the last one
         merged = weight.data + self.get_delta_weight(adapter_name).to(weight.dtype)
         if safe_merge:
             self._check_finite(merged, adapter_name)
         weight.data = merged
 
     def unmerge_adapter_weights(self, adapter_name: str) -> None:
-        weight = self.get_base_layer().weight
-        if not self.merged_adapters and self._weight_before_merge is not None:  # the last one: restore W₀ exactly
-            weight.data.copy_(self._weight_before_merge.to(device=weight.device, dtype=weight.dtype))
-            self._weight_before_merge = None
+        if not self.merged_adapters and restore_weight_before_merge(self):  # the last one: W₀ exactly
             return
+        weight = self.get_base_layer().weight
         weight.data -= self.get_delta_weight(adapter_name).to(weight.dtype)
 
     # -- forward ----------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from peft_core.tuners.matching import matches_target
 
 from .bases import block_index_of, category_of, shared_basis, sparse_positions
 from .config import FrodConfig
+from .defaults import TARGET_MODULES
 from .layer import FrodLinear
 
 _STORES = ("frod_V", "frod_s_indices", "frod_s_size")
@@ -31,6 +32,8 @@ _STORES = ("frod_V", "frod_s_indices", "frod_s_size")
 
 class FrodModel(BaseTuner):
     prefix = "frod_"
+    config_cls = FrodConfig
+    default_target_modules = TARGET_MODULES
     uses_shared_state = True  # the tuner owns tensors all layers share (`tuner_tensors`)
 
     def inject_adapter(self, model: nn.Module, adapter_name: str, **options: Any) -> None:

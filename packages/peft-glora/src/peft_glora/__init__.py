@@ -5,7 +5,6 @@ Face PEFT with `peft_type: "GLORA"` load directly.
 """
 
 from peft_core import register_peft_method
-from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import GloraConfig
 from .layer import GloraLinear
@@ -13,10 +12,4 @@ from .model import GloraModel
 
 __all__ = ["GloraConfig", "GloraLinear", "GloraModel"]
 
-register_peft_method(
-    name="glora",
-    config_cls=GloraConfig,
-    model_cls=GloraModel,
-    default_target_modules=QUERY_VALUE_TARGETS,
-    plugin_api=">=1,<2",
-)
+register_peft_method("glora", GloraModel, plugin_api=">=1,<2")

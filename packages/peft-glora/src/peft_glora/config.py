@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Optional, Union
+from typing import Literal
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import ConfigError
+from peft_core.config_fields import TargetingFields, bias_field
 
 WEIGHT_PATHS = ("lora", "vector", "constant", "none")
 COUPLING_PATHS = ("lora", "vector", "none")
@@ -13,7 +14,7 @@ BIAS_PATHS = ("vector", "constant", "none")
 
 
 @dataclass
-class GloraConfig(PeftConfig):
+class GloraConfig(TargetingFields):
     """GLoRA: a generalised update of both the weight and the bias of each targeted `nn.Linear`.
 
     `W' = W + W ⊙ A + B` and `b' = b + b ⊙ D + E + W C`. Each of `A`..`E` has its own shape
@@ -27,11 +28,7 @@ class GloraConfig(PeftConfig):
 
     peft_type: str = "GLORA"
     r: int = field(default=8, metadata={"help": "Rank of the 'lora' paths."})
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Module names/suffixes (list), a regex (str), 'all-linear', or None (default)."}
-    )
-    bias: str = field(default="none", metadata={"help": "'none', 'all' or 'glora_only'."})
-    modules_to_save: Optional[list[str]] = field(default=None, metadata={"help": "Modules trained in full and saved."})
+    bias: str = bias_field("glora_only")
     config_A_B: Literal["lora", "vector", "constant", "none"] = field(
         default="lora", metadata={"help": "Path of A (W ⊙ A) and B (added to W)."}
     )
@@ -40,8 +37,6 @@ class GloraConfig(PeftConfig):
         default="constant", metadata={"help": "Path of D (b ⊙ D) and E (added to b)."}
     )
     init_weights: bool = field(default=True, metadata={"help": "True: zero paths (no-op); False: random (tests)."})
-
-    set_fields: ClassVar[tuple[str, ...]] = ("target_modules",)
 
     def __post_init__(self) -> None:
         super().__post_init__()

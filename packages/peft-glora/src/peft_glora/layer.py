@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import BaseTunerLayer, current_batch_plan
+from peft_core import BaseTunerLayer
 
 from .paths import bias_path, coupling_path, weight_path
 
@@ -66,14 +66,9 @@ class GloraLinear(BaseTunerLayer):
         adapted_bias = bias + bias * d + e + torch.matmul(weight, c).squeeze(-1)
         return F.linear(x, adapted_weight, bias=adapted_bias)
 
-    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
-            return self._mixed_batch_forward(x, plan, *args, **kwargs)
+    def adapted_forward(self, x: torch.Tensor, adapter_names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         base_out = self.base_layer(x, *args, **kwargs)
-        names = [n for n in self.active_adapters if n in self.glora_A]
+        names = list(adapter_names)
         if not names:
             return base_out
         result = base_out
@@ -81,7 +76,7 @@ class GloraLinear(BaseTunerLayer):
             result = result + self._adapted_linear(x, name)
         return (result - len(names) * base_out).to(base_out.dtype)
 
-    def _mixed_batch_forward(self, x: torch.Tensor, plan: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
+    def batch_forward(self, plan: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         if x.shape[0] != plan.batch_size:
             raise ValueError(
                 f"Mixed-adapter batch: a GLoRA layer got {x.shape[0]} rows but adapter_names has {plan.batch_size} "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from peft_core import BaseTuner, ConfigError
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import GloraConfig
 from .layer import GloraLinear
@@ -12,6 +13,8 @@ from .layer import GloraLinear
 
 class GloraModel(BaseTuner):
     prefix = "glora_"
+    config_cls = GloraConfig
+    default_target_modules = QUERY_VALUE_TARGETS
 
     def _create_and_replace(
         self, config: GloraConfig, adapter_name: str, target: nn.Module,

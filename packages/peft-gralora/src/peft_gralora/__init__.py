@@ -5,7 +5,6 @@ Hugging Face PEFT with `peft_type: "GRALORA"` load directly.
 """
 
 from peft_core import register_peft_method
-from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import GraloraConfig
 from .layer import GraloraLinear, grid_product
@@ -13,10 +12,4 @@ from .model import GraloraModel
 
 __all__ = ["GraloraConfig", "GraloraLinear", "GraloraModel", "grid_product"]
 
-register_peft_method(
-    name="gralora",
-    config_cls=GraloraConfig,
-    model_cls=GraloraModel,
-    default_target_modules=QUERY_VALUE_TARGETS,
-    plugin_api=">=1,<2",
-)
+register_peft_method("gralora", GraloraModel, plugin_api=">=1,<2")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Optional, Union
+from typing import Optional, Union
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import ConfigError
+from peft_core.config_fields import FanInFanOutField, LayerSelectionFields, TargetingFields, bias_field, check_positive_ints
+from peft_core.tuners.bias import check_bias_mode
 
 
 @dataclass
-class GraloraConfig(PeftConfig):
+class GraloraConfig(LayerSelectionFields, FanInFanOutField, TargetingFields):
     """GraLoRA: granular low-rank adaptation in a `k × k` grid of blocks.
 
     The weight is split into `k × k` blocks; block `(j, i)` gets its own rank-`r/k` update, so the
@@ -25,29 +27,19 @@ class GraloraConfig(PeftConfig):
     peft_type: str = "GRALORA"
     r: int = field(default=32, metadata={"help": "Rank of the block grid (divisible by gralora_k)."})
     hybrid_r: int = field(default=0, metadata={"help": "Rank of an extra plain LoRA beside the grid (0: none)."})
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Module names/suffixes (list), a regex (str), 'all-linear', or None (default)."}
-    )
     alpha: Union[int, float] = field(default=64, metadata={"help": "Scaling numerator: alpha / (r + hybrid_r)."})
     gralora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the adapter branch's input."})
     gralora_k: int = field(default=2, metadata={"help": "Number of blocks per side of the grid."})
-    fan_in_fan_out: bool = field(default=False, metadata={"help": "Weights stored (in, out) (GPT-2 Conv1D); set automatically."})
-    bias: str = field(default="none", metadata={"help": "'none', 'all' or 'gralora_only'."})
-    modules_to_save: Optional[list[str]] = field(default=None, metadata={"help": "Modules trained in full and saved."})
+    bias: str = bias_field("gralora_only")
+    layers_pattern: Optional[str] = field(default=None, metadata={"help": "Layer list name (Hugging Face PEFT takes one here)."})
     init_weights: bool = field(default=True, metadata={"help": "True: B = 0 (no-op); False: random (tests)."})
-    layers_to_transform: Optional[Union[list[int], int]] = field(default=None, metadata={"help": "Layer indices."})
-    layers_pattern: Optional[str] = field(default=None, metadata={"help": "Layer list name."})
-
-    set_fields: ClassVar[tuple[str, ...]] = ("target_modules",)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         name = type(self).__name__
-        if isinstance(self.gralora_k, bool) or not isinstance(self.gralora_k, int) or self.gralora_k <= 0:
-            raise ConfigError(f"{name}.gralora_k must be a positive integer, got {self.gralora_k!r}.")
+        check_positive_ints(self, "gralora_k")
         if self.r % self.gralora_k:
             raise ConfigError(f"{name}.r={self.r} must be divisible by gralora_k={self.gralora_k}.")
         if isinstance(self.hybrid_r, bool) or not isinstance(self.hybrid_r, int) or self.hybrid_r < 0:
             raise ConfigError(f"{name}.hybrid_r must be a non-negative integer, got {self.hybrid_r!r}.")
-        if not isinstance(self.bias, str) or not (self.bias in ("none", "all") or self.bias.endswith("_only")):
-            raise ConfigError(f"{name}.bias must be 'none', 'all' or 'gralora_only', got {self.bias!r}.")
+        check_bias_mode(self, "gralora_only")

@@ -16,9 +16,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from peft_core import BaseTunerLayer, ConfigError
-from peft_core.tuners.linear_targets import linear_features
+from peft_core import ConfigError
 from peft_core.tuners.mixed_batch import update_adapter_outputs
+from peft_core.tuners.layer_containers import dropout_module
+from peft_core.tuners.linear_layer import LinearLikeLayer
 
 
 def grid_product(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -31,25 +32,15 @@ def grid_product(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Ten
     return torch.einsum("bljr, jro -> bljo", regrouped, b).reshape(batch, length, -1)
 
 
-class GraloraLinear(BaseTunerLayer):
+class GraloraLinear(LinearLikeLayer):
     adapter_layer_names = ("gralora_A", "gralora_B", "gralora_A_general", "gralora_B_general")
     other_param_names = ("r", "hybrid_r", "alpha", "scaling", "gralora_dropout", "gralora_k")
+    container_types = {
+        "gralora_A_general": nn.ModuleDict,
+        "gralora_B_general": nn.ModuleDict,
+        "gralora_dropout": nn.ModuleDict,
+    }
     supports_mixed_batch = True
-
-    def __init__(self, base_layer: nn.Module, fan_in_fan_out: bool) -> None:
-        super().__init__(base_layer)
-        self.in_features, self.out_features = linear_features(self.get_base_layer())
-        self.fan_in_fan_out = fan_in_fan_out
-        self.gralora_A = nn.ParameterDict()
-        self.gralora_B = nn.ParameterDict()
-        self.gralora_A_general = nn.ModuleDict()
-        self.gralora_B_general = nn.ModuleDict()
-        self.gralora_dropout = nn.ModuleDict()
-        self.r: dict[str, int] = {}
-        self.hybrid_r: dict[str, int] = {}
-        self.alpha: dict[str, float] = {}
-        self.scaling: dict[str, float] = {}
-        self.gralora_k: dict[str, int] = {}
 
     def update_layer(
         self, adapter_name: str, r: int, hybrid_r: int, alpha: float, k: int, dropout: float, init_weights: bool
@@ -62,7 +53,7 @@ class GraloraLinear(BaseTunerLayer):
         self.r[adapter_name], self.hybrid_r[adapter_name], self.alpha[adapter_name] = r, hybrid_r, alpha
         self.gralora_k[adapter_name] = k
         self.scaling[adapter_name] = alpha / (r + hybrid_r)
-        self.gralora_dropout[adapter_name] = nn.Dropout(p=dropout) if dropout > 0.0 else nn.Identity()
+        self.gralora_dropout[adapter_name] = dropout_module(dropout)
         # HF's order of random draws: per block A then B; then the hybrid pair's constructors and inits.
         blocks_a, blocks_b = [], []
         for _ in range(k):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from peft_core import BaseTuner, ConfigError
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 from peft_core.tuners.linear_targets import linear_features, reconcile_fan_in_fan_out
 
 from .config import GraloraConfig
@@ -13,6 +14,8 @@ from .layer import GraloraLinear
 
 class GraloraModel(BaseTuner):
     prefix = "gralora_"
+    config_cls = GraloraConfig
+    default_target_modules = QUERY_VALUE_TARGETS
 
     def _create_and_replace(
         self,

@@ -6,7 +6,6 @@ Hugging Face PEFT with `peft_type: "HIRA"` load directly.
 """
 
 from peft_core import register_peft_method
-from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import HiraConfig
 from .conv import HiraConv
@@ -16,11 +15,4 @@ from .model import HiraModel
 
 __all__ = ["HiraConfig", "HiraConv", "HiraEmbedding", "HiraLayer", "HiraLinear", "HiraModel"]
 
-register_peft_method(
-    name="hira",
-    config_cls=HiraConfig,
-    model_cls=HiraModel,
-    is_mixed_compatible=True,
-    default_target_modules=QUERY_VALUE_TARGETS,
-    plugin_api=">=1,<2",
-)
+register_peft_method("hira", HiraModel, plugin_api=">=1,<2")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Optional, Union
+from typing import Literal, Optional, Union
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import ConfigError
+from peft_core.config_fields import ExcludeModulesField, FanInFanOutField, LayerSelectionFields, TargetingFields
 from peft_core.tuners.matching import check_layer_selection
 
 
@@ -15,7 +16,7 @@ def is_gaussian(init_weights: object) -> bool:
 
 
 @dataclass
-class HiraConfig(PeftConfig):
+class HiraConfig(LayerSelectionFields, FanInFanOutField, ExcludeModulesField, TargetingFields):
     """HiRA: a high-rank update `W ⊙ (B A)`, the Hadamard product of the frozen weight and a rank-r product.
 
     - `r`: rank of `B A` (the update itself is generally of much higher rank). `rank_pattern`
@@ -31,23 +32,11 @@ class HiraConfig(PeftConfig):
 
     peft_type: str = "HIRA"
     r: int = field(default=32, metadata={"help": "Rank of B A."})
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Module names/suffixes (list), a regex (str), 'all-linear', or None (default)."}
-    )
-    exclude_modules: Optional[Union[list[str], str]] = field(default=None, metadata={"help": "Modules never adapted."})
     hira_dropout: float = field(default=0.0, metadata={"help": "Dropout on the adapter branch's input."})
-    fan_in_fan_out: bool = field(default=False, metadata={"help": "Weights stored (in, out) (GPT-2 Conv1D)."})
-    modules_to_save: Optional[list[str]] = field(default=None, metadata={"help": "Modules trained in full and saved."})
     init_weights: Union[bool, Literal["gaussian"], None] = field(
         default=True, metadata={"help": "True: B = 0 (no-op); 'gaussian': A ~ N(0, 1/r), B = 0; False: random."}
     )
-    layers_to_transform: Optional[Union[list[int], int]] = field(default=None, metadata={"help": "Layer indices to adapt."})
-    layers_pattern: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Name of the layer list (e.g. 'layers') for layers_to_transform."}
-    )
     rank_pattern: Optional[dict] = field(default_factory=dict, metadata={"help": "Per-module ranks (regex -> r)."})
-
-    set_fields: ClassVar[tuple[str, ...]] = ("target_modules", "exclude_modules")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from peft_core import BaseTunerLayer
-from peft_core.tuners.mixed_batch import add_adapter_deltas
+from peft_core.tuners.layer_containers import dropout_module
+from peft_core.tuners.weight_snapshot import restore_weight_before_merge, weight_before_merge
 
 from .config import is_gaussian
 
@@ -25,16 +26,11 @@ from .config import is_gaussian
 class HiraLayer(BaseTunerLayer):
     adapter_layer_names = ("hira_A", "hira_B", "hira_embedding_A", "hira_embedding_B")
     other_param_names = ("hira_r", "hira_dropout")
+    container_types = {"hira_dropout": nn.ModuleDict}
     supports_mixed_batch = True
 
     def __init__(self, base_layer: nn.Module) -> None:
         super().__init__(base_layer)
-        self.hira_A = nn.ParameterDict()
-        self.hira_B = nn.ParameterDict()
-        self.hira_embedding_A = nn.ParameterDict()
-        self.hira_embedding_B = nn.ParameterDict()
-        self.hira_dropout = nn.ModuleDict()
-        self.hira_r: dict[str, int] = {}
         self._weight_before_merge: torch.Tensor | None = None
 
     def _factors(self, adapter_name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,14 +53,11 @@ class HiraLayer(BaseTunerLayer):
 
     def _add_common(self, adapter_name: str, r: int, dropout: float) -> None:
         self.hira_r[adapter_name] = r
-        self.hira_dropout[adapter_name] = nn.Dropout(p=dropout) if dropout > 0.0 else nn.Identity()
+        self.hira_dropout[adapter_name] = dropout_module(dropout)
 
     # -- merging: W += W₀ ⊙ ΔH ------------------------------------------------------------------------
     def _original_weight(self) -> torch.Tensor:
-        weight = self.get_base_layer().weight
-        if self._weight_before_merge is None:
-            self._weight_before_merge = weight.data.detach().clone().cpu()
-        return self._weight_before_merge.to(device=weight.device, dtype=weight.dtype)
+        return weight_before_merge(self)
 
     def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
         weight = self.get_base_layer().weight
@@ -74,11 +67,9 @@ class HiraLayer(BaseTunerLayer):
         weight.data.copy_(merged)
 
     def unmerge_adapter_weights(self, adapter_name: str) -> None:
-        weight = self.get_base_layer().weight
-        if not self.merged_adapters and self._weight_before_merge is not None:  # the last one: restore W₀ exactly
-            weight.data.copy_(self._weight_before_merge.to(device=weight.device, dtype=weight.dtype))
-            self._weight_before_merge = None
+        if not self.merged_adapters and restore_weight_before_merge(self):  # the last one: W₀ exactly
             return
+        weight = self.get_base_layer().weight
         weight.data -= self._original_weight() * self.get_delta_weight(adapter_name).to(weight.dtype)
 
     def supports_delta_weight(self, adapter_name: str) -> bool:
@@ -93,11 +84,7 @@ class HiraLayer(BaseTunerLayer):
         return [name for name in self.adapter_names() if self._holds(name)]
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        result = self.base_layer(x, *args, **kwargs)
-        out = add_adapter_deltas(x, result, self.active_adapters, self._held(), self._update_output, "a HiRA layer")
-        return out.to(result.dtype)
+        return self.additive_forward(x, args, kwargs, self._held(), self._update_output, "a HiRA layer", cast_to="base")
 
 
 def init_low_rank(a: torch.Tensor, b: torch.Tensor, init_weights: object, r: int) -> None:

@@ -12,6 +12,7 @@ import warnings
 from torch import nn
 
 from peft_core import BaseTuner, ConfigError, pattern_value
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 from peft_core.errors import unsupported_target
 from peft_core.tuners.linear_targets import is_transformers_conv1d, linear_features
 
@@ -25,6 +26,9 @@ _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 class HiraModel(BaseTuner):
     prefix = "hira_"
+    config_cls = HiraConfig
+    default_target_modules = QUERY_VALUE_TARGETS
+    is_mixed_compatible = True
 
     def _create_and_replace(
         self, config: HiraConfig, adapter_name: str, target: nn.Module, target_name: str, parent: nn.Module, current_key: str

@@ -25,13 +25,8 @@ class HRALayer(BaseTunerLayer):
 
     adapter_layer_names = ("hra_u",)
     other_param_names = ("hra_r", "hra_apply_GS")
+    container_types = {}
     supports_mixed_batch = True
-
-    def __init__(self, base_layer: nn.Module) -> None:
-        super().__init__(base_layer)
-        self.hra_u = nn.ParameterDict()
-        self.hra_r: dict[str, int] = {}
-        self.hra_apply_GS: dict[str, bool] = {}
 
     @property
     def reflected_features(self) -> int:
@@ -112,10 +107,7 @@ class HRALayer(BaseTunerLayer):
 class HRALinear(HRALayer):
     """HRA on an `nn.Linear`: `y = x (W H)ᵀ + b`."""
 
-    def __init__(self, base_layer: nn.Linear) -> None:
-        super().__init__(base_layer)
-        self.in_features = base_layer.in_features
-        self.out_features = base_layer.out_features
+    features_from_base = True  # in_features / out_features: the wrapped layer's
 
     @property
     def reflected_features(self) -> int:
@@ -131,10 +123,7 @@ class HRALinear(HRALayer):
 class HRAConv2d(HRALayer):
     """HRA on an `nn.Conv2d` (groups=1): the filter flattened to `[out, in_channels * kh * kw]` becomes `W @ H`."""
 
-    def __init__(self, base_layer: nn.Conv2d) -> None:
-        super().__init__(base_layer)
-        self.in_features = base_layer.in_channels
-        self.out_features = base_layer.out_channels
+    features_from_base = True  # in_features / out_features: the wrapped layer's
 
     @property
     def reflected_features(self) -> int:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from torch import nn
 
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 from peft_core.tuners.layer_classes import LayerClassTuner
 
+from .config import HRAConfig
 from .layer import HRAConv2d, HRALinear
 
 
@@ -16,6 +18,8 @@ class HRAModel(LayerClassTuner):
     """
 
     prefix = "hra_"
+    config_cls = HRAConfig
+    default_target_modules = QUERY_VALUE_TARGETS
     method_label = "HRA"
     layer_classes = ((nn.Linear, HRALinear), (nn.Conv2d, HRAConv2d))
     no_nesting_types = (nn.Linear, nn.Conv2d)

@@ -11,13 +11,7 @@ from .defaults import FEEDFORWARD_MODULES, TARGET_MODULES
 from .layer import IA3Conv, IA3Layer, IA3Linear
 from .model import IA3Model
 
-register_peft_method(
-    name="ia3",
-    config_cls=IA3Config,
-    model_cls=IA3Model,
-    default_target_modules=TARGET_MODULES,
-    plugin_api=">=1,<2",
-)
+register_peft_method("ia3", IA3Model, plugin_api=">=1,<2")
 
 __all__ = [
     "FEEDFORWARD_MODULES",

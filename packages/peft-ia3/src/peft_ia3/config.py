@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Optional, Union
+from typing import Optional, Union
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import ConfigError
+from peft_core.config_fields import ExcludeModulesField, FanInFanOutField, TargetingFields
 
 
 @dataclass
-class IA3Config(PeftConfig):
+class IA3Config(FanInFanOutField, ExcludeModulesField, TargetingFields):
     """Configuration of an (IA)³ adapter; the same fields and defaults as Hugging Face PEFT 0.21.2.
 
     (IA)³ learns one scaling vector per targeted layer. Layers listed in `feedforward_modules`
@@ -26,28 +27,15 @@ class IA3Config(PeftConfig):
     """
 
     peft_type: str = "IA3"
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None,
-        metadata={"help": "Modules to adapt: names/suffixes, a regex string, or 'all-linear'. None: per-model default."},
-    )
-    exclude_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Modules never to adapt (names/suffixes or a regex string)."}
-    )
     feedforward_modules: Optional[Union[list[str], str]] = field(
         default=None,
         metadata={"help": "Targets whose inputs (not outputs) are scaled; list entries match by name ending."},
-    )
-    fan_in_fan_out: bool = field(
-        default=False, metadata={"help": "Weights stored (in, out), as in GPT-2's Conv1D; set automatically."}
-    )
-    modules_to_save: Optional[list[str]] = field(
-        default=None, metadata={"help": "Modules trained in full and saved with the adapter (e.g. a head)."}
     )
     init_ia3_weights: bool = field(
         default=True, metadata={"help": "True: vectors start at 1 (no-op). False: random normal (for tests)."}
     )
 
-    set_fields: ClassVar[tuple[str, ...]] = ("target_modules", "exclude_modules", "feedforward_modules")
+    set_fields = ("target_modules", "exclude_modules", "feedforward_modules")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -10,12 +10,12 @@ Whether an adapter scales inputs or outputs is kept per adapter, so two adapters
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
-from peft_core import BaseTunerLayer, current_batch_plan
+from peft_core import BaseTunerLayer
 from peft_core.tuners.linear_targets import is_transformers_conv1d as is_conv1d
 
 # Unmerging divides by the vector; HF adds this to avoid dividing by zero (so unmerge is approximate).
@@ -27,12 +27,11 @@ class IA3Layer(BaseTunerLayer):
 
     adapter_layer_names = ("ia3_l",)
     other_param_names = ("ia3_feedforward",)
+    container_types = {}
     supports_mixed_batch = True
 
     def __init__(self, base_layer: nn.Module) -> None:
         super().__init__(base_layer)
-        self.ia3_l = nn.ParameterDict()
-        self.ia3_feedforward: dict[str, bool] = {}
         self.in_features, self.out_features = self._features(self.get_base_layer())
 
     @staticmethod
@@ -75,13 +74,8 @@ class IA3Layer(BaseTunerLayer):
         raise NotImplementedError
 
     # -- forward ----------------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
-            return self._mixed_forward(plan, x, *args, **kwargs)
-        scale_in, scale_out = self._scalings(self.active_adapters)
+    def adapted_forward(self, x: torch.Tensor, adapter_names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
+        scale_in, scale_out = self._scalings(adapter_names)
         if scale_in is not None:
             x = self._scale_input(x, scale_in)
         result = self.base_layer(x, *args, **kwargs)
@@ -89,7 +83,7 @@ class IA3Layer(BaseTunerLayer):
             result = self._scale_output(result, scale_out)
         return result
 
-    def _mixed_forward(self, plan: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    def batch_forward(self, plan: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         if x.shape[0] != plan.batch_size:
             raise ValueError(
                 f"Mixed-adapter batch: {type(self).__name__} got an input with {x.shape[0]} rows but "
@@ -122,13 +116,7 @@ class IA3Layer(BaseTunerLayer):
         bias = None
         if not self.ia3_feedforward[adapter_name] and base.bias is not None:
             bias = torch.mul(base.bias.data, vector.reshape(base.bias.shape)).to(base.bias.dtype)
-        if safe_merge:
-            self._check_finite(weight, adapter_name)
-            if bias is not None:
-                self._check_finite(bias, adapter_name)
-        base.weight.data = weight
-        if bias is not None:
-            base.bias.data = bias
+        self.write_merged(adapter_name, safe_merge, weight, bias)
 
     def unmerge_adapter_weights(self, adapter_name: str) -> None:
         base = self.get_base_layer()

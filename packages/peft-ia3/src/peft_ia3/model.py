@@ -9,7 +9,7 @@ from peft_core.tuners.linear_targets import reconcile_fan_in_fan_out
 from peft_core.tuners.tuner import model_type_of
 
 from .config import IA3Config
-from .defaults import FEEDFORWARD_MODULES
+from .defaults import FEEDFORWARD_MODULES, TARGET_MODULES
 from .layer import IA3Conv, IA3Layer, IA3Linear, is_conv1d
 
 
@@ -25,6 +25,8 @@ class IA3Model(BaseTuner):
     """(IA)³ tuner. Target lists are never compacted (feed-forward entries must stay a subset), as in HF."""
 
     prefix = "ia3_"
+    config_cls = IA3Config
+    default_target_modules = TARGET_MODULES
     compact_large_target_lists = False
 
     def _prepare_adapter_config(self, config: IA3Config, model: nn.Module) -> IA3Config:  # type: ignore[override]

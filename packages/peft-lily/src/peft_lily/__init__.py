@@ -5,7 +5,6 @@ Face PEFT with `peft_type: "LILY"` load directly.
 """
 
 from peft_core import register_peft_method
-from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import LilyConfig
 from .layer import LilyLinear
@@ -13,10 +12,4 @@ from .model import LilyModel
 
 __all__ = ["LilyConfig", "LilyLinear", "LilyModel"]
 
-register_peft_method(
-    name="lily",
-    config_cls=LilyConfig,
-    model_cls=LilyModel,
-    default_target_modules=QUERY_VALUE_TARGETS,
-    plugin_api=">=1,<2",
-)
+register_peft_method("lily", LilyModel, plugin_api=">=1,<2")

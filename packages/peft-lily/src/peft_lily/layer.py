@@ -23,18 +23,9 @@ from peft_core import BaseTunerLayer
 class LilyLinear(BaseTunerLayer):
     adapter_layer_names = ("lily_A", "lily_B", "lily_router")
     other_param_names = ("lily_r", "lily_scaling", "lily_num_B")
+    container_types = {"lily_A": nn.ModuleDict, "lily_B": nn.ModuleDict, "lily_router": nn.ModuleDict}
+    features_from_base = True
     supports_mixed_batch = False
-
-    def __init__(self, base_layer: nn.Linear) -> None:
-        super().__init__(base_layer)
-        base = self.get_base_layer()
-        self.in_features, self.out_features = base.in_features, base.out_features
-        self.lily_A = nn.ModuleDict()
-        self.lily_B = nn.ModuleDict()
-        self.lily_router = nn.ModuleDict()
-        self.lily_r: dict[str, int] = {}
-        self.lily_scaling: dict[str, float] = {}
-        self.lily_num_B: dict[str, int] = {}
 
     def update_layer(self, adapter_name: str, r: int, num_B: int, scaling: float, init_weights: bool) -> None:
         self.lily_r[adapter_name] = r

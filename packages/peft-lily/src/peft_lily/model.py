@@ -15,6 +15,7 @@ from typing import Any
 from torch import nn
 
 from peft_core import BaseTuner
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 from peft_core.errors import unsupported_target
 
 from .config import LilyConfig
@@ -23,6 +24,8 @@ from .layer import LilyLinear
 
 class LilyModel(BaseTuner):
     prefix = "lily_"
+    config_cls = LilyConfig
+    default_target_modules = QUERY_VALUE_TARGETS
     supports_merge = False
 
     def inject_adapter(self, model: nn.Module, adapter_name: str, **options: Any) -> None:

@@ -11,12 +11,6 @@ from .defaults import TARGET_MODULES
 from .layer import LNTuningLayer
 from .model import LNTuningModel
 
-register_peft_method(
-    name="ln_tuning",
-    config_cls=LNTuningConfig,
-    model_cls=LNTuningModel,
-    default_target_modules=TARGET_MODULES,
-    plugin_api=">=1,<2",
-)
+register_peft_method("ln_tuning", LNTuningModel, plugin_api=">=1,<2")
 
 __all__ = ["LNTuningConfig", "LNTuningLayer", "LNTuningModel", "TARGET_MODULES"]

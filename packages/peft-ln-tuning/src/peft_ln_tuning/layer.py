@@ -15,16 +15,16 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from peft_core import AdapterTensor, BaseTunerLayer, current_batch_plan
+from peft_core import AdapterTensor, BaseTunerLayer
 
 
 class LNTuningLayer(BaseTunerLayer):
     adapter_layer_names = ("ln_tuning_layers",)
+    container_types = {"ln_tuning_layers": nn.ModuleDict}
     supports_mixed_batch = True
 
     def __init__(self, base_layer: nn.Module) -> None:
         super().__init__(base_layer)
-        self.ln_tuning_layers = nn.ModuleDict()
         # Every adapter layer exposes these (code walking a PEFT model reads them); a norm has no in/out
         # projection, so None, as in Hugging Face PEFT.
         self.in_features: int | None = None
@@ -86,13 +86,8 @@ class LNTuningLayer(BaseTunerLayer):
         self.base_layer = tuned
 
     # -- forward ----------------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
-            return self._mixed_forward(plan, x, *args, **kwargs)
-        active = [n for n in self.active_adapters if n in self.ln_tuning_layers]
+    def adapted_forward(self, x: torch.Tensor, adapter_names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
+        active = list(adapter_names)
         if not active:
             return self.base_layer(x, *args, **kwargs)
         if len(active) > 1:
@@ -102,7 +97,7 @@ class LNTuningLayer(BaseTunerLayer):
             )
         return self.ln_tuning_layers[active[0]](x, *args, **kwargs)
 
-    def _mixed_forward(self, plan: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    def batch_forward(self, plan: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         if not torch.is_tensor(x) or x.dim() == 0 or x.shape[0] != plan.batch_size:
             raise ValueError(
                 f"Mixed-adapter batch: an LN tuning layer got an input whose first dimension is not the batch "

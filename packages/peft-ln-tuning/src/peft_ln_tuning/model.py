@@ -9,6 +9,7 @@ from torch import nn
 from peft_core import BaseTuner
 
 from .config import LNTuningConfig
+from .defaults import TARGET_MODULES
 from .layer import LNTuningLayer
 
 
@@ -21,6 +22,8 @@ class LNTuningModel(BaseTuner):
     """
 
     prefix = "ln_tuning_"
+    config_cls = LNTuningConfig
+    default_target_modules = TARGET_MODULES
 
     def _create_and_replace(
         self,

@@ -5,7 +5,6 @@ through the `peft.methods` entry point when it loads a LoHa adapter.
 """
 
 from peft_core import register_peft_method
-from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import LoHaConfig
 from .layer import LoHaLayer
@@ -13,12 +12,4 @@ from .model import LoHaModel
 
 __all__ = ["LoHaConfig", "LoHaLayer", "LoHaModel"]
 
-register_peft_method(
-    name="loha",
-    config_cls=LoHaConfig,
-    model_cls=LoHaModel,
-    prefix="hada_",
-    is_mixed_compatible=True,
-    default_target_modules=QUERY_VALUE_TARGETS,
-    plugin_api=">=1,<2",
-)
+register_peft_method("loha", LoHaModel, plugin_api=">=1,<2")

@@ -53,15 +53,7 @@ class LoHaLayer(LycorisLayer):
     """A Linear / Conv1d / Conv2d layer with LoHa adapters."""
 
     adapter_layer_names = ("hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b", "hada_t1", "hada_t2")
-
-    def __init__(self, base_layer: nn.Module) -> None:
-        super().__init__(base_layer)
-        self.hada_w1_a = nn.ParameterDict()
-        self.hada_w1_b = nn.ParameterDict()
-        self.hada_w2_a = nn.ParameterDict()
-        self.hada_w2_b = nn.ParameterDict()
-        self.hada_t1 = nn.ParameterDict()
-        self.hada_t2 = nn.ParameterDict()
+    container_types = {}
 
     def create_adapter_parameters(self, adapter_name: str, r: int, config: object) -> None:
         out = self.out_features

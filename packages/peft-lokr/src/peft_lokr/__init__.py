@@ -5,7 +5,6 @@ through the `peft.methods` entry point when it loads a LoKr adapter.
 """
 
 from peft_core import register_peft_method
-from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import LoKrConfig
 from .factorization import factorization
@@ -14,11 +13,4 @@ from .model import LoKrModel
 
 __all__ = ["LoKrConfig", "LoKrLayer", "LoKrModel", "factorization"]
 
-register_peft_method(
-    name="lokr",
-    config_cls=LoKrConfig,
-    model_cls=LoKrModel,
-    is_mixed_compatible=True,
-    default_target_modules=QUERY_VALUE_TARGETS,
-    plugin_api=">=1,<2",
-)
+register_peft_method("lokr", LoKrModel, plugin_api=">=1,<2")

@@ -46,18 +46,9 @@ class LoKrLayer(LycorisLayer):
     """A Linear / Conv1d / Conv2d layer with LoKr adapters."""
 
     adapter_layer_names = ("lokr_w1", "lokr_w1_a", "lokr_w1_b", "lokr_w2", "lokr_w2_a", "lokr_w2_b", "lokr_t2")
+    container_types = {}
     # LoKr's rank-dropout mask is float32 whatever the delta's dtype (Hugging Face PEFT's rule).
     rank_dropout_mask_in_weight_dtype = False
-
-    def __init__(self, base_layer: nn.Module) -> None:
-        super().__init__(base_layer)
-        self.lokr_w1 = nn.ParameterDict()
-        self.lokr_w1_a = nn.ParameterDict()
-        self.lokr_w1_b = nn.ParameterDict()
-        self.lokr_w2 = nn.ParameterDict()
-        self.lokr_w2_a = nn.ParameterDict()
-        self.lokr_w2_b = nn.ParameterDict()
-        self.lokr_t2 = nn.ParameterDict()
 
     def factor_shapes(self, decompose_factor: int) -> tuple[tuple[int, int], tuple[int, int]]:
         """((oL, oK), (iM, iN)): the output and input dimensions split for the Kronecker product."""

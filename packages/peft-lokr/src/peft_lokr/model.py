@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 from peft_core.tuners.lycoris import LycorisTuner
 
+from .config import LoKrConfig
 from .layer import LoKrLayer
 
 
@@ -11,4 +13,7 @@ class LoKrModel(LycorisTuner):
     """The LoKr tuner. Parameter names start with `lokr_`."""
 
     prefix = "lokr_"
+    config_cls = LoKrConfig
+    default_target_modules = QUERY_VALUE_TARGETS
+    is_mixed_compatible = True
     layer_cls = LoKrLayer

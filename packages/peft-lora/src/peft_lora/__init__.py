@@ -25,14 +25,7 @@ from .variants.configs import BdLoraConfig, KasaConfig, MontecloraConfig, Velora
 
 __version__ = "0.1.0"
 
-register_peft_method(
-    name="lora",
-    config_cls=LoraConfig,
-    model_cls=LoraModel,
-    is_mixed_compatible=True,
-    default_target_modules=DEFAULT_TARGET_MODULES,
-    plugin_api=">=1,<2",
-)
+register_peft_method("lora", LoraModel, plugin_api=">=1,<2")
 
 # data-driven initialisation entry points, imported on first use (see peft_lora.inits)
 _LAZY_INITS = (

@@ -14,7 +14,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Mapping, Optional, Union
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import ConfigError
+from peft_core.config_fields import ExcludeModulesField, FanInFanOutField, LayerSelectionFields, TargetingFields, pattern_field
 
 from .inits.configs import CordaConfig, EvaConfig, LoftQConfig, LoraGAConfig, as_subconfig
 from .variants.configs import BdLoraConfig, KasaConfig, MontecloraConfig, VeloraConfig
@@ -37,7 +38,7 @@ class LoraRuntimeConfig:
 
 
 @dataclass
-class LoraConfig(PeftConfig):
+class LoraConfig(LayerSelectionFields, FanInFanOutField, ExcludeModulesField, TargetingFields):
     """Configuration of a LoRA adapter; the same fields and defaults as Hugging Face PEFT 0.21.2.
 
     Main fields: `r` (rank), `lora_alpha` (scaling = alpha / r, or alpha / sqrt(r) with
@@ -48,45 +49,20 @@ class LoraConfig(PeftConfig):
 
     peft_type: str = "LORA"
     r: int = field(default=8, metadata={"help": "LoRA rank."})
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None,
-        metadata={
-            "help": "Modules to adapt: names/suffixes, a regex string, or 'all-linear'. None: per-model default."
-        },
-    )
-    exclude_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Modules never to adapt (names/suffixes or a regex string)."}
-    )
     lora_alpha: Union[int, float] = field(default=8, metadata={"help": "Scaling numerator: alpha / r."})
     lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA branch input, in [0, 1)."})
-    fan_in_fan_out: bool = field(
-        default=False, metadata={"help": "Weights stored (in, out), as in GPT-2's Conv1D; set automatically."}
-    )
     bias: Literal["none", "all", "lora_only"] = field(
         default="none", metadata={"help": "Which base biases to train and save: 'none', 'all' or 'lora_only'."}
     )
     use_rslora: bool = field(default=False, metadata={"help": "Rank-stabilised scaling alpha / sqrt(r)."})
-    modules_to_save: Optional[list[str]] = field(
-        default=None, metadata={"help": "Modules trained in full and saved with the adapter (e.g. a head)."}
-    )
     init_lora_weights: Union[bool, str] = field(
         default=True,
         metadata={
             "help": "True (B=0), False (random), 'gaussian', 'pissa', 'pissa_niter_<k>', 'olora', 'orthogonal', 'mica'."
         },
     )
-    layers_to_transform: Optional[Union[list[int], int]] = field(
-        default=None, metadata={"help": "Only adapt these layer indices."}
-    )
-    layers_pattern: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Name of the layer list (e.g. 'layers', 'h') for layers_to_transform."}
-    )
-    rank_pattern: Optional[dict] = field(
-        default_factory=dict, metadata={"help": "Regex -> rank, overriding r for matching modules."}
-    )
-    alpha_pattern: Optional[dict] = field(
-        default_factory=dict, metadata={"help": "Regex -> alpha, overriding lora_alpha for matching modules."}
-    )
+    rank_pattern: Optional[dict] = pattern_field("rank, overriding r")
+    alpha_pattern: Optional[dict] = pattern_field("alpha, overriding lora_alpha")
     megatron_config: Optional[dict] = field(default=None, metadata={"help": "Not supported (Megatron layers)."})
     megatron_core: Optional[str] = field(default="megatron.core", metadata={"help": "Megatron module (unused)."})
     trainable_token_indices: Optional[Union[list[int], dict[str, list[int]]]] = field(
@@ -156,7 +132,6 @@ class LoraConfig(PeftConfig):
         },
     )
 
-    set_fields: ClassVar[tuple[str, ...]] = ("target_modules", "exclude_modules")
     not_implemented: ClassVar[Mapping[str, Any]] = {
         "use_qalora": False,
         "megatron_config": None,

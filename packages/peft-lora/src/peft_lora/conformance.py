@@ -1,13 +1,9 @@
-"""LoRA's conformance cases for peft-core's kit (`peft_core.testing`), shipped with the package so the
-kit also runs against an installed wheel (`python -m peft_core.testing lora`).
-
-Found through the `peft.conformance` entry point; run in the package's tests by
-`tests/test_conformance.py`. Each case is a layer type or model family LoRA supports.
-"""
+"""LoRA's cases for peft-core's conformance kit (`python -m peft_core.testing lora`): each a layer type or
+model family LoRA supports."""
 
 from __future__ import annotations
 
-from peft_core.testing import Case, Conformance, HuggingFace, TinyModel, models
+from peft_core.testing import Case, Conformance, TinyModel, models, on
 
 from .config import LoraConfig
 
@@ -18,40 +14,27 @@ def _ids_in_inputs(model: TinyModel) -> list[int]:
 
 
 def conformance() -> Conformance:
-    return Conformance(
-        method="lora",
-        cases=(
-            Case(
-                "mlp",
-                models.MLP,
-                lambda: LoraConfig(r=4, lora_alpha=8, target_modules=["lin0", "lin1", "lin2"]),
-                second=lambda: LoraConfig(r=2, target_modules=["lin1"]),
-            ),
-            Case("mlp-dora-rslora", models.MLP, lambda: LoraConfig(r=4, target_modules=["lin0", "lin1"], use_dora=True, use_rslora=True)),
-            Case("conv", models.CONV, lambda: LoraConfig(r=2, target_modules=["conv2d", "pointwise", "conv1d", "conv3d", "head"])),
-            Case("embedding", models.EMBEDDING, lambda: LoraConfig(r=3, target_modules=["emb", "lin0"])),
-            Case(
-                "llama",
-                models.LLAMA,
-                lambda: LoraConfig(
-                    r=4, target_modules=["q_proj", "v_proj", "down_proj"], rank_pattern={"down_proj": 2},
-                    alpha_pattern={"v_proj": 16}, task_type="CAUSAL_LM",
-                ),
-                second=lambda: LoraConfig(r=2, target_modules=["v_proj", "o_proj"], task_type="CAUSAL_LM"),
-            ),
-            Case("gpt2-conv1d", models.GPT2, lambda: LoraConfig(r=4, target_modules=["c_attn", "mlp.c_proj"], task_type="CAUSAL_LM")),
-            # new-token rows next to LoRA on GPT-2, whose LM head is tied to the input embedding (the head follows)
-            Case(
-                "gpt2-token-rows",
-                models.GPT2,
-                lambda: LoraConfig(
-                    r=2, target_modules=["c_attn"], trainable_token_indices=_ids_in_inputs(models.GPT2), task_type="CAUSAL_LM"
-                ),
-            ),
-            Case("bert-seq-cls", models.BERT, lambda: LoraConfig(r=2, target_modules=["query", "value"], task_type="SEQ_CLS")),
+    return Conformance.of(
+        LoraConfig,
+        on(models.MLP, r=4, lora_alpha=8, second=dict(r=2, target_modules=["lin1"])),
+        on(models.MLP, "mlp-dora-rslora", r=4, target_modules=["lin0", "lin1"], use_dora=True, use_rslora=True),
+        on(models.CONV, r=2, target_modules=["conv2d", "pointwise", "conv1d", "conv3d", "head"]),
+        on(models.EMBEDDING, r=3),
+        on(
+            models.LLAMA, r=4, rank_pattern={"down_proj": 2}, alpha_pattern={"v_proj": 16},
+            second=dict(r=2, target_modules=["v_proj", "o_proj"]),
         ),
+        on(models.GPT2, "gpt2-conv1d", r=4),
+        # new-token rows next to LoRA on GPT-2, whose LM head is tied to the input embedding (the head follows);
+        # the ids are read from the model's inputs when the config is built
+        Case(
+            "gpt2-token-rows",
+            models.GPT2,
+            lambda: LoraConfig(r=2, target_modules=["c_attn"], trainable_token_indices=_ids_in_inputs(models.GPT2), task_type="CAUSAL_LM"),
+        ),
+        on(models.BERT, "bert-seq-cls", r=2),
         random_init={"init_lora_weights": False},
-        hf=HuggingFace(),
+        hf=True,
         bad_values=(
             {"init_lora_weights": "not_an_init"},
             {"layers_pattern": "layers"},  # without layers_to_transform

@@ -37,6 +37,7 @@ from .layers import (
 from .layer_replication import MERGE_REFUSAL, check_replication, replicate_layers
 from .layers.param import ParamWrapper
 from .param_targets import check_same_parameter_targets, create_param_layer, warn_uncovered_experts
+from .targets import DEFAULT_TARGET_MODULES
 from .variants.alora import activation_offsets
 from .variants.kasa import check_kasa_mix, kasa_loss, truncate_pending
 from .variants.monteclora import monteclora_loss
@@ -47,6 +48,9 @@ class LoraModel(BaseTuner):
     """Creates LoRA adapters in a model; see `LoraConfig` for the options."""
 
     prefix = "lora_"
+    config_cls = LoraConfig
+    default_target_modules = DEFAULT_TARGET_MODULES
+    is_mixed_compatible = True
     hotswap_support = LoraHotswap()  # peft_core.hotswap: swap adapters in place, also under torch.compile
 
     # -- injection --------------------------------------------------------------------------

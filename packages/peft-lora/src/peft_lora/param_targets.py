@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from peft_core import BaseTunerLayer
 from peft_core.errors import ConfigError
-from peft_core.tuners.construction import register_module
+from peft_core.tuners.construction import place_module
 from peft_core.tuners.matching import strip_base_layers
 from torch import nn
 
@@ -50,12 +50,7 @@ def create_param_layer(
         return
     layer = ParamWrapper(outer, parameter_name)
     layer.update_layer(adapter_name, r, alpha, config)
-    parent_key, _, child = outer_key.rpartition(".")
-    parent = model.get_submodule(parent_key)
-    if child in parent._modules:
-        register_module(parent, child, layer)
-    else:
-        setattr(parent, child, layer)
+    place_module(model, outer_key, layer)
 
 
 def _wrapper_of(module: nn.Module, parameter_name: str) -> ParamWrapper | None:

@@ -5,16 +5,12 @@ Importing the package registers the method `miss` (peft_type `"MISS"`). Legacy B
 """
 
 from peft_core import register_peft_method
-from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .bone import convert_bone_adapter
 from .config import MissConfig
 from .layer import MissLinear
 from .model import MissModel
 
-register_peft_method(
-    name="miss", config_cls=MissConfig, model_cls=MissModel, default_target_modules=QUERY_VALUE_TARGETS,
-    plugin_api=">=1,<2",
-)
+register_peft_method("miss", MissModel, plugin_api=">=1,<2")
 
 __all__ = ["MissConfig", "MissLinear", "MissModel", "convert_bone_adapter"]

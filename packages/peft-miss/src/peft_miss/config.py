@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import ConfigError
+from peft_core.config_fields import ExcludeModulesField, LayerSelectionFields, TargetingFields, bias_field
 from peft_core.tuners.bias import check_bias_mode
 from peft_core.tuners.matching import check_layer_selection
 
@@ -13,7 +14,7 @@ INIT_VARIANTS = (True, False, "bat", "mini")
 
 
 @dataclass
-class MissConfig(PeftConfig):
+class MissConfig(LayerSelectionFields, ExcludeModulesField, TargetingFields):
     """Configuration of a MiSS adapter; the same fields and defaults as Hugging Face PEFT 0.21.2.
 
     `init_weights` picks the variant: `True` (balanced, default; `miss_block [r, out]`, starts at 0),
@@ -25,28 +26,11 @@ class MissConfig(PeftConfig):
     r: int = field(default=64, metadata={"help": "Shard size along in_features (best even)."})
     miss_dropout: float = field(default=0.0, metadata={"help": "Dropout on the input of the MiSS branch."})
     mini_r: int = field(default=1, metadata={"help": "Shard size along out_features for init_weights='mini'."})
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None,
-        metadata={"help": "Modules to adapt: names/suffixes, a regex string, or 'all-linear'. None: per-model default."},
-    )
-    exclude_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Modules never to adapt (names/suffixes or a regex string)."}
-    )
     init_weights: Union[bool, Literal["bat", "mini"]] = field(
         default=True, metadata={"help": "Variant: True (balanced), 'bat', 'mini', or False (random, for tests)."}
     )
-    layers_to_transform: Optional[Union[list[int], int]] = field(
-        default=None, metadata={"help": "Only adapt these layer indices."}
-    )
-    layers_pattern: Optional[str] = field(
-        default=None, metadata={"help": "Name of the layer list (e.g. 'layers', 'h') for layers_to_transform."}
-    )
-    bias: str = field(default="none", metadata={"help": "Which biases to train and save: 'none', 'all' or 'MiSS_only'."})
-    modules_to_save: Optional[list[str]] = field(
-        default=None, metadata={"help": "Modules trained in full and saved with the adapter (e.g. a head)."}
-    )
-
-    set_fields = ("target_modules", "exclude_modules")
+    bias: str = bias_field("MiSS_only")
+    layers_pattern: Optional[str] = field(default=None, metadata={"help": "Layer list name (Hugging Face PEFT takes one here)."})
 
     def __post_init__(self) -> None:
         super().__post_init__()

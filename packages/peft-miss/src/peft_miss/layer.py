@@ -43,15 +43,11 @@ class MissLinear(BaseTunerLayer):
 
     adapter_layer_names = ("miss_block",)
     other_param_names = ("miss_r", "miss_dropout", "miss_mini_r", "miss_fn")
+    container_types = {"miss_dropout": nn.ModuleDict}
     supports_mixed_batch = True
 
     def __init__(self, base_layer: nn.Linear) -> None:
         super().__init__(base_layer)
-        self.miss_block = nn.ParameterDict()
-        self.miss_r: dict[str, int] = {}
-        self.miss_mini_r: dict[str, int] = {}
-        self.miss_dropout = nn.ModuleDict()
-        self.miss_fn: dict[str, bool | str] = {}  # the variant, per adapter
         self.in_features = base_layer.in_features
         self.out_features = base_layer.out_features
 

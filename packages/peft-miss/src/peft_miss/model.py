@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from torch import nn
 
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 from peft_core.tuners.layer_classes import LayerClassTuner
 
+from .config import MissConfig
 from .layer import MissLinear
 
 
@@ -16,6 +18,8 @@ class MissModel(LayerClassTuner):
     """
 
     prefix = "miss_"
+    config_cls = MissConfig
+    default_target_modules = QUERY_VALUE_TARGETS
     method_label = "MiSS"
     layer_classes = ((nn.Linear, MissLinear),)
     no_nesting_types = (nn.Linear,)

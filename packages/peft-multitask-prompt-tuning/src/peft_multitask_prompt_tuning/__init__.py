@@ -19,7 +19,4 @@ __all__ = [
     "TaskIdsError",
 ]
 
-register_peft_method(
-    name="multitask_prompt_tuning", config_cls=MultitaskPromptTuningConfig, model_cls=MultitaskPromptTuningModel,
-    plugin_api=">=1,<2",
-)
+register_peft_method("multitask_prompt_tuning", MultitaskPromptTuningModel, plugin_api=">=1,<2")

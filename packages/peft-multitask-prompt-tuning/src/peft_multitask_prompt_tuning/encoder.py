@@ -13,6 +13,7 @@ from torch import nn
 
 from peft_core import AdapterLoadError, ConfigError
 from peft_core.serialization import read_weights_file
+from peft_core.tensor_copy import copy_into_, shape_mismatches
 from peft_prompt_tuning import PromptEmbedding, PromptTuningConfig
 
 from .config import SOURCE_INITS, MultitaskPromptTuningConfig, MultitaskPromptTuningInit
@@ -52,16 +53,15 @@ class MultitaskPromptEmbedding(PromptEmbedding):
             values[COLS] = source[COLS][task].unsqueeze(0)
             values[ROWS] = source[ROWS][task].unsqueeze(0)
         own = dict(self.named_parameters())
-        for key, value in values.items():
-            if tuple(value.shape) != tuple(own[key].shape):
-                raise ConfigError(
-                    f"{config.prompt_tuning_init.value} from {path}: {key} has shape {tuple(value.shape)} there but "
-                    f"{tuple(own[key].shape)} here (num_virtual_tokens, num_ranks, the model's hidden size and, for "
-                    f"the averaged or exact source task, num_tasks=1 must match)."
-                )
-        with torch.no_grad():
-            for key, value in values.items():
-                own[key].copy_(value.to(own[key].dtype))
+        mismatched = shape_mismatches(own, values)
+        if mismatched:
+            key, given, expected = mismatched[0]
+            raise ConfigError(
+                f"{config.prompt_tuning_init.value} from {path}: {key} has shape {given} there but "
+                f"{expected} here (num_virtual_tokens, num_ranks, the model's hidden size and, for "
+                f"the averaged or exact source task, num_tasks=1 must match)."
+            )
+        copy_into_(own, values)
 
     def forward(self, indices: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         prompts = self.embedding(indices)

@@ -35,6 +35,7 @@ def _call_with(task_ids: Any) -> Iterator[None]:
 
 class MultitaskPromptTuningModel(PromptLearningTuner):
     prefix = "multitask_prompt_tuning_"
+    config_cls = MultitaskPromptTuningConfig
     injects_cache = False
 
     def _create_prompt_encoder(self, config: MultitaskPromptTuningConfig, adapter_name: str,

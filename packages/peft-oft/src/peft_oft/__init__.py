@@ -4,17 +4,13 @@ Importing the package registers the method `oft` (peft_type `"OFT"`).
 """
 
 from peft_core import register_peft_method
-from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import OFTConfig
 from .layer import Conv2d, Embedding, Linear, OFTLayer
 from .model import OFTModel
 from .rotation import OFTRotation, cayley_exact, cayley_neumann
 
-register_peft_method(
-    name="oft", config_cls=OFTConfig, model_cls=OFTModel, is_mixed_compatible=True,
-    default_target_modules=QUERY_VALUE_TARGETS, plugin_api=">=1,<2",
-)
+register_peft_method("oft", OFTModel, plugin_api=">=1,<2")
 
 __all__ = [
     "Conv2d", "Embedding", "Linear", "OFTConfig", "OFTLayer", "OFTModel", "OFTRotation", "cayley_exact",

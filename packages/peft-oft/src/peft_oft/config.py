@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping
 
 from peft_core import ConfigError, PeftConfig
+from peft_core.config_fields import ExcludeModulesField, FanInFanOutField, LayerSelectionFields, TargetingFields, bias_field, check_bools, check_count_or_size
 from peft_core.tuners.bias import check_bias_mode
 from peft_core.tuners.matching import check_layer_selection
 
@@ -23,7 +24,7 @@ _NEUMANN_CHANGED_IN = (0, 18, 0)
 
 
 @dataclass
-class OFTConfig(PeftConfig):
+class OFTConfig(LayerSelectionFields, FanInFanOutField, ExcludeModulesField, TargetingFields):
     """Configuration of an OFT adapter; the same fields and defaults as Hugging Face PEFT 0.21.2.
 
     Give exactly one of `r` (number of diagonal blocks) and `oft_block_size` (their size); the other
@@ -41,26 +42,9 @@ class OFTConfig(PeftConfig):
         default=0.0,
         metadata={"help": "Multiplicative block dropout. Hugging Face PEFT 0.21.2 never applies it; neither do we."},
     )
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None,
-        metadata={"help": "Modules to adapt: names/suffixes, a regex string, or 'all-linear'. None: per-model default."},
-    )
-    fan_in_fan_out: bool = field(default=False, metadata={"help": "Weights stored (in, out); reset to False for nn.Linear."})
-    bias: str = field(default="none", metadata={"help": "Which biases to train and save: 'none', 'all' or 'oft_only'."})
-    exclude_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Modules never to adapt (names/suffixes or a regex string)."}
-    )
+    bias: str = bias_field("oft_only")
     init_weights: bool = field(
         default=True, metadata={"help": "True: zero skew parameters (identity rotation). False: N(0, 0.1) (for tests)."}
-    )
-    layers_to_transform: Optional[Union[list[int], int]] = field(
-        default=None, metadata={"help": "Only adapt these layer indices."}
-    )
-    layers_pattern: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Name of the layer list (e.g. 'layers', 'h') for layers_to_transform."}
-    )
-    modules_to_save: Optional[list[str]] = field(
-        default=None, metadata={"help": "Modules trained in full and saved with the adapter (e.g. a head)."}
     )
     coft: bool = field(default=False, metadata={"help": "Constrained OFT: project the skew parameters into an eps-ball."})
     eps: float = field(default=6e-5, metadata={"help": "COFT radius (only with coft=True)."})
@@ -70,25 +54,12 @@ class OFTConfig(PeftConfig):
     )
     num_cayley_neumann_terms: int = field(default=5, metadata={"help": "Number of Neumann series terms."})
 
-    set_fields = ("target_modules", "exclude_modules")
-
     def __post_init__(self) -> None:
         super().__post_init__()
         check_layer_selection(self, regex_excludes_layers=False)
         check_bias_mode(self, "oft_only")
-        if self.r == 0 and self.oft_block_size == 0:
-            raise ConfigError(
-                "OFTConfig needs r or oft_block_size to be non-zero (both are 0); set e.g. oft_block_size=32, r=0."
-            )
-        if (self.r != 0) == (self.oft_block_size != 0):
-            raise ConfigError(
-                f"OFTConfig takes either r ({self.r}) or oft_block_size ({self.oft_block_size}), not both, because "
-                f"r * oft_block_size = in_features; set the other one to 0."
-            )
-        if self.r < 0 or self.oft_block_size < 0:
-            raise ConfigError(f"OFTConfig r and oft_block_size must not be negative (r={self.r}, oft_block_size={self.oft_block_size}).")
-        if not isinstance(self.init_weights, bool):
-            raise ConfigError(f"OFTConfig.init_weights must be True or False, got {self.init_weights!r}.")
+        check_count_or_size(self, "r", "oft_block_size", example="oft_block_size=32, r=0")
+        check_bools(self, "init_weights")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], _source: str | None = None) -> PeftConfig:

@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 from peft_core import BaseTunerLayer
-from peft_core.tuners.linear_targets import linear_features
 from peft_core.tuners.weight_transform import conv_filter_features, flat_weight, set_flat_weight
 
 from .config import OFTConfig
@@ -71,15 +70,9 @@ class OFTLayer(BaseTunerLayer):
     # HF's layout: `oft_R` on Linear/Conv2d, `oft_embedding_R` on Embedding (the other one stays empty).
     adapter_layer_names = ("oft_R", "oft_embedding_R")
     other_param_names = ("r", "oft_block_size")
+    container_types = {"oft_R": nn.ModuleDict, "oft_embedding_R": nn.ModuleDict}
     supports_mixed_batch = True
     rotations_attr = "oft_R"
-
-    def __init__(self, base_layer: nn.Module) -> None:
-        super().__init__(base_layer)
-        self.oft_R = nn.ModuleDict()
-        self.oft_embedding_R = nn.ModuleDict()
-        self.r: dict[str, int] = {}
-        self.oft_block_size: dict[str, int] = {}
 
     # -- to define per layer type ---------------------------------------------------------------
     @property
@@ -158,10 +151,7 @@ class OFTLayer(BaseTunerLayer):
 class Linear(OFTLayer):
     """OFT on an `nn.Linear`: `y = base(x @ R)` with `R` block-diagonal orthogonal."""
 
-    def __init__(self, base_layer: nn.Module) -> None:
-        super().__init__(base_layer)
-        # the wrapped nn.Linear's sizes (`base_layer` may be another method's layer, in mixed models)
-        self.in_features, self.out_features = linear_features(self.get_base_layer())  # type: ignore[misc]
+    features_from_base = True  # sizes of the wrapped nn.Linear (`base_layer` may be another method's layer)
 
     def adapted_forward(self, x: torch.Tensor, names: Sequence[str], *args: Any, **kwargs: Any) -> torch.Tensor:
         previous_dtype = x.dtype
@@ -176,10 +166,7 @@ class Linear(OFTLayer):
 class Conv2d(OFTLayer):
     """OFT on an `nn.Conv2d`: the flattened filter (`in_channels * kh * kw`) is rotated, `W <- W @ R^T`."""
 
-    def __init__(self, base_layer: nn.Conv2d) -> None:
-        super().__init__(base_layer)
-        self.in_features = base_layer.in_channels
-        self.out_features = base_layer.out_channels
+    features_from_base = True  # in_features / out_features: the wrapped layer's
 
     @property
     def rotated_features(self) -> int:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from torch import nn
 
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 from peft_core.tuners.layer_classes import LayerClassTuner
 
+from .config import OFTConfig
 from .layer import Conv2d, Embedding, Linear
 
 
@@ -17,6 +19,9 @@ class OFTModel(LayerClassTuner):
     """
 
     prefix = "oft_"
+    config_cls = OFTConfig
+    default_target_modules = QUERY_VALUE_TARGETS
+    is_mixed_compatible = True
     method_label = "OFT"
     layer_classes = ((nn.Linear, Linear), (nn.Conv2d, Conv2d), (nn.Embedding, Embedding))
     no_nesting_types = (nn.Conv2d,)

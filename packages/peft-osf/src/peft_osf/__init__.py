@@ -7,14 +7,10 @@ PEFT with `peft_type: "OSF"` load directly.
 from peft_core import register_peft_method
 
 from .config import OSFConfig
-from .defaults import OSF_TARGETS
 from .layer import OSFLinear
 from .model import OSFModel, resolve_rank
 from .subspace import project_gradient, split_weight
 
 __all__ = ["OSFConfig", "OSFLinear", "OSFModel", "project_gradient", "resolve_rank", "split_weight"]
 
-register_peft_method(
-    name="osf", config_cls=OSFConfig, model_cls=OSFModel,
-    default_target_modules=OSF_TARGETS, plugin_api=">=1,<2",
-)
+register_peft_method("osf", OSFModel, plugin_api=">=1,<2")

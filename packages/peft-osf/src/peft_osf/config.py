@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Optional, Union
+from typing import Optional, Union
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import ConfigError
+from peft_core.config_fields import TargetingFields
 
 
 def check_rank_value(value: object, where: str) -> None:
@@ -19,7 +20,7 @@ def check_rank_value(value: object, where: str) -> None:
 
 
 @dataclass
-class OSFConfig(PeftConfig):
+class OSFConfig(TargetingFields):
     """Orthogonal Subspace Fine-tuning: each targeted weight `W = U S Vᵀ` (its SVD) keeps its top
     `effective_rank` singular directions frozen and trains only the rest, `U_low`, `S_low`, `V_low`,
     with gradients kept orthogonal to the frozen directions (continual learning without forgetting).
@@ -36,21 +37,15 @@ class OSFConfig(PeftConfig):
     effective_rank: Optional[Union[int, float]] = field(
         default=None, metadata={"help": "Frozen top rank per target (None: half the smaller dimension; (0, 1]: a fraction)."}
     )
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Module names/suffixes (list), a regex (str), 'all-linear', or None (default)."}
-    )
     rank_pattern: Optional[dict[str, Union[int, float]]] = field(
         default=None, metadata={"help": "Regex (searched in the module name) -> effective rank; first match wins."}
     )
     init_weights: Optional[bool] = field(
         default=True, metadata={"help": "True: start from the decomposition (no-op); False: random trainable parts."}
     )
-    modules_to_save: Optional[list[str]] = field(default=None, metadata={"help": "Modules trained in full and saved."})
     target_svd_config: Optional[dict[str, int]] = field(
         default=None, metadata={"help": "Accepted for compatibility and ignored (as in Hugging Face PEFT)."}
     )
-
-    set_fields: ClassVar[tuple[str, ...]] = ("target_modules",)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -28,6 +28,8 @@ def resolve_rank(value: int | float | None, min_dim: int) -> int:
 
 class OSFModel(BaseTuner):
     prefix = "osf_"
+    config_cls = OSFConfig
+    default_target_modules = OSF_TARGETS
 
     def _prepare_adapter_config(self, config: OSFConfig, model: nn.Module) -> OSFConfig:
         if config.target_modules is None:

@@ -7,8 +7,6 @@ from .config import PromptEncoderConfig, PromptEncoderReparameterizationType
 from .encoder import PromptEncoder
 from .model import PTuningModel
 
-register_peft_method(
-    name="p_tuning", config_cls=PromptEncoderConfig, model_cls=PTuningModel, plugin_api=">=1,<2",
-)
+register_peft_method("p_tuning", PTuningModel, plugin_api=">=1,<2")
 
 __all__ = ["PTuningModel", "PromptEncoder", "PromptEncoderConfig", "PromptEncoderReparameterizationType"]

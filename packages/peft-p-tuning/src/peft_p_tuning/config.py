@@ -7,15 +7,13 @@ from dataclasses import dataclass, field
 from typing import Optional, Union
 
 from peft_core import ConfigError
+from peft_core.config_fields import coerce_choice
 from peft_core.tuners.prompt_learning import PromptLearningConfig
 
 
-class PromptEncoderReparameterizationType(str, enum.Enum):
+class PromptEncoderReparameterizationType(enum.StrEnum):
     MLP = "MLP"
     LSTM = "LSTM"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass
@@ -33,14 +31,7 @@ class PromptEncoderConfig(PromptLearningConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        try:
-            self.encoder_reparameterization_type = PromptEncoderReparameterizationType(
-                self.encoder_reparameterization_type
-            )
-        except ValueError:
-            raise ConfigError(
-                f"encoder_reparameterization_type must be 'MLP' or 'LSTM', got {self.encoder_reparameterization_type!r}."
-            ) from None
+        coerce_choice(self, "encoder_reparameterization_type", PromptEncoderReparameterizationType)
         if self.encoder_hidden_size is not None and self.encoder_hidden_size <= 0:
             raise ConfigError(f"encoder_hidden_size must be a positive integer or None, got {self.encoder_hidden_size}.")
         if self.encoder_num_layers <= 0:

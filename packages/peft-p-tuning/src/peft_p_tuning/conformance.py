@@ -1,35 +1,22 @@
-"""P-tuning's conformance cases for peft-core's kit (`peft_core.testing`), shipped with the package so the
-kit also runs against an installed wheel (`python -m peft_core.testing p_tuning`).
-
-Found through the `peft.conformance` entry point; run in the package's tests by
-`tests/test_conformance.py`. Virtual tokens need a transformers model: one case per task kind, with
-the MLP and the LSTM encoder. P-tuning can't merge and refuses mixed-adapter batches; its random
-encoder is never a no-op. A saved adapter holds the encoder's output, which a live model recomputes
-(the LSTM's rounding differs), so outputs across a save are compared closely, not bit for bit.
-"""
+"""P-tuning's cases for peft-core's conformance kit (`python -m peft_core.testing p_tuning`)."""
 
 from __future__ import annotations
 
-from peft_core.testing import Case, Conformance, HuggingFace, models
+from peft_core.testing import Conformance, HuggingFace, models, on
 
 from .config import PromptEncoderConfig
 
-
-def _config(task: str, **kwargs):
-    return lambda: PromptEncoderConfig(task_type=task, num_virtual_tokens=3, encoder_hidden_size=24, **kwargs)
+LSTM = {"encoder_reparameterization_type": "LSTM"}
+SIZES = {"num_virtual_tokens": 3, "encoder_hidden_size": 24}
 
 
 def conformance() -> Conformance:
-    return Conformance(
-        method="p_tuning",
-        cases=(
-            Case("llama-mlp", models.LLAMA, _config("CAUSAL_LM"), second=_config("CAUSAL_LM", encoder_reparameterization_type="LSTM")),
-            Case("llama-lstm", models.LLAMA, _config("CAUSAL_LM", encoder_reparameterization_type="LSTM", encoder_num_layers=1), exact=False),
-            Case("t5-seq2seq", models.T5, _config("SEQ_2_SEQ_LM", encoder_reparameterization_type="LSTM"), exact=False),
-            Case("bert-seq-cls", models.BERT, _config("SEQ_CLS")),
-        ),
-        random_init={},  # the encoder starts random
-        noop_init=None, merge=False, mixed_batches=False,  # virtual tokens: never a no-op, nothing to merge
+    return Conformance.of(
+        PromptEncoderConfig,
+        on(models.LLAMA, "llama-mlp", **SIZES, second=dict(**SIZES, **LSTM)),
+        on(models.LLAMA, "llama-lstm", **SIZES, **LSTM, encoder_num_layers=1, exact=False),
+        on(models.T5, "t5-seq2seq", **SIZES, **LSTM, exact=False),
+        on(models.BERT, "bert-seq-cls", **SIZES),
         hf=HuggingFace(exact=False),
         bad_values=(
             {"num_virtual_tokens": 0},

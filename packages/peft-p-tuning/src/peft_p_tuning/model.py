@@ -12,6 +12,7 @@ from .encoder import PromptEncoder
 
 class PTuningModel(PromptLearningTuner):
     prefix = "p_tuning_"
+    config_cls = PromptEncoderConfig
     injects_cache = False
 
     def _prepare_prompt_learning_config(self, config: PromptEncoderConfig, model: nn.Module) -> PromptEncoderConfig:

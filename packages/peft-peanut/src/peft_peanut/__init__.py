@@ -6,7 +6,6 @@ Face PEFT with `peft_type: "PEANUT"` load directly.
 """
 
 from peft_core import register_peft_method
-from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import PeanutConfig
 from .layer import PeanutLinear
@@ -14,10 +13,4 @@ from .model import PeanutModel
 
 __all__ = ["PeanutConfig", "PeanutLinear", "PeanutModel"]
 
-register_peft_method(
-    name="peanut",
-    config_cls=PeanutConfig,
-    model_cls=PeanutModel,
-    default_target_modules=QUERY_VALUE_TARGETS,
-    plugin_api=">=1,<2",
-)
+register_peft_method("peanut", PeanutModel, plugin_api=">=1,<2")

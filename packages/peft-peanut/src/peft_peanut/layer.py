@@ -28,20 +28,17 @@ from .activations import activation
 class PeanutLinear(BaseTunerLayer):
     adapter_layer_names = ("peanut_A", "peanut_B", "peanut_encoders", "peanut_decoders")
     other_param_names = ("r", "depth", "scaling", "act_fn")
+    container_types = {
+        "peanut_A": nn.ModuleDict,
+        "peanut_B": nn.ModuleDict,
+        "peanut_encoders": nn.ModuleDict,
+        "peanut_decoders": nn.ModuleDict,
+    }
+    features_from_base = True
     supports_mixed_batch = True
 
     def __init__(self, base_layer: nn.Linear) -> None:
         super().__init__(base_layer)
-        base = self.get_base_layer()
-        self.in_features, self.out_features = base.in_features, base.out_features
-        self.peanut_A = nn.ModuleDict()
-        self.peanut_B = nn.ModuleDict()
-        self.peanut_encoders = nn.ModuleDict()
-        self.peanut_decoders = nn.ModuleDict()
-        self.r: dict[str, int] = {}
-        self.depth: dict[str, int] = {}
-        self.scaling: dict[str, float] = {}
-        self.act_fn: dict[str, str] = {}
         # the base weight before the first merge (CPU), while something is merged
         self.__dict__["weight_before_merge"] = None
 
@@ -127,12 +124,7 @@ class PeanutLinear(BaseTunerLayer):
         for name in names:
             with torch.no_grad():
                 delta = self.delta_from(name, original).to(dtype=base.weight.dtype, device=base.weight.device)
-                if safe_merge:
-                    merged = base.weight.data.clone() + delta
-                    self._check_finite(merged, name)
-                    base.weight.data = merged
-                else:
-                    base.weight.data.add_(delta)
+                self.add_to_base_weight(delta, name, safe_merge)
             self.merged_adapters.append(name)
 
     def unmerge(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from peft_core import BaseTuner, ConfigError
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import PeanutConfig
 from .layer import PeanutLinear
@@ -12,6 +13,8 @@ from .layer import PeanutLinear
 
 class PeanutModel(BaseTuner):
     prefix = "peanut_"
+    config_cls = PeanutConfig
+    default_target_modules = QUERY_VALUE_TARGETS
 
     def _create_and_replace(
         self, config: PeanutConfig, adapter_name: str, target: nn.Module,

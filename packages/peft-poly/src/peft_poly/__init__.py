@@ -6,7 +6,6 @@ PEFT with `peft_type: "POLY"` load directly. Every forward call takes `task_ids`
 """
 
 from peft_core import register_peft_method
-from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import PolyConfig
 from .layer import PolyLinear, mixed_factors
@@ -15,7 +14,4 @@ from .routing import PolyRouter, TaskIdsError
 
 __all__ = ["PolyConfig", "PolyLinear", "PolyModel", "PolyRouter", "TaskIdsError", "mixed_factors"]
 
-register_peft_method(
-    name="poly", config_cls=PolyConfig, model_cls=PolyModel,
-    default_target_modules=QUERY_VALUE_TARGETS, plugin_api=">=1,<2",
-)
+register_peft_method("poly", PolyModel, plugin_api=">=1,<2")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Optional, Union
+from typing import Literal
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import ConfigError
+from peft_core.config_fields import ExcludeModulesField, TargetingFields
 
 
 @dataclass
-class PolyConfig(PeftConfig):
+class PolyConfig(ExcludeModulesField, TargetingFields):
     """Polytropon (Poly) and Multi-Head Routing (MHR): each adapted layer holds `n_skills` LoRA modules
     ("skills"); a learned router picks, per task, a soft mix of them. With `n_splits > 1` (MHR) the
     input and output dimensions are cut into `n_splits` heads, each with its own mix.
@@ -20,18 +21,11 @@ class PolyConfig(PeftConfig):
 
     peft_type: str = "POLY"
     r: int = field(default=8, metadata={"help": "Rank of each skill's LoRA."})
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Module names/suffixes (list), a regex (str), 'all-linear', or None (default)."}
-    )
-    exclude_modules: Optional[Union[list[str], str]] = field(default=None, metadata={"help": "Modules never adapted."})
-    modules_to_save: Optional[list[str]] = field(default=None, metadata={"help": "Modules trained in full and saved."})
     init_weights: bool = field(default=True, metadata={"help": "True: B = 0 (a no-op start); False: random B (tests)."})
     poly_type: Literal["poly"] = field(default="poly", metadata={"help": "Router variant; only 'poly' exists."})
     n_tasks: int = field(default=1, metadata={"help": "Number of tasks (rows of the router's logits)."})
     n_skills: int = field(default=4, metadata={"help": "Number of skills (LoRA modules) per layer."})
     n_splits: int = field(default=1, metadata={"help": "Heads of the input/output dims (> 1: Multi-Head Routing)."})
-
-    set_fields: ClassVar[tuple[str, ...]] = ("target_modules", "exclude_modules")
 
     def __post_init__(self) -> None:
         super().__post_init__()  # r > 0

@@ -14,7 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from peft_core import BaseTunerLayer, ConfigError, current_batch_plan
+from peft_core import BaseTunerLayer, current_batch_plan
+from peft_core.tuners.layer_containers import require_sizes_divisible
 
 from .routing import PolyRouter, task_ids_for_rows
 
@@ -33,24 +34,12 @@ class PolyLinear(BaseTunerLayer):
 
     adapter_layer_names = ("poly_lora_A", "poly_lora_B", "poly_router")
     other_param_names = ("poly_r",)
+    container_types = {"poly_router": nn.ModuleDict}
+    features_from_base = True
     supports_mixed_batch = True
 
-    def __init__(self, base_layer: nn.Linear) -> None:
-        super().__init__(base_layer)
-        base = self.get_base_layer()
-        self.in_features, self.out_features = base.in_features, base.out_features
-        self.poly_lora_A = nn.ParameterDict()
-        self.poly_lora_B = nn.ParameterDict()
-        self.poly_router = nn.ModuleDict()
-        self.poly_r: dict[str, int] = {}
-
     def update_layer(self, adapter_name: str, r: int, n_tasks: int, n_skills: int, n_splits: int, init_weights: bool) -> None:
-        for what, size in (("in_features", self.in_features), ("out_features", self.out_features)):
-            if size % n_splits:
-                raise ConfigError(
-                    f"Poly splits every targeted layer into n_splits={n_splits} heads, but a target has {what}={size}, "
-                    f"not a multiple of it. Use an n_splits dividing every target's sizes."
-                )
+        require_sizes_divisible(self, n_splits, "n_splits", f"Poly splits every targeted layer into {n_splits} heads")
         self.poly_r[adapter_name] = r
         lora_a = torch.empty(n_splits, n_skills, self.in_features // n_splits, r)
         lora_b = torch.empty(n_splits, n_skills, r, self.out_features // n_splits)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from peft_core import BaseTuner, ConfigError
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import PolyConfig
 from .layer import PolyLinear
@@ -16,6 +17,8 @@ from .routing import using_task_ids
 
 class PolyModel(BaseTuner):
     prefix = "poly_"
+    config_cls = PolyConfig
+    default_target_modules = QUERY_VALUE_TARGETS
     # The skills' mix depends on each row's task: there is no single weight to fold in.
     supports_merge = False
 

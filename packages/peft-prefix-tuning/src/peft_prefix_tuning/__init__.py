@@ -7,8 +7,6 @@ from .config import PrefixTuningConfig
 from .encoder import PrefixEncoder
 from .model import PrefixTuningModel
 
-register_peft_method(
-    name="prefix_tuning", config_cls=PrefixTuningConfig, model_cls=PrefixTuningModel, plugin_api=">=1,<2",
-)
+register_peft_method("prefix_tuning", PrefixTuningModel, plugin_api=">=1,<2")
 
 __all__ = ["PrefixEncoder", "PrefixTuningConfig", "PrefixTuningModel"]

@@ -12,6 +12,7 @@ from .encoder import PrefixEncoder
 
 class PrefixTuningModel(PromptLearningTuner):
     prefix = "prefix_tuning_"
+    config_cls = PrefixTuningConfig
     injects_cache = True
 
     def _prepare_prompt_learning_config(self, config: PrefixTuningConfig, model: nn.Module) -> PrefixTuningConfig:

@@ -7,11 +7,6 @@ from .config import PromptTuningConfig, PromptTuningInit
 from .encoder import PromptEmbedding
 from .model import PromptTuningModel
 
-register_peft_method(
-    name="prompt_tuning",
-    config_cls=PromptTuningConfig,
-    model_cls=PromptTuningModel,
-    plugin_api=">=1,<2",
-)
+register_peft_method("prompt_tuning", PromptTuningModel, plugin_api=">=1,<2")
 
 __all__ = ["PromptEmbedding", "PromptTuningConfig", "PromptTuningInit", "PromptTuningModel"]

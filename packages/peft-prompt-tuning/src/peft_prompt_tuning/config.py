@@ -7,18 +7,16 @@ from dataclasses import dataclass, field
 from typing import Optional, Union
 
 from peft_core import ConfigError
+from peft_core.config_fields import coerce_choice
 from peft_core.tuners.prompt_learning import PromptLearningConfig
 
 
-class PromptTuningInit(str, enum.Enum):
+class PromptTuningInit(enum.StrEnum):
     """How the virtual tokens start."""
 
     TEXT = "TEXT"
     SAMPLE_VOCAB = "SAMPLE_VOCAB"
     RANDOM = "RANDOM"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass
@@ -40,11 +38,7 @@ class PromptTuningConfig(PromptLearningConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        try:
-            self.prompt_tuning_init = PromptTuningInit(self.prompt_tuning_init)
-        except ValueError:
-            allowed = ", ".join(repr(m.value) for m in PromptTuningInit)
-            raise ConfigError(f"prompt_tuning_init must be one of {allowed}, got {self.prompt_tuning_init!r}.") from None
+        coerce_choice(self, "prompt_tuning_init", PromptTuningInit)
         is_text = self.prompt_tuning_init is PromptTuningInit.TEXT
         if is_text and not self.tokenizer_name_or_path:
             raise ConfigError(

@@ -12,6 +12,7 @@ from .encoder import PromptEmbedding
 
 class PromptTuningModel(PromptLearningTuner):
     prefix = "prompt_tuning_"
+    config_cls = PromptTuningConfig
     injects_cache = False
 
     def _create_prompt_encoder(

@@ -6,7 +6,6 @@ Face PEFT with `peft_type: "PSOFT"` load directly.
 """
 
 from peft_core import register_peft_method
-from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import PsoftConfig
 from .layer import PsoftLinear
@@ -16,10 +15,4 @@ from .subspace import subspace
 
 __all__ = ["PsoftConfig", "PsoftLinear", "PsoftModel", "PsoftRotation", "subspace"]
 
-register_peft_method(
-    name="psoft",
-    config_cls=PsoftConfig,
-    model_cls=PsoftModel,
-    default_target_modules=QUERY_VALUE_TARGETS,
-    plugin_api=">=1,<2",
-)
+register_peft_method("psoft", PsoftModel, plugin_api=">=1,<2")

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Optional, Union
+from typing import Literal, Optional, Union
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import ConfigError
+from peft_core.config_fields import ExcludeModulesField, FanInFanOutField, LayerSelectionFields, TargetingFields
 
 _DEFAULT_NITER = 10
 _DEFAULT_TERMS = 5
 
 
 @dataclass
-class PsoftConfig(PeftConfig):
+class PsoftConfig(LayerSelectionFields, FanInFanOutField, ExcludeModulesField, TargetingFields):
     """PSOFT: an r×r orthogonal transform inside the principal subspace of each weight.
 
     `A [r, in]` and `B [out, r]` come from the SVD of the frozen weight and stay frozen (they are
@@ -31,13 +32,8 @@ class PsoftConfig(PeftConfig):
 
     peft_type: str = "PSOFT"
     r: int = field(default=32, metadata={"help": "Size of the r×r transform (rank of the principal subspace)."})
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Module names/suffixes (list), a regex (str), 'all-linear', or None (default)."}
-    )
-    exclude_modules: Optional[Union[list[str], str]] = field(default=None, metadata={"help": "Modules never adapted."})
     psoft_alpha: Union[int, float] = field(default=32, metadata={"help": "Scaling numerator: the update is scaled by psoft_alpha / r."})
     psoft_dropout: float = field(default=0.0, metadata={"help": "Dropout on the adapter branch's input."})
-    fan_in_fan_out: bool = field(default=False, metadata={"help": "Only False (nn.Linear) is supported."})
     ab_svd_init: Literal["psoft_init", "pissa_init"] = field(default="psoft_init", metadata={"help": "How A and B split S."})
     psoft_svd: Literal["full", "lowrank"] = field(default="full", metadata={"help": "SVD backend: 'full' or 'lowrank'."})
     psoft_svd_lowrank_niter: int = field(default=_DEFAULT_NITER, metadata={"help": "Power iterations of svd_lowrank."})
@@ -48,14 +44,7 @@ class PsoftConfig(PeftConfig):
     use_cayley_neumann: bool = field(default=False, metadata={"help": "Approximate the Cayley transform by a series."})
     num_cayley_neumann_terms: int = field(default=_DEFAULT_TERMS, metadata={"help": "Terms of the series."})
     cayley_neumann_eps: Optional[float] = field(default=None, metadata={"help": "Frobenius-norm bound of the generator."})
-    modules_to_save: Optional[list[str]] = field(default=None, metadata={"help": "Modules trained in full and saved."})
     init_weights: bool = field(default=True, metadata={"help": "True: R = I (no-op); False: a random R (tests)."})
-    layers_to_transform: Optional[Union[list[int], int]] = field(default=None, metadata={"help": "Layer indices to adapt."})
-    layers_pattern: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Name of the layer list (e.g. 'layers') for layers_to_transform."}
-    )
-
-    set_fields: ClassVar[tuple[str, ...]] = ("target_modules", "exclude_modules")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -14,8 +14,7 @@ import torch
 from torch import nn
 
 from peft_core import BaseTunerLayer, ConfigError
-from peft_core.tuners.buffers import BufferDict
-from peft_core.tuners.mixed_batch import add_adapter_deltas
+from peft_core.tuners.layer_containers import dropout_module, unsaved_buffers
 
 from .rotation import PsoftRotation
 from .subspace import subspace
@@ -24,18 +23,14 @@ from .subspace import subspace
 class PsoftLinear(BaseTunerLayer):
     adapter_layer_names = ("psoft_R",)
     other_param_names = ("psoft_r", "psoft_scaling", "psoft_dropout", "psoft_A", "psoft_B")
+    container_types = {
+        "psoft_R": nn.ModuleDict,
+        "psoft_dropout": nn.ModuleDict,
+        "psoft_A": unsaved_buffers,
+        "psoft_B": unsaved_buffers,
+    }
+    features_from_base = True
     supports_mixed_batch = True
-
-    def __init__(self, base_layer: nn.Linear) -> None:
-        super().__init__(base_layer)
-        base = self.get_base_layer()
-        self.in_features, self.out_features = base.in_features, base.out_features
-        self.psoft_R = nn.ModuleDict()
-        self.psoft_dropout = nn.ModuleDict()
-        self.psoft_A = BufferDict(persistent=False)
-        self.psoft_B = BufferDict(persistent=False)
-        self.psoft_r: dict[str, int] = {}
-        self.psoft_scaling: dict[str, float] = {}
 
     def update_layer(self, adapter_name: str, config: Any) -> None:
         r = config.r
@@ -46,7 +41,7 @@ class PsoftLinear(BaseTunerLayer):
             )
         self.psoft_r[adapter_name] = r
         self.psoft_scaling[adapter_name] = config.psoft_alpha / r
-        self.psoft_dropout[adapter_name] = nn.Dropout(p=config.psoft_dropout) if config.psoft_dropout > 0 else nn.Identity()
+        self.psoft_dropout[adapter_name] = dropout_module(config.psoft_dropout)
         self.psoft_R[adapter_name] = PsoftRotation(
             r,
             orth=config.psoft_orth,
@@ -92,8 +87,4 @@ class PsoftLinear(BaseTunerLayer):
         return ((rotated - projected) @ b.to(device=x.device, dtype=x.dtype).t()) * self.psoft_scaling[adapter_name]
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        result = self.base_layer(x, *args, **kwargs)
-        out = add_adapter_deltas(x, result, self.active_adapters, self.psoft_R, self._delta, "a PSOFT layer")
-        return out.to(result.dtype)
+        return self.additive_forward(x, args, kwargs, self.psoft_R, self._delta, "a PSOFT layer", cast_to="base")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from peft_core import BaseTuner
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 from peft_core.errors import unsupported_target
 from peft_core.tuners.linear_targets import reconcile_fan_in_fan_out
 
@@ -14,6 +15,8 @@ from .layer import PsoftLinear
 
 class PsoftModel(BaseTuner):
     prefix = "psoft_"
+    config_cls = PsoftConfig
+    default_target_modules = QUERY_VALUE_TARGETS
 
     def _create_and_replace(
         self, config: PsoftConfig, adapter_name: str, target: nn.Module, target_name: str, parent: nn.Module, current_key: str

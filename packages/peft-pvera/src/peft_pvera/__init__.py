@@ -15,11 +15,4 @@ from .projections import draw_projections
 
 __all__ = ["TARGET_MODULES", "PveraConfig", "PveraLinear", "PveraModel", "draw_projections"]
 
-register_peft_method(
-    name="pvera",
-    config_cls=PveraConfig,
-    model_cls=PveraModel,
-    prefix="pvera_lambda_",
-    default_target_modules=TARGET_MODULES,
-    plugin_api=">=1,<2",
-)
+register_peft_method("pvera", PveraModel, plugin_api=">=1,<2")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
-from typing import ClassVar, Optional, Union
+from typing import Optional
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import ConfigError
+from peft_core.config_fields import FanInFanOutField, LayerSelectionFields, SeededProjectionFields, TargetingFields, bias_field, check_bools, check_numbers, warn_projection_not_saved
+from peft_core.tuners.bias import check_bias_mode
+from peft_core.tuners.matching import check_layer_selection
 
 
 @dataclass
-class PveraConfig(PeftConfig):
+class PveraConfig(LayerSelectionFields, FanInFanOutField, SeededProjectionFields, TargetingFields):
     """PVeRA: VeRA with a probabilistic bottleneck.
 
     Two frozen random matrices are shared by the adapted layers of an adapter: `pvera_A [2r, max_in]`
@@ -28,55 +30,27 @@ class PveraConfig(PeftConfig):
 
     peft_type: str = "PVERA"
     r: int = field(default=256, metadata={"help": "Rank of the shared random projections."})
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Module names/suffixes (list), a regex (str), 'all-linear', or None (default)."}
-    )
-    projection_prng_key: int = field(default=0, metadata={"help": "Seed of the CPU generator drawing pvera_A/pvera_B."})
-    save_projection: bool = field(
-        default=True, metadata={"help": "Save pvera_A/pvera_B with the adapter (else regenerate them from the key)."}
-    )
     pvera_dropout: float = field(default=0.0, metadata={"help": "Dropout on the PVeRA branch input."})
     d_initial: float = field(default=0.1, metadata={"help": "Initial value of pvera_lambda_d."})
-    fan_in_fan_out: bool = field(
-        default=False, metadata={"help": "Weights stored (in, out), as in GPT-2's Conv1D; set automatically."}
-    )
-    bias: str = field(default="none", metadata={"help": "Biases to train and save: 'none', 'all' or 'pvera_only'."})
-    modules_to_save: Optional[list[str]] = field(default=None, metadata={"help": "Modules trained in full and saved."})
+    bias: str = bias_field("pvera_only")
     init_weights: bool = field(
         default=True, metadata={"help": "True: lambda_b = 0 (no-op), lambda_d = d_initial. False: random (tests)."}
-    )
-    layers_to_transform: Optional[Union[list[int], int]] = field(default=None, metadata={"help": "Layer indices to adapt."})
-    layers_pattern: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Name of the layer list (e.g. 'layers') for layers_to_transform."}
     )
     sample_at_inference: bool = field(default=False, metadata={"help": "Sample in eval mode too (else use the mean)."})
     generator_seed: Optional[int] = field(default=None, metadata={"help": "Seed of the per-layer sampling generators."})
 
-    set_fields: ClassVar[tuple[str, ...]] = ("target_modules",)
-
     def __post_init__(self) -> None:
         super().__post_init__()
         name = type(self).__name__
-        if not isinstance(self.bias, str) or not (self.bias in ("none", "all") or self.bias.endswith("_only")):
-            raise ConfigError(f"{name}.bias must be 'none', 'all' or 'pvera_only', got {self.bias!r}.")
-        for flag in ("save_projection", "init_weights", "sample_at_inference", "fan_in_fan_out"):
-            if not isinstance(getattr(self, flag), bool):
-                raise ConfigError(f"{name}.{flag} must be True or False, got {getattr(self, flag)!r}.")
+        check_bias_mode(self, "pvera_only")
+        check_bools(self, "save_projection", "init_weights", "sample_at_inference", "fan_in_fan_out")
         for seed in ("projection_prng_key", "generator_seed"):
             value = getattr(self, seed)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise ConfigError(f"{name}.{seed} must be an integer, got {value!r}.")
         if self.projection_prng_key is None:
             raise ConfigError(f"{name}.projection_prng_key must be an integer, got None.")
-        if isinstance(self.d_initial, bool) or not isinstance(self.d_initial, (int, float)):
-            raise ConfigError(f"{name}.d_initial must be a number, got {self.d_initial!r}.")
-        if self.layers_pattern and self.layers_to_transform is None:
-            raise ConfigError(f"{name}: when layers_pattern is specified, layers_to_transform must also be specified.")
+        check_numbers(self, "d_initial")
+        check_layer_selection(self, regex_excludes_layers=False)
         if not self.save_projection:
-            warnings.warn(
-                "PveraConfig.save_projection=False: pvera_A and pvera_B are not saved; they are regenerated from "
-                "projection_prng_key with a CPU torch.Generator when the adapter is loaded, which may differ across "
-                "platforms or torch versions. Keep save_projection=True to be safe.",
-                UserWarning,
-                stacklevel=3,
-            )
+            warn_projection_not_saved(self, "pvera_A and pvera_B")

@@ -17,31 +17,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import BaseTunerLayer
 from peft_core.tuners.buffers import BufferDict
-from peft_core.tuners.linear_targets import linear_features
-from peft_core.tuners.mixed_batch import add_adapter_deltas
+from peft_core.tuners.layer_containers import dropout_module, refer_to_shared
+from peft_core.tuners.precision import round_back, upcast_half_on_cpu
 from peft_core.tuners.shared_tensors import sliced_shared
+from peft_core.tuners.linear_layer import LinearLikeLayer
 
 
-class PveraLinear(BaseTunerLayer):
+class PveraLinear(LinearLikeLayer):
     adapter_layer_names = ("pvera_lambda_b", "pvera_lambda_d")
     other_param_names = ("pvera_r", "pvera_dropout", "sample_at_inference", "pvera_generator")
+    # pvera_generator: one CPU generator per adapter and layer (torch generators don't follow .to())
+    container_types = {"pvera_dropout": nn.ModuleDict}
     supports_mixed_batch = True
 
     def __init__(self, base_layer: nn.Module, pvera_A: BufferDict, pvera_B: BufferDict, fan_in_fan_out: bool) -> None:
-        super().__init__(base_layer)
-        self.in_features, self.out_features = linear_features(self.get_base_layer())
-        self.fan_in_fan_out = fan_in_fan_out
-        self.pvera_lambda_b = nn.ParameterDict()
-        self.pvera_lambda_d = nn.ParameterDict()
-        self.pvera_dropout = nn.ModuleDict()
-        self.pvera_r: dict[str, int] = {}
-        self.sample_at_inference: dict[str, bool] = {}
-        # one CPU generator per adapter and layer (torch generators don't follow .to())
-        self.pvera_generator: dict[str, torch.Generator | None] = {}
-        object.__setattr__(self, "pvera_A", pvera_A)
-        object.__setattr__(self, "pvera_B", pvera_B)
+        super().__init__(base_layer, fan_in_fan_out)
+        refer_to_shared(self, pvera_A=pvera_A, pvera_B=pvera_B)
 
     def update_layer(
         self,
@@ -58,7 +50,7 @@ class PveraLinear(BaseTunerLayer):
         self.pvera_generator[adapter_name] = (
             None if generator_seed is None else torch.Generator().manual_seed(generator_seed)
         )
-        self.pvera_dropout[adapter_name] = nn.Dropout(p=dropout) if dropout > 0.0 else nn.Identity()
+        self.pvera_dropout[adapter_name] = dropout_module(dropout)
         # HF's draws (ones, then randn(2r)), so seeded random inits agree
         lambda_b = torch.ones(self.out_features)
         lambda_d = torch.randn(2 * r)
@@ -96,23 +88,12 @@ class PveraLinear(BaseTunerLayer):
         return adapter_name in self.pvera_lambda_d and not self.sample_at_inference.get(adapter_name, False)
 
     def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
-        lambda_d = self.pvera_lambda_d[adapter_name]
-        lambda_b = self.pvera_lambda_b[adapter_name]
-        dtype = lambda_d.dtype
-        # CPU half-precision matmuls are slow and imprecise: fp32 there, as HF does
-        upcast = lambda_d.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)
-        if upcast:
-            lambda_d, lambda_b = lambda_d.float(), lambda_b.float()
+        vectors = self.pvera_lambda_d[adapter_name], self.pvera_lambda_b[adapter_name]
+        (lambda_d, lambda_b), half = upcast_half_on_cpu(*vectors)
         sliced_a, sliced_b = self._projections(adapter_name, lambda_d)
         r = lambda_d.shape[0] // 2
         delta = (lambda_b.unsqueeze(-1) * sliced_b) @ (lambda_d[:r].unsqueeze(-1) * sliced_a[:r])
-        if self.fan_in_fan_out:
-            delta = delta.T
-        return delta.to(dtype) if upcast else delta
+        return round_back(delta.T if self.fan_in_fan_out else delta, half)
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        result = self.base_layer(x, *args, **kwargs)
-        held = self.pvera_lambda_d
-        return add_adapter_deltas(x, result, self.active_adapters, held, self._delta, "a PVeRA layer").to(x.dtype)
+        return self.additive_forward(x, args, kwargs, self.pvera_lambda_d, self._delta, "a PVeRA layer", cast_to="input")

@@ -15,11 +15,14 @@ from peft_core.tuners.linear_targets import linear_features, reconcile_fan_in_fa
 from peft_core.tuners.shared_tensors import SharedTensorsTuner, largest_features, on_base_weight
 
 from .config import PveraConfig
+from .defaults import TARGET_MODULES
 from .layer import PveraLinear
 from .projections import draw_projections
 
 class PveraModel(SharedTensorsTuner):
     prefix = "pvera_lambda_"
+    config_cls = PveraConfig
+    default_target_modules = TARGET_MODULES
     shared_stores = ("pvera_A", "pvera_B")
 
     def init_shared_tensors(self, adapter_name: str, autocast_adapter_dtype: bool) -> None:

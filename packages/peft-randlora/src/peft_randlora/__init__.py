@@ -5,7 +5,6 @@ Hugging Face PEFT with `peft_type: "RANDLORA"` load directly.
 """
 
 from peft_core import register_peft_method
-from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .bases import make_bases
 from .config import RandLoraConfig
@@ -14,10 +13,4 @@ from .model import RandLoraModel
 
 __all__ = ["RandLoraConfig", "RandLoraLinear", "RandLoraModel", "make_bases"]
 
-register_peft_method(
-    name="randlora",
-    config_cls=RandLoraConfig,
-    model_cls=RandLoraModel,
-    default_target_modules=QUERY_VALUE_TARGETS,
-    plugin_api=">=1,<2",
-)
+register_peft_method("randlora", RandLoraModel, plugin_api=">=1,<2")

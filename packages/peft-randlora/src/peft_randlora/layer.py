@@ -17,31 +17,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import AdapterTensor, BaseTunerLayer
-from peft_core.tuners.mixed_batch import add_adapter_deltas
+from peft_core import AdapterTensor
 from peft_core.tuners.buffers import BufferDict
-from peft_core.tuners.linear_targets import linear_features
+from peft_core.tuners.layer_containers import dropout_module
+from peft_core.tuners.linear_layer import LinearLikeLayer
 
 from .bases import basis_count
 
 
-class RandLoraLinear(BaseTunerLayer):
+class RandLoraLinear(LinearLikeLayer):
     adapter_layer_names = ("randlora_lambda", "randlora_gamma")
     other_param_names = ("r", "scaling", "num_bases", "randlora_dropout")
+    container_types = {"randlora_dropout": nn.ModuleDict}
     supports_mixed_batch = True
 
     def __init__(self, base_layer: nn.Module, randlora_A: BufferDict, randlora_B: BufferDict, fan_in_fan_out: bool) -> None:
-        super().__init__(base_layer)
-        self.in_features, self.out_features = linear_features(self.get_base_layer())
-        self.fan_in_fan_out = fan_in_fan_out
-        self.randlora_lambda = nn.ParameterDict()
-        self.randlora_gamma = nn.ParameterDict()
-        self.randlora_dropout = nn.ModuleDict()
+        super().__init__(base_layer, fan_in_fan_out)
         self.randlora_A = randlora_A  # the tuner's shared bases (submodules here as in HF)
         self.randlora_B = randlora_B
-        self.r: dict[str, int] = {}
-        self.scaling: dict[str, float] = {}
-        self.num_bases: dict[str, int] = {}
 
     def update_layer(self, adapter_name: str, r: int, alpha: float, dropout: float, init_weights: bool) -> None:
         small, large = sorted((self.in_features, self.out_features))
@@ -49,7 +42,7 @@ class RandLoraLinear(BaseTunerLayer):
         self.r[adapter_name] = r
         self.num_bases[adapter_name] = count
         self.scaling[adapter_name] = alpha / r
-        self.randlora_dropout[adapter_name] = nn.Dropout(p=dropout) if dropout > 0.0 else nn.Identity()
+        self.randlora_dropout[adapter_name] = dropout_module(dropout)
         # HF's draws and values: lambda ~ N(0, 1), gamma = 1 / max(in, out) ...
         lam = torch.randn(r, count)
         gamma = torch.ones(count, small) / large
@@ -104,8 +97,4 @@ class RandLoraLinear(BaseTunerLayer):
         return F.linear(F.linear(self.randlora_dropout[name](x), first), second) * self.scaling[name]
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        result = self.base_layer(x, *args, **kwargs)
-        result = add_adapter_deltas(x, result, self.active_adapters, self.randlora_lambda, self._delta, "a RandLoRA layer")
-        return result.to(x.dtype)
+        return self.additive_forward(x, args, kwargs, self.randlora_lambda, self._delta, "a RandLoRA layer", cast_to="input")

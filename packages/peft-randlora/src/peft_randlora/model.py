@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from peft_core import ConfigError
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 from peft_core.tuners.linear_targets import linear_features, reconcile_fan_in_fan_out
 from peft_core.tuners.shared_tensors import SharedTensorsTuner, largest_features
 
@@ -22,6 +23,8 @@ from .layer import RandLoraLinear
 
 class RandLoraModel(SharedTensorsTuner):
     prefix = "randlora_"
+    config_cls = RandLoraConfig
+    default_target_modules = QUERY_VALUE_TARGETS
     shared_stores = ("randlora_A", "randlora_B")
 
     def init_shared_tensors(self, adapter_name: str, autocast: bool) -> None:

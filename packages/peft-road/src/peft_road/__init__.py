@@ -5,7 +5,6 @@ Face PEFT with `peft_type: "ROAD"` load directly.
 """
 
 from peft_core import register_peft_method
-from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import RoadConfig
 from .layer import RoadLinear
@@ -14,11 +13,4 @@ from .rotation import rotate, rotation_matrix
 
 __all__ = ["RoadConfig", "RoadLinear", "RoadModel", "rotate", "rotation_matrix"]
 
-register_peft_method(
-    name="road",
-    config_cls=RoadConfig,
-    model_cls=RoadModel,
-    is_mixed_compatible=True,
-    default_target_modules=QUERY_VALUE_TARGETS,
-    plugin_api=">=1,<2",
-)
+register_peft_method("road", RoadModel, plugin_api=">=1,<2")

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Optional, Union
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import ConfigError
+from peft_core.config_fields import TargetingFields
 
 VARIANTS = ("road_1", "road_2", "road_4")
 
 
 @dataclass
-class RoadConfig(PeftConfig):
+class RoadConfig(TargetingFields):
     """RoAd: rotate pairs of output features by learned angles and scales.
 
     - `variant`: `road_1` (one angle and scale per pair, `out/2` of each), `road_2` (per element,
@@ -25,12 +25,6 @@ class RoadConfig(PeftConfig):
     variant: str = field(default="road_1", metadata={"help": "road_1, road_2 or road_4."})
     group_size: int = field(default=64, metadata={"help": "Size of the groups of paired output features (even)."})
     init_weights: bool = field(default=True, metadata={"help": "True: identity start; False: random (tests)."})
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Module names/suffixes (list), a regex (str), 'all-linear', or None (default)."}
-    )
-    modules_to_save: Optional[list[str]] = field(default=None, metadata={"help": "Modules trained in full and saved."})
-
-    set_fields: ClassVar[tuple[str, ...]] = ("target_modules",)
 
     def __post_init__(self) -> None:
         super().__post_init__()

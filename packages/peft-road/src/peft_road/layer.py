@@ -21,16 +21,9 @@ from .rotation import parameter_count, rotate, rotation_matrix
 class RoadLinear(BaseTunerLayer):
     adapter_layer_names = ("road_theta", "road_alpha")
     other_param_names = ("variant", "group_size")
+    container_types = {}
+    features_from_base = True
     supports_mixed_batch = True
-
-    def __init__(self, base_layer: nn.Linear) -> None:
-        super().__init__(base_layer)
-        base = self.get_base_layer()
-        self.in_features, self.out_features = base.in_features, base.out_features
-        self.road_theta = nn.ParameterDict()
-        self.road_alpha = nn.ParameterDict()
-        self.variant: dict[str, str] = {}
-        self.group_size: dict[str, int] = {}
 
     def update_layer(self, adapter_name: str, variant: str, group_size: int, init_weights: bool) -> None:
         if self.out_features % group_size:

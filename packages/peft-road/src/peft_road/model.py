@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from peft_core import BaseTuner, ConfigError
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import RoadConfig
 from .layer import RoadLinear
@@ -12,6 +13,9 @@ from .layer import RoadLinear
 
 class RoadModel(BaseTuner):
     prefix = "road_"
+    config_cls = RoadConfig
+    default_target_modules = QUERY_VALUE_TARGETS
+    is_mixed_compatible = True
 
     def _create_and_replace(
         self,

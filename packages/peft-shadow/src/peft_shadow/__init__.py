@@ -14,4 +14,4 @@ from .model import ShadowModel
 
 __all__ = ["ShadowCarrier", "ShadowConfig", "ShadowLayer", "ShadowModel"]
 
-register_peft_method(name="shadow", config_cls=ShadowConfig, model_cls=ShadowModel, plugin_api=">=1,<2")
+register_peft_method("shadow", ShadowModel, plugin_api=">=1,<2")

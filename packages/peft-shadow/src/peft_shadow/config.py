@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Optional, Union
+from typing import Optional
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import ConfigError
+from peft_core.config_fields import ExcludeModulesField, LayerSelectionFields, TargetingFields
 
 MIRROR = "mirror"
 # Fields that only size an auto-built ("mirror") shadow backbone; a checkpoint defines its own.
@@ -18,7 +19,7 @@ MIRROR_ONLY_FIELDS = (
 
 
 @dataclass
-class ShadowConfig(PeftConfig):
+class ShadowConfig(LayerSelectionFields, ExcludeModulesField, TargetingFields):
     """ShadowPEFT: a small trainable shadow network runs beside a frozen decoder.
 
     A shadow backbone (by default a one-layer copy of the base architecture, `shadow_model="mirror"`)
@@ -28,10 +29,6 @@ class ShadowConfig(PeftConfig):
     """
 
     peft_type: str = "SHADOW"
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Decoder blocks to wrap (names or a regex); None: every block."}
-    )
-    exclude_modules: Optional[Union[list[str], str]] = field(default=None, metadata={"help": "Blocks never wrapped."})
     r: int = field(default=8, metadata={"help": "Rank of the injection bottleneck down/up."})
     shadow_alpha: float = field(default=0.1, metadata={"help": "Strength of the correction added to a block's input."})
     shadow_dropout: float = field(default=0.2, metadata={"help": "Dropout on h − s before the bottleneck."})
@@ -48,11 +45,6 @@ class ShadowConfig(PeftConfig):
     auxiliary_loss_weight: float = field(
         default=0.05, metadata={"help": "Weight of the shadow path's own loss added when labels are given (0: off)."}
     )
-    layers_to_transform: Optional[Union[list[int], int]] = field(default=None, metadata={"help": "Block indices."})
-    layers_pattern: Optional[Union[list[str], str]] = field(default=None, metadata={"help": "Name of the block list."})
-    modules_to_save: Optional[list[str]] = field(default=None, metadata={"help": "Modules trained in full and saved."})
-
-    set_fields: ClassVar[tuple[str, ...]] = ("target_modules", "exclude_modules")
 
     def __post_init__(self) -> None:
         super().__post_init__()  # r > 0, shadow_dropout in [0, 1)

@@ -45,18 +45,18 @@ def _update_mlp(width: int, hidden: int) -> nn.Sequential:
 class ShadowLayer(BaseTunerLayer):
     adapter_layer_names = ("shadow_down", "shadow_up", "shadow_update_transform", "shadow_update_gate", "shadow_dropout")
     other_param_names = ("shadow_r", "shadow_alpha")
+    container_types = {
+        "shadow_down": nn.ModuleDict,
+        "shadow_up": nn.ModuleDict,
+        "shadow_dropout": nn.ModuleDict,
+        "shadow_update_transform": nn.ModuleDict,
+        "shadow_update_gate": nn.ModuleDict,
+    }
 
     def __init__(self, base_layer: nn.Module, hidden_size: int) -> None:
         super().__init__(base_layer)
         # the width of the base hidden states; the shadow state always has it (the backbone projects to it)
         self.hidden_size = int(hidden_size)
-        self.shadow_r: dict[str, int] = {}
-        self.shadow_alpha: dict[str, float] = {}
-        self.shadow_down = nn.ModuleDict()
-        self.shadow_up = nn.ModuleDict()
-        self.shadow_dropout = nn.ModuleDict()
-        self.shadow_update_transform = nn.ModuleDict()
-        self.shadow_update_gate = nn.ModuleDict()
 
     def update_layer(self, adapter_name: str, config: ShadowConfig) -> None:
         r = config.r

@@ -33,6 +33,7 @@ CLASSIFIER_NAMES = ("score", "classifier")
 
 class ShadowModel(BaseTuner):
     prefix = "shadow_"
+    config_cls = ShadowConfig
     supports_merge = False
 
     # -- setup ------------------------------------------------------------------------------

@@ -14,10 +14,4 @@ from .model import ShiraModel
 
 __all__ = ["TARGET_MODULES", "ShiraConfig", "ShiraLinear", "ShiraModel", "indices_from_mask", "random_mask"]
 
-register_peft_method(
-    name="shira",
-    config_cls=ShiraConfig,
-    model_cls=ShiraModel,
-    default_target_modules=TARGET_MODULES,
-    plugin_api=">=1,<2",
-)
+register_peft_method("shira", ShiraModel, plugin_api=">=1,<2")

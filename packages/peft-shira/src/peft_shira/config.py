@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Optional, Union
+from typing import Callable, Optional
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import ConfigError
+from peft_core.config_fields import FanInFanOutField, TargetingFields
 
 from .masks import random_mask
 
 
 @dataclass
-class ShiraConfig(PeftConfig):
+class ShiraConfig(FanInFanOutField, TargetingFields):
     """SHiRA: train a sparse set of `r·(in + out)` entries of each adapted weight (LoRA's parameter count).
 
     - `r`: sets the number of trained entries per layer, `r·(in + out)`; the update is not low rank.
@@ -32,14 +33,7 @@ class ShiraConfig(PeftConfig):
     r: int = field(default=32, metadata={"help": "Trained entries per layer: r * (in + out)."})
     mask_type: str = field(default="random", metadata={"help": "'random' or the name of a custom mask."})
     random_seed: Optional[int] = field(default=None, metadata={"help": "Seed of random_mask's generator."})
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Module names/suffixes (list), a regex (str), 'all-linear', or None (default)."}
-    )
-    fan_in_fan_out: bool = field(default=False, metadata={"help": "Weights stored (in, out); only False is supported."})
     init_weights: bool = field(default=True, metadata={"help": "True: zeros (no-op); False: N(0, 1) (tests)."})
-    modules_to_save: Optional[list[str]] = field(default=None, metadata={"help": "Modules trained in full and saved."})
-
-    set_fields: ClassVar[tuple[str, ...]] = ("target_modules",)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from peft_core import BaseTunerLayer, ConfigError, current_batch_plan
-from peft_core.tuners.buffers import BufferDict
 from peft_core.tuners.mixed_batch import run_per_group
+from peft_core.tuners.layer_containers import saved_buffers
 
 from .masks import shira_parameter_count
 
@@ -25,16 +25,12 @@ from .masks import shira_parameter_count
 class ShiraLinear(BaseTunerLayer):
     adapter_layer_names = ("shira_weight", "shira_indices")
     other_param_names = ("r", "scaling")
+    container_types = {"shira_indices": saved_buffers}
+    features_from_base = True
     supports_mixed_batch = True
 
     def __init__(self, base_layer: nn.Linear) -> None:
         super().__init__(base_layer)
-        base = self.get_base_layer()
-        self.in_features, self.out_features = base.in_features, base.out_features
-        self.shira_weight = nn.ParameterDict()
-        self.shira_indices = BufferDict(persistent=True)
-        self.r: dict[str, int] = {}
-        self.scaling: dict[str, float] = {}
         # Indices created without a mask (custom mask_type, no mask_fn) until a file fills them.
         self._placeholders: dict[str, tuple[torch.Tensor, int]] = {}
         self._warned_hooks = False

@@ -11,6 +11,7 @@ from peft_core import BaseTuner, ConfigError
 from peft_core.tuners.linear_targets import reconcile_fan_in_fan_out
 
 from .config import ShiraConfig
+from .defaults import TARGET_MODULES
 from .layer import ShiraLinear
 from .masks import call_mask_fn, indices_from_mask, shira_parameter_count
 
@@ -19,6 +20,8 @@ INDICES_SUFFIX = ".shira_indices"
 
 class ShiraModel(BaseTuner):
     prefix = "shira_"
+    config_cls = ShiraConfig
+    default_target_modules = TARGET_MODULES
 
     def _create_and_replace(
         self,

@@ -6,7 +6,6 @@ by Hugging Face PEFT with `peft_type: "SUPERTUNING"` load directly.
 """
 
 from peft_core import register_peft_method
-from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import SupertuningConfig
 from .layer import SupertuningLinear
@@ -14,10 +13,4 @@ from .model import SupertuningModel
 
 __all__ = ["SupertuningConfig", "SupertuningLinear", "SupertuningModel"]
 
-register_peft_method(
-    name="supertuning",
-    config_cls=SupertuningConfig,
-    model_cls=SupertuningModel,
-    default_target_modules=QUERY_VALUE_TARGETS,
-    plugin_api=">=1,<2",
-)
+register_peft_method("supertuning", SupertuningModel, plugin_api=">=1,<2")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import ClassVar, Optional, Union
+from typing import Optional
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import ConfigError
+from peft_core.config_fields import TargetingFields
 
 
 @dataclass
-class SupertuningConfig(PeftConfig):
+class SupertuningConfig(TargetingFields):
     """Super-Tuning: train a sparse set of weight entries chosen by magnitude (optionally plus a LoRA: "Supra").
 
     Per targeted `nn.Linear`, the `⌊(1 − sparsity) · out · in⌋` entries of largest (`select_top`) or
@@ -20,10 +21,6 @@ class SupertuningConfig(PeftConfig):
     """
 
     peft_type: str = "SUPERTUNING"
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Module names/suffixes (list), a regex (str), 'all-linear', or None (default)."}
-    )
-    modules_to_save: Optional[list[str]] = field(default=None, metadata={"help": "Modules trained in full and saved."})
     sparsity: float = field(default=0.99, metadata={"help": "Share of each weight NOT trained, in [0, 1)."})
     select_top: bool = field(default=True, metadata={"help": "Train the largest-magnitude entries (False: smallest)."})
     r: Optional[int] = field(default=None, metadata={"help": "Rank of the extra LoRA (Supra); None: sparse only."})
@@ -31,8 +28,6 @@ class SupertuningConfig(PeftConfig):
     lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA branch's input."})
     init_weights: bool = field(default=True, metadata={"help": "True: zero values and LoRA B (no-op); False: random."})
     save_precomputed_indices: bool = field(default=True, metadata={"help": "Save the sparse positions with the adapter."})
-
-    set_fields: ClassVar[tuple[str, ...]] = ("target_modules",)
 
     def __post_init__(self) -> None:
         super().__post_init__()  # r, when set, must be positive; lora_dropout in [0, 1)

@@ -18,6 +18,7 @@ from torch import nn
 
 from peft_core import BaseTunerLayer, ConfigError, current_batch_plan
 from peft_core.tuners.buffers import BufferDict
+from peft_core.tuners.layer_containers import dropout_module
 
 
 def support_size(numel: int, sparsity: float) -> int:
@@ -81,7 +82,7 @@ class SupertuningLinear(BaseTunerLayer):
                 nn.init.zeros_(self.supertuning_lora_B[adapter_name].weight)
             else:
                 nn.init.kaiming_uniform_(self.supertuning_lora_B[adapter_name].weight, a=math.sqrt(5))
-            self.supertuning_lora_dropout[adapter_name] = nn.Dropout(p=lora_dropout) if lora_dropout > 0 else nn.Identity()
+            self.supertuning_lora_dropout[adapter_name] = dropout_module(lora_dropout)
         self._move_adapter_to_device_of_base_layer(adapter_name)
 
     # -- the update --------------------------------------------------------------------------

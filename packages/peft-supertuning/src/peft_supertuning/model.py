@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from peft_core import BaseTuner, ConfigError, PeftConfig
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import SupertuningConfig
 from .layer import SupertuningLinear
@@ -12,6 +13,8 @@ from .layer import SupertuningLinear
 
 class SupertuningModel(BaseTuner):
     prefix = "supertuning_"
+    config_cls = SupertuningConfig
+    default_target_modules = QUERY_VALUE_TARGETS
 
     def _check_new_adapter_config(self, config: PeftConfig) -> None:
         super()._check_new_adapter_config(config)

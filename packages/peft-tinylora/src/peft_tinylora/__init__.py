@@ -6,7 +6,6 @@ Hugging Face PEFT with `peft_type: "TINYLORA"` load directly.
 """
 
 from peft_core import register_peft_method
-from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import TinyLoraConfig
 from .layer import TinyLoraEmbedding, TinyLoraLayer, TinyLoraLinear, projection, truncated_svd
@@ -22,10 +21,4 @@ __all__ = [
     "truncated_svd",
 ]
 
-register_peft_method(
-    name="tinylora",
-    config_cls=TinyLoraConfig,
-    model_cls=TinyLoraModel,
-    default_target_modules=QUERY_VALUE_TARGETS,
-    plugin_api=">=1,<2",
-)
+register_peft_method("tinylora", TinyLoraModel, plugin_api=">=1,<2")

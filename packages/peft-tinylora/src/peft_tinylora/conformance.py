@@ -1,35 +1,20 @@
-"""TinyLoRA's conformance cases for peft-core's kit (`peft_core.testing`), shipped with the package so the
-kit also runs against an installed wheel (`python -m peft_core.testing tinylora`)."""
+"""TinyLoRA's cases for peft-core's conformance kit (`python -m peft_core.testing tinylora`)."""
 
 from __future__ import annotations
 
-from peft_core.testing import Case, Conformance, HuggingFace, models
+from peft_core.testing import Conformance, models, on
 
 from .config import TinyLoraConfig
 
 
 def conformance() -> Conformance:
-    return Conformance(
-        method="tinylora",
-        cases=(
-            Case(
-                "mlp",
-                models.MLP,
-                lambda: TinyLoraConfig(r=2, u=4, target_modules=["lin0", "lin1", "lin2"]),
-                second=lambda: TinyLoraConfig(r=3, u=2, weight_tying=1.0, target_modules=["lin1", "lin2"]),
-            ),
-            Case("llama", models.LLAMA, lambda: TinyLoraConfig(r=2, u=3, weight_tying=0.5, task_type="CAUSAL_LM")),
-            Case(
-                "llama-embedding-regenerated",
-                models.LLAMA,
-                lambda: TinyLoraConfig(
-                    r=2, u=5, save_projection=False, target_modules=["embed_tokens", "down_proj"], task_type="CAUSAL_LM"
-                ),
-            ),
-            Case("gpt2-conv1d", models.GPT2, lambda: TinyLoraConfig(r=2, u=3, target_modules=["c_attn", "mlp.c_proj"], task_type="CAUSAL_LM")),
-        ),
+    return Conformance.of(
+        TinyLoraConfig,
+        on(models.MLP, r=2, u=4, second=dict(r=3, u=2, weight_tying=1.0, target_modules=["lin1", "lin2"])),
+        on(models.LLAMA, r=2, u=3, weight_tying=0.5, target_modules=None),
+        on(models.LLAMA, "llama-embedding-regenerated", r=2, u=5, save_projection=False, target_modules=["embed_tokens", "down_proj"]),
+        on(models.GPT2, "gpt2-conv1d", r=2, u=3),
         random_init={"init_weights": "uniform", "init_v_bound": 0.5},
-        noop_init={},
-        hf=HuggingFace(),
+        hf=True,
         bad_values=({"u": 0}, {"weight_tying": 1.5}, {"init_weights": "gaussian"}),
     )

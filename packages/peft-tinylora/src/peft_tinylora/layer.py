@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from peft_core import AdapterTensor, BaseTunerLayer
-from peft_core.tuners.buffers import BufferDict
 from peft_core.tuners.mixed_batch import add_adapter_deltas
+from peft_core.tuners.layer_containers import dropout_module, saved_buffers
 
 
 def truncated_svd(weight: torch.Tensor, r: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,16 +37,16 @@ def projection(u: int, r: int, seed: int) -> torch.Tensor:
 class TinyLoraLayer(BaseTunerLayer):
     adapter_layer_names = ("tinylora_A", "tinylora_B", "tinylora_P")
     other_param_names = ("tinylora_r", "tinylora_dropout", "tinylora_v_key")
+    container_types = {
+        "tinylora_A": saved_buffers,
+        "tinylora_B": saved_buffers,
+        "tinylora_P": saved_buffers,
+        "tinylora_dropout": nn.ModuleDict,
+    }
     supports_mixed_batch = True
 
     def __init__(self, base_layer: nn.Module, vectors: nn.ModuleDict, layer_index: int) -> None:
         super().__init__(base_layer)
-        self.tinylora_A = BufferDict(persistent=True)
-        self.tinylora_B = BufferDict(persistent=True)
-        self.tinylora_P = BufferDict(persistent=True)
-        self.tinylora_dropout = nn.ModuleDict()
-        self.tinylora_r: dict[str, int] = {}
-        self.tinylora_v_key: dict[str, str] = {}
         self.layer_index = layer_index  # the seed offset of P, fixed by the layer's first adapter (as in HF)
         object.__setattr__(self, "tinylora_v", vectors)  # the tuner's vectors: a reference, not a submodule
 
@@ -54,9 +54,7 @@ class TinyLoraLayer(BaseTunerLayer):
         raise NotImplementedError
 
     def update_layer(self, adapter_name: str, v_key: str, config: Any) -> None:
-        self.tinylora_dropout[adapter_name] = (
-            nn.Dropout(p=config.tinylora_dropout) if config.tinylora_dropout > 0.0 else nn.Identity()
-        )
+        self.tinylora_dropout[adapter_name] = dropout_module(config.tinylora_dropout)
         self.tinylora_v_key[adapter_name] = v_key
         with torch.device("cpu"):  # frozen tensors are computed for real even while adapters are made on meta
             a, b = truncated_svd(self._weight_out_in().detach(), config.r)

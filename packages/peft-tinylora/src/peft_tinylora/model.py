@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from peft_core import AdapterTensor, BaseTuner, ConfigError
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 from peft_core.errors import unsupported_target
 from peft_core.tuners.linear_targets import linear_features, reconcile_fan_in_fan_out
 from peft_core.tuners.matching import matches_target
@@ -25,6 +26,8 @@ from .layer import TinyLoraEmbedding, TinyLoraLayer, TinyLoraLinear
 
 class TinyLoraModel(BaseTuner):
     prefix = "tinylora_"
+    config_cls = TinyLoraConfig
+    default_target_modules = QUERY_VALUE_TARGETS
     uses_shared_state = True  # the tuner owns tensors all layers share (`tuner_tensors`)
 
     def inject_adapter(self, model: nn.Module, adapter_name: str, **options: Any) -> None:

@@ -21,12 +21,7 @@ from .tying import config_ties_embeddings, input_embedding_name, put_token_layer
 
 __version__ = "0.1.0"
 
-register_peft_method(
-    name="trainable_tokens",
-    config_cls=TrainableTokensConfig,
-    model_cls=TrainableTokensModel,
-    plugin_api=">=1,<2",
-)
+register_peft_method("trainable_tokens", TrainableTokensModel, plugin_api=">=1,<2")
 
 __all__ = [
     "TrainableTokensConfig",

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from peft_core import AdapterTensor, BaseTunerLayer, BatchPlan, current_batch_plan
 from peft_core.errors import ConfigError
 from peft_core.tuners.buffers import BufferDict
+from peft_core.tuners.embedding_lookup import embed_like
 from torch import nn
 
 
@@ -167,15 +168,7 @@ class TrainableTokensLayer(BaseTunerLayer):
     def _compute(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         base = self.get_base_layer()
         if isinstance(base, nn.Embedding):
-            out = F.embedding(
-                x,
-                weight,
-                padding_idx=base.padding_idx,
-                max_norm=base.max_norm,
-                norm_type=base.norm_type,
-                scale_grad_by_freq=base.scale_grad_by_freq,
-                sparse=base.sparse,
-            )
+            out = embed_like(base, x, weight)
             scale = getattr(base, "embed_scale", None)  # scaled embeddings (Gemma 3) scale in their forward
             if isinstance(scale, (int, float)) or (torch.is_tensor(scale) and scale.numel() == 1):
                 out = out * torch.as_tensor(scale, device=out.device).to(out.dtype)

@@ -21,6 +21,7 @@ class TrainableTokensModel(BaseTuner):
     """
 
     prefix = "trainable_tokens_"
+    config_cls = TrainableTokensConfig
 
     def _prepare_adapter_config(self, config: Any, model: nn.Module) -> Any:
         if config.target_modules is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from peft_core.errors import ConfigError
-from peft_core.tuners.construction import register_module
+from peft_core.tuners.construction import place_module
 from torch import nn
 
 from .layer import TrainableTokensLayer
@@ -105,12 +105,7 @@ def put_token_layer(
         )
     layer = TrainableTokensLayer(module, tied_to=tied_to, saved_prefix=saved_prefix, save_tied=save_tied)
     layer.update_layer(adapter_name, token_indices, init_weights)
-    parent_key, _, child = key.rpartition(".")
-    parent = model.get_submodule(parent_key)
-    if child in parent._modules:
-        register_module(parent, child, layer)
-    else:
-        setattr(parent, child, layer)
+    place_module(model, key, layer)
     return layer
 
 

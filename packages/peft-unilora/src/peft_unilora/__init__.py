@@ -6,7 +6,6 @@ Face PEFT with `peft_type: "UNILORA"` load directly.
 """
 
 from peft_core import register_peft_method
-from peft_core.default_targets import QUERY_VALUE_TARGETS
 
 from .config import UniLoraConfig
 from .layer import UniLoraLinear
@@ -14,10 +13,4 @@ from .model import UniLoraModel
 
 __all__ = ["UniLoraConfig", "UniLoraLinear", "UniLoraModel"]
 
-register_peft_method(
-    name="unilora",
-    config_cls=UniLoraConfig,
-    model_cls=UniLoraModel,
-    default_target_modules=QUERY_VALUE_TARGETS,
-    plugin_api=">=1,<2",
-)
+register_peft_method("unilora", UniLoraModel, plugin_api=">=1,<2")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Optional, Union
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import ConfigError
+from peft_core.config_fields import FanInFanOutField, LayerSelectionFields, TargetingFields, bias_field
+from peft_core.tuners.matching import check_layer_selection
 
 
 @dataclass
-class UniLoraConfig(PeftConfig):
+class UniLoraConfig(LayerSelectionFields, FanInFanOutField, TargetingFields):
     """Uni-LoRA: every LoRA factor entry of every adapted layer is read from one shared trained vector.
 
     Each targeted layer has LoRA factors `A [r, in]` and `B [out, r]` whose entries are
@@ -25,20 +26,11 @@ class UniLoraConfig(PeftConfig):
     r: int = field(default=4, metadata={"help": "Rank of the LoRA factors."})
     proj_seed: int = field(default=42, metadata={"help": "Seed of the index assignment."})
     theta_d_length: int = field(default=256, metadata={"help": "Length of the shared trained vector theta_d."})
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Module names/suffixes (list), a regex (str), 'all-linear', or None (default)."}
-    )
     unilora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the adapter branch's input."})
-    fan_in_fan_out: bool = field(default=False, metadata={"help": "Weights stored (in, out) (GPT-2 Conv1D); set automatically."})
-    bias: str = field(default="none", metadata={"help": "'none', 'all' or 'unilora_only'."})
-    modules_to_save: Optional[list[str]] = field(default=None, metadata={"help": "Modules trained in full and saved."})
+    bias: str = bias_field("unilora_only")
     init_theta_d_bound: float = field(default=0.02, metadata={"help": "theta_d starts uniform in [-bound, bound]."})
     init_weights: bool = field(default=True, metadata={"help": "True: small uniform theta_d; False: theta_d ~ N(0, 1)."})
     save_indices: bool = field(default=False, metadata={"help": "Also save the indices and scales of every layer."})
-    layers_to_transform: Optional[Union[list[int], int]] = field(default=None, metadata={"help": "Layer indices."})
-    layers_pattern: Optional[Union[list[str], str]] = field(default=None, metadata={"help": "Layer list name."})
-
-    set_fields: ClassVar[tuple[str, ...]] = ("target_modules",)
 
     def __post_init__(self) -> None:
         super().__post_init__()  # r > 0, 0 <= unilora_dropout < 1
@@ -49,7 +41,4 @@ class UniLoraConfig(PeftConfig):
             raise ConfigError(f"{name}.init_theta_d_bound must be positive, got {self.init_theta_d_bound!r}.")
         if self.bias not in ("none", "all", "unilora_only"):
             raise ConfigError(f"{name}.bias must be 'none', 'all' or 'unilora_only', got {self.bias!r}.")
-        if isinstance(self.target_modules, str) and self.layers_to_transform is not None:
-            raise ConfigError(f"{name}: layers_to_transform cannot be used when target_modules is a str (a regex).")
-        if isinstance(self.target_modules, str) and self.layers_pattern is not None:
-            raise ConfigError(f"{name}: layers_pattern cannot be used when target_modules is a str (a regex).")
+        check_layer_selection(self, pattern_needs_layers=False)

@@ -15,32 +15,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import BaseTunerLayer, current_batch_plan
-from peft_core.tuners.buffers import BufferDict
-from peft_core.tuners.linear_targets import linear_features
+from peft_core.tuners.layer_containers import dropout_module, refer_to_shared, saved_buffers
+from peft_core.tuners.linear_layer import LinearLikeLayer
 
 INDEX_BUFFERS = ("unilora_indices_A", "unilora_indices_B", "unilora_scales_A", "unilora_scales_B")
 
 
-class UniLoraLinear(BaseTunerLayer):
+class UniLoraLinear(LinearLikeLayer):
     adapter_layer_names = INDEX_BUFFERS
     other_param_names = ("r", "unilora_dropout")
+    container_types = {**dict.fromkeys(INDEX_BUFFERS, saved_buffers), "unilora_dropout": nn.ModuleDict}
     supports_mixed_batch = True
 
     def __init__(self, base_layer: nn.Module, theta_d: nn.ParameterDict, fan_in_fan_out: bool) -> None:
-        super().__init__(base_layer)
-        self.in_features, self.out_features = linear_features(self.get_base_layer())
-        self.fan_in_fan_out = fan_in_fan_out
-        self.__dict__["theta_d"] = theta_d  # the tuner's shared vectors: a reference, not a submodule
-        for attr in INDEX_BUFFERS:
-            setattr(self, attr, BufferDict())
-        self.unilora_dropout = nn.ModuleDict()
-        self.r: dict[str, int] = {}
+        super().__init__(base_layer, fan_in_fan_out)
+        refer_to_shared(self, theta_d=theta_d)
 
     def update_layer(self, adapter_name: str, r: int, dropout: float, theta_d_length: int, save_indices: bool) -> None:
         """Placeholders for the indices (the tuner assigns the real ones once every layer exists)."""
         self.r[adapter_name] = r
-        self.unilora_dropout[adapter_name] = nn.Dropout(p=dropout) if dropout > 0.0 else nn.Identity()
+        self.unilora_dropout[adapter_name] = dropout_module(dropout)
         # drawn as Hugging Face PEFT draws its placeholders, so the global RNG advances the same way
         device = self._device()
         placeholder_a = torch.randint(0, theta_d_length, (r, self.in_features), dtype=torch.long, device=device)
@@ -91,23 +85,5 @@ class UniLoraLinear(BaseTunerLayer):
         return F.linear(F.linear(self.unilora_dropout[name](x.to(self.theta_d[name].dtype)), a), b)
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        previous_dtype = x.dtype
-        result = self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is None:
-            for name in self.active_adapters:
-                if name in self.unilora_indices_A:
-                    result = result + self._added(x, name)
-            return result.to(previous_dtype)
-        if x.shape[0] != plan.batch_size:
-            raise ValueError(
-                f"Mixed-adapter batch: a Uni-LoRA layer got {x.shape[0]} rows but adapter_names has {plan.batch_size} "
-                f"entries; the adapted layer must see the batch dimension first."
-            )
-        for name in plan.adapter_groups():
-            if name in self.unilora_indices_A:
-                rows = plan.rows(name, x.device)
-                result[rows] = (result[rows] + self._added(x[rows], name)).to(result.dtype)
-        return result.to(previous_dtype)
+        held = self.unilora_indices_A
+        return self.additive_forward(x, args, kwargs, held, self._added, "a Uni-LoRA layer", cast_to="input")

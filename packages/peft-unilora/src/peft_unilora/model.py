@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from peft_core import AdapterTensor, BaseTuner, ConfigError
+from peft_core.default_targets import QUERY_VALUE_TARGETS
 from peft_core.tuners.linear_targets import linear_features, reconcile_fan_in_fan_out
 
 from .config import UniLoraConfig
@@ -24,6 +25,8 @@ from .layer import UniLoraLinear
 
 class UniLoraModel(BaseTuner):
     prefix = "unilora_"
+    config_cls = UniLoraConfig
+    default_target_modules = QUERY_VALUE_TARGETS
     uses_shared_state = True  # the vector bank every layer indexes lives on the tuner
 
     def inject_adapter(self, model: nn.Module, adapter_name: str, **kwargs: Any) -> None:

@@ -7,13 +7,9 @@ Face PEFT with `peft_type: "VBLORA"` load directly, including `save_only_topk_we
 from peft_core import register_peft_method
 
 from .config import VBLoRAConfig
-from .defaults import VBLORA_TARGETS
 from .layer import VBLoRALinear, low_rank_factors, mix_bank_vectors
 from .model import VBLoRAModel
 
 __all__ = ["VBLoRAConfig", "VBLoRALinear", "VBLoRAModel", "low_rank_factors", "mix_bank_vectors"]
 
-register_peft_method(
-    name="vblora", config_cls=VBLoRAConfig, model_cls=VBLoRAModel,
-    default_target_modules=VBLORA_TARGETS, plugin_api=">=1,<2",
-)
+register_peft_method("vblora", VBLoRAModel, plugin_api=">=1,<2")

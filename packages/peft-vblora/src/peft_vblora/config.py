@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Optional, Union
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import ConfigError
+from peft_core.config_fields import ExcludeModulesField, FanInFanOutField, LayerSelectionFields, TargetingFields, bias_field
 
 
 @dataclass
-class VBLoRAConfig(PeftConfig):
+class VBLoRAConfig(LayerSelectionFields, FanInFanOutField, ExcludeModulesField, TargetingFields):
     """VB-LoRA: low-rank factors assembled from a vector bank shared by every adapted layer.
 
     Each factor is cut into sub-vectors of `vector_length`; every sub-vector is a softmax-weighted
@@ -23,26 +23,16 @@ class VBLoRAConfig(PeftConfig):
     num_vectors: int = field(default=256, metadata={"help": "Number of vectors in the shared bank."})
     vector_length: int = field(default=256, metadata={"help": "Length of each bank vector; divides in/out features."})
     topk: int = field(default=2, metadata={"help": "Bank vectors mixed per sub-vector (the largest logits)."})
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Module names/suffixes (list), a regex (str), 'all-linear', or None (default)."}
-    )
-    exclude_modules: Optional[Union[list[str], str]] = field(default=None, metadata={"help": "Modules never adapted."})
     save_only_topk_weights: bool = field(
         default=False,
         metadata={"help": "Save only the top-k indices and weights of the logits (smaller; inference/merging only)."},
     )
     vblora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the adapter branch's input."})
-    fan_in_fan_out: bool = field(default=False, metadata={"help": "Weights stored (in, out) (GPT-2 Conv1D); set automatically."})
-    bias: str = field(default="none", metadata={"help": "'none', 'all' or 'vblora_only'."})
-    modules_to_save: Optional[list[str]] = field(default=None, metadata={"help": "Modules trained in full and saved."})
+    bias: str = bias_field("vblora_only")
     init_vector_bank_bound: float = field(
         default=0.02, metadata={"help": "The bank starts uniform in [-bound, bound] (not all zeros: no gradient)."}
     )
     init_logits_std: float = field(default=0.1, metadata={"help": "Standard deviation of the normal initial logits."})
-    layers_to_transform: Optional[Union[list[int], int]] = field(default=None, metadata={"help": "Layer indices."})
-    layers_pattern: Optional[Union[list[str], str]] = field(default=None, metadata={"help": "Layer list name(s)."})
-
-    set_fields: ClassVar[tuple[str, ...]] = ("target_modules", "exclude_modules")
 
     def __post_init__(self) -> None:
         super().__post_init__()  # r > 0, 0 <= vblora_dropout < 1

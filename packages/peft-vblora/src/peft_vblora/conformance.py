@@ -1,7 +1,5 @@
-"""VB-LoRA's conformance cases for peft-core's kit (`peft_core.testing`), shipped with the package so the
-kit also runs against an installed wheel (`python -m peft_core.testing vblora`).
+"""VB-LoRA's cases for peft-core's conformance kit (`python -m peft_core.testing vblora`).
 
-Found through the `peft.conformance` entry point; run in the package's tests by `tests/test_conformance.py`.
 Every case uses a vector length dividing the targets' sizes. The default start is already non-trivial
 (random logits and bank), as in Hugging Face PEFT. `save_only_topk_weights` files are checked in the
 package's own tests: their reload is exact only up to the softmax of the logarithm of the weights.
@@ -15,44 +13,26 @@ package's own tests compare top-k adapters with Hugging Face PEFT.
 
 from __future__ import annotations
 
-from peft_core.testing import Case, Conformance, HuggingFace, models
+from peft_core.testing import Conformance, models, on
 
 from .config import VBLoRAConfig
 
 
 def conformance() -> Conformance:
-    return Conformance(
-        method="vblora",
-        cases=(
-            Case(
-                "mlp",
-                models.MLP,
-                lambda: VBLoRAConfig(r=4, num_vectors=16, topk=16, vector_length=8, target_modules=["lin0", "lin1", "lin2"]),
-                second=lambda: VBLoRAConfig(r=2, num_vectors=8, vector_length=16, topk=3, target_modules=["lin1"]),
-            ),
-            Case(
-                "llama",
-                models.LLAMA,
-                lambda: VBLoRAConfig(
-                    r=4, num_vectors=8, topk=8, vector_length=8, target_modules=["q_proj", "v_proj", "down_proj"],
-                    task_type="CAUSAL_LM",
-                ),
-                second=lambda: VBLoRAConfig(
-                    r=2, num_vectors=8, topk=2, vector_length=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"
-                ),
-            ),
-            Case(
-                "gpt2-conv1d",
-                models.GPT2,
-                lambda: VBLoRAConfig(
-                    r=2, num_vectors=16, topk=16, vector_length=16, target_modules=["c_attn", "mlp.c_proj"], task_type="CAUSAL_LM"
-                ),
-                second=lambda: VBLoRAConfig(r=2, num_vectors=16, vector_length=16, target_modules=["c_attn"], task_type="CAUSAL_LM"),
-            ),
+    return Conformance.of(
+        VBLoRAConfig,
+        on(models.MLP, r=4, num_vectors=16, topk=16, vector_length=8, second=dict(r=2, num_vectors=8, vector_length=16, topk=3, target_modules=["lin1"])),
+        on(
+            models.LLAMA, r=4, num_vectors=8, topk=8, vector_length=8,
+            second=dict(r=2, num_vectors=8, topk=2, vector_length=8, target_modules=["q_proj", "v_proj"]),
+        ),
+        on(
+            models.GPT2, "gpt2-conv1d", r=2, num_vectors=16, topk=16, vector_length=16,
+            second=dict(r=2, num_vectors=16, vector_length=16, target_modules=["c_attn"]),
         ),
         random_init={"init_vector_bank_bound": 0.5},  # the default bank (±0.02) changes outputs only slightly
         noop_init=None,  # random logits and bank: a fresh adapter always changes the output (as in HF)
-        hf=HuggingFace(),
+        hf=True,
         bad_values=(
             {"topk": 0},
             {"num_vectors": -1},

@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import BaseTunerLayer, ConfigError, UnsupportedOperationError, current_batch_plan
-from peft_core.tuners.linear_targets import linear_features
+from peft_core import UnsupportedOperationError
+from peft_core.tuners.layer_containers import dropout_module, refer_to_shared, require_sizes_divisible
+from peft_core.tuners.linear_layer import LinearLikeLayer
 
 
 def mix_bank_vectors(logits: torch.Tensor, bank: torch.Tensor, topk: int) -> torch.Tensor:
@@ -36,26 +37,17 @@ def low_rank_factors(
     return a, b
 
 
-class VBLoRALinear(BaseTunerLayer):
+class VBLoRALinear(LinearLikeLayer):
     """VB-LoRA on `nn.Linear` or transformers' `Conv1D` (`fan_in_fan_out=True`)."""
 
     adapter_layer_names = ("vblora_logits_A", "vblora_logits_B")
     other_param_names = ("vblora_r", "vblora_topk", "vblora_dropout")
+    container_types = {"vblora_dropout": nn.ModuleDict}
     supports_mixed_batch = True
 
     def __init__(self, base_layer: nn.Module, vector_bank: nn.ParameterDict, fan_in_fan_out: bool) -> None:
-        super().__init__(base_layer)
-        features = linear_features(self.get_base_layer())
-        if features is None:
-            raise TypeError(f"VB-LoRA adapts nn.Linear and transformers' Conv1D, not {type(base_layer).__name__}.")
-        self.in_features, self.out_features = features
-        self.fan_in_fan_out = fan_in_fan_out
-        self.vblora_logits_A = nn.ParameterDict()
-        self.vblora_logits_B = nn.ParameterDict()
-        self.vblora_dropout = nn.ModuleDict()
-        self.vblora_r: dict[str, int] = {}
-        self.vblora_topk: dict[str, int] = {}
-        object.__setattr__(self, "vblora_vector_bank", vector_bank)  # a reference, not a submodule
+        super().__init__(base_layer, fan_in_fan_out)
+        refer_to_shared(self, vblora_vector_bank=vector_bank)
 
     def update_layer(
         self,
@@ -67,15 +59,11 @@ class VBLoRALinear(BaseTunerLayer):
         dropout: float,
         init_logits_std: float,
     ) -> None:
-        for what, size in (("in_features", self.in_features), ("out_features", self.out_features)):
-            if size % vector_length:
-                raise ConfigError(
-                    f"VB-LoRA cuts factors into pieces of vector_length={vector_length}, but a targeted layer has "
-                    f"{what}={size}, not a multiple of it. Choose a vector_length dividing every target's sizes."
-                )
+        why = f"VB-LoRA cuts factors into pieces of {vector_length} values"
+        require_sizes_divisible(self, vector_length, "vector_length", why)
         self.vblora_r[adapter_name] = r
         self.vblora_topk[adapter_name] = topk
-        self.vblora_dropout[adapter_name] = nn.Dropout(p=dropout) if dropout > 0.0 else nn.Identity()
+        self.vblora_dropout[adapter_name] = dropout_module(dropout)
         # Hugging Face PEFT's draws, in its order: A then B, each N(0, std).
         logits_a = torch.zeros(r, self.in_features // vector_length, num_vectors)
         logits_b = torch.zeros(self.out_features // vector_length, r, num_vectors)
@@ -126,20 +114,5 @@ class VBLoRALinear(BaseTunerLayer):
 
     # -- forward --------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        out_dtype = x.dtype
-        result = self.base_layer(x, *args, **kwargs)
-        plan = current_batch_plan()
-        if plan is not None:
-            groups = [name for name in plan.adapter_groups() if name in self.vblora_logits_A]
-            if groups:
-                result = result.clone()
-                for name in groups:
-                    rows = plan.rows(name, x.device)
-                    result[rows] = (result[rows] + self._delta(x[rows], name)).to(result.dtype)
-            return result.to(out_dtype)
-        for name in self.active_adapters:
-            if name in self.vblora_logits_A:
-                result = result + self._delta(x, name)
-        return result.to(out_dtype)
+        held = self.vblora_logits_A
+        return self.additive_forward(x, args, kwargs, held, self._delta, "a VB-LoRA layer", cast_to="input")

@@ -17,6 +17,7 @@ from peft_core.tuners.linear_targets import linear_features, reconcile_fan_in_fa
 from peft_core.tuners.tuner_state import TunerParameterDict
 
 from .config import VBLoRAConfig
+from .defaults import VBLORA_TARGETS
 from .layer import VBLoRALinear
 from .topk import compact_logits, expand_logits
 
@@ -26,6 +27,8 @@ BANK = "vblora_vector_bank"
 class VBLoRAModel(BaseTuner):
     prefix = "vblora_"
     uses_shared_state = True  # the vector bank every layer indexes lives on the tuner (inject_adapter_in_model refuses)
+    config_cls = VBLoRAConfig
+    default_target_modules = VBLORA_TARGETS
 
     # -- injection ------------------------------------------------------------------------------
     def inject_adapter(self, model: nn.Module, adapter_name: str, **kwargs: bool) -> None:

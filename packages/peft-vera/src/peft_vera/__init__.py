@@ -12,14 +12,7 @@ from .layer import VeraLinear
 from .model import VeraModel
 from .projections import make_projections
 
-register_peft_method(
-    name="vera",
-    config_cls=VeraConfig,
-    model_cls=VeraModel,
-    prefix="vera_lambda_",
-    default_target_modules=TARGET_MODULES,
-    plugin_api=">=1,<2",
-)
+register_peft_method("vera", VeraModel, plugin_api=">=1,<2")
 
 __all__ = [
     "TARGET_MODULES",

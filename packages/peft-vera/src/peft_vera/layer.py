@@ -13,39 +13,32 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import BaseTunerLayer
 from peft_core.tuners.buffers import BufferDict
+from peft_core.tuners.layer_containers import dropout_module, refer_to_shared
 from peft_core.tuners.linear_targets import is_transformers_conv1d as is_conv1d
-from peft_core.tuners.linear_targets import linear_features
-from peft_core.tuners.mixed_batch import add_adapter_deltas
+from peft_core.tuners.precision import round_back, upcast_half_on_cpu
 from peft_core.tuners.shared_tensors import sliced_shared
+from peft_core.tuners.linear_layer import LinearLikeLayer
 
 
 
-class VeraLinear(BaseTunerLayer):
+class VeraLinear(LinearLikeLayer):
     """VeRA on `nn.Linear` or transformers' `Conv1D` (`fan_in_fan_out=True`)."""
 
     adapter_layer_names = ("vera_lambda_b", "vera_lambda_d")
     other_param_names = ("vera_r", "vera_dropout")
+    container_types = {"vera_dropout": nn.ModuleDict}
     supports_mixed_batch = True
 
     def __init__(self, base_layer: nn.Module, vera_A: BufferDict, vera_B: BufferDict, fan_in_fan_out: bool) -> None:
-        super().__init__(base_layer)
-        self.in_features, self.out_features = linear_features(self.get_base_layer())
-        self.fan_in_fan_out = fan_in_fan_out
-        self.vera_lambda_b = nn.ParameterDict()
-        self.vera_lambda_d = nn.ParameterDict()
-        self.vera_dropout = nn.ModuleDict()
-        self.vera_r: dict[str, int] = {}
-        # Plain references (object.__setattr__ bypasses submodule registration).
-        object.__setattr__(self, "vera_A", vera_A)
-        object.__setattr__(self, "vera_B", vera_B)
+        super().__init__(base_layer, fan_in_fan_out)
+        refer_to_shared(self, vera_A=vera_A, vera_B=vera_B)
 
     def update_layer(self, adapter_name: str, r: int, vera_dropout: float, d_initial: float, init_weights: bool) -> None:
         if r <= 0:
             raise ValueError(f"VeRA rank r must be a positive integer, got {r}.")
         self.vera_r[adapter_name] = r
-        self.vera_dropout[adapter_name] = nn.Dropout(p=vera_dropout) if vera_dropout > 0.0 else nn.Identity()
+        self.vera_dropout[adapter_name] = dropout_module(vera_dropout)
         # Same draws as HF (ones, then randn(r)), so a seeded random init matches HF's.
         self.vera_lambda_b[adapter_name] = nn.Parameter(torch.ones(self.out_features))
         self.vera_lambda_d[adapter_name] = nn.Parameter(torch.randn(r))
@@ -69,23 +62,11 @@ class VeraLinear(BaseTunerLayer):
         return adapter_name in self.vera_lambda_d  # y = base(x) + ΔW x
 
     def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
-        lambda_d = self.vera_lambda_d[adapter_name]
-        lambda_b = self.vera_lambda_b[adapter_name]
-        dtype = lambda_d.dtype
-        # CPU half-precision matmuls are slow and imprecise: compute in fp32 there, as HF does.
-        upcast = lambda_d.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)
-        if upcast:
-            lambda_d, lambda_b = lambda_d.float(), lambda_b.float()
+        vectors = self.vera_lambda_d[adapter_name], self.vera_lambda_b[adapter_name]
+        (lambda_d, lambda_b), half = upcast_half_on_cpu(*vectors)
         sliced_a, sliced_b = self._sliced_projections(adapter_name, lambda_d)
         delta = (lambda_b.unsqueeze(-1) * sliced_b) @ (lambda_d.unsqueeze(-1) * sliced_a)
-        if self.fan_in_fan_out:
-            delta = delta.T
-        return delta.to(dtype) if upcast else delta
+        return round_back(delta.T if self.fan_in_fan_out else delta, half)
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        result = self.base_layer(x, *args, **kwargs)
-        out_dtype = result.dtype
-        result = add_adapter_deltas(x, result, self.active_adapters, self.vera_lambda_d, self._delta, "a VeRA layer")
-        return result.to(out_dtype)
+        return self.additive_forward(x, args, kwargs, self.vera_lambda_d, self._delta, "a VeRA layer", cast_to="base")

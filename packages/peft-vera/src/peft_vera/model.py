@@ -16,6 +16,7 @@ from peft_core.tuners.linear_targets import reconcile_fan_in_fan_out
 from peft_core.tuners.shared_tensors import SharedTensorsTuner, largest_features, on_base_weight
 
 from .config import VeraConfig
+from .defaults import TARGET_MODULES
 from .layer import VeraLinear, is_conv1d
 from .projections import make_projections
 
@@ -24,6 +25,8 @@ class VeraModel(SharedTensorsTuner):
     """VeRA tuner; see `VeraConfig` for the options. The `bias` modes are peft-core's generic ones."""
 
     prefix = "vera_lambda_"
+    config_cls = VeraConfig
+    default_target_modules = TARGET_MODULES
     shared_stores = ("vera_A", "vera_B")
 
     # -- injection --------------------------------------------------------------------------------

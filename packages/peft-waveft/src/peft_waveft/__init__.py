@@ -24,10 +24,4 @@ __all__ = [
     "inverse_dwt2",
 ]
 
-register_peft_method(
-    name="waveft",
-    config_cls=WaveFTConfig,
-    model_cls=WaveFTModel,
-    default_target_modules=TARGET_MODULES,
-    plugin_api=">=1,<2",
-)
+register_peft_method("waveft", WaveFTModel, plugin_api=">=1,<2")

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import ClassVar, Optional, Union
+from typing import Optional
 
-from peft_core import ConfigError, PeftConfig
+from peft_core import ConfigError
+from peft_core.config_fields import ExcludeModulesField, FanInFanOutField, LayerSelectionFields, TargetingFields, bias_field
 from peft_core.tuners.matching import check_layer_selection
 
 from .families import DIFFERS_FROM_HF, FAMILIES
 
 
 @dataclass
-class WaveFTConfig(PeftConfig):
+class WaveFTConfig(LayerSelectionFields, FanInFanOutField, ExcludeModulesField, TargetingFields):
     """WaveFT: train a few wavelet coefficients of each weight update.
 
     `n_frequency` coefficients at fixed random positions (seeded by `random_loc_seed`) of a 2-D
@@ -33,20 +34,10 @@ class WaveFTConfig(PeftConfig):
     wavelet_family: str = field(default="db1", metadata={"help": "db1-db38, sym2-sym20 or coif1-coif17."})
     use_idwt: bool = field(default=True, metadata={"help": "Reconstruct with the inverse DWT (else use the grid)."})
     random_loc_seed: int = field(default=777, metadata={"help": "Seed of the coefficients' positions."})
-    fan_in_fan_out: bool = field(default=False, metadata={"help": "Weights stored (in, out) (GPT-2 Conv1D); set automatically."})
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Module names/suffixes (list), a regex (str), 'all-linear', or None (default)."}
-    )
-    exclude_modules: Optional[Union[list[str], str]] = field(default=None, metadata={"help": "Modules never adapted."})
-    bias: str = field(default="none", metadata={"help": "'none', 'all' or 'waveft_only'."})
-    modules_to_save: Optional[list[str]] = field(default=None, metadata={"help": "Modules trained in full and saved."})
-    layers_to_transform: Optional[Union[list[int], int]] = field(default=None, metadata={"help": "Layer indices."})
-    layers_pattern: Optional[Union[list[str], str]] = field(default=None, metadata={"help": "Layer list name."})
+    bias: str = bias_field("waveft_only")
     n_frequency_pattern: Optional[dict] = field(default_factory=dict, metadata={"help": "Per-module n_frequency."})
     proportional_parameters: bool = field(default=False, metadata={"help": "Share the budget by layer size."})
     init_weights: bool = field(default=True, metadata={"help": "True: zeros (no-op); False: N(0, 0.01^2)."})
-
-    set_fields: ClassVar[tuple[str, ...]] = ("target_modules", "exclude_modules")
 
     def __post_init__(self) -> None:
         super().__post_init__()

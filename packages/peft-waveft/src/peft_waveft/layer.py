@@ -14,10 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peft_core import BaseTunerLayer, ConfigError
-from peft_core.tuners.mixed_batch import add_adapter_deltas
-from peft_core.tuners.buffers import BufferDict
-from peft_core.tuners.linear_targets import linear_features
+from peft_core import ConfigError
+from peft_core.tuners.layer_containers import unsaved_buffers
+from peft_core.tuners.linear_layer import LinearLikeLayer
 
 from .families import reduction
 from .idwt import inverse_dwt2
@@ -53,7 +52,7 @@ def delta_from_spectrum(
     return signal
 
 
-class WaveFTLinear(BaseTunerLayer):
+class WaveFTLinear(LinearLikeLayer):
     adapter_layer_names = ("waveft_spectrum",)
     other_param_names = (
         "waveft_n_frequency",
@@ -63,19 +62,8 @@ class WaveFTLinear(BaseTunerLayer):
         "waveft_indices",
         "waveft_use_idwt",
     )
+    container_types = {"waveft_indices": unsaved_buffers}
     supports_mixed_batch = True
-
-    def __init__(self, base_layer: nn.Module, fan_in_fan_out: bool) -> None:
-        super().__init__(base_layer)
-        self.in_features, self.out_features = linear_features(self.get_base_layer())
-        self.fan_in_fan_out = fan_in_fan_out
-        self.waveft_spectrum = nn.ParameterDict()
-        self.waveft_indices = BufferDict(persistent=False)  # regenerated from the seed, never saved
-        self.waveft_n_frequency: dict[str, int] = {}
-        self.waveft_scaling: dict[str, float] = {}
-        self.waveft_random_loc_seed: dict[str, int] = {}
-        self.waveft_wavelet_family: dict[str, str] = {}
-        self.waveft_use_idwt: dict[str, bool] = {}
 
     def update_layer(
         self, adapter_name: str, n_frequency: int, scaling: float, family: str, use_idwt: bool, seed: int, init_weights: bool
@@ -118,8 +106,4 @@ class WaveFTLinear(BaseTunerLayer):
         return F.linear(x.to(update.dtype), update)
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self._unmerge_if_disabled() or self.merged:
-            return self.base_layer(x, *args, **kwargs)
-        result = self.base_layer(x, *args, **kwargs)
-        result = add_adapter_deltas(x, result, self.active_adapters, self.waveft_spectrum, self._delta, "a WaveFT layer")
-        return result.to(x.dtype)
+        return self.additive_forward(x, args, kwargs, self.waveft_spectrum, self._delta, "a WaveFT layer", cast_to="input")

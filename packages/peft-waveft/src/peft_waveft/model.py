@@ -10,11 +10,14 @@ from peft_core.tuners.linear_targets import linear_features, reconcile_fan_in_fa
 from peft_core.tuners.walk import named_modules
 
 from .config import WaveFTConfig
+from .defaults import TARGET_MODULES
 from .layer import WaveFTLinear
 
 
 class WaveFTModel(BaseTuner):
     prefix = "waveft_"
+    config_cls = WaveFTConfig
+    default_target_modules = TARGET_MODULES
 
     def __init__(self, *args, **kwargs) -> None:
         self._proportional: dict[str, dict[str, int]] = {}

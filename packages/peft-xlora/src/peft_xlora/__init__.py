@@ -13,4 +13,4 @@ from .model import XLoraModel
 
 __all__ = ["XLoraClassifier", "XLoraConfig", "XLoraEmbedding", "XLoraLinear", "XLoraModel", "layer_scalings"]
 
-register_peft_method(name="xlora", config_cls=XLoraConfig, model_cls=XLoraModel, plugin_api=">=1,<2")
+register_peft_method("xlora", XLoraModel, plugin_api=">=1,<2")

@@ -34,6 +34,7 @@ CLASSIFIER = "internal_xlora_classifier"
 
 class XLoraModel(BaseTuner):
     prefix = "xlora_"
+    config_cls = XLoraConfig
     supports_merge = False
 
     def __init__(self, model: nn.Module, peft_config: Any, adapter_name: str = "default", **kwargs: Any) -> None:

@@ -26,34 +26,9 @@ class PeftMixedModel(PeftModel):
     Adapters are applied in the order they were added, whatever order `set_adapter` lists them in.
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        peft_config: PeftConfig,
-        adapter_name: str = "default",
-        autocast_adapter_dtype: bool = True,
-        low_cpu_mem_usage: bool = False,
-    ) -> None:
-        super().__init__(
-            model, peft_config, adapter_name, autocast_adapter_dtype=autocast_adapter_dtype, low_cpu_mem_usage=low_cpu_mem_usage
-        )
-
-    def _create_tuner(
-        self,
-        model: nn.Module,
-        peft_config: PeftConfig,
-        adapter_name: str,
-        autocast_adapter_dtype: bool,
-        low_cpu_mem_usage: bool,
-    ) -> BaseTuner:
+    def _tuner_class(self, peft_config: PeftConfig) -> type[BaseTuner]:
         mixed_method(peft_config)
-        return MixedModel(
-            model,
-            {adapter_name: peft_config},
-            adapter_name,
-            low_cpu_mem_usage=low_cpu_mem_usage,
-            autocast_adapter_dtype=autocast_adapter_dtype,
-        )
+        return MixedModel
 
     def _check_adapter_method(self, peft_config: PeftConfig) -> None:
         mixed_method(peft_config)

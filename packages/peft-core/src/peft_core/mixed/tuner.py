@@ -38,21 +38,11 @@ def mixed_method(config: PeftConfig) -> PeftMethod:
 class MixedModel(BaseTuner):
     """Adapters of several mixed-compatible methods in one model (see the module docstring)."""
 
-    def __init__(
-        self,
-        model: nn.Module,
-        peft_config: PeftConfig | Mapping[str, PeftConfig],
-        adapter_name: str = "default",
-        low_cpu_mem_usage: bool = False,
-        autocast_adapter_dtype: bool = True,
-    ) -> None:
-        self.__dict__["_method_tuners"] = {}  # method name -> its tuner (a plain dict: not submodules)
-        super().__init__(model, peft_config, adapter_name, low_cpu_mem_usage, autocast_adapter_dtype)
-
     def method_tuner(self, adapter_name: str) -> BaseTuner:
         """The tuner of `adapter_name`'s method, following this model's active adapters and mode."""
         method = mixed_method(self.peft_config[adapter_name])
-        tuners: dict[str, BaseTuner] = self.__dict__["_method_tuners"]
+        # method name -> its tuner: a plain dict (not submodules), made on first use (BaseTuner.__init__ injects)
+        tuners: dict[str, BaseTuner] = self.__dict__.setdefault("_method_tuners", {})
         tuner = tuners.get(method.name)
         if tuner is None:
             tuner = tuners[method.name] = method.model_cls.attached(self.model, self.peft_config, self.active_adapter)
@@ -111,7 +101,7 @@ class MixedModel(BaseTuner):
         return self.method_tuner(adapter_name).convert_adapter_for_saving(adapter_name, config, state, initial_adapter_path)
 
     def _unload_tuner_state(self) -> None:
-        for tuner in self.__dict__["_method_tuners"].values():
+        for tuner in self.__dict__.get("_method_tuners", {}).values():
             tuner._unload_tuner_state()
 
     # -- adapters -------------------------------------------------------------------------------

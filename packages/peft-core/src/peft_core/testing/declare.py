@@ -40,6 +40,8 @@ class TinyModel:
     output is a tensor or has `.logits` / `.start_logits` / `.last_hidden_state`.
     `requires` names importable modules the model needs (e.g. "transformers"); cases on it are
     skipped, with a reason, where one is missing (a release-verification venv has no transformers).
+    `targets` (the layers an adapter usually targets on it) and `task_type` are what `on(...)` cases
+    fill into a config that doesn't name its own.
     """
 
     name: str
@@ -47,6 +49,18 @@ class TinyModel:
     inputs: Callable[[], dict[str, Any]]
     seed: int = 0
     requires: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    task_type: str | None = None
+
+    def variant(self, name: str, factory: Callable[[], nn.Module] | None = None, **extra: Any) -> TinyModel:
+        """This model under another name, its inputs extended by `extra` (e.g. `task_ids=torch.tensor(...)`,
+        one per row), optionally built by another `factory`; targets and task type stay."""
+        inputs = self.inputs
+
+        def extended() -> dict[str, Any]:
+            return {**inputs(), **{k: v.clone() if torch.is_tensor(v) else v for k, v in extra.items()}}
+
+        return dataclasses.replace(self, name=name, factory=factory or self.factory, inputs=extended)
 
     def missing(self) -> str | None:
         """The first module in `requires` that can't be imported, or None."""
@@ -156,6 +170,16 @@ class Conformance:
     bad_values: Sequence[Mapping[str, Any]] = ()
     perturb_scale: float = 0.1
     not_applicable: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, config_cls: type[PeftConfig], *cases: Any, **fields: Any) -> Conformance:
+        """The declaration with the config class named once (see `peft_core.testing.builder`): `cases`
+        are `on(...)` specs or ready `Case`s; `method` defaults to the config's `peft_type` in lower
+        case, `hf=True` stands for `HuggingFace()`, a prompt-learning config starts from what every
+        virtual-token method declares. Other fields as in the class."""
+        from .builder import declaration_fields
+
+        return cls(**declaration_fields(config_cls, cases, fields))
 
     def case(self, name: str) -> Case:
         for case in self.cases:

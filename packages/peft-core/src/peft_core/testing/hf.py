@@ -8,6 +8,7 @@ distribution named `peft` that owns the imported module's file.
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 import json
@@ -15,7 +16,7 @@ import os
 import warnings
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import torch
 from torch import nn
@@ -124,6 +125,7 @@ def load_in_hf(base: nn.Module, directory: str | os.PathLike, **kwargs: Any) -> 
 
 
 def hf_model(base: nn.Module, hf_config: Any, **kwargs: Any) -> nn.Module:
+    """Hugging Face PEFT's `get_peft_model(base, hf_config)`, its warnings silenced."""
     peft = hf_peft()
     if peft is None:
         raise RuntimeError(hf_peft_status())
@@ -248,6 +250,119 @@ def several_adapters_both_ways(
     return loaded_here, expected["hf"]
 
 
+class RoundTrip(NamedTuple):
+    """What `round_trip_adapters` made: each library's adapted model and the folder it saved."""
+
+    hf_model: nn.Module
+    our_model: nn.Module
+    hf_dir: Path
+    our_dir: Path
+
+
+def assert_equal_outputs(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    assert torch.equal(actual, expected), (actual - expected).abs().max()
+
+
+def round_trip_adapters(
+    make_base: Callable[[], nn.Module],
+    hf_configs: Mapping[str, Any],
+    our_configs: Mapping[str, Any],
+    run: Callable[[nn.Module], torch.Tensor],
+    workdir: str | os.PathLike,
+    randomize: Callable[[nn.Module, int], None],
+    compare: Callable[[torch.Tensor, torch.Tensor], None] = assert_equal_outputs,
+    compare_files: bool = True,
+) -> RoundTrip:
+    """Hugging Face -> us and us -> Hugging Face for one or several adapters (name -> config, the first is the
+    model's first adapter), as a method package's own compatibility tests want them; raises AssertionError.
+
+    Each library adapts a copy of one base, `randomize(model, seed)` makes the adapters non-trivial (seed 1
+    for Hugging Face's, 2 for ours), each saves (other adapters in subfolders), the other library loads the
+    files (`subfolder=` here, the subfolder path in Hugging Face PEFT) and must give, adapter by adapter,
+    the saving model's output (`compare(actual, expected)`). With `compare_files`, the same configs must
+    write the same config JSON and tensor keys/shapes/dtypes.
+    """
+    from ..mapping import get_peft_model
+    from ..peft_model import PeftModel
+
+    workdir = Path(workdir)
+    names = list(hf_configs)
+    base = make_base()
+    baseline = run(copy.deepcopy(base).eval())
+
+    def adapted(make: Callable[..., nn.Module], configs: Mapping[str, Any], seed: int, folder: Path) -> nn.Module:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. fan_in_fan_out flips warn in both libraries
+            model = make(copy.deepcopy(base), configs[names[0]])
+            for name in names[1:]:
+                model.add_adapter(name, configs[name])
+        randomize(model, seed)
+        model.save_pretrained(folder)
+        return model.eval()
+
+    def check_loaded(loaded: nn.Module, saver: nn.Module, load_other: Callable[[str], None]) -> None:
+        compare(run(loaded.eval()), run(saver))
+        for name in names[1:]:
+            load_other(name)
+            loaded.set_adapter(name)
+            saver.set_adapter(name)
+            compare(run(loaded), run(saver))
+
+    theirs = adapted(hf_model, hf_configs, 1, workdir / "hf")
+    assert not torch.equal(run(theirs), baseline), "the adapter is trivial; the test would prove nothing"
+    ours = PeftModel.from_pretrained(copy.deepcopy(base), workdir / "hf")
+    check_loaded(ours, theirs, lambda name: ours.load_adapter(workdir / "hf", name, subfolder=name))
+
+    our_model = adapted(get_peft_model, our_configs, 2, workdir / "ours")
+    hf_loaded = load_in_hf(copy.deepcopy(base), workdir / "ours")
+    check_loaded(
+        hf_loaded, our_model, lambda name: hf_loaded.load_adapter(workdir / "ours" / name, adapter_name=name)
+    )
+
+    if compare_files:
+        for name in names:
+            sub = "" if name == names[0] else name
+            assert compare_saved(workdir / "ours" / sub, workdir / "hf" / sub) == [], name
+    return RoundTrip(theirs, our_model, workdir / "hf", workdir / "ours")
+
+
+def assert_mixed_rows_match(
+    model: nn.Module, inputs: Any, names: Sequence[str], expected: Mapping[str, torch.Tensor], atol: float = 1e-6
+) -> None:
+    """A mixed-adapter batch (`adapter_names=names`, one per row, `__base__` for none) gives, row by row, the
+    output `expected[name]` of the whole batch run with that row's adapter alone (as `several_adapters_both_ways`
+    returns Hugging Face's); the `__base__` rows are compared with the model run with its adapters disabled."""
+    from ..tuners.mixed_batch import BASE_ADAPTER_NAME
+    from .models import output_of
+
+    with torch.no_grad():
+        mixed = output_of(model(inputs, adapter_names=list(names)))
+        with model.disable_adapter():
+            base = output_of(model(inputs))
+    for row, name in enumerate(names):
+        reference = base if name == BASE_ADAPTER_NAME else expected[name]
+        assert torch.allclose(mixed[row], reference[row], atol=atol, rtol=0), name
+
+
+def assert_same_training_draws(
+    ours: nn.Module, theirs: nn.Module, inputs: Any, seeds: Iterable[int] = range(4)
+) -> list[torch.Tensor]:
+    """In training mode and seeded alike, our model draws its dropout (rank, module, ...) as Hugging Face's:
+    bit-identical outputs for each seed. Returns our outputs (to check that the draws really vary)."""
+    from .models import output_of
+
+    ours.train()
+    theirs.train()
+    outputs = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        expected = output_of(theirs(inputs))
+        torch.manual_seed(seed)
+        outputs.append(output_of(ours(inputs)))
+        assert torch.equal(outputs[-1], expected), f"seed {seed}: the draws differ from Hugging Face's"
+    return outputs
+
+
 def assert_both_ways(
     model: Any,
     ours_config: Any,
@@ -299,6 +414,18 @@ def twin_models(make_base: Callable[[], nn.Module], ours_config: Any, hf_config:
                 tail = key.split("base_model.", 1)[-1]
                 tensor.copy_(next(v for k, v in copies.items() if k.endswith(tail)))
     return theirs.eval(), ours.eval()
+
+
+def assert_same_seeded_start(
+    make_base: Callable[[], nn.Module], ours_config: Any, hf_config: Any, seed: int = 1
+) -> None:
+    """From the same seed both libraries draw the same random start (`twin_models`): the same state-dict
+    keys and bit-identical tensors."""
+    theirs, ours = twin_models(make_base, ours_config, hf_config, seed)
+    a, b = ours.state_dict(), theirs.state_dict()
+    assert a.keys() == b.keys(), sorted(set(a) ^ set(b))[:5]
+    differ = [key for key in a if not torch.equal(a[key], b[key])]
+    assert not differ, f"tensors drawn differently from Hugging Face's: {differ[:5]}"
 
 
 def assert_merges_like_hf(make_base: Callable[[], nn.Module], theirs: Any, workdir: str | os.PathLike) -> None:

@@ -8,7 +8,9 @@ Every model's inputs have 4 rows. `make_*` functions return a fresh model for te
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from functools import partial
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -18,18 +20,31 @@ from .declare import TinyModel
 VOCAB = 128
 
 
-class MLPModule(nn.Module):
+class LayerStack(nn.Module):
+    """Named layers applied in the order given, a ReLU after every `nn.Linear` but the last: the kit's MLP,
+    and packages' own variants of it (other sizes, more norms). Which outputs get the ReLU is fixed when
+    built, so adapter layers wrapping the linears keep the forward."""
+
+    def __init__(self, **layers: nn.Module) -> None:
+        super().__init__()
+        for name, layer in layers.items():
+            self.add_module(name, layer)
+        self.order = tuple(layers)
+        self.relu_after = frozenset([name for name, layer in layers.items() if isinstance(layer, nn.Linear)][:-1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for name in self.order:
+            x = getattr(self, name)(x)
+            if name in self.relu_after:
+                x = torch.relu(x)
+        return x
+
+
+class MLPModule(LayerStack):
     """Linear layers of several shapes, with biases, and a LayerNorm (for norm-tuning methods)."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.lin0 = nn.Linear(16, 32)
-        self.norm = nn.LayerNorm(32)
-        self.lin1 = nn.Linear(32, 32)
-        self.lin2 = nn.Linear(32, 16)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lin2(torch.relu(self.lin1(self.norm(torch.relu(self.lin0(x))))))
+        super().__init__(lin0=nn.Linear(16, 32), norm=nn.LayerNorm(32), lin1=nn.Linear(32, 32), lin2=nn.Linear(32, 16))
 
 
 class ConvModule(nn.Module):
@@ -64,6 +79,31 @@ class EmbeddingModule(nn.Module):
         return self.head(torch.relu(self.lin1(torch.relu(self.lin0(self.emb(input_ids))))))
 
 
+class GroupedConvModule(nn.Module):
+    """A grouped 3x3 Conv2d `conv2` (2 groups), a 1x1 Conv2d `point`, a Conv1d `conv1` and a Linear `lin` over
+    inputs [B, 4, 4, 4], with the caller's output sizes (LyCORIS methods factorise them in different ways)."""
+
+    def __init__(self, conv2: int, point: int, conv1: int, lin: int) -> None:
+        super().__init__()
+        self.conv2 = nn.Conv2d(4, conv2, 3, padding=1, groups=2)
+        self.point = nn.Conv2d(conv2, point, 1)
+        self.conv1 = nn.Conv1d(point, conv1, 3, padding=1)
+        self.lin = nn.Linear(conv1 * 16, lin)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.point(torch.relu(self.conv2(x))))  # [B, point, 4, 4]
+        h = torch.relu(self.conv1(h.flatten(2)))  # [B, conv1, 16]
+        return self.lin(h.flatten(1))
+
+
+def grouped_conv(name: str, conv2: int, point: int, conv1: int, lin: int) -> TinyModel:
+    """A `GroupedConvModule` with these output sizes as a kit model (targets: all four layers)."""
+    return TinyModel(
+        name, partial(GroupedConvModule, conv2, point, conv1, lin), lambda: {"x": torch.randn(4, 4, 4, 4)},
+        targets=("conv2", "point", "conv1", "lin"),
+    )
+
+
 def _token_inputs(decoder: bool = False) -> dict[str, Any]:
     ids = torch.randint(2, VOCAB, (4, 6))
     mask = torch.ones_like(ids)
@@ -74,16 +114,19 @@ def _token_inputs(decoder: bool = False) -> dict[str, Any]:
     return inputs
 
 
-def make_llama(**overrides: Any) -> nn.Module:
-    """The tiny Llama; `overrides` are further `LlamaConfig` fields (e.g. `attention_bias=True`) for a
-    method's own variant of it, so method packages need not import transformers themselves."""
+def make_llama(seed: int | None = None, **overrides: Any) -> nn.Module:
+    """The tiny Llama, with weights drawn from `seed` when one is given; `overrides` replace or add
+    `LlamaConfig` fields (e.g. `attention_bias=True`, a larger `hidden_size` or `vocab_size`) for a
+    package's own variant of it, so method packages need not import transformers themselves."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(
+    fields: dict[str, Any] = dict(
         vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=64, **overrides,
+        num_key_value_heads=2, max_position_embeddings=64,
     )
-    return LlamaForCausalLM(config)
+    if seed is not None:
+        torch.manual_seed(seed)
+    return LlamaForCausalLM(LlamaConfig(**{**fields, **overrides}))
 
 
 def make_gpt2() -> nn.Module:
@@ -140,17 +183,37 @@ def make_qwen3_moe() -> nn.Module:
     return Qwen3MoeForCausalLM(config)
 
 
-MLP = TinyModel("mlp", MLPModule, lambda: {"x": torch.randn(4, 16)})
-CONV = TinyModel("conv", ConvModule, lambda: {"x": torch.randn(4, 3, 8, 8)})
-EMBEDDING = TinyModel("embedding", EmbeddingModule, lambda: {"input_ids": torch.randint(1, VOCAB, (4, 6))})
-LLAMA = TinyModel("llama", make_llama, _token_inputs, requires=("transformers",))
-LLAMA_TIED = TinyModel("llama-tied", lambda: make_llama(tie_word_embeddings=True), _token_inputs, requires=("transformers",))
-GPT2 = TinyModel("gpt2", make_gpt2, _token_inputs, requires=("transformers",))
-BERT = TinyModel("bert", make_bert, _token_inputs, requires=("transformers",))
-T5 = TinyModel("t5", make_t5, lambda: _token_inputs(decoder=True), requires=("transformers",))
-QWEN3_MOE = TinyModel("qwen3_moe", make_qwen3_moe, _token_inputs, requires=("transformers",))
+_LLAMA_TARGETS = ("q_proj", "v_proj", "down_proj")
+_TRANSFORMERS = {"requires": ("transformers",)}
+
+# `targets` / `task_type`: what `on(model, ...)` cases fill in where a config names none.
+MLP = TinyModel("mlp", MLPModule, lambda: {"x": torch.randn(4, 16)}, targets=("lin0", "lin1", "lin2"))
+CONV = TinyModel("conv", ConvModule, lambda: {"x": torch.randn(4, 3, 8, 8)}, targets=("conv2d", "pointwise", "head"))
+EMBEDDING = TinyModel(
+    "embedding", EmbeddingModule, lambda: {"input_ids": torch.randint(1, VOCAB, (4, 6))}, targets=("emb", "lin0")
+)
+LLAMA = TinyModel("llama", make_llama, _token_inputs, targets=_LLAMA_TARGETS, task_type="CAUSAL_LM", **_TRANSFORMERS)
+LLAMA_TIED = LLAMA.variant("llama-tied", factory=lambda: make_llama(tie_word_embeddings=True))
+GPT2 = TinyModel("gpt2", make_gpt2, _token_inputs, targets=("c_attn", "mlp.c_proj"), task_type="CAUSAL_LM", **_TRANSFORMERS)
+BERT = TinyModel("bert", make_bert, _token_inputs, targets=("query", "value"), task_type="SEQ_CLS", **_TRANSFORMERS)
+T5 = TinyModel(
+    "t5", make_t5, lambda: _token_inputs(decoder=True), targets=("q", "v"), task_type="SEQ_2_SEQ_LM", **_TRANSFORMERS
+)
+QWEN3_MOE = TinyModel(
+    "qwen3_moe", make_qwen3_moe, _token_inputs, targets=("q_proj", "v_proj"), task_type="CAUSAL_LM", **_TRANSFORMERS
+)
 
 ALL = (MLP, CONV, EMBEDDING, LLAMA, GPT2, BERT, T5, QWEN3_MOE)
+
+
+def adapted_copy(make_base: Callable[[], nn.Module], config: Any, seed: int = 0) -> tuple[nn.Module, nn.Module]:
+    """(base, adapted): the base model drawn from `seed`, and `get_peft_model(copy of it, config)`, so that a
+    test compares the adapted model with the untouched base."""
+    from ..mapping import get_peft_model
+
+    torch.manual_seed(seed)
+    base = make_base()
+    return base, get_peft_model(copy.deepcopy(base), config)
 
 
 def output_of(out: Any) -> torch.Tensor:
@@ -162,3 +225,20 @@ def output_of(out: Any) -> torch.Tensor:
         if value is not None:
             return value
     return out[0]
+
+
+def forward_output(model: nn.Module, *args: Any, **kwargs: Any) -> torch.Tensor:
+    """`output_of(model(*args, **kwargs))`, run without gradients."""
+    with torch.no_grad():
+        return output_of(model(*args, **kwargs))
+
+
+def assert_dropout_only_in_training(model: nn.Module, *args: Any, draws: int = 6) -> None:
+    """Evaluation is deterministic and training draws the adapter's dropout: two eval-mode forwards of
+    `model(*args)` are equal, and among `draws` training-mode forwards some differ. Leaves eval mode."""
+    model.eval()
+    assert torch.equal(forward_output(model, *args), forward_output(model, *args)), "eval-mode outputs differ"
+    model.train()
+    outputs = [forward_output(model, *args) for _ in range(draws)]
+    model.eval()
+    assert any(not torch.allclose(outputs[0], o) for o in outputs[1:]), "training mode draws no dropout"

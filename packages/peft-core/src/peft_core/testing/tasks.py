@@ -7,6 +7,8 @@ Models are built with a fixed seed (`task_model(task, seed)` gives the same weig
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import nn
 
@@ -76,3 +78,31 @@ def assert_disabled_is_base(model: nn.Module, task: str) -> None:
     with model.disable_adapter():
         assert torch.equal(run(model, task), base), f"{task}: the output inside disable_adapter() is not the base model's"
     assert not torch.equal(run(model, task), base), f"{task}: the adapter leaves the output unchanged"
+
+
+def assert_hf_file_reloads_alike(hf_model: nn.Module, task: str, folder: str | os.PathLike) -> None:
+    """Hugging Face PEFT's adapter `hf_model`, saved to `folder`, gives loaded here (onto a fresh
+    `task_model(task)`) bit for bit the output it gives reloaded in Hugging Face PEFT."""
+    from ..peft_model import PeftModel
+    from .hf import hf_peft
+
+    hf_model.save_pretrained(folder)
+    reloaded_in_hf = run(hf_peft().PeftModel.from_pretrained(task_model(task), folder), task)
+    assert torch.equal(run(PeftModel.from_pretrained(task_model(task), folder), task), reloaded_in_hf)
+
+
+def assert_saved_alike(
+    hf_model: nn.Module, ours: nn.Module, folder: str | os.PathLike, atol: float = 0.0, rtol: float = 0.0
+) -> None:
+    """Both adapters, saved to `folder`/hf and `folder`/ours, hold the same tensors (bit for bit, or within
+    `torch.allclose`'s `atol` / `rtol`)."""
+    from safetensors.torch import load_file
+
+    saved = []
+    for name, model in (("hf", hf_model), ("ours", ours)):
+        model.save_pretrained(os.path.join(folder, name))
+        saved.append(load_file(os.path.join(folder, name, "adapter_model.safetensors")))
+    theirs, mine = saved
+    assert theirs.keys() == mine.keys(), sorted(set(theirs) ^ set(mine))
+    differ = [key for key in theirs if not torch.allclose(theirs[key], mine[key], atol=atol, rtol=rtol)]
+    assert not differ, f"saved values differ: {differ}"

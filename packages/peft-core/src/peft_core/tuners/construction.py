@@ -66,3 +66,14 @@ def register_module(parent: nn.Module, name: str, module: nn.Module) -> None:
         parent.add_module(name, module)
     else:
         parent._modules[name] = module
+
+
+def place_module(model: nn.Module, key: str, module: nn.Module) -> None:
+    """Put `module` where `key` (a dotted path) points in `model`: registered as the submodule it replaces,
+    or set as a plain attribute where the parent holds something else there (a parameter wrapper's host)."""
+    parent_key, _, child = key.rpartition(".")
+    parent = model.get_submodule(parent_key)
+    if child in parent._modules:
+        register_module(parent, child, module)
+    else:
+        setattr(parent, child, module)

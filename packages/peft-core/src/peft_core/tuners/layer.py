@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Container, Iterable, Iterator, Literal, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from .construction import init_module, register_module
-from .mixed_batch import current_batch_plan, run_per_group
+from .layer_containers import create_declared_containers, set_base_features
+from .mixed_batch import BatchPlan, add_adapter_deltas, current_batch_plan, run_per_group
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,14 @@ class BaseTunerLayer(nn.Module):
     # (`<module>.base_layer.<key>`: one layer per adapted parameter of a module) instead of the outer
     # layer's path (a mixed-method model, where each method's file looks like a single-method one).
     saves_nested_path: bool = False
+    # Set it (`{}` when every container has its default type) and `__init__` creates an empty container for
+    # each name above: `nn.ParameterDict` for `adapter_layer_names`, `dict` for `other_param_names`, unless
+    # named here with another factory (`nn.ModuleDict`, `layer_containers.saved_buffers`, ...). None: the
+    # layer creates its own containers.
+    container_types: Mapping[str, Callable[[], Any]] | None = None
+    # True: `__init__` sets `in_features` / `out_features` from the base layer: an `nn.Linear` or transformers'
+    # `Conv1D` (its sizes) or an `nn.ConvNd` (its channels); another base is refused with a TypeError.
+    features_from_base: bool = False
 
     def __init__(self, base_layer: nn.Module) -> None:
         if _plain_module_init(type(self)):
@@ -53,6 +62,10 @@ class BaseTunerLayer(nn.Module):
         register_module(self, "base_layer", base_layer)
         # plain values straight into __dict__ (nn.Module.__setattr__ costs ~3 µs each; a layer is made per target)
         self.__dict__.update(_active_adapter=[], _disable_adapters=False, merged_adapters=[])
+        if self.features_from_base:
+            set_base_features(self, self.get_base_layer())
+        if self.container_types is not None:
+            create_declared_containers(self, self.container_types)
 
     # -- the wrapped layer ------------------------------------------------------------------
     def get_base_layer(self) -> nn.Module:
@@ -105,12 +118,17 @@ class BaseTunerLayer(nn.Module):
     def has_adapter(self, adapter_name: str) -> bool:
         return any(adapter_name in self._container(attr) for attr in self.adapter_layer_names)
 
-    def adapter_parameters(self, adapter_name: str) -> list[nn.Parameter]:
-        params: list[nn.Parameter] = []
+    def _held_entries(self, adapter_name: str) -> Iterator[tuple[str, Any, Any]]:
+        """`(attr, container, entry)` for each container in `adapter_layer_names` that holds `adapter_name`."""
         for attr in self.adapter_layer_names:
             container = self._container(attr)
             if adapter_name in container:
-                params.extend(_entry_parameters(container[adapter_name]))
+                yield attr, container, container[adapter_name]
+
+    def adapter_parameters(self, adapter_name: str) -> list[nn.Parameter]:
+        params: list[nn.Parameter] = []
+        for _, _, entry in self._held_entries(adapter_name):
+            params.extend(_entry_parameters(entry))
         return params
 
     def set_adapter(self, adapter_names: str | Sequence[str], inference_mode: bool = False) -> None:
@@ -149,11 +167,7 @@ class BaseTunerLayer(nn.Module):
         """The tensors saved for `adapter_name`; keys drop the adapter name (HF's file layout).
         Entries a `BufferDict` holds as non-persistent buffers are left out (they are regenerated)."""
         out: list[AdapterTensor] = []
-        for attr in self.adapter_layer_names:
-            container = self._container(attr)
-            if adapter_name not in container:
-                continue
-            entry = container[adapter_name]
+        for attr, container, entry in self._held_entries(adapter_name):
             if isinstance(entry, nn.Module):
                 for key, tensor in entry.state_dict(keep_vars=True).items():
                     out.append(AdapterTensor(f"{attr}.{key}", f"{attr}.{adapter_name}.{key}", tensor))
@@ -169,11 +183,7 @@ class BaseTunerLayer(nn.Module):
             return
         device = ref.device
         dtype = ref.dtype if ref.is_floating_point() else None
-        for attr in self.adapter_layer_names:
-            container = self._container(attr)
-            if adapter_name not in container:
-                continue
-            entry = container[adapter_name]
+        for _, container, entry in self._held_entries(adapter_name):
             if isinstance(entry, nn.Module):
                 tensors = _entry_tensors(entry)
                 if _any_meta(tensors):
@@ -192,11 +202,7 @@ class BaseTunerLayer(nn.Module):
         ref = _reference_parameter(self.get_base_layer())
         if ref is None:
             return
-        for attr in self.adapter_layer_names:
-            container = self._container(attr)
-            if adapter_name not in container:
-                continue
-            entry = container[adapter_name]
+        for _, container, entry in self._held_entries(adapter_name):
             if isinstance(entry, nn.Module):
                 entry.to(device=ref.device)
             elif entry.device != ref.device:
@@ -206,11 +212,7 @@ class BaseTunerLayer(nn.Module):
         """Keep fp16/bf16 adapter weights in fp32 (HF's `autocast_adapter_dtype=True`)."""
         if not autocast:
             return
-        for attr in self.adapter_layer_names:
-            container = self._container(attr)
-            if adapter_name not in container:
-                continue
-            entry = container[adapter_name]
+        for _, _, entry in self._held_entries(adapter_name):
             if isinstance(entry, nn.Module):
                 for param in _entry_parameters(entry):
                     if param.dtype in (torch.float16, torch.bfloat16):
@@ -238,15 +240,32 @@ class BaseTunerLayer(nn.Module):
 
     def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
         """Fold one adapter into the base weights. Default: `weight += get_delta_weight(...)`."""
-        base = self.get_base_layer()
-        delta = self.get_delta_weight(adapter_name)
-        # Add in the wider of the two dtypes and round once (a bf16 base with an fp32 delta).
+        self.add_to_base_weight(self.get_delta_weight(adapter_name), adapter_name, safe_merge)
+
+    def add_to_base_weight(self, delta: torch.Tensor, adapter_name: str, safe_merge: bool) -> None:
+        """`base_layer.weight += delta` for a merge; with `safe_merge` the sum is made apart and checked finite
+        first (the base weight is untouched if it is not). Adds in the wider of the two dtypes, rounds once."""
+        weight = self.get_base_layer().weight
         if safe_merge:
-            merged = (base.weight.data + delta).to(base.weight.dtype)
+            merged = (weight.data + delta).to(weight.dtype)
             self._check_finite(merged, adapter_name)
-            base.weight.data = merged
+            weight.data = merged
         else:
-            base.weight.data += delta
+            weight.data += delta
+
+    def write_merged(
+        self, adapter_name: str, safe_merge: bool, weight: torch.Tensor, bias: torch.Tensor | None = None
+    ) -> None:
+        """Set the base layer's weight (and bias, unless None) to merged values; with `safe_merge` both are
+        checked finite first, and nothing is written if one is not."""
+        if safe_merge:
+            self._check_finite(weight, adapter_name)
+            if bias is not None:
+                self._check_finite(bias, adapter_name)
+        base = self.get_base_layer()
+        base.weight.data = weight
+        if bias is not None:
+            base.bias.data = bias
 
     def unmerge_adapter_weights(self, adapter_name: str) -> None:
         base = self.get_base_layer()
@@ -266,9 +285,36 @@ class BaseTunerLayer(nn.Module):
             return self.base_layer(x, *args, **kwargs)
         plan = current_batch_plan()
         if plan is not None:
-            held = [name for name in plan.adapter_groups() if self.has_adapter(name)]
-            return run_per_group(plan, x, lambda rows, names: self.adapted_forward(rows, names, *args, **kwargs), held)
+            return self.batch_forward(plan, x, *args, **kwargs)
         return self.adapted_forward(x, [name for name in self._active_adapter if self.has_adapter(name)], *args, **kwargs)
+
+    def batch_forward(self, plan: BatchPlan, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """The inherited `forward`'s output for a mixed-adapter batch (`plan`). Default: `adapted_forward` once per
+        group of rows with that group's adapter; a layer that handles the groups together overrides it."""
+        held = [name for name in plan.adapter_groups() if self.has_adapter(name)]
+        return run_per_group(plan, x, lambda rows, names: self.adapted_forward(rows, names, *args, **kwargs), held)
+
+    def additive_forward(
+        self,
+        x: torch.Tensor,
+        base_args: tuple,
+        base_kwargs: dict,
+        held: Container[str],
+        delta: Callable[[torch.Tensor, str], torch.Tensor],
+        what: str,
+        cast_to: Literal["base", "input"] | None = None,
+    ) -> torch.Tensor:
+        """A `forward` for layers that add to their base layer's output: the base layer alone while adapters are
+        disabled or merged, else `base_layer(x, *base_args, **base_kwargs)` plus `delta(x, name)` of each active
+        adapter in `held` (in a mixed-adapter batch, each row's adapter on its rows; `what` names the layer in
+        errors). `cast_to` casts the sum to the dtype of the base layer's output or of `x`."""
+        if self._unmerge_if_disabled() or self.merged:
+            return self.base_layer(x, *base_args, **base_kwargs)
+        result = self.base_layer(x, *base_args, **base_kwargs)
+        out = add_adapter_deltas(x, result, self.active_adapters, held, delta, what)
+        if cast_to is None:
+            return out
+        return out.to(result.dtype if cast_to == "base" else x.dtype)
 
     # -- merging ----------------------------------------------------------------------------
     def merge(self, safe_merge: bool = False, adapter_names: Sequence[str] | None = None) -> None:

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import PeftConfig
+from ..config_fields import ExcludeModulesField, LayerSelectionFields, TargetingFields, pattern_field
 from ..errors import ConfigError
 from .layer import BaseTunerLayer
 from .matching import pattern_value
@@ -62,7 +63,7 @@ def _is_number(value: object) -> bool:
 
 
 @dataclass
-class LycorisConfig(PeftConfig):
+class LycorisConfig(LayerSelectionFields, ExcludeModulesField, TargetingFields):
     """Fields shared by the LyCORIS-family configs, with Hugging Face PEFT 0.21.2's names and defaults."""
 
     r: int = field(default=8, metadata={"help": "Rank of the factors."})
@@ -77,33 +78,11 @@ class LycorisConfig(PeftConfig):
         default=False,
         metadata={"help": "Conv layers with a kernel larger than 1: factorise the kernel with a small core tensor."},
     )
-    target_modules: Optional[Union[list[str], str]] = field(
-        default=None,
-        metadata={"help": "Modules to adapt: names/suffixes, a regex string, or 'all-linear'. None: per-model default."},
-    )
-    exclude_modules: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Modules never to adapt (names/suffixes or a regex string)."}
-    )
     init_weights: bool = field(
         default=True, metadata={"help": "True: the new adapter is a no-op; False: random factors (not a no-op)."}
     )
-    layers_to_transform: Optional[Union[list[int], int]] = field(
-        default=None, metadata={"help": "Only adapt these layer indices."}
-    )
-    layers_pattern: Optional[Union[list[str], str]] = field(
-        default=None, metadata={"help": "Name of the layer list (e.g. 'layers', 'h') for layers_to_transform."}
-    )
-    rank_pattern: Optional[dict] = field(
-        default_factory=dict, metadata={"help": "Regex -> rank, overriding r for matching modules."}
-    )
-    alpha_pattern: Optional[dict] = field(
-        default_factory=dict, metadata={"help": "Regex -> alpha, overriding alpha for matching modules."}
-    )
-    modules_to_save: Optional[list[str]] = field(
-        default=None, metadata={"help": "Modules trained in full and saved with the adapter (e.g. a head)."}
-    )
-
-    set_fields: ClassVar[tuple[str, ...]] = ("target_modules", "exclude_modules")
+    rank_pattern: Optional[dict] = pattern_field("rank, overriding r")
+    alpha_pattern: Optional[dict] = pattern_field("alpha, overriding alpha")
 
     def __post_init__(self) -> None:
         super().__post_init__()

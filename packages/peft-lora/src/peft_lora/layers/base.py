@@ -127,8 +127,30 @@ class LoraLayer(BaseTunerLayer):
         raise NotImplementedError
 
     def _delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
-        """The term adapter `name` adds to `result`, the base output for input `x` (read by DoRA only)."""
+        """The term adapter `name` adds to `result`, the base output for input `x` (read by DoRA only):
+        `_dora_delta` for a DoRA adapter, else `_lora_term` of the dropped-out input."""
+        x = self._cast_input(x, self.lora_A[name].weight)
+        if self.use_dora[name]:
+            return self._dora_delta(name, x, result)
+        dropout = self.lora_dropout[name]
+        if not isinstance(dropout, nn.Identity):
+            x = dropout(x)
+        return self._lora_term(name, x)
+
+    def _lora_term(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """`s·B(A(x))` of adapter `name` for an input already cast and dropped out."""
         raise NotImplementedError
+
+    def _dora_delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not support DoRA")
+
+    def _dora_input(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """DoRA's input and base output: with dropout active (training) the input is dropped out and the base
+        output must be recomputed from it (None); otherwise `x` and `result` as they are."""
+        dropout = self.lora_dropout[name]
+        if isinstance(dropout, nn.Identity) or not self.training:
+            return x, result
+        return dropout(x), None
 
     def _dora_merge_norm(self, name: str, base_weight: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not support DoRA")
@@ -328,19 +350,12 @@ class LoraLayer(BaseTunerLayer):
                     new_weight = weight.data.clone()
                     if not self._merge_delta_(adapter_name, new_weight):
                         new_weight += self.get_delta_weight(adapter_name).to(weight.dtype)
-                new_bias = self._merged_bias(adapter_name)
-                if safe_merge:
-                    try:
-                        self._check_finite(new_weight, adapter_name)
-                        if new_bias is not None:
-                            self._check_finite(new_bias, adapter_name)
-                    except ValueError:
-                        if self.use_dora.get(adapter_name):
-                            self._dora_norms = norms_before
-                        raise
-                weight.data = new_weight
-                if new_bias is not None:
-                    base.bias.data = new_bias
+                try:  # checked first with safe_merge: nothing is written if it fails
+                    self.write_merged(adapter_name, safe_merge, new_weight, self._merged_bias(adapter_name))
+                except ValueError:
+                    if self.use_dora.get(adapter_name):
+                        self._dora_norms = norms_before
+                    raise
                 return
             # unsafe merge of plain LoRA: in place, like Hugging Face PEFT
             if not self._merge_delta_(adapter_name, weight.data):

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from peft_core.tuners.precision import round_back, upcast_half_on_cpu
+
 from .. import init as lora_init
 from ..config import init_family
 from .base import LoraLayer, _scaled, warn_no_bias_for_lora_bias
@@ -90,11 +92,8 @@ class _ConvNd(LoraLayer):
         super()._check_mergeable(name)
 
     def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
-        weight_a, weight_b = self.lora_A[adapter_name].weight, self.lora_B[adapter_name].weight
-        dtype = weight_a.dtype
-        cast = weight_b.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)
-        if cast:
-            weight_a, weight_b = weight_a.float(), weight_b.float()
+        factors = self.lora_A[adapter_name].weight, self.lora_B[adapter_name].weight
+        (weight_a, weight_b), half = upcast_half_on_cpu(*factors)
         base_weight = self.get_base_layer().weight
         scaling = self.scaling[adapter_name]
         if self._kernel_dim == 4 and base_weight.size()[2:4] == (1, 1):  # 1x1 conv2d: a plain matmul
@@ -104,27 +103,16 @@ class _ConvNd(LoraLayer):
         else:
             delta = self.conv_fn(weight_a.transpose(0, 1), weight_b)
             delta = delta * scaling if self.get_base_layer().groups > 1 else delta.transpose(0, 1) * scaling
-        return delta.to(dtype) if cast else delta
+        return round_back(delta, half)
 
-    def _delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
-        lora_a, lora_b = self.lora_A[name], self.lora_B[name]
-        x = self._cast_input(x, lora_a.weight)
-        if self.use_dora[name]:
-            return self._dora_delta(name, x, result)
-        dropout = self.lora_dropout[name]
-        if not isinstance(dropout, nn.Identity):
-            x = dropout(x)
-        return _scaled(lora_b(lora_a(x)), self.scaling[name])
+    def _lora_term(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        return _scaled(self.lora_B[name](self.lora_A[name](x)), self.scaling[name])
 
     def _dora_delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
         lora_a, lora_b = self.lora_A[name], self.lora_B[name]
-        dropout, scaling = self.lora_dropout[name], self.scaling[name]
+        scaling = self.scaling[name]
         base = self.get_base_layer()
-        if isinstance(dropout, nn.Identity) or not self.training:
-            base_result: torch.Tensor | None = result
-        else:
-            x = dropout(x)
-            base_result = None
+        x, base_result = self._dora_input(name, x, result)
         weight = base.weight
         lora_weight = conv_lora_weight(lora_a.weight, lora_b.weight, weight.shape)
         weight_norm = conv_weight_norm(weight, lora_weight.detach(), scaling).detach()

@@ -63,10 +63,11 @@ def magnitude_for_linear(
     weight: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: float, fan_in_fan_out: bool
 ) -> torch.Tensor:
     """Initial magnitude `‖W + s·B@A‖` per output row (computed in fp32 if the adapter is fp16)."""
-    half = lora_a.dtype == torch.float16
-    if half:
-        lora_a, lora_b = lora_a.float(), lora_b.float()
-    lora_weight = lora_b @ lora_a
-    if half:
-        lora_weight = lora_weight.half()
-    return linear_weight_norm(weight.to(lora_a.device), lora_weight, scaling, fan_in_fan_out)
+    return linear_weight_norm(weight.to(lora_a.device), lora_product(lora_a, lora_b), scaling, fan_in_fan_out)
+
+
+def lora_product(lora_a: torch.Tensor, lora_b: torch.Tensor) -> torch.Tensor:
+    """`B @ A` for an initial DoRA magnitude: float16 factors are multiplied in float32, then rounded back."""
+    if lora_a.dtype != torch.float16:
+        return lora_b @ lora_a
+    return (lora_b.float() @ lora_a.float()).half()

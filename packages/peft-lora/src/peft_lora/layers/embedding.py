@@ -12,12 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from peft_core.tuners.embedding_lookup import embed_like
+from peft_core.tuners.precision import round_back, upcast_half_on_cpu
 
 from .. import init as lora_init
 from .base import LoraLayer, _add, _scaled
-from .dora import embedding_weight_norm
+from .dora import embedding_weight_norm, lora_product
 
 
 class Embedding(LoraLayer):
@@ -55,35 +57,17 @@ class Embedding(LoraLayer):
 
     def _initial_magnitude(self, name: str) -> torch.Tensor:
         lora_a, lora_b = self.lora_embedding_A[name], self.lora_embedding_B[name]
-        half = lora_a.dtype == torch.float16
-        if half:
-            lora_a, lora_b = lora_a.float(), lora_b.float()
-        lora_weight = lora_b @ lora_a
-        if half:
-            lora_weight = lora_weight.half()
-        return embedding_weight_norm(self.get_base_layer().weight.to(lora_a.device), lora_weight, self.scaling[name])
+        weight = self.get_base_layer().weight.to(lora_a.device)
+        return embedding_weight_norm(weight, lora_product(lora_a, lora_b), self.scaling[name])
 
     # -- math -------------------------------------------------------------------------------
     def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
-        weight_a, weight_b = self.lora_embedding_A[adapter_name], self.lora_embedding_B[adapter_name]
-        dtype = weight_a.dtype
-        cast = weight_b.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)
-        if cast:
-            weight_a, weight_b = weight_a.float(), weight_b.float()
-        delta = (weight_b @ weight_a).T * self.scaling[adapter_name]
-        return delta.to(dtype) if cast else delta
+        factors = self.lora_embedding_A[adapter_name], self.lora_embedding_B[adapter_name]
+        (weight_a, weight_b), half = upcast_half_on_cpu(*factors)
+        return round_back((weight_b @ weight_a).T * self.scaling[adapter_name], half)
 
     def _embed(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        base = self.get_base_layer()
-        return F.embedding(
-            x,
-            weight,
-            padding_idx=base.padding_idx,
-            max_norm=base.max_norm,
-            norm_type=base.norm_type,
-            scale_grad_by_freq=base.scale_grad_by_freq,
-            sparse=base.sparse,
-        )
+        return embed_like(self.get_base_layer(), x, weight)
 
     def _embed_scale(self) -> torch.Tensor | None:
         base = self.get_base_layer()

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from peft_core.tuners.construction import register_module
+from peft_core.tuners.precision import round_back, upcast_half_on_cpu
 from torch import nn
 
 from .. import init as lora_init
@@ -130,22 +131,13 @@ class Linear(LoraLayer):
         delta = variant.delta_weight(self, adapter_name) if variant is not None else None
         if delta is not None:
             return delta
-        weight_a, weight_b = self.lora_A[adapter_name].weight, self.lora_B[adapter_name].weight
-        dtype = weight_b.dtype
-        cast = weight_b.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)
-        if cast:
-            weight_a, weight_b = weight_a.float(), weight_b.float()
+        factors = self.lora_B[adapter_name].weight, self.lora_A[adapter_name].weight
+        (weight_b, weight_a), half = upcast_half_on_cpu(*factors)
         delta = _t(scaled_product(weight_b, weight_a, self.scaling[adapter_name]), self.fan_in_fan_out)
-        return delta.to(dtype) if cast else delta
+        return round_back(delta, half)
 
-    def _delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
+    def _lora_term(self, name: str, x: torch.Tensor) -> torch.Tensor:
         lora_a, lora_b = self.lora_A[name], self.lora_B[name]
-        x = self._cast_input(x, lora_a.weight)
-        if self.use_dora[name]:
-            return self._dora_delta(name, x, result)
-        dropout = self.lora_dropout[name]
-        if not isinstance(dropout, nn.Identity):
-            x = dropout(x)
         scaling = self.scaling[name]
         if exact_scale(scaling) and is_plain_linear(lora_b):
             # the same bits as lora_b(...) * scaling, without a pass over the (tokens, out) activation
@@ -239,13 +231,9 @@ class Linear(LoraLayer):
 
     def _dora_delta(self, name: str, x: torch.Tensor, result: torch.Tensor | None) -> torch.Tensor:
         lora_a, lora_b = self.lora_A[name], self.lora_B[name]
-        dropout, scaling = self.lora_dropout[name], self.scaling[name]
+        scaling = self.scaling[name]
         base = self.get_base_layer()
-        if isinstance(dropout, nn.Identity) or not self.training:
-            base_result: torch.Tensor | None = result
-        else:
-            x = dropout(x)
-            base_result = None
+        x, base_result = self._dora_input(name, x, result)
         # B@A as HF computes it (lora_B(lora_A(I))ᵀ, which equals lora_B(Aᵀ)ᵀ exactly), in x's dtype
         lora_weight = lora_b(lora_a.weight.T.contiguous()).T.to(x.dtype)
         weight = self._base_weight().to(x.dtype)

@@ -22,6 +22,7 @@ import torch
 from peft_core import AdapterTensor, current_batch_plan
 from peft_core.errors import ConfigError
 from peft_core.tuners.construction import new_module, register_module
+from peft_core.tuners.precision import round_back, upcast_half_on_cpu
 from torch import nn
 
 from .. import init as lora_init
@@ -103,13 +104,8 @@ class MultiheadAttention(LoraLayer):
     # -- math -------------------------------------------------------------------------------
     @staticmethod
     def _factor_delta(lora_a: nn.Linear, lora_b: nn.Linear, scaling: float) -> torch.Tensor:
-        weight_a, weight_b = lora_a.weight, lora_b.weight
-        dtype = weight_b.dtype
-        cast = weight_b.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)
-        if cast:
-            weight_a, weight_b = weight_a.float(), weight_b.float()
-        delta = (weight_b @ weight_a) * scaling
-        return delta.to(dtype) if cast else delta
+        (weight_b, weight_a), half = upcast_half_on_cpu(lora_b.weight, lora_a.weight)
+        return round_back((weight_b @ weight_a) * scaling, half)
 
     def get_delta_weight(self, adapter_name: str) -> torch.Tensor:
         """The update of `in_proj_weight`."""

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from peft_core import current_batch_plan
 from peft_core.errors import ConfigError
+from peft_core.tuners.precision import round_back, upcast_half_on_cpu
 from torch import nn
 
 from .. import init as lora_init
@@ -155,14 +156,9 @@ class ParamWrapper(LoraLayer):
         param = self.get_param()
         scaling = self.scaling[adapter_name]
         if self.num_experts == 1:
-            weight_a, weight_b = self.lora_A[adapter_name].weight, self.lora_B[adapter_name].weight
-            dtype = weight_b.dtype
-            cast = weight_b.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)
-            if cast:
-                weight_a, weight_b = weight_a.float(), weight_b.float()
-            delta = scaled_product(weight_b, weight_a, scaling)
-            if cast:
-                delta = delta.to(dtype)
+            factors = self.lora_B[adapter_name].weight, self.lora_A[adapter_name].weight
+            (weight_b, weight_a), half = upcast_half_on_cpu(*factors)
+            delta = round_back(scaled_product(weight_b, weight_a, scaling), half)
         else:
             weight_a = self.lora_A[adapter_name].weight
             weight_b = self.lora_B[adapter_name].weight

@@ -12,6 +12,7 @@ counterpart's order of operations in the forward pass (`cast_delta_before_add`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -34,6 +35,10 @@ class QuantizedLinear(Linear):
     # Hugging Face PEFT's order of operations: bitsandbytes layers cast the adapter's output to the
     # base output's dtype before adding it; the others add in the promoted dtype and cast the sum.
     cast_delta_before_add: ClassVar[bool] = False
+    # whether the backend can merge a `lora_bias` (its layer has a float bias Hugging Face PEFT adds to)
+    supports_lora_bias: ClassVar[bool] = True
+    # the warning a merge gives (None: none), for backends whose requantization visibly rounds
+    merge_warning: ClassVar[str | None] = None
 
     def __init__(self, base_layer: nn.Module) -> None:
         super().__init__(base_layer)
@@ -53,6 +58,10 @@ class QuantizedLinear(Linear):
 
     # -- creation ---------------------------------------------------------------------------
     def update_layer(self, adapter_name: str, r: int, lora_alpha: float, config: Any) -> None:
+        if config.lora_bias and not self.supports_lora_bias:
+            raise ValueError(
+                f"lora_bias=True is not supported on {self.backend} layers ({type(self).__name__}); set it to False."
+            )
         family = _init_family(config.init_lora_weights)
         if family in _WEIGHT_REWRITING_INITS:
             raise ValueError(
@@ -133,6 +142,8 @@ class QuantizedLinear(Linear):
     def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
         """Dequantize, add the adapter (DoRA: rescale), check (safe_merge) and requantize. Nothing in the
         base layer changes before the new weight is known to be finite."""
+        if self.merge_warning is not None:
+            warnings.warn(self.merge_warning, UserWarning, stacklevel=3)
         with torch.no_grad():
             new_weight, new_bias = self._merged_weight_and_bias(adapter_name, check=safe_merge)
             self.requantize_weight(new_weight)

@@ -10,7 +10,6 @@ storage dtype; `Int8Params` keeps `has_fp16_weights`), which rounds: see docs/ql
 from __future__ import annotations
 
 import copy
-import warnings
 
 import bitsandbytes as bnb
 import torch
@@ -21,6 +20,7 @@ from .base import QuantizedLinear
 class Linear4bit(QuantizedLinear):
     backend = "bitsandbytes 4-bit"
     cast_delta_before_add = True
+    merge_warning = "Merging LoRA into a 4-bit layer requantizes its weight: outputs change slightly (rounding)."
 
     def dequantize_weight(self) -> torch.Tensor:
         weight = self.get_base_layer().weight
@@ -41,18 +41,11 @@ class Linear4bit(QuantizedLinear):
         settings.pop("quant_state", None)  # recomputed by the quantization below
         base.weight = bnb.nn.Params4bit(weight.to("cpu"), **settings).to(old.device)
 
-    def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
-        warnings.warn(
-            "Merging LoRA into a 4-bit layer requantizes its weight: outputs change slightly (rounding).",
-            UserWarning,
-            stacklevel=3,
-        )
-        super().merge_adapter_weights(adapter_name, safe_merge)
-
 
 class Linear8bitLt(QuantizedLinear):
     backend = "bitsandbytes 8-bit"
     cast_delta_before_add = True
+    merge_warning = "Merging LoRA into an 8-bit layer requantizes its weight: outputs change slightly (rounding)."
 
     def _row_scales(self) -> torch.Tensor:
         base = self.get_base_layer()
@@ -72,14 +65,6 @@ class Linear8bitLt(QuantizedLinear):
             weight.to("cpu"), requires_grad=False, has_fp16_weights=old.has_fp16_weights
         ).to(old.device)
         base.state.reset_grads()  # the next forward takes the new row scales from the weight
-
-    def merge_adapter_weights(self, adapter_name: str, safe_merge: bool) -> None:
-        warnings.warn(
-            "Merging LoRA into an 8-bit layer requantizes its weight: outputs change slightly (rounding).",
-            UserWarning,
-            stacklevel=3,
-        )
-        super().merge_adapter_weights(adapter_name, safe_merge)
 
     def _add_delta(self, weight: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
         return weight.to(delta.dtype).to(delta.device) + delta

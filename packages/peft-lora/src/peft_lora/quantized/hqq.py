@@ -9,7 +9,6 @@ layer's quantization settings, compute dtype and device.
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import torch
 from hqq.core.quantize import HQQLinear
@@ -21,11 +20,7 @@ from .base import QuantizedLinear
 
 class HqqLinear(QuantizedLinear):
     backend = "HQQ"
-
-    def update_layer(self, adapter_name: str, r: int, lora_alpha: float, config: Any) -> None:
-        if config.lora_bias:
-            raise ValueError(f"lora_bias=True is not supported on HQQ layers ({type(self).__name__}); set it to False.")
-        super().update_layer(adapter_name, r, lora_alpha, config)
+    supports_lora_bias = False
 
     def dequantize_weight(self) -> torch.Tensor:
         return self.get_base_layer().dequantize()

@@ -21,11 +21,7 @@ from .base import QuantizedLinear
 
 class TorchaoLinear(QuantizedLinear):
     backend = "torchao"
-
-    def update_layer(self, adapter_name: str, r: int, lora_alpha: float, config: Any) -> None:
-        if config.lora_bias:
-            raise ValueError(f"lora_bias=True is not supported on torchao layers ({type(self).__name__}); set it to False.")
-        super().update_layer(adapter_name, r, lora_alpha, config)
+    supports_lora_bias = False
 
     def dequantize_weight(self) -> torch.Tensor:
         weight = self.get_base_layer().weight

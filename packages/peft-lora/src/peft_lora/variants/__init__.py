@@ -7,9 +7,10 @@ config asks for on a layer, or None, and refuses combinations and layer types th
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, ClassVar, Iterable, Iterator, Sequence
 
 import torch
+from torch import nn
 
 
 class LoraVariant:
@@ -17,6 +18,22 @@ class LoraVariant:
 
     #: why this variant can't be merged into the base weights (None: it can, as plain LoRA)
     merge_refusal: str | None = None
+    #: the config option that asks for this variant; its value (the variant's settings) goes to __init__
+    option: ClassVar[str] = ""
+    #: the variant's name in errors ("BD-LoRA", ...)
+    label: ClassVar[str] = ""
+    #: what to target instead, in the error for a layer the variant can't work on
+    linear_targets: ClassVar[str] = "linear layers"
+
+    def __init__(self, settings: Any = None) -> None:
+        self.settings = settings
+
+    @classmethod
+    def for_layer(cls, config: Any, layer: Any) -> LoraVariant:
+        """The variant for adapter config `config` on `layer`; `ConfigError` for a layer it can't work on
+        (any but a plain linear one: override to refuse more)."""
+        require_plain_linear(layer, f"{cls.label} ({cls.option})", cls.linear_targets)
+        return cls(getattr(config, cls.option))
 
     def init(self, layer: Any, name: str, config: Any) -> None:
         """Called once the layer has created adapter `name`'s factors (replace or add tensors here)."""
@@ -31,6 +48,34 @@ class LoraVariant:
         """`result` (the base output for `x`) with adapter `name` applied; `rows` are the batch rows `x`
         holds in a mixed-adapter batch (None: the whole batch)."""
         raise NotImplementedError
+
+
+def require_plain_linear(layer: Any, feature: str, targets: str = "linear layers") -> None:
+    """Refuse (`ConfigError`) any layer but peft-lora's plain, unquantized `Linear`: the variants that
+    replace its forward pass use its `lora_A`/`lora_B` modules and its float weight."""
+    from ..layers.linear import Linear
+
+    if type(layer) is not Linear:
+        from peft_core.errors import ConfigError
+
+        raise ConfigError(
+            f"{feature} works on plain (unquantized) linear layers only, not on {type(layer).__name__}; "
+            f"restrict target_modules to {targets}."
+        )
+
+
+def adapter_entries(
+    modules: Iterable[Any], container: str, adapter_names: Sequence[str]
+) -> Iterator[tuple[nn.Module, str, Any]]:
+    """(layer, adapter, entry) for each of `adapter_names` in the adapter container `container` of each
+    layer that has one (a variant's own tensors: KaSA's `lora_diag`, MonteCLoRA's samplers)."""
+    for module in modules:
+        entries = module._modules.get(container) if isinstance(module, nn.Module) else None
+        if entries is None:
+            continue
+        for name in adapter_names:
+            if name in entries:
+                yield module, name, entries[name]
 
 
 def variant_for(config: Any, layer: Any) -> LoraVariant | None:
@@ -74,4 +119,4 @@ def variant_for(config: Any, layer: Any) -> LoraVariant | None:
     return None
 
 
-__all__ = ["LoraVariant", "variant_for"]
+__all__ = ["LoraVariant", "adapter_entries", "require_plain_linear", "variant_for"]

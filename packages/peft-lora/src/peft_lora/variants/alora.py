@@ -31,19 +31,14 @@ _OFFSETS: contextvars.ContextVar[list[int | None] | None] = contextvars.ContextV
 
 class ALoraVariant(LoraVariant):
     merge_refusal = "aLoRA adapters act on part of each sequence only, so they can't be merged into the weights"
+    option, label, linear_targets = "alora_invocation_tokens", "aLoRA", "nn.Linear / Conv1D layers"
 
     @classmethod
-    def for_layer(cls, config: Any, layer: Any) -> ALoraVariant:
-        from ..layers.linear import Linear
-
-        if type(layer) is not Linear:
-            raise ConfigError(
-                f"aLoRA (alora_invocation_tokens) works on plain (unquantized) linear layers only, not on "
-                f"{type(layer).__name__}; restrict target_modules to nn.Linear / Conv1D layers."
-            )
+    def for_layer(cls, config: Any, layer: Any) -> LoraVariant:
+        variant = super().for_layer(config, layer)
         if config.use_dora:
             raise ConfigError("aLoRA (alora_invocation_tokens) can't be combined with DoRA; set use_dora=False.")
-        return cls()
+        return variant
 
     def apply(
         self, layer: Any, name: str, x: torch.Tensor, result: torch.Tensor, rows: Sequence[int] | None = None
@@ -53,7 +48,7 @@ class ALoraVariant(LoraVariant):
             offsets = [offsets[i] for i in rows]
         lora_a, lora_b = layer.lora_A[name], layer.lora_B[name]
         dropout, scaling = layer.lora_dropout[name], layer.scaling[name]
-        x = x.to(lora_a.weight.dtype)
+        x = layer._cast_input(x, lora_a.weight)
         batch = result.shape[0]
         tokens = result.shape[1] if result.dim() == 3 else 1
         if offsets is None:  # no invocation information: the base model only

@@ -51,16 +51,7 @@ class BlockDiagonalLinear(nn.Module):
 
 
 class BdLoraVariant(LoraVariant):
-    def __init__(self, settings: Any) -> None:
-        self.settings = settings
-
-    @classmethod
-    def for_layer(cls, config: Any, layer: Any) -> BdLoraVariant:
-        from ..layers.linear import Linear
-
-        if not isinstance(layer, Linear) or type(layer) is not Linear:
-            raise ConfigError(f"BD-LoRA (use_bdlora) works on linear layers only, not on {type(layer).__name__}.")
-        return cls(config.use_bdlora)
+    option, label = "use_bdlora", "BD-LoRA"
 
     def init(self, layer: Any, name: str, config: Any) -> None:
         key = layer.__dict__.get("target_key", "")
@@ -85,7 +76,7 @@ class BdLoraVariant(LoraVariant):
     ) -> torch.Tensor:
         lora_a, lora_b = layer.lora_A[name], layer.lora_B[name]
         x = layer.lora_dropout[name](x)
-        x = x if x.dtype == lora_a.weight.dtype else x.to(lora_a.weight.dtype)
+        x = layer._cast_input(x, lora_a.weight)
         result += lora_b(lora_a(x)) * layer.scaling[name]
         return result
 

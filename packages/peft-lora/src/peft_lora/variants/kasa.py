@@ -15,7 +15,7 @@ import torch
 from peft_core.errors import ConfigError
 from torch import nn
 
-from . import LoraVariant
+from . import LoraVariant, adapter_entries
 
 DIAG = "lora_diag"
 
@@ -67,23 +67,20 @@ def truncate_pending(modules: Iterable[nn.Module]) -> None:
 class KasaVariant(LoraVariant):
     """One KaSA adapter on one `nn.Linear` (not Conv1D: the SVD is of an (out, in) weight)."""
 
-    @classmethod
-    def for_layer(cls, config: Any, layer: Any) -> KasaVariant:
-        from ..layers.linear import Linear
+    option, label, linear_targets = "kasa_config", "KaSA", "nn.Linear layers"
 
-        if type(layer) is not Linear:
-            raise ConfigError(
-                f"KaSA (kasa_config) works on plain (unquantized) linear layers only, not on {type(layer).__name__}; "
-                f"restrict target_modules to nn.Linear layers."
-            )
+    @classmethod
+    def for_layer(cls, config: Any, layer: Any) -> LoraVariant:
+        variant = super().for_layer(config, layer)
         if layer.fan_in_fan_out:
             raise ConfigError(
                 "KaSA (kasa_config) does not support fan_in_fan_out layers (e.g. GPT-2's Conv1D); target nn.Linear "
                 "layers."
             )
-        return cls()
+        return variant
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Any = None) -> None:
+        super().__init__(settings)
         self.pending = False  # the base weight is truncated once the injection has succeeded
 
     def init(self, layer: Any, name: str, config: Any) -> None:
@@ -117,7 +114,7 @@ class KasaVariant(LoraVariant):
         self, layer: Any, name: str, x: torch.Tensor, result: torch.Tensor, rows: Sequence[int] | None = None
     ) -> torch.Tensor:
         lora_a, lora_b = layer.lora_A[name], layer.lora_B[name]
-        x = x if x.dtype == lora_a.weight.dtype else x.to(lora_a.weight.dtype)
+        x = layer._cast_input(x, lora_a.weight)
         after_a = lora_a(layer.lora_dropout[name](x))
         return result + lora_b(after_a * layer.lora_diag[name]) * layer.scaling[name]
 
@@ -135,12 +132,7 @@ def layer_regularization(layer: Any, name: str, beta: float, gamma: float) -> to
 def kasa_loss(modules: Any, configs: Mapping[str, Any], adapter_names: Sequence[str]) -> torch.Tensor | float:
     """The sum of `layer_regularization` over every KaSA layer of `adapter_names` (0.0 when there is none)."""
     total: torch.Tensor | float = 0.0
-    for module in modules:
-        diags = module._modules.get(DIAG) if isinstance(module, nn.Module) else None
-        if diags is None:
-            continue
-        for name in adapter_names:
-            if name in diags:
-                settings = configs[name].kasa_config
-                total = total + layer_regularization(module, name, settings.beta, settings.gamma)
+    for module, name, _ in adapter_entries(modules, DIAG, adapter_names):
+        settings = configs[name].kasa_config
+        total = total + layer_regularization(module, name, settings.beta, settings.gamma)
     return total

@@ -16,10 +16,9 @@ from typing import Any, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
-from peft_core.errors import ConfigError
 from torch import nn
 
-from . import LoraVariant
+from . import LoraVariant, adapter_entries
 
 SAMPLER = "lora_monteclora_sampler"
 EPS = 1e-3
@@ -112,19 +111,7 @@ class MontecloraSampler(nn.Module):
 
 
 class MontecloraVariant(LoraVariant):
-    def __init__(self, settings: Any) -> None:
-        self.settings = settings
-
-    @classmethod
-    def for_layer(cls, config: Any, layer: Any) -> MontecloraVariant:
-        from ..layers.linear import Linear
-
-        if type(layer) is not Linear:
-            raise ConfigError(
-                f"MonteCLoRA (monteclora_config) works on plain (unquantized) linear layers only, not on "
-                f"{type(layer).__name__}; restrict target_modules to linear layers."
-            )
-        return cls(config.monteclora_config)
+    option, label = "monteclora_config", "MonteCLoRA"
 
     def init(self, layer: Any, name: str, config: Any) -> None:
         weight = layer.lora_A[name].weight
@@ -135,7 +122,7 @@ class MontecloraVariant(LoraVariant):
         self, layer: Any, name: str, x: torch.Tensor, result: torch.Tensor, rows: Sequence[int] | None = None
     ) -> torch.Tensor:
         lora_a, lora_b = layer.lora_A[name], layer.lora_B[name]
-        x = x if x.dtype == lora_a.weight.dtype else x.to(lora_a.weight.dtype)
+        x = layer._cast_input(x, lora_a.weight)
         weight_a = lora_a.weight
         if layer.training:
             x = layer.lora_dropout[name](x)
@@ -151,15 +138,10 @@ def monteclora_loss(modules: Iterable[Any], adapter_names: Sequence[str]) -> tor
     """Mean over MonteCLoRA layers of (KL + entropy) for `adapter_names` (0.0 when there is none)."""
     total: torch.Tensor | float = 0.0
     count = 0
-    for module in modules:
-        samplers = module._modules.get(SAMPLER) if isinstance(module, nn.Module) else None
-        if samplers is None:
-            continue
-        for name in adapter_names:
-            if name in samplers:
-                kl, entropy = samplers[name].variational_loss()
-                total = total + kl + entropy
-                count += 1
+    for _, _, sampler in adapter_entries(modules, SAMPLER, adapter_names):
+        kl, entropy = sampler.variational_loss()
+        total = total + kl + entropy
+        count += 1
     return total / count if count else 0.0
 
 

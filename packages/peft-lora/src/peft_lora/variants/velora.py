@@ -15,7 +15,6 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
-from peft_core.errors import ConfigError
 from peft_core.tuners.buffers import BufferDict
 
 from . import LoraVariant
@@ -75,17 +74,11 @@ class _CompressedLinear(torch.autograd.Function):
 
 
 class VeloraVariant(LoraVariant):
+    option, label = "velora_config", "VeLoRA"
+
     def __init__(self, settings: Any) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self.initialized = settings.init_type == "random"
-
-    @classmethod
-    def for_layer(cls, config: Any, layer: Any) -> VeloraVariant:
-        from ..layers.linear import Linear
-
-        if not isinstance(layer, Linear) or type(layer) is not Linear:
-            raise ConfigError(f"VeLoRA (velora_config) works on linear layers only, not on {type(layer).__name__}.")
-        return cls(config.velora_config)
 
     def init(self, layer: Any, name: str, config: Any) -> None:
         base = layer.get_base_layer().weight
@@ -110,7 +103,7 @@ class VeloraVariant(LoraVariant):
         self, layer: Any, name: str, x: torch.Tensor, result: torch.Tensor, rows: Sequence[int] | None = None
     ) -> torch.Tensor:
         lora_a, lora_b = layer.lora_A[name], layer.lora_B[name]
-        x = x if x.dtype == lora_a.weight.dtype else x.to(lora_a.weight.dtype)
+        x = layer._cast_input(x, lora_a.weight)
         x = layer.lora_dropout[name](x)
         if layer.training and torch.is_grad_enabled():
             self._update_embed(layer, name, x)
