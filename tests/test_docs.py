@@ -183,7 +183,10 @@ def test_hook_reference_covers_every_hook_and_base_field():
 
     page = (ROOT / "docs" / "api" / "hooks.md").read_text(encoding="utf-8")
     private_hooks = {
-        BaseTuner: {"_create_and_replace", "_prepare_adapter_config", "_check_new_adapter_config", "_mark_extra_trainable"},
+        BaseTuner: {
+            "_create_and_replace", "_prepare_adapter_config", "_check_new_adapter_config", "_mark_extra_trainable",
+            "_before_injection", "_after_injection", "_check_merge_request",
+        },
         BaseTunerLayer: {"_move_adapter_to_device_of_base_layer", "_unmerge_if_disabled"},
         PromptLearningTuner: {"_create_prompt_encoder", "_prepare_prompt_learning_config"},
         PromptEncoderBase: set(),

@@ -34,7 +34,8 @@ class BeftModel(TargetLayerTuner):
             )
         return BeftLinear(target)
 
-    def _check_mergeable(self, adapter_names: Sequence[str] | None) -> None:
+    def _check_merge_request(self, adapter_names: Sequence[str] | None) -> None:
+        """An adapter to merge on a layer without a bias refuses the whole merge before any weight changes."""
         blocked = []
         for layer in self.tuner_layers():
             if not isinstance(layer, BeftLinear) or layer.can_merge():
@@ -48,13 +49,3 @@ class BeftModel(TargetLayerTuner):
                 f"(e.g. a {type(blocked[0].get_base_layer()).__name__} with bias=False). Nothing was merged; "
                 f"keep the adapter unmerged (it adds its vector at run time)."
             )
-
-    def merge_adapter(self, adapter_names: Sequence[str] | None = None, safe_merge: bool = False) -> None:
-        self._check_mergeable(adapter_names)
-        super().merge_adapter(adapter_names=adapter_names, safe_merge=safe_merge)
-
-    def merge_and_unload(
-        self, progressbar: bool = False, safe_merge: bool = False, adapter_names: Sequence[str] | None = None
-    ) -> nn.Module:
-        self._check_mergeable(adapter_names)
-        return super().merge_and_unload(progressbar=progressbar, safe_merge=safe_merge, adapter_names=adapter_names)

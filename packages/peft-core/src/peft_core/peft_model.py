@@ -17,6 +17,7 @@ from .adapter_files import _open_adapter
 from .atomic_files import folder_lock, remove_stale_temp_files
 from .config import PeftConfig, write_config_file
 from .config_binding import config_metadata
+from .delegation import attribute_or_wrapped
 from .errors import UnsupportedOperationError
 from .hub import HubCommitOptions
 from .registry import method_for_config
@@ -85,12 +86,7 @@ class PeftModel(nn.Module):
             )
 
     def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            if name == "base_model":
-                raise
-            return getattr(self.base_model, name)
+        return attribute_or_wrapped(self, name, "base_model")
 
     # -- state ------------------------------------------------------------------------------
     @property

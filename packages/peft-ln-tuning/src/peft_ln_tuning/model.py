@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from torch import nn
-
 from peft_core.tuners.target_layer import TargetLayer, TargetLayerTuner, TargetTypes
 
 from .config import LNTuningConfig
@@ -27,18 +25,8 @@ class LNTuningModel(TargetLayerTuner):
     # any module type (normally a norm): the layer keeps a trainable copy of it per adapter
     target_layer = TargetLayer(LNTuningLayer, "LN tuning", TargetTypes(lambda module: True, "any module"), args=(), nests=False)
 
-    # Merging replaces modules, so only one adapter can be merged: refuse before any layer changes.
-    def merge_adapter(self, adapter_names: Sequence[str] | None = None, safe_merge: bool = False) -> None:
-        self._check_single(adapter_names)
-        super().merge_adapter(adapter_names=adapter_names, safe_merge=safe_merge)
-
-    def merge_and_unload(
-        self, progressbar: bool = False, safe_merge: bool = False, adapter_names: Sequence[str] | None = None
-    ) -> nn.Module:
-        self._check_single(adapter_names)
-        return super().merge_and_unload(progressbar=progressbar, safe_merge=safe_merge, adapter_names=adapter_names)
-
-    def _check_single(self, adapter_names: Sequence[str] | None) -> None:
+    def _check_merge_request(self, adapter_names: Sequence[str] | None) -> None:
+        """Merging replaces modules, so only one adapter can be merged: refuse before any layer changes."""
         names = list(adapter_names) if adapter_names is not None else self.active_adapters
         if len(names) > 1:
             raise ValueError(

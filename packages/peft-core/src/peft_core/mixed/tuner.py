@@ -50,20 +50,13 @@ class MixedModel(BaseTuner):
         tuner.training = self.training
         return tuner
 
-    def inject_adapter(
-        self,
-        model: nn.Module,
-        adapter_name: str,
-        low_cpu_mem_usage: bool = False,
-        autocast_adapter_dtype: bool = True,
-    ) -> None:
+    def inject_adapter(self, model: nn.Module, adapter_name: str, **options: Any) -> None:
+        """Injected by the method's own tuner (its defaults for `low_cpu_mem_usage` / `autocast_adapter_dtype`)."""
         validate_adapter_name(adapter_name)
         tuner = self.method_tuner(adapter_name)
         snapshot = ModelSnapshot(model)
         try:
-            tuner.inject_adapter(
-                model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
-            )
+            tuner.inject_adapter(model, adapter_name, **options)
         except BaseException:
             snapshot.restore(model)  # drop the layers this adapter added; the others' stay
             raise

@@ -36,17 +36,12 @@ class SharedTensorsTuner(BaseTuner):
         for name in self.shared_stores:
             self.shared_store(name)
 
-    def inject_adapter(
-        self,
-        model: nn.Module,
-        adapter_name: str,
-        low_cpu_mem_usage: bool = False,
-        autocast_adapter_dtype: bool = True,
-    ) -> None:
+    def _before_injection(self, adapter_name: str) -> None:
+        super()._before_injection(adapter_name)
         self.create_shared_stores()
-        super().inject_adapter(
-            model, adapter_name, low_cpu_mem_usage=low_cpu_mem_usage, autocast_adapter_dtype=autocast_adapter_dtype
-        )
+
+    def _after_injection(self, adapter_name: str, autocast_adapter_dtype: bool) -> None:
+        super()._after_injection(adapter_name, autocast_adapter_dtype)
         self.init_shared_tensors(adapter_name, autocast_adapter_dtype)
 
     def init_shared_tensors(self, adapter_name: str, autocast_adapter_dtype: bool) -> None:

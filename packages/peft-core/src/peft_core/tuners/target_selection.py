@@ -22,6 +22,36 @@ from .matching import (
 from .modules_to_save import ModulesToSaveWrapper
 
 
+def model_type_of(model: nn.Module) -> str | None:
+    """The transformers `model_type` of `model` (None for plain modules), without importing transformers."""
+    config = getattr(model, "config", None)
+    if isinstance(config, Mapping):
+        return config.get("model_type")
+    return getattr(config, "model_type", None)
+
+
+def fill_default_targets(config: PeftConfig, model: nn.Module) -> PeftConfig:
+    """`config` with an unset `target_modules` filled from its method's registered defaults for the
+    model's `model_type` (left unset when only `target_parameters` are targeted)."""
+    if getattr(config, "target_modules", "") is None:
+        from ..registry import method_for_config
+
+        method = method_for_config(config)
+        model_type = model_type_of(model)
+        defaults = method.default_target_modules.get(model_type) if model_type else None
+        if not defaults and getattr(config, "target_parameters", None):
+            return config  # only parameters are targeted
+        if not defaults:
+            names = [n for n, _ in model.named_modules()]
+            raise ValueError(
+                f"{type(config).__name__}.target_modules is not set and {method.name!r} has no default targets "
+                f"for model_type {model_type!r}. Set target_modules to module names, e.g. from: "
+                f"{describe_candidates(names)}."
+            )
+        config.target_modules = defaults if isinstance(defaults, str) else set(defaults)
+    return config
+
+
 def match_targets(config: PeftConfig, named: Sequence[tuple[str, nn.Module]]) -> tuple[list[str], int]:
     containers: set[str] = set()  # tuner layers / wrappers: their insides are never targets
     inside: set[str] = set()

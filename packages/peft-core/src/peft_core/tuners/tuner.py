@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..config import PeftConfig
+from ..delegation import attribute_or_wrapped
 from ..errors import (
     AdapterStateError,
     ConfigError,
@@ -38,14 +39,13 @@ from .matching import (
     ALL_LINEAR,
     check_layers_to_transform,
     compact_target_names,
-    describe_candidates,
     match_parameter_targets,
 )
 from .mixed_batch import BASE_ADAPTER_NAME
 from .modules_to_save import ModulesToSaveWrapper
 from . import target_selection
 from .snapshot import ModelSnapshot, outer_modules
-from .target_selection import _adapter_names_of, nested_layers  # noqa: F401 (nested_layers: re-exported)
+from .target_selection import _adapter_names_of, model_type_of, nested_layers  # noqa: F401 (re-exported)
 from .tuner_state import TunerState
 from .walk import modules as walk_modules
 from .walk import named_modules as walk_named_modules
@@ -53,14 +53,6 @@ from .walk import parameters as walk_parameters
 
 # Hugging Face PEFT replaces target lists of this length or more by their shortest unique suffixes.
 MIN_TARGETS_FOR_COMPACTION = 20
-def model_type_of(model: nn.Module) -> str | None:
-    """The transformers `model_type` of `model` (None for plain modules), without importing transformers."""
-    config = getattr(model, "config", None)
-    if isinstance(config, Mapping):
-        return config.get("model_type")
-    return getattr(config, "model_type", None)
-
-
 class BaseTuner(nn.Module):
     """Base of every layer-injecting method's model class (`LoraModel`, ...).
 
@@ -142,12 +134,7 @@ class BaseTuner(nn.Module):
         return tuner
 
     def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            if name == "model":
-                raise
-            return getattr(self.model, name)
+        return attribute_or_wrapped(self, name, "model")
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.model.forward(*args, **kwargs)
@@ -208,23 +195,14 @@ class BaseTuner(nn.Module):
         check_single_bias_adapter(self.peft_config, type(self).__name__)
 
     def _prepare_adapter_config(self, config: PeftConfig, model: nn.Module) -> PeftConfig:
-        if getattr(config, "target_modules", "") is None:
-            from ..registry import method_for_config
+        """Default: an unset `target_modules` takes the method's registered defaults for the model type."""
+        return target_selection.fill_default_targets(config, model)
 
-            method = method_for_config(config)
-            model_type = model_type_of(model)
-            defaults = method.default_target_modules.get(model_type) if model_type else None
-            if not defaults and getattr(config, "target_parameters", None):
-                return config  # only parameters are targeted
-            if not defaults:
-                names = [n for n, _ in model.named_modules()]
-                raise ValueError(
-                    f"{type(config).__name__}.target_modules is not set and {method.name!r} has no default targets "
-                    f"for model_type {model_type!r}. Set target_modules to module names, e.g. from: "
-                    f"{describe_candidates(names)}."
-                )
-            config.target_modules = defaults if isinstance(defaults, str) else set(defaults)
-        return config
+    def _before_injection(self, adapter_name: str) -> None:
+        """Hook: set up tuner-held state the new adapter's layers will reference. Default: nothing."""
+
+    def _after_injection(self, adapter_name: str, autocast_adapter_dtype: bool) -> None:
+        """Hook: finish the adapter once its layers exist, frozen and cast. Default: nothing."""
 
     def _bias_entries(self, adapter_name: str) -> dict[str, str]:
         return bias_entries(self.model, bias_mode(self.peft_config.get(adapter_name)), adapter_name)
@@ -317,6 +295,7 @@ class BaseTuner(nn.Module):
     ) -> None:
         """Create adapter `adapter_name` (its config is `self.peft_config[adapter_name]`) in one walk of `model`."""
         validate_adapter_name(adapter_name)
+        self._before_injection(adapter_name)
         config = self.peft_config[adapter_name]
         self._check_new_adapter_config(config)
         config = self._prepare_adapter_config(config, model)
@@ -382,6 +361,7 @@ class BaseTuner(nn.Module):
             if module.has_adapter(adapter_name):
                 module.cast_adapter_dtype(adapter_name, autocast_adapter_dtype)
         self._refresh_trainable(freeze_base=False, adapter_modules=adapter_modules)
+        self._after_injection(adapter_name, autocast_adapter_dtype)
 
     def _match(self, config: PeftConfig, named: Sequence[tuple[str, nn.Module]]) -> tuple[list[str], int]:
         return target_selection.match_targets(config, named)
@@ -542,8 +522,12 @@ class BaseTuner(nn.Module):
         if not self.supports_merge:
             raise UnsupportedOperationError(f"{type(self).__name__} does not support merging its adapters into the base weights.")
 
+    def _check_merge_request(self, adapter_names: Sequence[str] | None) -> None:
+        """Hook: refuse merging `adapter_names` (None: the active ones) before any layer changes. Default: allowed."""
+
     def merge_adapter(self, adapter_names: Sequence[str] | None = None, safe_merge: bool = False) -> None:
         self._check_merge_allowed()
+        self._check_merge_request(adapter_names)
         layers = list(self.tuner_layers())
         if safe_merge:  # all or nothing: every layer is checked before any base weight changes
             for layer in layers:
@@ -560,6 +544,7 @@ class BaseTuner(nn.Module):
     ) -> nn.Module:
         """Fold the adapters into the base weights and return the plain base model."""
         self._check_merge_allowed()
+        self._check_merge_request(adapter_names)
         return self._unload(merge=True, progressbar=progressbar, safe_merge=safe_merge, adapter_names=adapter_names)
 
     def unload(self) -> nn.Module:
