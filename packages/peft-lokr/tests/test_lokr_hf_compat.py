@@ -57,7 +57,7 @@ def test_factorization_equals_hf():
 
 
 @pytest.mark.parametrize("rescale", [False, True])
-def test_training_mode_dropout_draws_match_hf(kronnet_factory, kron_targets, feature_maps, tmp_path, rescale):
+def test_training_mode_dropout_draws_match_hf(kronnet_factory, kron_targets, images, tmp_path, rescale):
     kwargs = dict(
         r=1, target_modules=kron_targets, init_weights=False, rank_dropout=0.5, module_dropout=0.25,
         rank_dropout_scale=rescale,
@@ -65,11 +65,11 @@ def test_training_mode_dropout_draws_match_hf(kronnet_factory, kron_targets, fea
     theirs = _hf(kronnet_factory, kwargs, False)
     theirs.save_pretrained(tmp_path)
     ours = peft_core.PeftModel.from_pretrained(kronnet_factory(), tmp_path)
-    outs = assert_same_training_draws(ours, theirs, feature_maps)
+    outs = assert_same_training_draws(ours, theirs, images)
     assert not torch.equal(outs[0], outs[1])  # dropout really varies between draws
 
 
-def test_several_adapters_saved_by_hf_load_here(kronnet_factory, kron_targets, feature_maps, tmp_path):
+def test_several_adapters_saved_by_hf_load_here(kronnet_factory, kron_targets, images, tmp_path):
     torch.manual_seed(21)
     ours, expected = several_adapters_both_ways(
         kronnet_factory,
@@ -78,7 +78,7 @@ def test_several_adapters_saved_by_hf_load_here(kronnet_factory, kron_targets, f
             "default": hf.LoKrConfig(r=1, target_modules=kron_targets, init_weights=False),
             "extra": hf.LoKrConfig(r=2, alpha=5, target_modules=["lin", "point"], init_weights=False),
         },
-        lambda model: forward_output(model, feature_maps),
+        lambda model: forward_output(model, images),
         tmp_path,
     )
-    assert_mixed_rows_match(ours, feature_maps, ["extra", "default", "__base__"], expected)
+    assert_mixed_rows_match(ours, images, ["extra", "default", "__base__"], expected)
