@@ -11,8 +11,7 @@ import pytest
 import torch
 
 import peft_core
-from peft_core.testing.hf import assert_mixed_rows_match, assert_same_training_draws, several_adapters_both_ways
-from peft_core.testing.models import forward_output
+from peft_core.testing.hf import assert_hf_adapters_mix_here, assert_same_training_draws
 from peft_lokr import LoKrConfig, factorization
 
 hf = pytest.importorskip("peft")
@@ -71,14 +70,8 @@ def test_training_mode_dropout_draws_match_hf(kronnet_factory, kron_targets, ima
 
 def test_several_adapters_saved_by_hf_load_here(kronnet_factory, kron_targets, images, tmp_path):
     torch.manual_seed(21)
-    ours, expected = several_adapters_both_ways(
-        kronnet_factory,
-        None,
-        {
-            "default": hf.LoKrConfig(r=1, target_modules=kron_targets, init_weights=False),
-            "extra": hf.LoKrConfig(r=2, alpha=5, target_modules=["lin", "point"], init_weights=False),
-        },
-        lambda model: forward_output(model, images),
-        tmp_path,
-    )
-    assert_mixed_rows_match(ours, images, ["extra", "default", "__base__"], expected)
+    configs = {
+        "default": hf.LoKrConfig(r=1, target_modules=kron_targets, init_weights=False),
+        "extra": hf.LoKrConfig(r=2, alpha=5, target_modules=["lin", "point"], init_weights=False),
+    }
+    assert_hf_adapters_mix_here(kronnet_factory, configs, images, ["extra", "default", "__base__"], tmp_path)
