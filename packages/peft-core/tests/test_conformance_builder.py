@@ -12,7 +12,7 @@ from torch import nn
 
 from peft_core import get_peft_model
 from peft_core.testing import Case, Conformance, HuggingFace, models, on, run_conformance
-from peft_core.testing.builder import PROMPT_LEARNING
+from peft_core.testing.declare import PROMPT_LEARNING
 from peft_core.tuners.prompt_config import PromptLearningConfig
 
 

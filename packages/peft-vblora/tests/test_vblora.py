@@ -122,6 +122,38 @@ def test_saved_file_holds_the_bank_once(tmp_path):
     assert torch.equal(saved["base_model.vblora_vector_bank"], model.base_model.vblora_vector_bank["default"])
 
 
+@pytest.mark.parametrize("autocast", [False, True])
+def test_low_cpu_mem_usage_load_keeps_the_bank_dtype(tmp_path, autocast):
+    # the meta bank of a low_cpu_mem_usage load had float32, so an fp16 adapter's bank came back float32
+    config = VBLoRAConfig(r=2, num_vectors=8, vector_length=8, target_modules=["lin0", "lin1"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = get_peft_model(models.MLP.build().half(), config, autocast_adapter_dtype=False)
+    model.save_pretrained(tmp_path)
+    expected = torch.float32 if autocast else torch.float16
+    for low_cpu_mem_usage in (False, True):
+        loaded = PeftModel.from_pretrained(
+            models.MLP.build().half(), tmp_path, autocast_adapter_dtype=autocast, low_cpu_mem_usage=low_cpu_mem_usage
+        )
+        dtypes = {n: p.dtype for n, p in loaded.named_parameters() if "vblora_" in n}
+        assert set(dtypes.values()) == {expected}, (low_cpu_mem_usage, dtypes)
+        bank = loaded.base_model.vblora_vector_bank["default"]
+        assert torch.equal(bank.half(), model.base_model.vblora_vector_bank["default"]) and not bank.is_meta
+
+
+def test_inject_adapter_in_model_refuses_the_shared_bank_up_front():
+    from peft_core import inject_adapter_in_model
+
+    assert get_peft_method("vblora").model_cls.uses_shared_state  # HF PEFT's flag: its tests and callers read it
+    base = models.MLP.build()
+    before = {n: p.clone() for n, p in base.state_dict().items()}
+    with pytest.raises(ValueError, match="shared state"):
+        inject_adapter_in_model(VBLoRAConfig(num_vectors=8, vector_length=8, target_modules=["lin0"]), base)
+    assert not any(isinstance(m, VBLoRALinear) for m in base.modules())
+    assert base.state_dict().keys() == before.keys()
+    assert all(torch.equal(base.state_dict()[n], t) for n, t in before.items())
+
+
 @pytest.mark.parametrize(("num_vectors", "dtype"), [(16, torch.uint8), (300, torch.int16)])
 def test_save_only_topk_weights_writes_indices_and_weights(tmp_path, num_vectors, dtype):
     config = VBLoRAConfig(r=2, num_vectors=num_vectors, vector_length=8, topk=3, save_only_topk_weights=True, target_modules=["lin0", "lin2"])

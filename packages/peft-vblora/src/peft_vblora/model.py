@@ -26,6 +26,7 @@ BANK = "vblora_vector_bank"
 
 class VBLoRAModel(BaseTuner):
     prefix = "vblora_"
+    uses_shared_state = True  # the vector bank every layer indexes lives on the tuner (inject_adapter_in_model refuses)
     config_cls = VBLoRAConfig
     default_target_modules = VBLORA_TARGETS
 
@@ -45,9 +46,10 @@ class VBLoRAModel(BaseTuner):
         bank = torch.zeros(config.num_vectors, config.vector_length)
         if not bank.is_meta:
             nn.init.uniform_(bank, -config.init_vector_bank_bound, config.init_vector_bank_bound)
-            if not reference.is_meta:  # the base weight's device and float dtype, as HF's layers move it
-                dtype = reference.dtype if reference.is_floating_point() else None
-                bank = bank.to(reference.device, dtype)
+        if not reference.is_meta:  # the base weight's device and float dtype, as HF's layers move it
+            dtype = reference.dtype if reference.is_floating_point() else None
+            # a meta bank (low_cpu_mem_usage) takes the dtype too: the loaded tensor is cast to it
+            bank = bank.to(dtype=dtype) if bank.is_meta else bank.to(reference.device, dtype)
         self.vblora_vector_bank[adapter_name] = nn.Parameter(bank)
 
     def _create_and_replace(self, config: VBLoRAConfig, adapter_name: str, target: nn.Module, target_name: str,

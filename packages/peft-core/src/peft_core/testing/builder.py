@@ -22,8 +22,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, Union
 
-from ..tuners.prompt_config import PromptLearningConfig
-from .declare import Case, HuggingFace, TinyModel
+from .declare import Case, TinyModel
 
 if TYPE_CHECKING:
     from ..config import PeftConfig
@@ -33,15 +32,9 @@ CASE_OPTIONS = tuple(f.name for f in dataclasses.fields(Case) if f.name not in (
 
 ConfigFields = Union[Mapping[str, Any], Callable[[], "PeftConfig"]]
 
-# What every prompt-learning (virtual-token) method is: random from the start and never a no-op, nothing
-# to merge into weights, one prompt for the whole batch. `Conformance.of` starts such a config's
-# declaration from these; a declaration can still say otherwise.
-PROMPT_LEARNING = {"random_init": {}, "noop_init": None, "merge": False, "mixed_batches": False}
-
-
 @dataclass(frozen=True, eq=False)
 class CaseSpec:
-    """A case waiting for its config class (see `on`); `Conformance.of` turns it into a `Case`."""
+    """A case waiting for its config class (see `on`); `Conformance.of` turns it into a `Case` (its `bind`)."""
 
     name: str
     model: TinyModel
@@ -82,21 +75,3 @@ def on(model: TinyModel, name: str | None = None, *, second: ConfigFields | None
     """
     options = {k: fields.pop(k) for k in CASE_OPTIONS if k in fields}
     return CaseSpec(name or model.name, model, fields, second, options)
-
-
-def declaration_fields(config_cls: type[PeftConfig], cases: Sequence[Any], fields: Mapping[str, Any]) -> dict[str, Any]:
-    """`Conformance`'s fields for `Conformance.of(config_cls, *cases, **fields)`."""
-    declared = dict(PROMPT_LEARNING) if issubclass(config_cls, PromptLearningConfig) else {}
-    declared.update(fields)
-    declared.setdefault("method", _method_of(config_cls))
-    declared["cases"] = tuple(c.bind(config_cls) if isinstance(c, CaseSpec) else c for c in cases)
-    if declared.get("hf") is True:
-        declared["hf"] = HuggingFace()
-    return declared
-
-
-def _method_of(config_cls: type) -> str:
-    declared = next((f.default for f in dataclasses.fields(config_cls) if f.name == "peft_type"), None)
-    if not isinstance(declared, str):
-        raise TypeError(f"{config_cls.__name__} declares no peft_type default; pass method= to Conformance.of")
-    return declared.lower()

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import torch
 from torch import nn
 
+from ..tuners.prompt_config import PromptLearningConfig
+
 if TYPE_CHECKING:
     from types import ModuleType
 
@@ -177,8 +179,6 @@ class Conformance:
         are `on(...)` specs or ready `Case`s; `method` defaults to the config's `peft_type` in lower
         case, `hf=True` stands for `HuggingFace()`, a prompt-learning config starts from what every
         virtual-token method declares. Other fields as in the class."""
-        from .builder import declaration_fields
-
         return cls(**declaration_fields(config_cls, cases, fields))
 
     def case(self, name: str) -> Case:
@@ -193,3 +193,28 @@ def with_overrides(config: PeftConfig, overrides: Mapping[str, Any] | None) -> P
     if not overrides:
         return copy.deepcopy(config)
     return dataclasses.replace(copy.deepcopy(config), **dict(overrides))
+
+
+# What every prompt-learning (virtual-token) method is: random from the start and never a no-op, nothing
+# to merge into weights, one prompt for the whole batch. `Conformance.of` starts such a config's
+# declaration from these; a declaration can still say otherwise.
+PROMPT_LEARNING = {"random_init": {}, "noop_init": None, "merge": False, "mixed_batches": False}
+
+
+def declaration_fields(config_cls: type[PeftConfig], cases: Sequence[Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """`Conformance`'s fields for `Conformance.of(config_cls, *cases, **fields)`."""
+    declared = dict(PROMPT_LEARNING) if issubclass(config_cls, PromptLearningConfig) else {}
+    declared.update(fields)
+    declared.setdefault("method", _method_of(config_cls))
+    # `on(...)` specs (peft_core.testing.builder) bind to the config class; ready `Case`s are kept
+    declared["cases"] = tuple(c if isinstance(c, Case) else c.bind(config_cls) for c in cases)
+    if declared.get("hf") is True:
+        declared["hf"] = HuggingFace()
+    return declared
+
+
+def _method_of(config_cls: type) -> str:
+    declared = next((f.default for f in dataclasses.fields(config_cls) if f.name == "peft_type"), None)
+    if not isinstance(declared, str):
+        raise TypeError(f"{config_cls.__name__} declares no peft_type default; pass method= to Conformance.of")
+    return declared.lower()
