@@ -11,25 +11,21 @@ import torch
 
 import peft_core
 from peft_core.testing.hf import assert_hf_adapters_mix_here, assert_same_training_draws
+from peft_core.testing.trained import as_if_trained
 from peft_loha import LoHaConfig
 
 hf = pytest.importorskip("peft")
 pytestmark = pytest.mark.compat
 
 
-def _randomise(model, seed=5):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if ".hada_" in name:
-                param.copy_(torch.randn(param.shape, generator=gen) * 0.3)
+_randomise = as_if_trained(".hada_", scale=0.3)
 
 
 def _hf_model(make, kwargs, randomise, seed=11):
     torch.manual_seed(seed)
     model = hf.get_peft_model(make(), hf.LoHaConfig(**copy.deepcopy(kwargs)))
     if randomise:
-        _randomise(model)
+        _randomise(model, seed=5)
     return model.eval()
 
 

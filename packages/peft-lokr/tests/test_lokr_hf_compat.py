@@ -12,24 +12,20 @@ import torch
 
 import peft_core
 from peft_core.testing.hf import assert_hf_adapters_mix_here, assert_same_training_draws
+from peft_core.testing.trained import as_if_trained
 from peft_lokr import LoKrConfig, factorization
 
 hf = pytest.importorskip("peft")
 pytestmark = pytest.mark.compat
 
-def _fill_random(model, seed=4):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if ".lokr_" in name:
-                param.copy_(torch.randn(param.shape, generator=gen) * 0.3)
+_fill_random = as_if_trained(".lokr_", scale=0.3)
 
 
 def _build(get_model, config, factory, randomise, seed=21):
     torch.manual_seed(seed)
     model = get_model(factory(), config)
     if randomise:
-        _fill_random(model)
+        _fill_random(model, seed=4)
     return model.eval()
 
 
