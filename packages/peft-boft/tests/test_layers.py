@@ -17,6 +17,7 @@ from peft_boft import BOFTConfig
 from peft_boft.layer import Conv2d, Linear
 from peft_core import get_peft_model, get_peft_model_state_dict
 from peft_core.testing.models import assert_dropout_only_in_training, forward_output
+from peft_core.testing.trainable import assert_trains_and_saves
 
 
 def _boft(model, **kwargs):
@@ -110,12 +111,14 @@ def test_unsupported_layers_and_grouped_conv_are_refused():
 
 def test_bias_modes():
     model = _boft(models.MLP.build(), target_modules=["lin0"], boft_block_size=4, bias="boft_only")
-    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert trainable == {
-        "base_model.model.lin0.boft_R.default",
-        "base_model.model.lin0.boft_s.default",
-        "base_model.model.lin0.base_layer.bias",
-    }
-    assert "base_model.model.lin0.base_layer.bias" in get_peft_model_state_dict(model)
+    assert_trains_and_saves(
+        model,
+        trainable={
+            "base_model.model.lin0.boft_R.default",
+            "base_model.model.lin0.boft_s.default",
+            "base_model.model.lin0.base_layer.bias",
+        },
+        saved_includes={"base_model.model.lin0.base_layer.bias"},
+    )
     with pytest.raises(ValueError, match="only 1 adapter with bias"):
         model.add_adapter("x", BOFTConfig(target_modules=["lin1"], bias="all"))

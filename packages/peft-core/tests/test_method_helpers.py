@@ -30,18 +30,24 @@ def test_run_per_group_routes_rows():
     assert out.squeeze(1).tolist() == [100.0, 1.0, 102.0, 203.0, 4.0]
 
 
-class _Shift(BaseTunerLayer):
-    """Adds its adapters' offsets to the base output; only `adapted_forward` is written (the rest is core's)."""
+class _Logged(BaseTunerLayer):
+    """A test layer: core makes its ParameterDict (named by `adapter_layer_names`); `log` holds the calls it records."""
 
-    adapter_layer_names = ("shift",)
+    container_types = {}
 
     def __init__(self, base_layer):
         super().__init__(base_layer)
-        self.shift = torch.nn.ParameterDict()
-        self.calls = []
+        self.log = []
+
+
+class _Shift(_Logged):
+    """Adds its adapters' offsets to the base output; only `adapted_forward` is written (the rest is core's).
+    Logs the adapter names of each `adapted_forward` call."""
+
+    adapter_layer_names = ("shift",)
 
     def adapted_forward(self, x, adapter_names, *args, **kwargs):
-        self.calls.append(list(adapter_names))
+        self.log.append(list(adapter_names))
         out = self.base_layer(x, *args, **kwargs)
         for name in adapter_names:
             out = out + self.shift[name]
@@ -63,17 +69,17 @@ def test_inherited_forward_calls_adapted_forward_with_the_right_adapters():
     with torch.no_grad():
         plain = base(x)
         layer.set_adapter(["a", "gone", "b"])  # a name this layer doesn't hold is left out
-        assert torch.allclose(layer(x), plain + 110.0) and layer.calls[-1] == ["a", "b"]
+        assert torch.allclose(layer(x), plain + 110.0) and layer.log[-1] == ["a", "b"]
         with batch_plan(["b", "__base__", "a", "zzz"]):
             mixed = layer(x)
-        assert layer.calls[-4:] == [["b"], [], ["a"], []]  # one call per group; "zzz" isn't held: no adapter
+        assert layer.log[-4:] == [["b"], [], ["a"], []]  # one call per group; "zzz" isn't held: no adapter
         assert torch.equal(mixed, plain + torch.tensor([[100.0], [0.0], [10.0], [0.0]]))
         layer.set_adapter("a")
         layer.merge()
-        calls = len(layer.calls)
-        assert torch.allclose(layer(x), plain + 10.0) and len(layer.calls) == calls  # merged: the base layer only
+        calls = len(layer.log)
+        assert torch.allclose(layer(x), plain + 10.0) and len(layer.log) == calls  # merged: the base layer only
         layer.enable_adapters(False)
-        assert torch.allclose(layer(x), plain) and not layer.merged and len(layer.calls) == calls  # disabled: unmerged
+        assert torch.allclose(layer(x), plain) and not layer.merged and len(layer.log) == calls  # disabled: unmerged
 
 
 
@@ -218,18 +224,13 @@ def test_check_layer_selection_and_bias_mode_follow_hf_rules():
             check_bias_mode(Cfg(bias=bad), "x_only")
 
 
-class _Recorder(BaseTunerLayer):
-    """Records update_layer calls; the adapter's effect doesn't matter here."""
+class _Recorder(_Logged):
+    """Logs update_layer calls; the adapter's effect doesn't matter here."""
 
     adapter_layer_names = ("rec",)
 
-    def __init__(self, base_layer):
-        super().__init__(base_layer)
-        self.rec = torch.nn.ParameterDict()
-        self.updates = []
-
     def update_layer(self, adapter_name, config):
-        self.updates.append((adapter_name, config))
+        self.log.append((adapter_name, config))
         self.rec[adapter_name] = torch.nn.Parameter(torch.zeros(1))
 
 
@@ -259,9 +260,9 @@ def test_layer_class_tuner_wraps_adds_reconciles_and_refuses_nesting_where_decla
     with pytest.warns(UserWarning, match="Setting fan_in_fan_out to False"):
         tuner._create_and_replace(config, "a", parent[0], "0", parent, "0")
     layer = parent[0]
-    assert isinstance(layer, _Recorder) and layer.updates == [("a", config)] and config.fan_in_fan_out is False
+    assert isinstance(layer, _Recorder) and layer.log == [("a", config)] and config.fan_in_fan_out is False
     tuner._create_and_replace(config, "b", layer, "0", parent, "0")  # a second adapter goes to the same layer
-    assert parent[0] is layer and [name for name, _ in layer.updates] == ["a", "b"]
+    assert parent[0] is layer and [name for name, _ in layer.log] == ["a", "b"]
     with pytest.raises(TypeError, match=r"\(Embedding\) is not supported by Toy: only torch.nn.Linear is"):
         tuner._create_and_replace(config, "a", torch.nn.Embedding(3, 2), "e", parent, "e")
 

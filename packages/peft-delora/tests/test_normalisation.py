@@ -83,14 +83,20 @@ def test_rank_and_lambda_patterns():
     assert first.delora_lambda["default"].item() == 9.0 and second.delora_lambda["default"].item() == 15.0
 
 
-def test_config_refusals():
-    with pytest.raises(ConfigError):
-        DeloraConfig(r=0)
-    with pytest.raises(ConfigError, match="bias"):
-        DeloraConfig(bias="lora_only")
-    with pytest.raises(ConfigError, match="layers_to_transform"):
-        DeloraConfig(layers_pattern="layers")
-    with pytest.raises(ConfigError, match="rank_pattern"):
-        DeloraConfig(rank_pattern={"q": 0})
+@pytest.mark.parametrize(
+    "fields, match",
+    [
+        ({"r": 0}, None),
+        ({"bias": "lora_only"}, "bias"),
+        ({"layers_pattern": "layers"}, "layers_to_transform"),
+        ({"rank_pattern": {"q": 0}}, "rank_pattern"),
+    ],
+)
+def test_config_refusals(fields, match):
+    with pytest.raises(ConfigError, match=match):
+        DeloraConfig(**fields)
+
+
+def test_non_linear_targets_are_refused():
     with pytest.raises(ConfigError, match="not supported by DeLoRA; supported: torch.nn.Linear only"):
         get_peft_model(nn.Sequential(nn.Conv2d(2, 2, 1)), DeloraConfig(target_modules=["0"]))

@@ -4,20 +4,12 @@ spectra."""
 from __future__ import annotations
 
 import pytest
-import torch
-from torch import nn
 
 from peft_core.testing.fixtures import input_ids, mlp, saved_weights, tiny_gpt2, tiny_llama  # noqa: F401
+from peft_core.testing.trained import as_if_trained
 
 
 @pytest.fixture
 def randomize():
-    def randomize_fourierft(model: nn.Module, seed: int = 3) -> None:
-        """Give every spectrum non-trivial values, whichever library built the model."""
-        gen = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            for name, param in sorted(model.named_parameters()):  # sorted: same values in both libraries
-                if ".fourierft_spectrum." in name:
-                    param.copy_(torch.randn(param.shape, generator=gen))
-
-    return randomize_fourierft
+    """Give every spectrum non-trivial values, whichever library built the model."""
+    return as_if_trained(".fourierft_spectrum.")

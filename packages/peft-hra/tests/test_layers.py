@@ -13,8 +13,9 @@ from peft_core.testing import models
 from peft_core.testing.stacking import assert_active_adapters_compose
 from torch import nn
 
-from peft_core import get_peft_model, get_peft_model_state_dict
+from peft_core import get_peft_model
 from peft_core.testing.models import forward_output
+from peft_core.testing.trainable import assert_trains_and_saves
 from peft_hra import HRAConfig
 from peft_hra.layer import HRAConv2d, HRALinear
 
@@ -83,9 +84,8 @@ def test_unsupported_layers_and_bad_rank_are_refused():
 
 def test_bias_modes():
     model = _hra(models.MLP.build(), target_modules=["lin0"], r=2, bias="hra_only")
-    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert trainable == {"base_model.model.lin0.hra_u.default", "base_model.model.lin0.base_layer.bias"}
-    assert set(get_peft_model_state_dict(model)) == {
-        "base_model.model.lin0.hra_u",
-        "base_model.model.lin0.base_layer.bias",
-    }
+    assert_trains_and_saves(
+        model,
+        trainable={"base_model.model.lin0.hra_u.default", "base_model.model.lin0.base_layer.bias"},
+        saved={"base_model.model.lin0.hra_u", "base_model.model.lin0.base_layer.bias"},
+    )

@@ -8,6 +8,7 @@ import pytest
 import torch
 from peft_core.testing import models
 from peft_core.testing.hf import read_adapter_config, saved_tensor_specs
+from peft_core.testing.trained import as_if_trained
 from torch import nn
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -39,19 +40,6 @@ class Conv3dNet(nn.Module):
         return self.conv1(torch.relu(self.conv0(x)))
 
 
-class MLP(nn.Module):
-    """Linear layers with biases (Llama has none), so output scaling of the bias is exercised."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lin0 = nn.Linear(8, 16)
-        self.lin1 = nn.Linear(16, 16)
-        self.lin2 = nn.Linear(16, 4)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lin2(torch.relu(self.lin1(torch.relu(self.lin0(x)))))
-
-
 @pytest.fixture
 def tiny_llama():
     return models.LLAMA.build()
@@ -64,8 +52,9 @@ def tiny_gpt2():
 
 @pytest.fixture
 def mlp():
+    """Linear layers with biases (Llama has none), so output scaling of the bias is exercised."""
     torch.manual_seed(0)
-    return MLP().eval()
+    return models.LayerStack(lin0=nn.Linear(8, 16), lin1=nn.Linear(16, 16), lin2=nn.Linear(16, 4)).eval()
 
 
 @pytest.fixture
@@ -86,18 +75,10 @@ def input_ids():
     return torch.randint(0, 128, (3, 7))
 
 
-def randomize_ia3(model: nn.Module, seed: int = 3) -> None:
-    """Give every (IA)³ vector a non-trivial value (1 ± noise), whichever library built the model."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in sorted(model.named_parameters()):  # sorted: same values in both libraries
-            if ".ia3_l." in name:
-                param.copy_(1.0 + 0.5 * torch.randn(param.shape, generator=gen))
-
-
 @pytest.fixture
 def randomize() -> Callable[..., None]:
-    return randomize_ia3
+    """Give every (IA)³ vector a non-trivial value (1 ± noise), whichever library built the model."""
+    return as_if_trained(".ia3_l.", scale=0.5, offset=1.0)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import tempfile
 import warnings
 
@@ -12,6 +11,7 @@ import torch
 from torch import nn
 
 from peft_core import ConfigError, PeftModel, get_peft_model
+from peft_core.testing.hf import config_differences
 from peft_ia3 import FEEDFORWARD_MODULES, TARGET_MODULES, IA3Config, IA3Conv, IA3Linear
 
 
@@ -19,13 +19,7 @@ from peft_ia3 import FEEDFORWARD_MODULES, TARGET_MODULES, IA3Config, IA3Conv, IA
 def test_config_fields_and_defaults_match_hf():
     import peft
 
-    ours = {f.name: f.default for f in dataclasses.fields(IA3Config)}
-    theirs = {f.name: f.default for f in dataclasses.fields(peft.IA3Config)}
-    assert set(ours) == set(theirs)
-    for name in theirs:
-        if name in ("peft_type", "peft_version"):
-            continue
-        assert ours[name] == theirs[name], name
+    assert not config_differences(IA3Config, peft.IA3Config)
     assert IA3Config().peft_type == "IA3"
 
 

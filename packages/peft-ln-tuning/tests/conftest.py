@@ -4,10 +4,10 @@ two-norm module (`peft_ln_tuning.conformance.NORMS_MLP`), and file readers."""
 from __future__ import annotations
 
 import pytest
-import torch
 from torch import nn
 
 from peft_core.testing.fixtures import input_ids, saved_weights, tiny_gpt2, tiny_llama  # noqa: F401
+from peft_core.testing.trained import as_if_trained
 from peft_ln_tuning.conformance import NORMS_MLP
 
 
@@ -19,13 +19,5 @@ def mlp() -> nn.Module:
 
 @pytest.fixture
 def randomize():
-    def randomize_ln(model: nn.Module, seed: int = 3) -> None:
-        """Give every tuned copy non-trivial weights (1 ± noise) and biases, whichever library built the model."""
-        gen = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            for name, param in sorted(model.named_parameters()):  # sorted: same values in both libraries
-                if ".ln_tuning_layers." in name:
-                    offset = 1.0 if name.endswith("weight") else 0.0
-                    param.copy_(offset + 0.3 * torch.randn(param.shape, generator=gen))
-
-    return randomize_ln
+    """Give every tuned copy non-trivial weights (1 ± noise) and biases, whichever library built the model."""
+    return as_if_trained(".ln_tuning_layers.", scale=0.3, offset=lambda name: 1.0 if name.endswith("weight") else 0.0)

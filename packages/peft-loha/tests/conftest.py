@@ -4,16 +4,9 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
-from peft_core.testing import models
-from peft_core.testing.fixtures import input_ids  # noqa: F401
+from peft_core.testing.fixtures import images, input_ids, make_llama  # noqa: F401
 from peft_loha.conformance import CONV_TARGETS, GROUPED_CONV
-
-
-@pytest.fixture
-def make_llama():
-    return models.LLAMA.build
 
 
 @pytest.fixture
@@ -24,9 +17,3 @@ def make_convnet():
 @pytest.fixture
 def conv_targets():
     return list(CONV_TARGETS)
-
-
-@pytest.fixture
-def images():
-    torch.manual_seed(2)
-    return torch.randn(3, 4, 4, 4)

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 import peft_core
 from peft_core import get_peft_model
-from peft_core.testing.hf import config_differences
+from peft_core.testing.hf import config_differences, hf_peft_or_skip
+from peft_core.testing.registration import assert_registered
 from peft_loha import LoHaConfig, LoHaLayer, LoHaModel
 
 
@@ -49,16 +50,13 @@ def test_config_defaults_and_json():
 
 
 def test_config_field_names_and_defaults_equal_hf():
-    hf = pytest.importorskip("peft")
-    assert config_differences(LoHaConfig, hf.LoHaConfig) == []
+    assert not config_differences(LoHaConfig, hf_peft_or_skip().LoHaConfig)
 
 
 def test_registered_with_hf_prefix():
     import peft_loha  # noqa: F401
 
-    method = peft_core.get_peft_method("LOHA")
-    assert (method.name, method.prefix, method.model_cls, method.config_cls) == ("loha", "hada_", LoHaModel, LoHaConfig)
-    assert method.default_target_modules["llama"] == ("q_proj", "v_proj")
+    assert_registered("LOHA", "loha", "hada_", LoHaModel, LoHaConfig, llama_targets=("q_proj", "v_proj"))
 
 
 # -- shapes -------------------------------------------------------------------------------------

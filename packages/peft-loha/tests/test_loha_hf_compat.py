@@ -10,27 +10,22 @@ import pytest
 import torch
 
 import peft_core
-from peft_core.testing.hf import assert_mixed_rows_match, assert_same_training_draws, several_adapters_both_ways
-from peft_core.testing.models import forward_output
+from peft_core.testing.hf import assert_hf_adapters_mix_here, assert_same_training_draws
+from peft_core.testing.trained import as_if_trained
 from peft_loha import LoHaConfig
 
 hf = pytest.importorskip("peft")
 pytestmark = pytest.mark.compat
 
 
-def _randomise(model, seed=5):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if ".hada_" in name:
-                param.copy_(torch.randn(param.shape, generator=gen) * 0.3)
+_randomise = as_if_trained(".hada_", scale=0.3)
 
 
 def _hf_model(make, kwargs, randomise, seed=11):
     torch.manual_seed(seed)
     model = hf.get_peft_model(make(), hf.LoHaConfig(**copy.deepcopy(kwargs)))
     if randomise:
-        _randomise(model)
+        _randomise(model, seed=5)
     return model.eval()
 
 
@@ -57,15 +52,9 @@ def test_training_mode_dropout_draws_match_hf(make_convnet, conv_targets, images
 
 def test_several_adapters_saved_by_hf_load_here(make_convnet, conv_targets, images, tmp_path):
     torch.manual_seed(11)
-    ours, expected = several_adapters_both_ways(
-        make_convnet,
-        None,
-        {
-            "default": hf.LoHaConfig(r=2, target_modules=conv_targets, init_weights=False),
-            "second": hf.LoHaConfig(r=3, alpha=2, target_modules=["lin", "conv2"], init_weights=False),
-        },
-        lambda model: forward_output(model, images),
-        tmp_path,
-    )
-    # mixed batch: each row as computed by HF with that row's adapter alone
-    assert_mixed_rows_match(ours, images, ["second", "__base__", "default"], expected)
+    configs = {
+        "default": hf.LoHaConfig(r=2, target_modules=conv_targets, init_weights=False),
+        "second": hf.LoHaConfig(r=3, alpha=2, target_modules=["lin", "conv2"], init_weights=False),
+    }
+    # then a mixed batch: each row as computed by HF with that row's adapter alone
+    assert_hf_adapters_mix_here(make_convnet, configs, images, ["second", "__base__", "default"], tmp_path)

@@ -11,7 +11,8 @@ from torch import nn
 
 import peft_core
 from peft_core import get_peft_model
-from peft_core.testing.hf import config_differences
+from peft_core.testing.hf import config_differences, hf_peft_or_skip
+from peft_core.testing.registration import assert_registered
 from peft_lokr import LoKrConfig, LoKrModel, factorization
 
 
@@ -64,16 +65,11 @@ def test_config_defaults_and_json():
 
 
 def test_config_field_names_and_defaults_equal_hf():
-    hf = pytest.importorskip("peft")
-    assert config_differences(LoKrConfig, hf.LoKrConfig) == []
-
-
+    assert not config_differences(LoKrConfig, hf_peft_or_skip().LoKrConfig)
 
 
 def test_registered():
-    method = peft_core.get_peft_method("LOKR")
-    assert (method.name, method.prefix, method.model_cls, method.config_cls) == ("lokr", "lokr_", LoKrModel, LoKrConfig)
-    assert method.default_target_modules["llama"] == ("q_proj", "v_proj")
+    assert_registered("LOKR", "lokr", "lokr_", LoKrModel, LoKrConfig, llama_targets=("q_proj", "v_proj"))
 
 
 
@@ -102,8 +98,8 @@ def test_linear_tensor_selection(out_f, in_f, kwargs, expected):
     assert _tensors(model.base_model.model[0]) == expected
 
 
-def test_llama_shapes_and_default_targets(llama_factory):
-    model = _lokr(llama_factory(), r=2)  # target_modules=None: Llama's q_proj, v_proj
+def test_llama_shapes_and_default_targets(make_llama):
+    model = _lokr(make_llama(), r=2)  # target_modules=None: Llama's q_proj, v_proj
     assert model.peft_config["default"].target_modules == {"q_proj", "v_proj"}
     attn = model.base_model.model.model.layers[0].self_attn
     assert _tensors(attn.q_proj) == {"lokr_w1": (4, 4), "lokr_w2_a": (8, 2), "lokr_w2_b": (2, 8)}
@@ -124,7 +120,7 @@ def test_conv_tensor_selection(kronnet_factory, kron_targets):
 
 # -- math ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs", [dict(r=1, decompose_both=True), dict(r=1, use_effective_conv2d=True), dict(r=2, alpha=3)])
-def test_forward_equals_base_with_independent_delta(kronnet_factory, kron_targets, feature_maps, kwargs):
+def test_forward_equals_base_with_independent_delta(kronnet_factory, kron_targets, images, kwargs):
     pristine = kronnet_factory()
     model = _lokr(kronnet_factory(), target_modules=kron_targets, **kwargs)
     inner = model.base_model.model
@@ -136,7 +132,7 @@ def test_forward_equals_base_with_independent_delta(kronnet_factory, kron_target
             if w2.dim() != 3:
                 assert torch.allclose(layer.get_delta_weight("default"), delta, atol=1e-6), name
             getattr(pristine, name).weight += delta
-        assert torch.allclose(model(feature_maps), pristine(feature_maps), atol=1e-5)
+        assert torch.allclose(model(images), pristine(images), atol=1e-5)
 
 
 def test_conv1d_full_w2_follows_torch_kron_padding(kronnet_factory, kron_targets):
@@ -148,34 +144,34 @@ def test_conv1d_full_w2_follows_torch_kron_padding(kronnet_factory, kron_targets
     assert torch.allclose(layer.get_delta_weight("default"), expected, atol=1e-6)
 
 
-def test_linear_forward_on_llama(llama_factory):
-    model = _lokr(llama_factory(), r=1, alpha=3, decompose_both=True, target_modules=["q_proj"])
+def test_linear_forward_on_llama(make_llama):
+    model = _lokr(make_llama(), r=1, alpha=3, decompose_both=True, target_modules=["q_proj"])
     layer = model.base_model.model.model.layers[0].self_attn.q_proj
     x = torch.randn(2, 5, 32)
     with torch.no_grad():
         assert torch.allclose(layer(x), layer.get_base_layer()(x) + x @ _delta(layer).T, atol=1e-6)
 
 
-def test_conv1d_effective_rank_one_works_here(kronnet_factory, feature_maps):
+def test_conv1d_effective_rank_one_works_here(kronnet_factory, images):
     # HF 0.21.2 raises inside torch.kron for this layout (an odd stride on a size-1 dimension)
     model = _lokr(kronnet_factory(), r=1, target_modules=["conv1"], use_effective_conv2d=True)
     layer = model.base_model.model.conv1
     assert torch.allclose(layer.get_delta_weight("default"), _delta(layer).reshape(24, 8, 3), atol=1e-6)
     with torch.no_grad():
-        assert torch.isfinite(model(feature_maps)).all()
+        assert torch.isfinite(model(images)).all()
 
 
 @pytest.mark.parametrize("decompose_both", [False, True])
-def test_init_modes(kronnet_factory, kron_targets, feature_maps, decompose_both):
+def test_init_modes(kronnet_factory, kron_targets, images, decompose_both):
     pristine = kronnet_factory()
     kwargs = dict(r=1, target_modules=kron_targets, decompose_both=decompose_both)
     default = get_peft_model(kronnet_factory(), LoKrConfig(**kwargs)).eval()
     lycoris = get_peft_model(kronnet_factory(), LoKrConfig(init_weights="lycoris", **kwargs)).eval()
     random = _lokr(kronnet_factory(), **kwargs)
     with torch.no_grad():
-        assert torch.equal(default(feature_maps), pristine(feature_maps))
-        assert torch.equal(lycoris(feature_maps), pristine(feature_maps))
-        assert not torch.allclose(random(feature_maps), pristine(feature_maps))
+        assert torch.equal(default(images), pristine(images))
+        assert torch.equal(lycoris(images), pristine(images))
+        assert not torch.allclose(random(images), pristine(images))
     lin_d, lin_l = default.base_model.model.lin, lycoris.base_model.model.lin
     first = "lokr_w1_a" if decompose_both else "lokr_w1"
     assert torch.count_nonzero(getattr(lin_d, first)["default"]) == 0
@@ -203,7 +199,7 @@ def test_rank_dropout_with_and_without_rescaling(kronnet_factory):
 
 
 
-def test_two_active_adapters_add_their_deltas(kronnet_factory, kron_targets, feature_maps):
+def test_two_active_adapters_add_their_deltas(kronnet_factory, kron_targets, images):
     pristine = kronnet_factory()
     model = _lokr(kronnet_factory(), r=1, target_modules=kron_targets)
     model.add_adapter("more", LoKrConfig(r=2, target_modules=["lin", "conv1"], init_weights=False))
@@ -214,7 +210,7 @@ def test_two_active_adapters_add_their_deltas(kronnet_factory, kron_targets, fea
             getattr(pristine, name).weight += getattr(inner, name).get_delta_weight("default")
         for name in ("lin", "conv1"):
             getattr(pristine, name).weight += getattr(inner, name).get_delta_weight("more")
-        assert torch.allclose(model(feature_maps), pristine(feature_maps), atol=1e-5)
+        assert torch.allclose(model(images), pristine(images), atol=1e-5)
 
 
 def test_gpt2_conv1d_is_refused():

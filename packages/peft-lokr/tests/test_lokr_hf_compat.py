@@ -11,26 +11,21 @@ import pytest
 import torch
 
 import peft_core
-from peft_core.testing.hf import assert_mixed_rows_match, assert_same_training_draws, several_adapters_both_ways
-from peft_core.testing.models import forward_output
+from peft_core.testing.hf import assert_hf_adapters_mix_here, assert_same_training_draws
+from peft_core.testing.trained import as_if_trained
 from peft_lokr import LoKrConfig, factorization
 
 hf = pytest.importorskip("peft")
 pytestmark = pytest.mark.compat
 
-def _fill_random(model, seed=4):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if ".lokr_" in name:
-                param.copy_(torch.randn(param.shape, generator=gen) * 0.3)
+_fill_random = as_if_trained(".lokr_", scale=0.3)
 
 
 def _build(get_model, config, factory, randomise, seed=21):
     torch.manual_seed(seed)
     model = get_model(factory(), config)
     if randomise:
-        _fill_random(model)
+        _fill_random(model, seed=4)
     return model.eval()
 
 
@@ -57,7 +52,7 @@ def test_factorization_equals_hf():
 
 
 @pytest.mark.parametrize("rescale", [False, True])
-def test_training_mode_dropout_draws_match_hf(kronnet_factory, kron_targets, feature_maps, tmp_path, rescale):
+def test_training_mode_dropout_draws_match_hf(kronnet_factory, kron_targets, images, tmp_path, rescale):
     kwargs = dict(
         r=1, target_modules=kron_targets, init_weights=False, rank_dropout=0.5, module_dropout=0.25,
         rank_dropout_scale=rescale,
@@ -65,20 +60,14 @@ def test_training_mode_dropout_draws_match_hf(kronnet_factory, kron_targets, fea
     theirs = _hf(kronnet_factory, kwargs, False)
     theirs.save_pretrained(tmp_path)
     ours = peft_core.PeftModel.from_pretrained(kronnet_factory(), tmp_path)
-    outs = assert_same_training_draws(ours, theirs, feature_maps)
+    outs = assert_same_training_draws(ours, theirs, images)
     assert not torch.equal(outs[0], outs[1])  # dropout really varies between draws
 
 
-def test_several_adapters_saved_by_hf_load_here(kronnet_factory, kron_targets, feature_maps, tmp_path):
+def test_several_adapters_saved_by_hf_load_here(kronnet_factory, kron_targets, images, tmp_path):
     torch.manual_seed(21)
-    ours, expected = several_adapters_both_ways(
-        kronnet_factory,
-        None,
-        {
-            "default": hf.LoKrConfig(r=1, target_modules=kron_targets, init_weights=False),
-            "extra": hf.LoKrConfig(r=2, alpha=5, target_modules=["lin", "point"], init_weights=False),
-        },
-        lambda model: forward_output(model, feature_maps),
-        tmp_path,
-    )
-    assert_mixed_rows_match(ours, feature_maps, ["extra", "default", "__base__"], expected)
+    configs = {
+        "default": hf.LoKrConfig(r=1, target_modules=kron_targets, init_weights=False),
+        "extra": hf.LoKrConfig(r=2, alpha=5, target_modules=["lin", "point"], init_weights=False),
+    }
+    assert_hf_adapters_mix_here(kronnet_factory, configs, images, ["extra", "default", "__base__"], tmp_path)

@@ -13,8 +13,9 @@ from peft_core.testing import models, perturb
 from peft_core.testing.stacking import assert_active_adapters_compose
 from torch import nn
 
-from peft_core import get_peft_model, get_peft_model_state_dict
+from peft_core import get_peft_model
 from peft_core.testing.models import assert_dropout_only_in_training, forward_output
+from peft_core.testing.trainable import assert_trains_and_saves
 from peft_miss import MissConfig
 from peft_miss.layer import MissLinear
 
@@ -101,9 +102,8 @@ def test_unsupported_layers_and_bad_shapes_are_refused():
 
 def test_bias_modes():
     model = _miss(models.MLP.build(), target_modules=["lin0"], r=4, bias="MiSS_only")
-    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert trainable == {"base_model.model.lin0.miss_block.default", "base_model.model.lin0.base_layer.bias"}
-    assert set(get_peft_model_state_dict(model)) == {
-        "base_model.model.lin0.miss_block",
-        "base_model.model.lin0.base_layer.bias",
-    }
+    assert_trains_and_saves(
+        model,
+        trainable={"base_model.model.lin0.miss_block.default", "base_model.model.lin0.base_layer.bias"},
+        saved={"base_model.model.lin0.miss_block", "base_model.model.lin0.base_layer.bias"},
+    )

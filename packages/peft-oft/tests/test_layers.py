@@ -14,6 +14,7 @@ from torch import nn
 
 from peft_core import get_peft_model, get_peft_model_state_dict
 from peft_core.testing.models import forward_output
+from peft_core.testing.trainable import assert_trains_and_saves
 from peft_oft import OFTConfig
 from peft_oft.layer import Conv2d, Embedding, Linear
 
@@ -128,12 +129,11 @@ def test_unsupported_layers_are_refused():
 
 def test_bias_modes():
     model = _oft(models.MLP.build(), target_modules=["lin0"], oft_block_size=4, bias="oft_only")
-    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert trainable == {"base_model.model.lin0.oft_R.default.weight", "base_model.model.lin0.base_layer.bias"}
-    assert set(get_peft_model_state_dict(model)) == {
-        "base_model.model.lin0.oft_R.weight",
-        "base_model.model.lin0.base_layer.bias",
-    }
+    assert_trains_and_saves(
+        model,
+        trainable={"base_model.model.lin0.oft_R.default.weight", "base_model.model.lin0.base_layer.bias"},
+        saved={"base_model.model.lin0.oft_R.weight", "base_model.model.lin0.base_layer.bias"},
+    )
     with pytest.raises(ValueError, match="only 1 adapter with bias"):
         model.add_adapter("x", OFTConfig(target_modules=["lin1"], bias="all"))
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 
 import pytest
 import torch
-from peft_core.testing.hf import hf_peft, hf_peft_status, read_adapter_config
+from peft_core.testing.hf import config_differences, hf_peft, hf_peft_status, read_adapter_config
 from peft_core.testing.tasks import batch, greedy_by_forward, run, task_model
 from safetensors.torch import load_file
 
@@ -38,13 +37,7 @@ def _pair(task, **kwargs):
 
 
 def test_config_fields_match_hf():
-    ours = {f.name: f.default for f in dataclasses.fields(PromptTuningConfig)}
-    theirs = {f.name: f.default for f in dataclasses.fields(peft.PromptTuningConfig)}
-    assert set(ours) == set(theirs)
-    for name in ours:
-        if name in ("peft_type", "peft_version"):
-            continue
-        assert ours[name] == theirs[name], name
+    assert not config_differences(PromptTuningConfig, peft.PromptTuningConfig)
 
 
 @pytest.mark.parametrize("task", TASKS)

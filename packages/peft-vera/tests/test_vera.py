@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from peft_core import AdapterLoadError, ConfigError, PeftModel, get_peft_model
+from peft_core.testing.hf import config_differences
 from peft_vera import TARGET_MODULES, VeraConfig, VeraLinear
 
 
@@ -21,14 +22,8 @@ from peft_vera import TARGET_MODULES, VeraConfig, VeraLinear
 def test_config_fields_and_defaults_match_hf():
     import peft
 
-    ours = {f.name: f.default for f in dataclasses.fields(VeraConfig)}
-    theirs = {f.name: f.default for f in dataclasses.fields(peft.VeraConfig)}
-    assert set(ours) == set(theirs)
-    assert "exclude_modules" not in ours
-    for name in theirs:
-        if name in ("peft_type", "peft_version"):
-            continue
-        assert ours[name] == theirs[name], name
+    assert not config_differences(VeraConfig, peft.VeraConfig)
+    assert "exclude_modules" not in {f.name for f in dataclasses.fields(VeraConfig)}
     assert VeraConfig().peft_type == "VERA"
 
 
@@ -39,13 +34,16 @@ def test_default_tables_match_hf():
     assert TARGET_MODULES["phi"] == ("q_proj", "v_proj")
 
 
-def test_config_validation():
-    with pytest.raises(ConfigError, match="r must be"):
-        VeraConfig(r=0)
-    with pytest.raises(ConfigError, match="bias"):
-        VeraConfig(bias="lora")
-    with pytest.raises(ConfigError, match="layers_to_transform"):
-        VeraConfig(layers_pattern="layers")
+@pytest.mark.parametrize(
+    "fields, match",
+    [({"r": 0}, "r must be"), ({"bias": "lora"}, "bias"), ({"layers_pattern": "layers"}, "layers_to_transform")],
+)
+def test_config_validation(fields, match):
+    with pytest.raises(ConfigError, match=match):
+        VeraConfig(**fields)
+
+
+def test_save_projection_off_warns():
     with pytest.warns(UserWarning, match="save_projection=False"):
         VeraConfig(save_projection=False)
 

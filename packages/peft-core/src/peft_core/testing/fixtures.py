@@ -30,6 +30,12 @@ def tiny_gpt2() -> nn.Module:
 
 
 @pytest.fixture
+def make_llama() -> Callable[[], nn.Module]:
+    """`models.LLAMA.build`, for tests that need several fresh copies with the same weights."""
+    return models.LLAMA.build
+
+
+@pytest.fixture
 def mlp() -> nn.Module:
     """`models.MLP`: lin0 16->32, norm (LayerNorm 32), lin1 32->32, lin2 32->16, all with biases."""
     return models.MLP.build()
@@ -39,6 +45,13 @@ def mlp() -> nn.Module:
 def input_ids() -> torch.Tensor:
     """Token ids for the tiny Llama / GPT-2: 4 rows of 6."""
     return models.LLAMA.make_inputs()["input_ids"]
+
+
+@pytest.fixture
+def images() -> torch.Tensor:
+    """Inputs for `models.GroupedConvModule` (LyCORIS methods' conv models): 3 rows of [4, 4, 4]."""
+    torch.manual_seed(2)
+    return torch.randn(3, 4, 4, 4)
 
 
 @pytest.fixture

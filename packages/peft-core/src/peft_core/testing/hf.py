@@ -344,6 +344,24 @@ def assert_mixed_rows_match(
         assert torch.allclose(mixed[row], reference[row], atol=atol, rtol=0), name
 
 
+def assert_hf_adapters_mix_here(
+    make_base: Callable[[], nn.Module],
+    hf_configs: dict[str, Any],
+    inputs: Any,
+    names: Sequence[str],
+    workdir: str | os.PathLike,
+) -> None:
+    """Several adapters saved by Hugging Face load here adapter by adapter with its outputs
+    (`several_adapters_both_ways`, Hugging Face -> us), and a mixed batch of them (`names`, one per row)
+    gives each row the output Hugging Face gave with that row's adapter alone (`assert_mixed_rows_match`)."""
+    from .models import forward_output
+
+    ours, expected = several_adapters_both_ways(
+        make_base, None, hf_configs, lambda model: forward_output(model, inputs), workdir
+    )
+    assert_mixed_rows_match(ours, inputs, names, expected)
+
+
 def assert_same_training_draws(
     ours: nn.Module, theirs: nn.Module, inputs: Any, seeds: Iterable[int] = range(4)
 ) -> list[torch.Tensor]:

@@ -34,12 +34,8 @@ class ToyScaleConfig(PeftConfig):
 
 class ToyAddLinear(BaseTunerLayer):
     adapter_layer_names = ("toyadd_A", "toyadd_B")
+    container_types: dict = {}  # core makes both ParameterDicts
     supports_mixed_batch = True
-
-    def __init__(self, base_layer: nn.Module) -> None:
-        super().__init__(base_layer)
-        self.toyadd_A = nn.ParameterDict()
-        self.toyadd_B = nn.ParameterDict()
 
     def update_layer(self, adapter_name: str, r: int, init_weights: bool) -> None:
         base = self.get_base_layer()
@@ -76,11 +72,8 @@ class ToyAddLinear(BaseTunerLayer):
 
 class ToyScaleLinear(BaseTunerLayer):
     adapter_layer_names = ("toyscale_s",)
+    container_types: dict = {}  # core makes the ParameterDict
     supports_mixed_batch = True
-
-    def __init__(self, base_layer: nn.Module) -> None:
-        super().__init__(base_layer)
-        self.toyscale_s = nn.ParameterDict()
 
     def update_layer(self, adapter_name: str, init_weights: bool) -> None:
         out = self.get_base_layer().out_features
