@@ -66,7 +66,6 @@ def test_config_error_is_a_value_error():
 # Values are drawn from each field's annotation most of the time (so a healthy share of examples is
 # a valid config), from random JSON otherwise; fields from a "newer version" and wrong peft types are
 # mixed in. Whatever happens, only PeftError subclasses may come out, and what loads must round-trip.
-import dataclasses  # noqa: E402
 import typing  # noqa: E402
 from collections import Counter  # noqa: E402
 
@@ -74,6 +73,7 @@ import pytest  # noqa: E402
 from hypothesis import event  # noqa: E402
 
 from peft_core.config import _type_hints  # noqa: E402
+from peft_core.config_fields import field_defaults  # noqa: E402
 
 INSTALLED = sorted(m.name for m in peft_core.installed_methods() if m.distribution is not None)
 
@@ -103,22 +103,12 @@ def _strategy_for(tp, default):
     return json_values
 
 
-def _field_defaults(cls):
-    out = {}
-    for f in dataclasses.fields(cls):
-        if f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            out[f.name] = f.default_factory()
-    return out
-
-
 def _valid_document(cls) -> dict:
     """The JSON a default config saves (AdaLoRA needs one Optional[int] field set: total_step; methods for one
     task kind, such as CPT, need their task_type)."""
     hints = _type_hints(cls)
     candidates = [{}, {"task_type": "CAUSAL_LM"}] + [
-        {name: 10} for name, default in _field_defaults(cls).items() if default is None and typing.Optional[int] == hints.get(name)
+        {name: 10} for name, default in field_defaults(cls).items() if default is None and typing.Optional[int] == hints.get(name)
     ]
     for kwargs in candidates:
         try:
@@ -136,7 +126,7 @@ def test_random_json_into_every_installed_config(method, tmp_path):
     config_cls = peft_core.get_peft_method(method).config_cls
     peft_type = method.upper()
     hints = _type_hints(config_cls)
-    defaults = _field_defaults(config_cls)
+    defaults = field_defaults(config_cls)
     names = sorted(n for n in defaults if n not in ("peft_type", "peft_version"))
     base = _valid_document(config_cls)
     path = tmp_path / "adapter_config.json"

@@ -159,19 +159,14 @@ def _installed(method: str) -> tuple[bool, str | None, str | None]:
 
 def _defaults(method: str) -> dict[str, Any] | None:
     """Default field values of the method's config class, when its package is installed and imports."""
+    from peft_core.config_fields import field_defaults
     from peft_core.discovery import load_method
 
     try:
         config_cls = load_method(method).config_cls
     except Exception:
         return None
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(config_cls):
-        if f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            out[f.name] = f.default_factory()
-    return out
+    return field_defaults(config_cls)
 
 
 def _empty(value: Any) -> bool:

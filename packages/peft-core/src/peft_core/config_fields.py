@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import warnings
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
@@ -34,6 +35,7 @@ __all__ = [
     "check_numbers",
     "check_positive_ints",
     "coerce_choice",
+    "field_defaults",
 ]
 
 
@@ -187,3 +189,15 @@ def coerce_choice(config: object, name: str, choices: type[enum.Enum]) -> None:
         allowed = f"{', '.join(values[:-1])} or {values[-1]}" if len(values) > 1 else values[0]
         raise ConfigError(f"{type(config).__name__}.{name} must be one of {allowed}, got {value!r}.") from None
     setattr(config, name, member)
+
+
+def field_defaults(config_cls: type) -> dict[str, Any]:
+    """What a config class's fields hold when a user gives none (a fresh value from each `default_factory`);
+    fields without a default are left out. For comparing classes and showing what a file leaves unset."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(config_cls):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out

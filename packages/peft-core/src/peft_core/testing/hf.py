@@ -486,14 +486,10 @@ def missing_fields(ours: Iterable[str], hf_config_cls: type) -> set[str]:
 def config_differences(ours_cls: type, hf_config_cls: type) -> list[str]:
     """How our config class differs from Hugging Face's: fields either lacks, and defaults that differ
     (`peft_type` / `peft_version` aside). Empty when a user's config means the same in both."""
-    import dataclasses
+    from ..config_fields import field_defaults
 
     def defaults(cls: type) -> dict[str, Any]:
-        return {
-            f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
-            for f in dataclasses.fields(cls)
-            if f.name not in ("peft_type", "peft_version")
-        }
+        return {k: v for k, v in field_defaults(cls).items() if k not in ("peft_type", "peft_version")}
 
     ours, theirs = defaults(ours_cls), defaults(hf_config_cls)
     problems = [f"field {name!r} only in Hugging Face's" for name in sorted(set(theirs) - set(ours))]
