@@ -174,6 +174,8 @@ def test_every_workspace_method_states_its_facts_once():
         declared = {k: v if isinstance(v, str) else tuple(v) for k, v in (getattr(cls, "default_target_modules", None) or {}).items()}
         assert declared == dict(method.default_target_modules), method.name
         checked += 1
+    if checked == 0:  # peft-core tested alone (the isolation job's fresh venv holds no method package)
+        pytest.skip("no method package of the workspace is installed next to peft-core")
     assert checked >= 40  # every method package of the workspace (45 today)
 
 
